@@ -1,0 +1,93 @@
+"""Events the worker emits on the account and partition streams (consumer side).
+
+Consumer-side models ignore unknown fields so that adding a field is not a breaking change;
+``schema_version`` changes when a field is removed or changes meaning.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from schemas.common import AgentStatus, AssignedReason, AwareDatetime, Channel, UnassignedReason
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+class BaseEvent(BaseModel):
+    """Fields every emitted event has."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(default_factory=new_event_id, description="Unique event id.")
+    schema_version: Literal["1"] = Field(default="1", description="Schema version of this event.")
+    account_id: str = Field(description="The account the event belongs to.")
+    occurred_at: AwareDatetime = Field(description="When the decision or change happened (UTC, ISO 8601).")
+
+
+class TicketAssigned(BaseEvent):
+    type: Literal["ticket.assigned"] = Field(default="ticket.assigned", description="Event type.")
+    ticket_id: str = Field(description="The ticket.")
+    channel: Channel = Field(description="Channel the ticket arrived on.")
+    agent_id: str = Field(description="The agent the ticket is now assigned to.")
+    previous_agent_id: str | None = Field(default=None, description="Previous owner on reassignment, else null.")
+    reason: AssignedReason = Field(description="round_robin (inbound) or bulk_team (bulk team assignment).")
+    team_id: str | None = Field(default=None, description="Team of a bulk team assignment, else null.")
+
+
+class TicketUnassigned(BaseEvent):
+    type: Literal["ticket.unassigned"] = Field(default="ticket.unassigned", description="Event type.")
+    ticket_id: str = Field(description="The ticket.")
+    channel: Channel = Field(description="Channel the ticket arrived on.")
+    reason: UnassignedReason = Field(description="Why the ticket was left unassigned.")
+    available_at: datetime | None = Field(
+        default=None, description="For after_hours: when office hours next open (UTC); else null."
+    )
+
+
+class Toast(BaseEvent):
+    type: Literal["toast"] = Field(default="toast", description="Event type.")
+    user_id: str = Field(description="Who sees the in-app toast.")
+    text: str = Field(description="The toast text.")
+    ticket_ids: list[str] = Field(description="Tickets the toast is about.")
+
+
+class AgentStatusChanged(BaseEvent):
+    type: Literal["agent.status_changed"] = Field(default="agent.status_changed", description="Event type.")
+    user_id: str = Field(description="The agent whose status changed.")
+    status: AgentStatus = Field(description="The new status.")
+    actor_id: str | None = Field(
+        description="Who changed it; null when an operator's role change took the agent Offline."
+    )
+
+
+class SettingsChanged(BaseEvent):
+    type: Literal["settings.changed"] = Field(default="settings.changed", description="Event type.")
+    actor_id: str = Field(description="Who changed the settings.")
+    changes: dict[str, Any] = Field(
+        description='What changed, new values: {"round_robin": "on"} or {"office_hours": {...} | null}.'
+    )
+
+
+Event = Annotated[
+    TicketAssigned | TicketUnassigned | Toast | AgentStatusChanged | SettingsChanged,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_MODELS: tuple[type[BaseEvent], ...] = (
+    TicketAssigned,
+    TicketUnassigned,
+    Toast,
+    AgentStatusChanged,
+    SettingsChanged,
+)
+
+
+def parse_event(data: str | bytes) -> Event:
+    """Parse one event's JSON (the ``data`` field of a stream entry)."""
+    return EVENT_ADAPTER.validate_json(data)

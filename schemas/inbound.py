@@ -1,0 +1,74 @@
+"""Inbound events: what channel integrations hand to ``producers``.
+
+Strict on purpose (``extra="forbid"``, bounded strings, aware datetimes): a typo in an integration
+should fail loudly at the edge, with a message naming the field, before anything is enqueued.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+
+from schemas.common import AwareDatetime, Channel, Identifier
+
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+"""How far in the future a ``created_at`` may be (clock skew between integrations and us)."""
+
+SUBJECT_MAX_LENGTH = 500
+
+Subject = Annotated[str, StringConstraints(max_length=SUBJECT_MAX_LENGTH, strip_whitespace=True)]
+
+
+def _now_from(info: ValidationInfo) -> datetime:
+    """The validation clock: ``context={"now": ...}`` when the caller passes time in, else the wall clock.
+
+    Only edge code validates, so reading the clock here is the "pass time in" boundary.
+    """
+    context = info.context or {}
+    now = context.get("now")
+    return now if isinstance(now, datetime) else datetime.now(UTC)
+
+
+def _not_in_future(value: datetime, info: ValidationInfo) -> datetime:
+    now = _now_from(info)
+    if value > now + MAX_FUTURE_SKEW:
+        raise ValueError(
+            f"is in the future ({value.isoformat()} is more than {int(MAX_FUTURE_SKEW.total_seconds())}s "
+            f"after now {now.astimezone(UTC).isoformat()})"
+        )
+    return value
+
+
+class TicketCreated(BaseModel):
+    """A new inbound ticket. ``created_at`` is the arrival time that office hours are judged by."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["ticket.created"] = Field(default="ticket.created", description="Event type.")
+    schema_version: Literal["1"] = Field(default="1", description="Schema version of this event.")
+    account_id: Identifier = Field(description="The helpdesk account (customer) the ticket belongs to.")
+    ticket_id: Identifier = Field(description="The ticket's id in the helpdesk; unique within the account.")
+    channel: Channel = Field(description="Channel the ticket arrived on: email, webchat, sms or social.")
+    created_at: AwareDatetime = Field(
+        description="When the ticket arrived (timezone-aware; at most 5 minutes in the future)."
+    )
+    subject: Subject | None = Field(default=None, description="Subject or first line, at most 500 characters.")
+
+    _check_future = field_validator("created_at")(_not_in_future)
+
+
+class AgentFirstReply(BaseModel):
+    """An integration reporting an agent's first reply to a ticket (time to first reply)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["agent.first_reply"] = Field(default="agent.first_reply", description="Event type.")
+    schema_version: Literal["1"] = Field(default="1", description="Schema version of this event.")
+    account_id: Identifier = Field(description="The helpdesk account.")
+    ticket_id: Identifier = Field(description="The ticket replied to.")
+    agent_id: Identifier = Field(description="The agent who replied.")
+    replied_at: AwareDatetime = Field(description="When the reply was sent (timezone-aware).")
+
+    _check_future = field_validator("replied_at")(_not_in_future)

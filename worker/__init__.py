@@ -1,0 +1,1 @@
+"""The engine: Lua scripts, RQ jobs, the CLI."""

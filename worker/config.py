@@ -1,0 +1,37 @@
+"""Configuration from the environment, read once at the entry points and passed down."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How much history Redis keeps (see docs/DESIGN.md, "Retention").
+
+    Streams are trimmed approximately (``MAXLEN ~``) at append time. The partition streams feed
+    consumer groups, so their bound must stay far above any consumer's lag.
+    """
+
+    account_stream_maxlen: int = 100_000
+    partition_stream_maxlen: int = 1_000_000
+    assigned_record_ttl_seconds: int = 30 * 24 * 3600
+
+    @classmethod
+    def from_env(cls) -> Retention:
+        return cls(
+            account_stream_maxlen=_int_env("HELPDESK_RR_ACCOUNT_STREAM_MAXLEN", cls.account_stream_maxlen),
+            partition_stream_maxlen=_int_env("HELPDESK_RR_PARTITION_STREAM_MAXLEN", cls.partition_stream_maxlen),
+            assigned_record_ttl_seconds=_int_env("HELPDESK_RR_RECORD_TTL_SECONDS", cls.assigned_record_ttl_seconds),
+        )

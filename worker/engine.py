@@ -1,0 +1,187 @@
+"""Who gets the next ticket, and every other state change: thin Python around one Lua call each.
+
+The Lua scripts make the decisions atomically; this module validates input, supplies time (always
+passed in, never read here), computes the webchat office-hours gate from a per-process cache of
+the account's office hours (kept honest by a version the script checks), and logs one line per
+decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import redis
+import structlog
+
+from schemas.common import AgentStatus, Channel, Role, utc_iso
+from schemas.events import new_event_id
+from schemas.inbound import TicketCreated
+from schemas.office_hours import OfficeHours
+from worker.config import Retention
+from worker.errors import StaleOfficeHours
+from worker.keys import AccountKeys
+from worker.office_hours import gate
+from worker.scripts import Scripts, TicketArgs
+
+log = structlog.get_logger("helpdesk_rr.engine")
+
+_STALE_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one ticket (also what a duplicate delivery gets back)."""
+
+    account_id: str
+    ticket_id: str
+    channel: Channel
+    outcome: Literal["assigned", "unassigned"]
+    agent_id: str | None
+    reason: str
+    """``round_robin`` when assigned, else the unassigned reason."""
+    available_at: datetime | None
+    duplicate: bool
+
+
+class Engine:
+    """Decisions for any number of accounts over one Redis client. Safe to share within a process."""
+
+    def __init__(self, client: redis.Redis, retention: Retention | None = None, partitions: int | None = None) -> None:
+        self.client = client
+        self.scripts = Scripts(client, retention)
+        self._partitions = partitions
+        self._keys: dict[str, AccountKeys] = {}
+        self._office_hours: dict[str, tuple[str, OfficeHours | None]] = {}
+
+    def keys(self, account_id: str) -> AccountKeys:
+        keys = self._keys.get(account_id)
+        if keys is None:
+            keys = self._keys[account_id] = AccountKeys.for_account(account_id, self._partitions)
+        return keys
+
+    # --- tickets -------------------------------------------------------------------------------
+
+    def decide(self, ticket: TicketCreated, now: datetime) -> Decision:
+        """Assign ``ticket`` or leave it unassigned with a reason; a repeat returns the first decision."""
+        keys = self.keys(ticket.account_id)
+        args = TicketArgs(
+            ticket.ticket_id,
+            ticket.channel.value,
+            utc_iso(ticket.created_at),
+            int(ticket.created_at.timestamp() * 1000),
+        )
+        now_iso = utc_iso(now)
+        event_ids = (new_event_id(), new_event_id())
+        for _ in range(_STALE_RETRIES):
+            version, is_open, available_at = "", True, ""
+            if ticket.channel is Channel.WEBCHAT:
+                version, hours = self._cached_office_hours(ticket.account_id)
+                is_open, next_open = gate(hours, ticket.created_at)
+                available_at = utc_iso(next_open) if next_open else ""
+            try:
+                reply = self.scripts.decide_ticket(
+                    keys,
+                    args,
+                    now_iso=now_iso,
+                    office_hours_version=version,
+                    open_at_arrival=is_open,
+                    available_at_iso=available_at,
+                    event_ids=event_ids,
+                )
+            except StaleOfficeHours:
+                self._office_hours.pop(ticket.account_id, None)
+                continue
+            break
+        else:  # pragma: no cover - needs office hours changing five times during one decision
+            raise StaleOfficeHours("changing faster than this worker can decide")
+        assigned = reply.outcome == "assigned"
+        decision = Decision(
+            account_id=ticket.account_id,
+            ticket_id=ticket.ticket_id,
+            channel=ticket.channel,
+            outcome="assigned" if assigned else "unassigned",
+            agent_id=reply.agent_or_reason if assigned else None,
+            reason="round_robin" if assigned else reply.agent_or_reason,
+            available_at=datetime.fromisoformat(reply.available_at) if reply.available_at else None,
+            duplicate=reply.duplicate,
+        )
+        log.info(
+            "ticket.decided",
+            account_id=decision.account_id,
+            ticket_id=decision.ticket_id,
+            channel=decision.channel.value,
+            outcome=decision.outcome,
+            agent_id=decision.agent_id,
+            reason=decision.reason,
+            available_at=reply.available_at or None,
+            duplicate=decision.duplicate,
+        )
+        return decision
+
+    def _cached_office_hours(self, account_id: str) -> tuple[str, OfficeHours | None]:
+        cached = self._office_hours.get(account_id)
+        if cached is None:
+            cached = self._office_hours[account_id] = self.load_office_hours(account_id)
+        return cached
+
+    def load_office_hours(self, account_id: str) -> tuple[str, OfficeHours | None]:
+        """(version, office hours or None) as stored in Redis."""
+        raw, version, active = self.client.hmget(
+            self.keys(account_id).settings, ["office_hours", "office_hours_version", "oh_active"]
+        )
+        hours = OfficeHours.model_validate_json(raw) if raw and active in (b"1", "1") else None
+        return (_decode(version) or ""), hours
+
+    # --- users, status, settings -----------------------------------------------------------------
+
+    def upsert_user(self, account_id: str, user_id: str, role: Role, now: datetime) -> tuple[Role | None, bool]:
+        """Create or update a user. Returns (previous role, whether a demotion took them Offline)."""
+        previous, went_offline = self.scripts.set_user(
+            self.keys(account_id), user_id, Role(role).value, utc_iso(now), new_event_id()
+        )
+        log.info("user.saved", account_id=account_id, user_id=user_id, role=Role(role).value, went_offline=went_offline)
+        return (Role(previous) if previous else None), went_offline
+
+    def set_status(self, account_id: str, user_id: str, status: AgentStatus, actor_id: str, now: datetime) -> bool:
+        """Set Online/Offline under the role rules. Returns whether anything changed."""
+        changed = self.scripts.set_status(
+            self.keys(account_id), user_id, AgentStatus(status).value, actor_id, utc_iso(now), new_event_id()
+        )
+        log.info(
+            "agent.status",
+            account_id=account_id,
+            user_id=user_id,
+            status=AgentStatus(status).value,
+            actor_id=actor_id,
+            changed=changed,
+        )
+        return changed
+
+    def set_round_robin(self, account_id: str, enabled: bool, actor_id: str, now: datetime) -> bool:
+        value = "on" if enabled else "off"
+        changed = self.scripts.set_round_robin(self.keys(account_id), actor_id, value, utc_iso(now), new_event_id())
+        log.info("settings.round_robin", account_id=account_id, round_robin=value, actor_id=actor_id, changed=changed)
+        return changed
+
+    def set_office_hours(self, account_id: str, hours: OfficeHours | None, actor_id: str, now: datetime) -> bool:
+        """Replace the office hours (``None`` clears them: always open)."""
+        hours_json = hours.model_dump_json() if hours is not None else ""
+        changed, version = self.scripts.set_office_hours(
+            self.keys(account_id), actor_id, hours_json, utc_iso(now), new_event_id()
+        )
+        self._office_hours[account_id] = (version, hours)
+        log.info("settings.office_hours", account_id=account_id, actor_id=actor_id, changed=changed, version=version)
+        return changed
+
+
+def _decode(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def utc_now() -> datetime:
+    """The wall clock, for entry points only (jobs, CLI); logic takes time as an argument."""
+    return datetime.now(UTC)

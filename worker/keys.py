@@ -1,0 +1,112 @@
+"""Every Redis key name helpdesk-rr uses, built here and nowhere else.
+
+Layout: an account maps to one of ``PARTITIONS`` partitions (crc32 of the account id). Every key of
+the account *and* the partition's shared event stream carry the partition's hash tag ``{rr:pNN}``,
+so one Lua call that decides a ticket and appends its events touches a single Redis Cluster slot.
+The partition count is fixed for the life of a deployment: changing it moves accounts between
+partitions (see docs/DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass
+
+DEFAULT_PARTITIONS = 16
+PREFIX = "rr"
+
+
+def partition_count() -> int:
+    """Number of partitions, from ``HELPDESK_RR_PARTITIONS`` (default 16). Never change it live."""
+    raw = os.environ.get("HELPDESK_RR_PARTITIONS", "")
+    count = int(raw) if raw.strip() else DEFAULT_PARTITIONS
+    if not 1 <= count <= 1024:
+        raise ValueError(f"HELPDESK_RR_PARTITIONS must be between 1 and 1024, got {count}")
+    return count
+
+
+def partition_of(account_id: str, partitions: int | None = None) -> int:
+    """Stable account → partition mapping (crc32 is stable across processes, unlike ``hash``)."""
+    return zlib.crc32(account_id.encode()) % (partitions or partition_count())
+
+
+def partition_tag(partition: int) -> str:
+    return f"{{{PREFIX}:p{partition:02d}}}"
+
+
+def partition_stream(partition: int) -> str:
+    """The stream every account of a partition writes its events to (for cross-account consumers)."""
+    return f"{partition_tag(partition)}:events"
+
+
+def all_partition_streams(partitions: int | None = None) -> list[str]:
+    return [partition_stream(p) for p in range(partitions or partition_count())]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountKeys:
+    """Key names of one account. All share the account's partition hash tag."""
+
+    account_id: str
+    partition: int
+
+    @classmethod
+    def for_account(cls, account_id: str, partitions: int | None = None) -> AccountKeys:
+        return cls(account_id, partition_of(account_id, partitions))
+
+    @property
+    def base(self) -> str:
+        return f"{partition_tag(self.partition)}:a:{self.account_id}"
+
+    @property
+    def users(self) -> str:
+        """Hash user_id → role."""
+        return f"{self.base}:users"
+
+    @property
+    def online(self) -> str:
+        """Sorted set of Online agents scored by their place in the rotation (lower = next)."""
+        return f"{self.base}:online"
+
+    @property
+    def places(self) -> str:
+        """Hash user_id → place in the rotation; kept while the agent is Offline."""
+        return f"{self.base}:places"
+
+    @property
+    def seq(self) -> str:
+        """Counter handing out rotation places (each assignment or first join takes the next one)."""
+        return f"{self.base}:seq"
+
+    @property
+    def settings(self) -> str:
+        """Hash: round_robin (on|off), office_hours (JSON or empty), office_hours_version."""
+        return f"{self.base}:settings"
+
+    @property
+    def unassigned(self) -> str:
+        """Sorted set of unassigned ticket ids scored by created_at (ms), oldest first."""
+        return f"{self.base}:unassigned"
+
+    @property
+    def counts(self) -> str:
+        """Hash agent_id → tickets assigned (all time)."""
+        return f"{self.base}:counts"
+
+    @property
+    def events(self) -> str:
+        """The account's own ordered event stream."""
+        return f"{self.base}:events"
+
+    @property
+    def partition_events(self) -> str:
+        return partition_stream(self.partition)
+
+    def ticket(self, ticket_id: str) -> str:
+        """Hash with a ticket's decision; its existence is the idempotency record."""
+        return f"{self.base}:t:{ticket_id}"
+
+
+QUEUE_NAME = "helpdesk-rr"
+"""The RQ queue producers enqueue ticket events on and workers listen to."""

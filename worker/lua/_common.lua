@@ -1,0 +1,45 @@
+--[[
+  Shared helpers, prepended by worker/scripts.py to every script in this folder (so each script
+  stays one atomic EVALSHA). Only locals: a global would poison fakeredis for later scripts.
+]]
+local rcall = redis.call
+
+local ROLE_RANK = {owner = 4, admin = 3, manager = 2, agent = 1, viewer = 0}
+
+-- Append one event to the account's stream and to its partition's stream (same hash slot), so a
+-- decision and its events are one atomic write. `rawFields` is pre-encoded JSON members
+-- (e.g. '"changes":{...}') spliced in verbatim: cjson would turn an empty JSON list into {}.
+local function emit(accountStream, partitionStream, accountId, maxlen, partitionMaxlen,
+                    eventId, eventType, nowIso, payload, rawFields)
+  payload['id'] = eventId
+  payload['type'] = eventType
+  payload['schema_version'] = '1'
+  payload['account_id'] = accountId
+  payload['occurred_at'] = nowIso
+  local data = cjson.encode(payload)
+  if rawFields then
+    data = string.sub(data, 1, -2) .. ',' .. rawFields .. '}'
+  end
+  rcall('XADD', accountStream, 'MAXLEN', '~', maxlen, '*', 'type', eventType, 'data', data)
+  rcall('XADD', partitionStream, 'MAXLEN', '~', partitionMaxlen, '*',
+        'account_id', accountId, 'type', eventType, 'data', data)
+end
+
+-- Role of a user, or nil and an error message when the user is unknown.
+local function role_of(usersKey, userId)
+  local role = rcall('HGET', usersKey, userId)
+  if not role then
+    return nil, 'RR_UNKNOWN_USER unknown user ' .. userId
+  end
+  return role, nil
+end
+
+-- nil when `actorId` may manage the account (owner, admin, manager), else an error message.
+local function require_manager(usersKey, actorId, action)
+  local role, err = role_of(usersKey, actorId)
+  if err then return err end
+  if ROLE_RANK[role] < ROLE_RANK['manager'] then
+    return 'RR_FORBIDDEN ' .. actorId .. ' is ' .. role .. '; only owner, admin or manager may ' .. action
+  end
+  return nil
+end

@@ -1,0 +1,92 @@
+--[[
+  Decide one inbound ticket: idempotency, round-robin setting, webchat office hours, the
+  least-recently-assigned pick among Online agents, the record, the unassigned set and the events.
+
+  Input:
+    KEYS[1] settings     rr:{rr:pNN}:a:<acct>:settings    hash round_robin, oh_active, office_hours_version
+    KEYS[2] online       rr:{rr:pNN}:a:<acct>:online      zset Online agents by rotation place
+    KEYS[3] places       rr:{rr:pNN}:a:<acct>:places      hash agent → rotation place (kept while Offline)
+    KEYS[4] seq          rr:{rr:pNN}:a:<acct>:seq         counter of rotation places
+    KEYS[5] unassigned   rr:{rr:pNN}:a:<acct>:unassigned  zset ticket → created_at ms
+    KEYS[6] ticket       rr:{rr:pNN}:a:<acct>:t:<ticket>  hash, the decision (idempotency record)
+    KEYS[7] counts       rr:{rr:pNN}:a:<acct>:counts      hash agent → tickets assigned
+    KEYS[8] events       rr:{rr:pNN}:a:<acct>:events      the account's event stream
+    KEYS[9] pevents      {rr:pNN}:events                  the partition's event stream
+
+    ARGV[1] account id        ARGV[2] ticket id          ARGV[3] channel
+    ARGV[4] created_at ISO    ARGV[5] created_at ms      ARGV[6] now ISO (occurred_at)
+    ARGV[7] office-hours version the caller computed ARGV[8]/ARGV[9] from
+    ARGV[8] '1' if office hours are open at created_at, else '0'
+    ARGV[9] available_at ISO (next opening) or ''
+    ARGV[10] event id for ticket.assigned/unassigned    ARGV[11] event id for the toast
+    ARGV[12] account stream MAXLEN (~)   ARGV[13] partition stream MAXLEN (~)
+    ARGV[14] seconds to keep an assigned ticket's record (0 = forever)
+
+  Output:
+    {outcome, agent_id_or_reason, available_at_or_empty, duplicate}
+      outcome 'assigned' | 'unassigned'; duplicate 1 when the ticket was already decided (nothing
+      written, nothing emitted: the stored decision is returned).
+    error 'RR_STALE_OFFICE_HOURS <version>' when ARGV[7] is not the stored version: the caller
+      reloads office hours and calls again.
+]]
+local settingsKey, onlineKey, placesKey, seqKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local unassignedKey, ticketKey, countsKey, eventsKey, partitionEventsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local accountId, ticketId, channel = ARGV[1], ARGV[2], ARGV[3]
+local createdAtIso, createdAtMs, nowIso = ARGV[4], ARGV[5], ARGV[6]
+local maxlen, partitionMaxlen, recordTtl = ARGV[12], ARGV[13], tonumber(ARGV[14])
+
+local stored = rcall('HMGET', ticketKey, 'status', 'agent_id', 'reason', 'available_at')
+if stored[1] then
+  if stored[1] == 'assigned' then
+    return {'assigned', stored[2], '', 1}
+  end
+  return {'unassigned', stored[3], stored[4] or '', 1}
+end
+
+local function leave_unassigned(reason, availableAt)
+  rcall('HSET', ticketKey, 'status', 'unassigned', 'channel', channel, 'created_at', createdAtIso,
+        'reason', reason, 'available_at', availableAt, 'decided_at', nowIso)
+  rcall('ZADD', unassignedKey, createdAtMs, ticketId)
+  local payload = {ticket_id = ticketId, channel = channel, reason = reason, available_at = cjson.null}
+  if availableAt ~= '' then payload['available_at'] = availableAt end
+  emit(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, ARGV[10], 'ticket.unassigned', nowIso,
+       payload, nil)
+  return {'unassigned', reason, availableAt, 0}
+end
+
+local settings = rcall('HMGET', settingsKey, 'round_robin', 'oh_active', 'office_hours_version')
+if settings[1] ~= 'on' then
+  return leave_unassigned('round_robin_off', '')
+end
+
+if channel == 'webchat' and settings[2] == '1' then
+  if settings[3] ~= ARGV[7] then
+    return redis.error_reply('RR_STALE_OFFICE_HOURS ' .. tostring(settings[3]))
+  end
+  if ARGV[8] ~= '1' then
+    return leave_unassigned('after_hours', ARGV[9])
+  end
+end
+
+-- Least recently assigned Online agent; equal places fall back to user id order (ZRANGE's tie rule).
+local head = rcall('ZRANGE', onlineKey, 0, 0)
+if #head == 0 then
+  return leave_unassigned('no_agent_online', '')
+end
+local agentId = head[1]
+local place = rcall('INCR', seqKey)
+rcall('ZADD', onlineKey, place, agentId)
+rcall('HSET', placesKey, agentId, place)
+rcall('HINCRBY', countsKey, agentId, 1)
+rcall('HSET', ticketKey, 'status', 'assigned', 'channel', channel, 'created_at', createdAtIso,
+      'agent_id', agentId, 'reason', 'round_robin', 'decided_at', nowIso)
+if recordTtl and recordTtl > 0 then
+  rcall('EXPIRE', ticketKey, recordTtl)
+end
+emit(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, ARGV[10], 'ticket.assigned', nowIso,
+     {ticket_id = ticketId, channel = channel, agent_id = agentId, previous_agent_id = cjson.null,
+      reason = 'round_robin', team_id = cjson.null}, nil)
+emit(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, ARGV[11], 'toast', nowIso,
+     {user_id = agentId, text = 'New ' .. channel .. ' ticket ' .. ticketId .. ' assigned to you'},
+     '"ticket_ids":' .. cjson.encode({ticketId}))
+return {'assigned', agentId, '', 0}

@@ -1,0 +1,53 @@
+--[[
+  Set a user's Online/Offline status, enforcing the role rules. Going Offline keeps the agent's
+  rotation place; an agent never assigned before joins at the back of the line.
+
+  Input:
+    KEYS[1] users    rr:{rr:pNN}:a:<acct>:users    hash user → role
+    KEYS[2] online   rr:{rr:pNN}:a:<acct>:online   zset Online agents by rotation place
+    KEYS[3] places   rr:{rr:pNN}:a:<acct>:places   hash agent → rotation place
+    KEYS[4] seq      rr:{rr:pNN}:a:<acct>:seq      counter of rotation places
+    KEYS[5] events   rr:{rr:pNN}:a:<acct>:events   account stream
+    KEYS[6] pevents  {rr:pNN}:events               partition stream
+
+    ARGV[1] account id  ARGV[2] user id  ARGV[3] 'online' | 'offline'  ARGV[4] actor id
+    ARGV[5] now ISO     ARGV[6] event id ARGV[7] account stream MAXLEN   ARGV[8] partition stream MAXLEN
+
+  Output:
+    {changed (1|0), status}; nothing is written or emitted when the status is already that.
+    errors: 'RR_UNKNOWN_USER ...' (user or actor), 'RR_FORBIDDEN ...' (agent setting another user,
+    or a viewer going Online).
+]]
+local usersKey, onlineKey, placesKey, seqKey, eventsKey, partitionEventsKey =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local accountId, userId, status, actorId, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+
+local actorRole, err = role_of(usersKey, actorId)
+if err then return redis.error_reply(err) end
+local userRole
+userRole, err = role_of(usersKey, userId)
+if err then return redis.error_reply(err) end
+if actorId ~= userId and ROLE_RANK[actorRole] < ROLE_RANK['manager'] then
+  return redis.error_reply('RR_FORBIDDEN ' .. actorId .. ' is ' .. actorRole ..
+                           '; only owner, admin or manager may set another user\'s status')
+end
+
+local isOnline = rcall('ZSCORE', onlineKey, userId)
+if status == 'online' then
+  if ROLE_RANK[userRole] < ROLE_RANK['agent'] then
+    return redis.error_reply('RR_FORBIDDEN ' .. userId .. ' is a viewer; only agent or higher can go online')
+  end
+  if isOnline then return {0, status} end
+  local place = rcall('HGET', placesKey, userId)
+  if not place then
+    place = rcall('INCR', seqKey)
+    rcall('HSET', placesKey, userId, place)
+  end
+  rcall('ZADD', onlineKey, place, userId)
+else
+  if not isOnline then return {0, status} end
+  rcall('ZREM', onlineKey, userId)
+end
+emit(eventsKey, partitionEventsKey, accountId, ARGV[7], ARGV[8], ARGV[6], 'agent.status_changed', nowIso,
+     {user_id = userId, status = status, actor_id = actorId}, nil)
+return {1, status}

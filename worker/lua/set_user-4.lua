@@ -1,0 +1,28 @@
+--[[
+  Create or update a user's role (operator provisioning). A user demoted to viewer while Online is
+  taken Offline (they can no longer be in the pool), with an agent.status_changed event whose
+  actor_id is null.
+
+  Input:
+    KEYS[1] users    rr:{rr:pNN}:a:<acct>:users    hash user → role
+    KEYS[2] online   rr:{rr:pNN}:a:<acct>:online   zset Online agents
+    KEYS[3] events   rr:{rr:pNN}:a:<acct>:events   account stream
+    KEYS[4] pevents  {rr:pNN}:events               partition stream
+
+    ARGV[1] account id  ARGV[2] user id  ARGV[3] role (validated by the caller)  ARGV[4] now ISO
+    ARGV[5] event id    ARGV[6] account stream MAXLEN   ARGV[7] partition stream MAXLEN
+
+  Output:
+    {previous role or '', went_offline (1|0)}
+]]
+local usersKey, onlineKey, eventsKey, partitionEventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local accountId, userId, role, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+
+local previous = rcall('HGET', usersKey, userId) or ''
+rcall('HSET', usersKey, userId, role)
+if ROLE_RANK[role] < ROLE_RANK['agent'] and rcall('ZREM', onlineKey, userId) == 1 then
+  emit(eventsKey, partitionEventsKey, accountId, ARGV[6], ARGV[7], ARGV[5], 'agent.status_changed', nowIso,
+       {user_id = userId, status = 'offline', actor_id = cjson.null}, nil)
+  return {previous, 1}
+end
+return {previous, 0}

@@ -1,0 +1,112 @@
+"""Read-only views of an account: users, the unassigned set, events, counts.
+
+Reads need no atomicity beyond a single command or a pipeline, so they live outside the Lua scripts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from schemas.common import AgentStatus, Role
+from schemas.events import Event, parse_event
+from schemas.views import UnassignedTicket, UserView
+from worker.keys import AccountKeys
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Queries:
+    def __init__(self, client: redis.Redis, partitions: int | None = None) -> None:
+        self.client = client
+        self._partitions = partitions
+
+    def keys(self, account_id: str) -> AccountKeys:
+        return AccountKeys.for_account(account_id, self._partitions)
+
+    def round_robin_enabled(self, account_id: str) -> bool:
+        return _s(self.client.hget(self.keys(account_id).settings, "round_robin") or b"off") == "on"
+
+    def users(self, account_id: str) -> list[UserView]:
+        keys = self.keys(account_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(keys.users)
+        pipe.zrange(keys.online, 0, -1)
+        pipe.hgetall(keys.places)
+        pipe.hgetall(keys.counts)
+        roles, online, places, counts = pipe.execute()
+        online_ids = {_s(u) for u in online}
+        place_of = {_s(k): int(v) for k, v in places.items()}
+        count_of = {_s(k): int(v) for k, v in counts.items()}
+        return sorted(
+            (
+                UserView(
+                    user_id=_s(user),
+                    role=Role(_s(role)),
+                    status=AgentStatus.ONLINE if _s(user) in online_ids else AgentStatus.OFFLINE,
+                    place=place_of.get(_s(user)),
+                    assigned=count_of.get(_s(user), 0),
+                )
+                for user, role in roles.items()
+            ),
+            key=lambda view: view.user_id,
+        )
+
+    def online_in_rotation_order(self, account_id: str) -> list[str]:
+        """Online agents, next to be assigned first."""
+        return [_s(u) for u in self.client.zrange(self.keys(account_id).online, 0, -1)]
+
+    def agent_counts(self, account_id: str) -> dict[str, int]:
+        return {_s(k): int(v) for k, v in self.client.hgetall(self.keys(account_id).counts).items()}
+
+    def unassigned(self, account_id: str, limit: int | None = None) -> list[UnassignedTicket]:
+        """The unassigned set, oldest first."""
+        keys = self.keys(account_id)
+        stop = -1 if limit is None else limit - 1
+        ticket_ids = [_s(t) for t in self.client.zrange(keys.unassigned, 0, stop)]
+        pipe = self.client.pipeline(transaction=False)
+        for ticket_id in ticket_ids:
+            pipe.hmget(keys.ticket(ticket_id), ["channel", "reason", "created_at", "available_at"])
+        rows = []
+        for ticket_id, (channel, reason, created_at, available_at) in zip(ticket_ids, pipe.execute(), strict=True):
+            if channel is None:  # record removed by hand: skip rather than invent fields
+                continue
+            rows.append(
+                UnassignedTicket(
+                    ticket_id=ticket_id,
+                    channel=_s(channel),
+                    reason=_s(reason),
+                    created_at=datetime.fromisoformat(_s(created_at)),
+                    available_at=datetime.fromisoformat(_s(available_at)) if available_at else None,
+                )
+            )
+        return rows
+
+    def ticket(self, account_id: str, ticket_id: str) -> dict[str, str] | None:
+        """A ticket's stored decision, or None if it was never seen (or its record expired)."""
+        raw = self.client.hgetall(self.keys(account_id).ticket(ticket_id))
+        return {_s(k): _s(v) for k, v in raw.items()} or None
+
+    def events(self, account_id: str, after: str = "-", count: int | None = None) -> list[tuple[str, Event]]:
+        """The account's events after stream id ``after`` (exclusive), oldest first."""
+        start = "-" if after == "-" else f"({after}"
+        entries = self.client.xrange(self.keys(account_id).events, min=start, max="+", count=count)
+        return [(_s(entry_id), parse_event(fields[b"data"] if b"data" in fields else fields["data"]))
+                for entry_id, fields in entries]
+
+    def follow_events(self, account_id: str, after: str = "$", block_ms: int = 1000) -> Iterator[tuple[str, Event]]:
+        """Yield the account's events as they are appended (blocking), starting after ``after``."""
+        stream = self.keys(account_id).events
+        last = after
+        while True:
+            reply = self.client.xread({stream: last}, block=block_ms, count=100)
+            for _name, entries in reply or []:
+                for entry_id, fields in entries:
+                    last = _s(entry_id)
+                    data = fields[b"data"] if b"data" in fields else fields["data"]
+                    yield last, parse_event(data)

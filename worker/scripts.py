@@ -1,0 +1,175 @@
+"""Loads ``lua/*.lua`` once per client and exposes one typed wrapper per script.
+
+Each file is named ``<name>-<number of keys>.lua``; the loader checks every call passes exactly
+that many keys, so a wrapper cannot silently drift from its script's header. ``lua/_common.lua``
+is prepended to every script, keeping each one a single atomic EVALSHA. The wrappers only turn
+typed arguments into KEYS/ARGV and replies into tuples; the decisions around them live in engine.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, NamedTuple
+
+import redis
+from redis.commands.core import Script
+from redis.exceptions import ResponseError
+
+from worker.config import Retention
+from worker.errors import from_response_error
+from worker.keys import AccountKeys
+
+SCRIPT_FILES: dict[str, str] = {
+    "decide_ticket": "decide_ticket-9.lua",
+    "set_status": "set_status-6.lua",
+    "set_user": "set_user-4.lua",
+    "set_round_robin": "set_round_robin-4.lua",
+    "set_office_hours": "set_office_hours-4.lua",
+}
+
+
+def _read(filename: str) -> str:
+    return resources.files("worker").joinpath("lua", filename).read_text(encoding="utf-8")
+
+
+def script_source(name: str) -> str:
+    """The full text sent to Redis for ``name``: the common helpers, then the script."""
+    return _read("_common.lua") + "\n" + _read(SCRIPT_FILES[name])
+
+
+def key_count(name: str) -> int:
+    return int(SCRIPT_FILES[name].rsplit("-", 1)[1].removesuffix(".lua"))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class DecideReply(NamedTuple):
+    outcome: str
+    """'assigned' or 'unassigned'."""
+    agent_or_reason: str
+    available_at: str
+    duplicate: bool
+
+
+class TicketArgs(NamedTuple):
+    ticket_id: str
+    channel: str
+    created_at_iso: str
+    created_at_ms: int
+
+
+@dataclass
+class _Loaded:
+    script: Script
+    keys: int
+
+
+class Scripts:
+    """The scripts registered on one client (redis-py reloads them after a NOSCRIPT)."""
+
+    def __init__(self, client: redis.Redis, retention: Retention | None = None) -> None:
+        self._client = client
+        self._retention = retention or Retention()
+        self._scripts = {
+            name: _Loaded(client.register_script(script_source(name)), key_count(name)) for name in SCRIPT_FILES
+        }
+
+    @property
+    def retention(self) -> Retention:
+        return self._retention
+
+    def _call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
+        loaded = self._scripts[name]
+        if len(keys) != loaded.keys:
+            raise ValueError(f"{name} takes {loaded.keys} keys, got {len(keys)}")
+        try:
+            reply: list[Any] = loaded.script(keys=keys, args=args)
+        except ResponseError as error:
+            raise from_response_error(error) from None
+        return reply
+
+    def _stream_args(self) -> list[int]:
+        return [self._retention.account_stream_maxlen, self._retention.partition_stream_maxlen]
+
+    def decide_ticket(
+        self,
+        keys: AccountKeys,
+        ticket: TicketArgs,
+        *,
+        now_iso: str,
+        office_hours_version: str,
+        open_at_arrival: bool,
+        available_at_iso: str,
+        event_ids: tuple[str, str],
+    ) -> DecideReply:
+        reply = self._call(
+            "decide_ticket",
+            [
+                keys.settings,
+                keys.online,
+                keys.places,
+                keys.seq,
+                keys.unassigned,
+                keys.ticket(ticket.ticket_id),
+                keys.counts,
+                keys.events,
+                keys.partition_events,
+            ],
+            [
+                keys.account_id,
+                ticket.ticket_id,
+                ticket.channel,
+                ticket.created_at_iso,
+                ticket.created_at_ms,
+                now_iso,
+                office_hours_version,
+                "1" if open_at_arrival else "0",
+                available_at_iso,
+                event_ids[0],
+                event_ids[1],
+                *self._stream_args(),
+                self._retention.assigned_record_ttl_seconds,
+            ],
+        )
+        return DecideReply(_text(reply[0]), _text(reply[1]), _text(reply[2]), int(reply[3]) == 1)
+
+    def set_status(self, keys: AccountKeys, user_id: str, status: str, actor_id: str, now_iso: str, event_id: str) -> bool:
+        """Returns whether the status changed."""
+        reply = self._call(
+            "set_status",
+            [keys.users, keys.online, keys.places, keys.seq, keys.events, keys.partition_events],
+            [keys.account_id, user_id, status, actor_id, now_iso, event_id, *self._stream_args()],
+        )
+        return int(reply[0]) == 1
+
+    def set_user(self, keys: AccountKeys, user_id: str, role: str, now_iso: str, event_id: str) -> tuple[str, bool]:
+        """Returns (previous role or '', whether the user was taken Offline)."""
+        reply = self._call(
+            "set_user",
+            [keys.users, keys.online, keys.events, keys.partition_events],
+            [keys.account_id, user_id, role, now_iso, event_id, *self._stream_args()],
+        )
+        return _text(reply[0]), int(reply[1]) == 1
+
+    def set_round_robin(self, keys: AccountKeys, actor_id: str, value: str, now_iso: str, event_id: str) -> bool:
+        """Returns whether the setting changed."""
+        reply = self._call(
+            "set_round_robin",
+            [keys.users, keys.settings, keys.events, keys.partition_events],
+            [keys.account_id, actor_id, value, now_iso, event_id, *self._stream_args()],
+        )
+        return int(reply[0]) == 1
+
+    def set_office_hours(
+        self, keys: AccountKeys, actor_id: str, hours_json: str, now_iso: str, event_id: str
+    ) -> tuple[bool, str]:
+        """Returns (whether they changed, the office-hours version now stored)."""
+        reply = self._call(
+            "set_office_hours",
+            [keys.users, keys.settings, keys.events, keys.partition_events],
+            [keys.account_id, actor_id, hours_json, now_iso, event_id, *self._stream_args()],
+        )
+        return int(reply[0]) == 1, _text(reply[1])
