@@ -8,7 +8,7 @@ no whitespace. Integrations with other id shapes should encode them (for example
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints, TypeAdapter, ValidationError
@@ -23,7 +23,7 @@ Identifier = Annotated[
 ]
 
 
-class Channel(str, Enum):
+class Channel(StrEnum):
     """Inbound channels. Office hours gate only ``webchat``."""
 
     EMAIL = "email"
@@ -32,7 +32,7 @@ class Channel(str, Enum):
     SOCIAL = "social"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """Seat roles, highest first. Only ``agent`` and above can be in the round-robin pool."""
 
     OWNER = "owner"
@@ -56,19 +56,19 @@ class Role(str, Enum):
         return self.rank >= Role.MANAGER.rank
 
 
-class AgentStatus(str, Enum):
+class AgentStatus(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
 
 
-class UnassignedReason(str, Enum):
+class UnassignedReason(StrEnum):
     AFTER_HOURS = "after_hours"
     NO_AGENT_ONLINE = "no_agent_online"
     ROUND_ROBIN_OFF = "round_robin_off"
     NO_TEAM_MEMBER_ONLINE = "no_team_member_online"
 
 
-class AssignedReason(str, Enum):
+class AssignedReason(StrEnum):
     ROUND_ROBIN = "round_robin"
     BULK_TEAM = "bulk_team"
 

@@ -107,6 +107,3 @@ class AccountKeys:
         """Hash with a ticket's decision; its existence is the idempotency record."""
         return f"{self.base}:t:{ticket_id}"
 
-
-QUEUE_NAME = "helpdesk-rr"
-"""The RQ queue producers enqueue ticket events on and workers listen to."""

@@ -136,7 +136,9 @@ class Scripts:
         )
         return DecideReply(_text(reply[0]), _text(reply[1]), _text(reply[2]), int(reply[3]) == 1)
 
-    def set_status(self, keys: AccountKeys, user_id: str, status: str, actor_id: str, now_iso: str, event_id: str) -> bool:
+    def set_status(
+        self, keys: AccountKeys, user_id: str, status: str, actor_id: str, now_iso: str, event_id: str
+    ) -> bool:
         """Returns whether the status changed."""
         reply = self._call(
             "set_status",

@@ -1,0 +1,36 @@
+"""Channel adapters and the enqueue API that integrations import.
+
+    from producers import ADAPTERS, enqueue, enqueue_many, build_ticket
+    ADAPTERS[Channel.EMAIL].enqueue("acme", webhook_payload, redis_client)
+"""
+
+from producers.channels import (
+    ADAPTERS,
+    EmailAdapter,
+    EmailWebhook,
+    SmsAdapter,
+    SmsWebhook,
+    SocialAdapter,
+    SocialWebhook,
+    WebchatAdapter,
+    WebchatWebhook,
+)
+from producers.queue import PROCESS_TICKET, QUEUE_NAME, build_ticket, enqueue, enqueue_many, ticket_queue
+
+__all__ = [
+    "ADAPTERS",
+    "PROCESS_TICKET",
+    "QUEUE_NAME",
+    "EmailAdapter",
+    "EmailWebhook",
+    "SmsAdapter",
+    "SmsWebhook",
+    "SocialAdapter",
+    "SocialWebhook",
+    "WebchatAdapter",
+    "WebchatWebhook",
+    "build_ticket",
+    "enqueue",
+    "enqueue_many",
+    "ticket_queue",
+]

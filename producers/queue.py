@@ -1,0 +1,88 @@
+"""The enqueue API integrations import: validate, then put ticket-created events on the RQ queue.
+
+Producers never import the worker: jobs are referenced by dotted name, so an integration needs
+only ``schemas``, ``producers``, ``rq`` and ``redis``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import redis
+from rq import Queue
+from rq.job import Job
+
+from schemas.inbound import TicketCreated
+
+QUEUE_NAME = "helpdesk-rr"
+PROCESS_TICKET = "worker.jobs.process_ticket"
+RESULT_TTL_SECONDS = 300
+"""A finished job's result is kept 5 minutes (for ``--wait`` style callers); the decision itself
+lives in the ticket record and the event stream."""
+FAILURE_TTL_SECONDS = 7 * 24 * 3600
+"""Failed jobs stay in RQ's failed registry a week, for ops to inspect and requeue."""
+JOB_TIMEOUT_SECONDS = 30
+MAX_BATCH = 10_000
+"""Largest batch ``enqueue_many`` accepts in one pipeline (bounds one round trip's size)."""
+
+
+def ticket_queue(connection: redis.Redis) -> Queue:
+    return Queue(QUEUE_NAME, connection=connection)
+
+
+def build_ticket(data: Mapping[str, Any] | TicketCreated, now: datetime | None = None) -> TicketCreated:
+    """Validate raw fields into a ``TicketCreated`` (raises ``pydantic.ValidationError`` naming the field)."""
+    if isinstance(data, TicketCreated):
+        return data
+    context = {"now": now} if now is not None else None
+    return TicketCreated.model_validate(dict(data), context=context)
+
+
+def _job_options() -> dict[str, Any]:
+    return {
+        "result_ttl": RESULT_TTL_SECONDS,
+        "failure_ttl": FAILURE_TTL_SECONDS,
+        "job_timeout": JOB_TIMEOUT_SECONDS,
+    }
+
+
+def enqueue(event: TicketCreated, connection: redis.Redis) -> Job:
+    """Enqueue one already-validated ticket-created event."""
+    if not isinstance(event, TicketCreated):
+        raise TypeError("enqueue takes a TicketCreated; use build_ticket() or an adapter for raw data")
+    job: Job = ticket_queue(connection).enqueue(
+        PROCESS_TICKET,
+        event.model_dump(mode="json"),
+        description=f"ticket {event.account_id}/{event.ticket_id} ({event.channel.value})",
+        **_job_options(),
+    )
+    return job
+
+
+def enqueue_many(events: Iterable[TicketCreated], connection: redis.Redis) -> list[Job]:
+    """Enqueue many events in one pipeline (one round trip). All are checked before any is sent."""
+    batch = list(events)
+    if len(batch) > MAX_BATCH:
+        raise ValueError(f"enqueue_many takes at most {MAX_BATCH} events per call, got {len(batch)}")
+    for index, event in enumerate(batch):
+        if not isinstance(event, TicketCreated):
+            raise TypeError(f"events[{index}] is {type(event).__name__}, not TicketCreated")
+    if not batch:
+        return []
+    queue = ticket_queue(connection)
+    options = _job_options()
+    datas = [
+        Queue.prepare_data(
+            PROCESS_TICKET,
+            args=(event.model_dump(mode="json"),),
+            description=f"ticket {event.account_id}/{event.ticket_id} ({event.channel.value})",
+            result_ttl=options["result_ttl"],
+            failure_ttl=options["failure_ttl"],
+            timeout=options["job_timeout"],
+        )
+        for event in batch
+    ]
+    jobs: list[Job] = queue.enqueue_many(datas)
+    return jobs

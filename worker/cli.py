@@ -1,0 +1,289 @@
+"""``helpdesk-rr``: everything an operator or a script does, on the same engine the workers use.
+
+Refused actions (permissions, validation, unknown users, unreachable Redis) exit 1 with one line on
+stderr and no traceback; usage errors exit 2 (click's convention).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import redis
+from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from producers.queue import build_ticket, enqueue
+from schemas.common import AgentStatus, Channel, Role, check_id, utc_iso
+from schemas.events import Event
+from schemas.export import export_json_schemas
+from schemas.office_hours import OfficeHours
+from worker.cli_format import describe
+from worker.connection import connect, resolve_redis_url
+from worker.engine import Engine, utc_now
+from worker.errors import HelpdeskError
+from worker.jobs import validation_summary
+from worker.logging import configure_logging
+from worker.queries import Queries
+
+
+class Context:
+    """Lazily connects, so ``schemas export`` and ``--help`` never start a Redis server."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        self._explicit_url = redis_url
+        self._url: str | None = None
+        self._client: redis.Redis | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = resolve_redis_url(self._explicit_url)
+        return self._url
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = connect(self.url)
+            self._client.ping()
+        return self._client
+
+    def engine(self) -> Engine:
+        return Engine(self.client)
+
+    def queries(self) -> Queries:
+        return Queries(self.client)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@contextmanager
+def refusals(ctx: Context | None = None) -> Iterator[None]:
+    """Turn every expected failure into one line on stderr and exit status 1."""
+    try:
+        yield
+    except ValidationError as error:
+        fail(validation_summary(error))
+    except (HelpdeskError, ValueError) as error:
+        fail(str(error))
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        where = ctx._url if ctx is not None and ctx._url else "the configured Redis"
+        fail(f"cannot reach Redis at {where}: {error}")
+
+
+def ids(**values: str) -> None:
+    for field, value in values.items():
+        check_id(field, value)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--redis-url", envvar="REDIS_URL", default=None, help="Redis URL (default: $REDIS_URL, else embedded).")
+@click.option("--log-json/--log-console", default=None, help="Log format (default: JSON unless on a terminal).")
+@click.pass_context
+def cli(click_ctx: click.Context, redis_url: str | None, log_json: bool | None) -> None:
+    """Round-robin assignment of helpdesk tickets to Online agents."""
+    configure_logging(json=log_json)
+    click_ctx.obj = Context(redis_url)
+
+
+@cli.command()
+@click.argument("account")
+@click.argument("user")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@pass_context
+def user(ctx: Context, account: str, user: str, role: str) -> None:
+    """Create or update USER of ACCOUNT with ROLE."""
+    with refusals(ctx):
+        ids(account=account, user=user)
+        previous, went_offline = ctx.engine().upsert_user(account, user, Role(role), utc_now())
+        verb = "created" if previous is None else f"updated ({previous.value} -> {role})"
+        click.echo(f"{user} {verb} in {account} as {role}" + ("; now offline" if went_offline else ""))
+
+
+@cli.command()
+@click.argument("account")
+@click.argument("user")
+@click.argument("status", type=click.Choice([s.value for s in AgentStatus]))
+@click.option("--actor", default=None, help="Who makes the change (default: USER themself).")
+@pass_context
+def status(ctx: Context, account: str, user: str, status: str, actor: str | None) -> None:
+    """Set USER Online or Offline."""
+    with refusals(ctx):
+        ids(account=account, user=user, actor=actor or user)
+        changed = ctx.engine().set_status(account, user, AgentStatus(status), actor or user, utc_now())
+        click.echo(f"{user} is {status}" + ("" if changed else " (unchanged)"))
+
+
+@cli.command("round-robin")
+@click.argument("account")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--actor", required=True, help="Owner, admin or manager making the change.")
+@pass_context
+def round_robin(ctx: Context, account: str, state: str, actor: str) -> None:
+    """Turn round robin on or off for ACCOUNT."""
+    with refusals(ctx):
+        ids(account=account, actor=actor)
+        changed = ctx.engine().set_round_robin(account, state == "on", actor, utc_now())
+        click.echo(f"round robin {state} for {account}" + ("" if changed else " (unchanged)"))
+
+
+@cli.command("office-hours")
+@click.argument("account")
+@click.option("--timezone", "timezone", default=None, help="IANA time zone, e.g. Europe/Berlin.")
+@click.option("--hours", "hours", multiple=True, help='Weekly hours, e.g. "mon-fri 09:00-17:00" (repeatable).')
+@click.option("--closed", multiple=True, help="Closed date YYYY-MM-DD (repeatable).")
+@click.option("--clear", is_flag=True, help="Remove office hours (webchat always open).")
+@click.option("--actor", required=True, help="Owner, admin or manager making the change.")
+@pass_context
+def office_hours(
+    ctx: Context, account: str, timezone: str | None, hours: tuple[str, ...], closed: tuple[str, ...], clear: bool,
+    actor: str,
+) -> None:
+    """Set (or --clear) ACCOUNT's office hours, which gate webchat tickets."""
+    with refusals(ctx):
+        ids(account=account, actor=actor)
+        if clear:
+            if timezone or hours or closed:
+                raise ValueError("--clear cannot be combined with --timezone/--hours/--closed")
+            value = None
+        else:
+            if not timezone:
+                raise ValueError("--timezone is required (or --clear)")
+            value = OfficeHours.from_specs(timezone, list(hours), list(closed))
+        changed = ctx.engine().set_office_hours(account, value, actor, utc_now())
+        shown = "cleared (always open)" if value is None else f"{value.timezone}: " + "; ".join(value.to_specs())
+        click.echo(f"office hours for {account} {shown}" + ("" if changed else " (unchanged)"))
+
+
+@cli.command()
+@click.argument("account")
+@click.argument("ticket")
+@click.option("--channel", type=click.Choice([c.value for c in Channel]), required=True)
+@click.option("--created-at", default=None, help="Arrival time, ISO 8601 with offset (default: now).")
+@click.option("--subject", default=None)
+@pass_context
+def ticket(ctx: Context, account: str, ticket: str, channel: str, created_at: str | None, subject: str | None) -> None:
+    """Validate and enqueue a ticket-created event (a worker decides it)."""
+    with refusals(ctx):
+        now = utc_now()
+        event = build_ticket(
+            {
+                "account_id": account,
+                "ticket_id": ticket,
+                "channel": channel,
+                "created_at": created_at or utc_iso(now),
+                "subject": subject,
+            },
+            now=now,
+        )
+        job = enqueue(event, ctx.client)
+        click.echo(f"enqueued {account}/{ticket} ({channel}) as job {job.id}")
+
+
+@cli.command()
+@click.argument("account")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_context
+def unassigned(ctx: Context, account: str, as_json: bool) -> None:
+    """List ACCOUNT's unassigned tickets, oldest first, with reason."""
+    with refusals(ctx):
+        check_id("account", account)
+        rows = ctx.queries().unassigned(account)
+        if as_json:
+            for row in rows:
+                click.echo(row.model_dump_json())
+            return
+        if not rows:
+            click.echo(f"no unassigned tickets in {account}")
+            return
+        click.echo(f"{'TICKET':<20} {'CHANNEL':<8} {'REASON':<22} {'CREATED_AT':<25} AVAILABLE_AT")
+        for row in rows:
+            available = utc_iso(row.available_at) if row.available_at else "-"
+            click.echo(f"{row.ticket_id:<20} {row.channel.value:<8} {row.reason.value:<22} "
+                       f"{utc_iso(row.created_at):<25} {available}")
+
+
+@cli.command()
+@click.argument("account")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (the event schemas).")
+@click.option("--follow", is_flag=True, help="Keep printing new events as they arrive (Ctrl-C to stop).")
+@pass_context
+def events(ctx: Context, account: str, as_json: bool, follow: bool) -> None:
+    """Print ACCOUNT's emitted events, oldest first."""
+    show: Callable[[Event], str] = (lambda e: e.model_dump_json()) if as_json else describe
+    with refusals(ctx):
+        check_id("account", account)
+        queries = ctx.queries()
+        last = "0-0"
+        for entry_id, event in queries.events(account):
+            last = entry_id
+            click.echo(show(event))
+        if follow:
+            try:
+                for _entry_id, event in queries.follow_events(account, after=last):
+                    click.echo(show(event))
+            except KeyboardInterrupt:
+                return
+
+
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--worker-class", type=click.Choice(["simple", "fork"]), default="simple", show_default=True,
+              help="RQ SimpleWorker (measured faster, see docs/PERFORMANCE.md) or the forking Worker.")
+@pass_context
+def worker_command(ctx: Context, burst: bool, processes: int, worker_class: str) -> None:
+    """Run RQ workers on the helpdesk-rr queue."""
+    from worker.runner import run_many, run_one
+
+    with refusals(ctx):
+        ctx.client  # noqa: B018 - fail fast with a clear message if Redis is unreachable
+        if processes == 1:
+            run_one(ctx.url, burst=burst, worker_class=worker_class)
+            return
+        sys.exit(run_many(ctx.url, processes=processes, burst=burst, worker_class=worker_class))
+
+
+@cli.group("schemas")
+def schemas_group() -> None:
+    """JSON Schema of the events."""
+
+
+@schemas_group.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def schemas_export(directory: Path) -> None:
+    """Write one <type>.schema.json per event into DIRECTORY."""
+    for path in export_json_schemas(directory):
+        click.echo(str(path))
+
+
+@cli.command()
+@click.option("--account", default="demo", show_default=True, help="Account to run the demo day in (reset first).")
+@pass_context
+def demo(ctx: Context, account: str) -> None:
+    """A scripted helpdesk day, end to end: producers -> RQ -> workers -> events."""
+    from worker.demo import run_demo
+
+    configure_logging(level="WARNING")  # the demo prints its own story; decision lines would drown it
+    with refusals(ctx):
+        check_id("account", account)
+        run_demo(ctx.client, ctx.url, account, echo=click.echo)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="helpdesk-rr")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""``helpdesk-rr demo``: one scripted helpdesk day, through the real path.
+
+Every ticket goes producers (channel adapters, raw webhook payloads) → RQ queue → an RQ worker
+(burst, on the same Redis) → the Lua decision → the event stream, which is what gets printed.
+Ticket arrival times are laid on the most recent past Tuesday in the account's time zone, so the
+webchat office-hours gate gives the same answers whatever day the demo runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis
+
+from producers.channels import ADAPTERS
+from schemas.common import AgentStatus, Channel, Role, utc_iso
+from schemas.office_hours import OfficeHours
+from worker.cli_format import describe
+from worker.engine import Engine, utc_now
+from worker.errors import HelpdeskError
+from worker.keys import AccountKeys
+from worker.queries import Queries
+from worker.runner import run_one
+
+TIMEZONE = "America/New_York"
+Echo = Callable[[str], None]
+
+
+def reset_account(client: redis.Redis, account_id: str) -> int:
+    """Delete every key of one account (demo only: a SCAN over the account's own key prefix)."""
+    pattern = AccountKeys.for_account(account_id).base + ":*"
+    deleted = 0
+    for key in client.scan_iter(match=pattern, count=1000):
+        deleted += int(client.delete(key))
+    return deleted
+
+
+def _payload(channel: Channel, ticket_id: str, at: datetime, text: str) -> dict[str, Any]:
+    when = utc_iso(at)
+    if channel is Channel.EMAIL:
+        return {"ticket_id": ticket_id, "message_id": f"<{ticket_id}@mail.example>", "from_address": "c@example.com",
+                "to_address": "support@example.com", "subject": text, "received_at": when}
+    if channel is Channel.WEBCHAT:
+        return {"ticket_id": ticket_id, "conversation_id": f"conv-{ticket_id}", "visitor_id": f"v-{ticket_id}",
+                "first_message": text, "started_at": when}
+    if channel is Channel.SMS:
+        return {"ticket_id": ticket_id, "message_sid": f"SM{ticket_id}", "from_number": "+15551230000",
+                "to_number": "+15559870000", "body": text, "received_at": when}
+    return {"ticket_id": ticket_id, "network": "instagram", "message_id": f"ig-{ticket_id}",
+            "author_handle": "@customer", "text": text, "created_time": when}
+
+
+class DemoDay:
+    def __init__(self, client: redis.Redis, url: str, account: str, echo: Echo) -> None:
+        self.client, self.url, self.account, self.echo = client, url, account, echo
+        self.engine = Engine(client)
+        self.queries = Queries(client)
+        self.zone = ZoneInfo(TIMEZONE)
+        today = utc_now().astimezone(self.zone).date()
+        self.day = today - timedelta(days=(today.weekday() - 1) % 7 or 7)  # most recent past Tuesday
+        self.last_event = "0-0"
+        self.counter = 0
+
+    def at(self, hh: int, mm: int = 0) -> datetime:
+        return datetime.combine(self.day, time(hh, mm), tzinfo=self.zone)
+
+    def step(self, title: str) -> None:
+        self.echo(f"\n== {title}")
+
+    def try_action(self, label: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+            self.echo(f"   {label}: ok")
+        except HelpdeskError as error:
+            self.echo(f"   {label}: refused - {error}")
+
+    def status(self, user: str, status: AgentStatus, actor: str | None = None) -> None:
+        self.engine.set_status(self.account, user, status, actor or user, utc_now())
+
+    def tickets(self, *specs: tuple[Channel, int, int]) -> list[str]:
+        """Enqueue tickets through the channel adapters, run a burst worker, print the new events."""
+        ids = []
+        for channel, hh, mm in specs:
+            self.counter += 1
+            ticket_id = f"T{self.counter:03d}"
+            ADAPTERS[channel].enqueue(self.account, _payload(channel, ticket_id, self.at(hh, mm), f"Help #{ticket_id}"),
+                                      self.client)
+            ids.append(ticket_id)
+        self.drain()
+        return ids
+
+    def drain(self) -> None:
+        run_one(self.url, burst=True)
+        self.show_events()
+
+    def show_events(self) -> None:
+        for entry_id, event in self.queries.events(self.account, after=self.last_event):
+            self.last_event = entry_id
+            self.echo("   " + describe(event))
+
+    def run(self) -> None:
+        echo, account = self.echo, self.account
+        echo(f"helpdesk-rr demo: account {account!r}, a day on {self.day.isoformat()} ({TIMEZONE})")
+        echo(f"Redis: {self.url}")
+        reset_account(self.client, account)
+
+        self.step("Set-up: users (owner, manager, three agents, a viewer) and webchat office hours")
+        for user, role in [("olivia", Role.OWNER), ("max", Role.MANAGER), ("ana", Role.AGENT),
+                           ("ben", Role.AGENT), ("chloe", Role.AGENT), ("vic", Role.VIEWER)]:
+            self.engine.upsert_user(account, user, role, utc_now())
+            echo(f"   {user}: {role.value}")
+        hours = OfficeHours.from_specs(TIMEZONE, ["mon-fri 09:00-17:00"], [])
+        self.engine.set_office_hours(account, hours, "max", utc_now())
+        self.show_events()
+
+        self.step("08:05 Round robin is still off: tickets stay unassigned")
+        self.tickets((Channel.EMAIL, 8, 5), (Channel.SMS, 8, 7))
+
+        self.step("08:10 An agent may not turn round robin on; the manager does")
+        self.try_action("ana turns round robin on", lambda: self.engine.set_round_robin(account, True, "ana", utc_now()))
+        self.engine.set_round_robin(account, True, "max", utc_now())
+        self.show_events()
+
+        self.step("08:15 Nobody is Online yet (nobody is set Online automatically)")
+        self.tickets((Channel.EMAIL, 8, 15))
+
+        self.step("08:30 Only ana is Online: every ticket goes to her; early webchat waits for office hours")
+        self.status("ana", AgentStatus.ONLINE)
+        self.tickets((Channel.EMAIL, 8, 30), (Channel.SMS, 8, 31), (Channel.SOCIAL, 8, 32), (Channel.WEBCHAT, 8, 40))
+
+        self.step("09:00 ben and chloe go Online (they join at the back of the line); a mixed morning")
+        self.status("ben", AgentStatus.ONLINE)
+        self.status("chloe", AgentStatus.ONLINE)
+        self.tickets(*[(channel, 9 + i // 4, (i * 7) % 60) for i, channel in
+                       enumerate([Channel.EMAIL, Channel.WEBCHAT, Channel.SMS, Channel.SOCIAL] * 3)])
+
+        self.step("11:00 A viewer cannot go Online; ben takes a break and keeps his place in the line")
+        self.try_action("vic goes online", lambda: self.status("vic", AgentStatus.ONLINE))
+        self.try_action("ana sets chloe offline", lambda: self.status("chloe", AgentStatus.OFFLINE, actor="ana"))
+        self.status("ben", AgentStatus.OFFLINE)
+        self.tickets((Channel.EMAIL, 11, 0), (Channel.WEBCHAT, 11, 5), (Channel.SMS, 11, 10))
+        self.status("ben", AgentStatus.ONLINE)
+        self.tickets((Channel.EMAIL, 11, 30), (Channel.SOCIAL, 11, 35), (Channel.EMAIL, 11, 40))
+
+        self.step("12:00 The same webhook delivered twice: decided once, no second event")
+        ADAPTERS[Channel.EMAIL].enqueue(account, _payload(Channel.EMAIL, "T001", self.at(8, 5), "again"), self.client)
+        ADAPTERS[Channel.SMS].enqueue(account, _payload(Channel.SMS, "T010", self.at(9, 28), "again"), self.client)
+        self.drain()
+        echo("   (no new events)")
+
+        self.step("17:30 Everyone signs off; evening tickets wait (webchat until tomorrow 09:00)")
+        self.status("max", AgentStatus.OFFLINE)
+        for user in ("ana", "ben", "chloe"):
+            self.status(user, AgentStatus.OFFLINE, actor="max")
+        self.tickets((Channel.WEBCHAT, 19, 0), (Channel.EMAIL, 19, 5))
+
+        self.summary()
+
+    def summary(self) -> None:
+        echo = self.echo
+        self.step("Unassigned set (oldest first)")
+        for row in self.queries.unassigned(self.account):
+            until = f" until {utc_iso(row.available_at)}" if row.available_at else ""
+            echo(f"   {row.ticket_id} {row.channel.value:<8} {row.reason.value}{until}")
+        self.step("Tickets assigned per agent")
+        for view in self.queries.users(self.account):
+            if view.role.can_be_online:
+                echo(f"   {view.user_id:<8} {view.assigned:>3}  ({view.status.value})")
+
+
+def run_demo(client: redis.Redis, url: str, account: str, echo: Echo) -> None:
+    DemoDay(client, url, account, echo).run()

@@ -1,0 +1,71 @@
+"""RQ entry points. Each job validates its payload (a job may bypass producers), then makes one engine call.
+
+A payload that fails validation raises ``InvalidJob``: RQ puts the job in its failed registry with
+that message, and the worker goes on. Transient Redis errors are retried by the client
+(worker/connection.py); the decision script is idempotent, so a retry never assigns twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import structlog
+from pydantic import ValidationError
+from rq import get_current_job
+
+from schemas.inbound import TicketCreated
+from worker.config import Retention
+from worker.engine import Engine, utc_now
+
+log = structlog.get_logger("helpdesk_rr.jobs")
+
+_engines: dict[int, Engine] = {}
+
+
+class InvalidJob(ValueError):
+    """A job whose payload is not a valid event: failing it is final (retrying cannot help)."""
+
+
+def validation_summary(error: ValidationError) -> str:
+    """One line naming each bad field, e.g. ``channel: Input should be 'email', ... (got 'fax')``."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "payload"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def engine_for(connection: redis.Redis) -> Engine:
+    """One engine (scripts registered once, office-hours cache) per connection per process."""
+    engine = _engines.get(id(connection))
+    if engine is None or engine.client is not connection:
+        engine = _engines[id(connection)] = Engine(connection, Retention.from_env())
+    return engine
+
+
+def process_ticket(payload: Any) -> dict[str, Any]:
+    """Decide one ticket-created event (the payload is ``TicketCreated.model_dump(mode="json")``)."""
+    job = get_current_job()
+    if job is None:  # pragma: no cover - only ever called by RQ
+        raise RuntimeError("process_ticket must run inside an RQ job")
+    now = utc_now()
+    if not isinstance(payload, dict):
+        raise InvalidJob(f"payload must be an object, got {type(payload).__name__}")
+    try:
+        ticket = TicketCreated.model_validate(payload, context={"now": now})
+    except ValidationError as error:
+        reason = validation_summary(error)
+        log.warning("job.invalid", job_id=job.id, reason=reason)
+        raise InvalidJob(f"invalid ticket.created event: {reason}") from None
+    with structlog.contextvars.bound_contextvars(job_id=job.id):
+        decision = engine_for(job.connection).decide(ticket, now)
+    return {
+        "account_id": decision.account_id,
+        "ticket_id": decision.ticket_id,
+        "outcome": decision.outcome,
+        "agent_id": decision.agent_id,
+        "reason": decision.reason,
+        "available_at": decision.available_at.isoformat() if decision.available_at else None,
+        "duplicate": decision.duplicate,
+    }
