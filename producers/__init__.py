@@ -1,7 +1,7 @@
 """Channel adapters and the enqueue API that integrations import.
 
-    from producers import ADAPTERS, enqueue, enqueue_many, build_ticket
-    ADAPTERS[Channel.EMAIL].enqueue("acme", webhook_payload, redis_client)
+from producers import ADAPTERS, enqueue, enqueue_many, build_ticket
+ADAPTERS[Channel.EMAIL].enqueue("acme", webhook_payload, redis_client)
 """
 
 from producers.channels import (

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from producers.adapter import RAW_TEXT_MAX_LENGTH, ChannelAdapter, first_line
 from schemas.common import AwareDatetime, Channel, Identifier
-from schemas.inbound import SUBJECT_MAX_LENGTH, Subject, _not_in_future
+from schemas.inbound import SUBJECT_MAX_LENGTH, _not_in_future
 
 Text = Annotated[str, StringConstraints(max_length=RAW_TEXT_MAX_LENGTH)]
 Address = Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
@@ -29,7 +29,7 @@ class EmailWebhook(BaseModel):
     message_id: ExternalId = Field(description="The email's Message-ID header.")
     from_address: Address = Field(description="Sender address.")
     to_address: Address = Field(description="The support address it was sent to.")
-    subject: Subject | None = Field(default=None, description="Subject line (at most 500 characters).")
+    subject: Text | None = Field(default=None, description="Subject line (we keep its first 500 characters).")
     received_at: AwareDatetime = Field(description="When the mail server received it (timezone-aware).")
     _future = field_validator("received_at")(_not_in_future)
 
@@ -84,7 +84,11 @@ class EmailAdapter(ChannelAdapter[EmailWebhook]):
     payload_model = EmailWebhook
 
     def fields(self, payload: EmailWebhook) -> dict[str, Any]:
-        return {"ticket_id": payload.ticket_id, "created_at": payload.received_at, "subject": payload.subject}
+        return {
+            "ticket_id": payload.ticket_id,
+            "created_at": payload.received_at,
+            "subject": first_line(payload.subject),
+        }
 
 
 class WebchatAdapter(ChannelAdapter[WebchatWebhook]):

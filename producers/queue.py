@@ -28,8 +28,16 @@ MAX_BATCH = 10_000
 """Largest batch ``enqueue_many`` accepts in one pipeline (bounds one round trip's size)."""
 
 
+_queues: dict[int, Queue] = {}
+
+
 def ticket_queue(connection: redis.Redis) -> Queue:
-    return Queue(QUEUE_NAME, connection=connection)
+    """The ticket queue on ``connection``, built once per connection: RQ's ``Queue`` asks Redis for
+    its version when built, which would cost every enqueue an extra round trip."""
+    queue = _queues.get(id(connection))
+    if queue is None or queue.connection is not connection:
+        queue = _queues[id(connection)] = Queue(QUEUE_NAME, connection=connection)
+    return queue
 
 
 def build_ticket(data: Mapping[str, Any] | TicketCreated, now: datetime | None = None) -> TicketCreated:

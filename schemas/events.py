@@ -7,7 +7,6 @@ Consumer-side models ignore unknown fields so that adding a field is not a break
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -45,7 +44,7 @@ class TicketUnassigned(BaseEvent):
     ticket_id: str = Field(description="The ticket.")
     channel: Channel = Field(description="Channel the ticket arrived on.")
     reason: UnassignedReason = Field(description="Why the ticket was left unassigned.")
-    available_at: datetime | None = Field(
+    available_at: AwareDatetime | None = Field(
         default=None, description="For after_hours: when office hours next open (UTC); else null."
     )
 

@@ -28,7 +28,11 @@ def _now_from(info: ValidationInfo) -> datetime:
     """
     context = info.context or {}
     now = context.get("now")
-    return now if isinstance(now, datetime) else datetime.now(UTC)
+    if not isinstance(now, datetime):
+        return datetime.now(UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("validation context 'now' must be timezone-aware")
+    return now.astimezone(UTC)
 
 
 def _not_in_future(value: datetime, info: ValidationInfo) -> datetime:

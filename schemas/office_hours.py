@@ -47,14 +47,14 @@ class Weekday(StrEnum):
     SUN = "sun"
 
     @property
-    def index(self) -> int:
+    def number(self) -> int:
         """0 for Monday ... 6 for Sunday, matching :meth:`datetime.date.weekday`."""
         return _WEEKDAY_ORDER.index(self)
 
     @classmethod
-    def from_index(cls, index: int) -> Weekday:
+    def from_number(cls, number: int) -> Weekday:
         """The weekday for a :meth:`datetime.date.weekday` number (0 = Monday)."""
-        return _WEEKDAY_ORDER[index % 7]
+        return _WEEKDAY_ORDER[number % 7]
 
 
 _WEEKDAY_ORDER: tuple[Weekday, ...] = tuple(Weekday)
@@ -272,7 +272,7 @@ class OfficeHours(BaseModel):
         days_of: dict[TimeInterval, list[int]] = {}
         for day, intervals in self.weekly.items():
             for interval in intervals:
-                days_of.setdefault(interval, []).append(day.index)
+                days_of.setdefault(interval, []).append(day.number)
         groups: dict[tuple[int, ...], list[str]] = {}
         for interval in sorted(days_of, key=lambda iv: (iv.start_minute, iv.end_offset_minute)):
             groups.setdefault(tuple(days_of[interval]), []).append(str(interval))
@@ -304,7 +304,7 @@ def _render_days(indexes: list[int]) -> str:
 
 def _parse_day(text: str, spec: str) -> int:
     try:
-        return Weekday(text).index
+        return Weekday(text).number
     except ValueError:
         raise ValueError(
             f"unknown day {text!r} in office hours spec {spec!r} (use {_WEEKDAY_NAMES}, a range like mon-fri, or daily)"

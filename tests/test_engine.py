@@ -346,7 +346,9 @@ def test_duplicate_of_an_unassigned_ticket_returns_its_reason(engine: Engine, ma
 # --- the unassigned set ----------------------------------------------------------------------
 
 
-def test_unassigned_set_lists_oldest_first_with_reason(engine: Engine, client: redis.Redis, make_ticket: TicketFactory) -> None:
+def test_unassigned_set_lists_oldest_first_with_reason(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
     setup_account(engine, round_robin=False)
     engine.decide(make_ticket(ticket_id="late", created_at=NOW - timedelta(minutes=1)), NOW)
     engine.decide(make_ticket(ticket_id="early", channel=Channel.SMS, created_at=NOW - timedelta(hours=1)), NOW)
@@ -373,7 +375,10 @@ def test_assignment_emits_ticket_assigned_and_a_toast_for_the_assignee(
     (_, assigned), (_, toast) = Queries(client).events("acme")[-2:]
     assert assigned.type == "ticket.assigned" and toast.type == "toast"
     assert (assigned.ticket_id, assigned.channel, assigned.agent_id, assigned.reason.value) == (
-        ticket.ticket_id, Channel.SMS, "ana", "round_robin"
+        ticket.ticket_id,
+        Channel.SMS,
+        "ana",
+        "round_robin",
     )
     assert (assigned.previous_agent_id, assigned.team_id) == (None, None)
     assert (toast.user_id, toast.ticket_ids) == ("ana", [ticket.ticket_id])
@@ -389,7 +394,9 @@ def test_unassigned_ticket_emits_ticket_unassigned_without_toast(
     assert "toast" not in event_types(client)
 
 
-def test_every_event_has_the_common_fields_and_parses(engine: Engine, client: redis.Redis, make_ticket: TicketFactory) -> None:
+def test_every_event_has_the_common_fields_and_parses(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
     setup_account(engine, online=("ana",))
     engine.set_office_hours("acme", BERLIN_WEEKDAYS, "max", NOW)
     engine.decide(make_ticket(), NOW)

@@ -147,7 +147,12 @@ def round_robin(ctx: Context, account: str, state: str, actor: str) -> None:
 @click.option("--actor", required=True, help="Owner, admin or manager making the change.")
 @pass_context
 def office_hours(
-    ctx: Context, account: str, timezone: str | None, hours: tuple[str, ...], closed: tuple[str, ...], clear: bool,
+    ctx: Context,
+    account: str,
+    timezone: str | None,
+    hours: tuple[str, ...],
+    closed: tuple[str, ...],
+    clear: bool,
     actor: str,
 ) -> None:
     """Set (or --clear) ACCOUNT's office hours, which gate webchat tickets."""
@@ -210,8 +215,10 @@ def unassigned(ctx: Context, account: str, as_json: bool) -> None:
         click.echo(f"{'TICKET':<20} {'CHANNEL':<8} {'REASON':<22} {'CREATED_AT':<25} AVAILABLE_AT")
         for row in rows:
             available = utc_iso(row.available_at) if row.available_at else "-"
-            click.echo(f"{row.ticket_id:<20} {row.channel.value:<8} {row.reason.value:<22} "
-                       f"{utc_iso(row.created_at):<25} {available}")
+            click.echo(
+                f"{row.ticket_id:<20} {row.channel.value:<8} {row.reason.value:<22} "
+                f"{utc_iso(row.created_at):<25} {available}"
+            )
 
 
 @cli.command()
@@ -240,8 +247,13 @@ def events(ctx: Context, account: str, as_json: bool, follow: bool) -> None:
 @cli.command("worker")
 @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True)
-@click.option("--worker-class", type=click.Choice(["simple", "fork"]), default="simple", show_default=True,
-              help="RQ SimpleWorker (measured faster, see docs/PERFORMANCE.md) or the forking Worker.")
+@click.option(
+    "--worker-class",
+    type=click.Choice(["simple", "fork"]),
+    default="simple",
+    show_default=True,
+    help="RQ SimpleWorker (measured faster, see docs/PERFORMANCE.md) or the forking Worker.",
+)
 @pass_context
 def worker_command(ctx: Context, burst: bool, processes: int, worker_class: str) -> None:
     """Run RQ workers on the helpdesk-rr queue."""

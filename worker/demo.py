@@ -41,16 +41,39 @@ def reset_account(client: redis.Redis, account_id: str) -> int:
 def _payload(channel: Channel, ticket_id: str, at: datetime, text: str) -> dict[str, Any]:
     when = utc_iso(at)
     if channel is Channel.EMAIL:
-        return {"ticket_id": ticket_id, "message_id": f"<{ticket_id}@mail.example>", "from_address": "c@example.com",
-                "to_address": "support@example.com", "subject": text, "received_at": when}
+        return {
+            "ticket_id": ticket_id,
+            "message_id": f"<{ticket_id}@mail.example>",
+            "from_address": "c@example.com",
+            "to_address": "support@example.com",
+            "subject": text,
+            "received_at": when,
+        }
     if channel is Channel.WEBCHAT:
-        return {"ticket_id": ticket_id, "conversation_id": f"conv-{ticket_id}", "visitor_id": f"v-{ticket_id}",
-                "first_message": text, "started_at": when}
+        return {
+            "ticket_id": ticket_id,
+            "conversation_id": f"conv-{ticket_id}",
+            "visitor_id": f"v-{ticket_id}",
+            "first_message": text,
+            "started_at": when,
+        }
     if channel is Channel.SMS:
-        return {"ticket_id": ticket_id, "message_sid": f"SM{ticket_id}", "from_number": "+15551230000",
-                "to_number": "+15559870000", "body": text, "received_at": when}
-    return {"ticket_id": ticket_id, "network": "instagram", "message_id": f"ig-{ticket_id}",
-            "author_handle": "@customer", "text": text, "created_time": when}
+        return {
+            "ticket_id": ticket_id,
+            "message_sid": f"SM{ticket_id}",
+            "from_number": "+15551230000",
+            "to_number": "+15559870000",
+            "body": text,
+            "received_at": when,
+        }
+    return {
+        "ticket_id": ticket_id,
+        "network": "instagram",
+        "message_id": f"ig-{ticket_id}",
+        "author_handle": "@customer",
+        "text": text,
+        "created_time": when,
+    }
 
 
 class DemoDay:
@@ -86,8 +109,9 @@ class DemoDay:
         for channel, hh, mm in specs:
             self.counter += 1
             ticket_id = f"T{self.counter:03d}"
-            ADAPTERS[channel].enqueue(self.account, _payload(channel, ticket_id, self.at(hh, mm), f"Help #{ticket_id}"),
-                                      self.client)
+            ADAPTERS[channel].enqueue(
+                self.account, _payload(channel, ticket_id, self.at(hh, mm), f"Help #{ticket_id}"), self.client
+            )
             ids.append(ticket_id)
         self.drain()
         return ids
@@ -108,8 +132,14 @@ class DemoDay:
         reset_account(self.client, account)
 
         self.step("Set-up: users (owner, manager, three agents, a viewer) and webchat office hours")
-        for user, role in [("olivia", Role.OWNER), ("max", Role.MANAGER), ("ana", Role.AGENT),
-                           ("ben", Role.AGENT), ("chloe", Role.AGENT), ("vic", Role.VIEWER)]:
+        for user, role in [
+            ("olivia", Role.OWNER),
+            ("max", Role.MANAGER),
+            ("ana", Role.AGENT),
+            ("ben", Role.AGENT),
+            ("chloe", Role.AGENT),
+            ("vic", Role.VIEWER),
+        ]:
             self.engine.upsert_user(account, user, role, utc_now())
             echo(f"   {user}: {role.value}")
         hours = OfficeHours.from_specs(TIMEZONE, ["mon-fri 09:00-17:00"], [])
@@ -120,7 +150,9 @@ class DemoDay:
         self.tickets((Channel.EMAIL, 8, 5), (Channel.SMS, 8, 7))
 
         self.step("08:10 An agent may not turn round robin on; the manager does")
-        self.try_action("ana turns round robin on", lambda: self.engine.set_round_robin(account, True, "ana", utc_now()))
+        self.try_action(
+            "ana turns round robin on", lambda: self.engine.set_round_robin(account, True, "ana", utc_now())
+        )
         self.engine.set_round_robin(account, True, "max", utc_now())
         self.show_events()
 
@@ -134,8 +166,12 @@ class DemoDay:
         self.step("09:00 ben and chloe go Online (they join at the back of the line); a mixed morning")
         self.status("ben", AgentStatus.ONLINE)
         self.status("chloe", AgentStatus.ONLINE)
-        self.tickets(*[(channel, 9 + i // 4, (i * 7) % 60) for i, channel in
-                       enumerate([Channel.EMAIL, Channel.WEBCHAT, Channel.SMS, Channel.SOCIAL] * 3)])
+        self.tickets(
+            *[
+                (channel, 9 + i // 4, (i * 7) % 60)
+                for i, channel in enumerate([Channel.EMAIL, Channel.WEBCHAT, Channel.SMS, Channel.SOCIAL] * 3)
+            ]
+        )
 
         self.step("11:00 A viewer cannot go Online; ben takes a break and keeps his place in the line")
         self.try_action("vic goes online", lambda: self.status("vic", AgentStatus.ONLINE))

