@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from schemas.common import AgentStatus, Role
+from schemas.common import AgentStatus, Channel, Role, UnassignedReason
 from schemas.events import Event, parse_event
 from schemas.views import UnassignedTicket, UserView
 from worker.keys import AccountKeys
@@ -19,6 +19,12 @@ from worker.keys import AccountKeys
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _data(fields: dict[Any, Any]) -> bytes | str:
+    """The event JSON of a stream entry (bytes, or str on a decode_responses client)."""
+    data: bytes | str = fields[b"data"] if b"data" in fields else fields["data"]
+    return data
 
 
 class Queries:
@@ -79,8 +85,8 @@ class Queries:
             rows.append(
                 UnassignedTicket(
                     ticket_id=ticket_id,
-                    channel=_s(channel),
-                    reason=_s(reason),
+                    channel=Channel(_s(channel)),
+                    reason=UnassignedReason(_s(reason)),
                     created_at=datetime.fromisoformat(_s(created_at)),
                     available_at=datetime.fromisoformat(_s(available_at)) if available_at else None,
                 )
@@ -95,20 +101,16 @@ class Queries:
     def events(self, account_id: str, after: str = "-", count: int | None = None) -> list[tuple[str, Event]]:
         """The account's events after stream id ``after`` (exclusive), oldest first."""
         start = "-" if after == "-" else f"({after}"
-        entries = self.client.xrange(self.keys(account_id).events, min=start, max="+", count=count)
-        return [
-            (_s(entry_id), parse_event(fields[b"data"] if b"data" in fields else fields["data"]))
-            for entry_id, fields in entries
-        ]
+        entries: Any = self.client.xrange(self.keys(account_id).events, min=start, max="+", count=count)
+        return [(_s(entry_id), parse_event(_data(fields))) for entry_id, fields in entries]
 
     def follow_events(self, account_id: str, after: str = "$", block_ms: int = 1000) -> Iterator[tuple[str, Event]]:
         """Yield the account's events as they are appended (blocking), starting after ``after``."""
         stream = self.keys(account_id).events
         last = after
         while True:
-            reply = self.client.xread({stream: last}, block=block_ms, count=100)
-            for _name, entries in reply or []:
+            reply: Any = self.client.xread({stream: last}, block=block_ms, count=100) or []
+            for _name, entries in reply:
                 for entry_id, fields in entries:
                     last = _s(entry_id)
-                    data = fields[b"data"] if b"data" in fields else fields["data"]
-                    yield last, parse_event(data)
+                    yield last, parse_event(_data(fields))
