@@ -434,3 +434,12 @@ def test_accounts_never_share_agents_or_events(engine: Engine, client: redis.Red
     assert decision.reason == "no_agent_online"
     assert all(e.account_id == "globex" for _, e in Queries(client).events("globex"))
     assert "ticket.unassigned" not in event_types(client, "acme")
+
+
+def test_settings_read_back_as_configured(engine: Engine, client: redis.Redis) -> None:
+    setup_account(engine)
+    engine.set_office_hours("acme", BERLIN_WEEKDAYS, "max", NOW)
+    settings = Queries(client).settings("acme")
+    assert settings.round_robin is True and settings.office_hours == BERLIN_WEEKDAYS
+    engine.set_office_hours("acme", None, "max", NOW)
+    assert Queries(client).settings("acme").office_hours is None

@@ -12,7 +12,9 @@ from typing import Any
 import redis
 
 from schemas.common import AgentStatus, Channel, Role, UnassignedReason
+from schemas.config import AccountSettings
 from schemas.events import Event, parse_event
+from schemas.office_hours import OfficeHours
 from schemas.views import UnassignedTicket, UserView
 from worker.keys import AccountKeys
 
@@ -35,8 +37,17 @@ class Queries:
     def keys(self, account_id: str) -> AccountKeys:
         return AccountKeys.for_account(account_id, self._partitions)
 
-    def round_robin_enabled(self, account_id: str) -> bool:
-        return _s(self.client.hget(self.keys(account_id).settings, "round_robin") or b"off") == "on"
+    def settings(self, account_id: str) -> AccountSettings:
+        """The account's current settings (round robin, office hours)."""
+        round_robin, hours, active = self.client.hmget(
+            self.keys(account_id).settings, ["round_robin", "office_hours", "oh_active"]
+        )
+        return AccountSettings.model_validate(
+            {
+                "round_robin": _s(round_robin or b"off") == "on",
+                "office_hours": OfficeHours.model_validate_json(hours) if hours and _s(active) == "1" else None,
+            }
+        )
 
     def users(self, account_id: str) -> list[UserView]:
         keys = self.keys(account_id)
