@@ -443,3 +443,9 @@ def test_settings_read_back_as_configured(engine: Engine, client: redis.Redis) -
     assert settings.round_robin is True and settings.office_hours == BERLIN_WEEKDAYS
     engine.set_office_hours("acme", None, "max", NOW)
     assert Queries(client).settings("acme").office_hours is None
+
+
+def test_duplicate_reports_the_channel_the_ticket_first_arrived_on(engine: Engine, make_ticket: TicketFactory) -> None:
+    setup_account(engine, online=("ana",))
+    engine.decide(make_ticket(ticket_id="same", channel=Channel.WEBCHAT), NOW)
+    assert engine.decide(make_ticket(ticket_id="same", channel=Channel.EMAIL), NOW).channel is Channel.WEBCHAT

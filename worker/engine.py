@@ -100,7 +100,7 @@ class Engine:
         decision = Decision(
             account_id=ticket.account_id,
             ticket_id=ticket.ticket_id,
-            channel=ticket.channel,
+            channel=Channel(reply.channel),
             outcome="assigned" if assigned else "unassigned",
             agent_id=reply.agent_or_reason if assigned else None,
             reason="round_robin" if assigned else reply.agent_or_reason,

@@ -52,6 +52,8 @@ class DecideReply(NamedTuple):
     agent_or_reason: str
     available_at: str
     duplicate: bool
+    channel: str
+    """The channel the ticket arrived on (the stored one, for a duplicate)."""
 
 
 class TicketArgs(NamedTuple):
@@ -134,7 +136,7 @@ class Scripts:
                 self._retention.assigned_record_ttl_seconds,
             ],
         )
-        return DecideReply(_text(reply[0]), _text(reply[1]), _text(reply[2]), int(reply[3]) == 1)
+        return DecideReply(_text(reply[0]), _text(reply[1]), _text(reply[2]), int(reply[3]) == 1, _text(reply[4]))
 
     def set_status(
         self, keys: AccountKeys, user_id: str, status: str, actor_id: str, now_iso: str, event_id: str

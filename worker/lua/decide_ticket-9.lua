@@ -23,9 +23,9 @@
     ARGV[14] seconds to keep an assigned ticket's record (0 = forever)
 
   Output:
-    {outcome, agent_id_or_reason, available_at_or_empty, duplicate}
+    {outcome, agent_id_or_reason, available_at_or_empty, duplicate, channel}
       outcome 'assigned' | 'unassigned'; duplicate 1 when the ticket was already decided (nothing
-      written, nothing emitted: the stored decision is returned).
+      written, nothing emitted: the stored decision, and the channel it arrived on, are returned).
     error 'RR_STALE_OFFICE_HOURS <version>' when ARGV[7] is not the stored version: the caller
       reloads office hours and calls again.
 ]]
@@ -35,12 +35,12 @@ local accountId, ticketId, channel = ARGV[1], ARGV[2], ARGV[3]
 local createdAtIso, createdAtMs, nowIso = ARGV[4], ARGV[5], ARGV[6]
 local maxlen, partitionMaxlen, recordTtl = ARGV[12], ARGV[13], tonumber(ARGV[14])
 
-local stored = rcall('HMGET', ticketKey, 'status', 'agent_id', 'reason', 'available_at')
+local stored = rcall('HMGET', ticketKey, 'status', 'agent_id', 'reason', 'available_at', 'channel')
 if stored[1] then
   if stored[1] == 'assigned' then
-    return {'assigned', stored[2], '', 1}
+    return {'assigned', stored[2], '', 1, stored[5]}
   end
-  return {'unassigned', stored[3], stored[4] or '', 1}
+  return {'unassigned', stored[3], stored[4] or '', 1, stored[5]}
 end
 
 local function leave_unassigned(reason, availableAt)
@@ -51,7 +51,7 @@ local function leave_unassigned(reason, availableAt)
   if availableAt ~= '' then payload['available_at'] = availableAt end
   emit(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, ARGV[10], 'ticket.unassigned', nowIso,
        payload, nil)
-  return {'unassigned', reason, availableAt, 0}
+  return {'unassigned', reason, availableAt, 0, channel}
 end
 
 local settings = rcall('HMGET', settingsKey, 'round_robin', 'oh_active', 'office_hours_version')
@@ -89,4 +89,4 @@ emit(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, ARGV[10]
 emit(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, ARGV[11], 'toast', nowIso,
      {user_id = agentId, text = 'New ' .. channel .. ' ticket ' .. ticketId .. ' assigned to you'},
      '"ticket_ids":' .. cjson.encode({ticketId}))
-return {'assigned', agentId, '', 0}
+return {'assigned', agentId, '', 0, channel}
