@@ -15,13 +15,22 @@ from producers.channels import (
     WebchatAdapter,
     WebchatWebhook,
 )
-from producers.queue import PROCESS_TICKET, QUEUE_NAME, build_ticket, enqueue, enqueue_many, ticket_queue
+from producers.queue import (
+    PROCESS_TICKET,
+    QUEUE_NAME,
+    EnqueueFailed,
+    build_ticket,
+    enqueue,
+    enqueue_many,
+    ticket_queue,
+)
 
 __all__ = [
     "ADAPTERS",
     "PROCESS_TICKET",
     "QUEUE_NAME",
     "EmailAdapter",
+    "EnqueueFailed",
     "EmailWebhook",
     "SmsAdapter",
     "SmsWebhook",

@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Any
 
 import redis
-from rq import Queue
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue, Retry
 from rq.job import Job
 
 from schemas.inbound import TicketCreated
@@ -23,12 +25,28 @@ RESULT_TTL_SECONDS = 300
 lives in the ticket record and the event stream."""
 FAILURE_TTL_SECONDS = 7 * 24 * 3600
 """Failed jobs stay in RQ's failed registry a week, for ops to inspect and requeue."""
-JOB_TIMEOUT_SECONDS = 30
+JOB_TIMEOUT_SECONDS = 10
+"""A decision takes milliseconds; a job still running after 10 s is stuck. Short, because the
+worker's crash detection (worker/runner.py) is built on it."""
+JOB_RETRIES = 3
+"""Attempts after the first when a job fails for a reason that may pass (a worker killed mid-job,
+Redis unreachable). Invalid payloads are never retried (worker/jobs.py)."""
 MAX_BATCH = 10_000
 """Largest batch ``enqueue_many`` accepts in one pipeline (bounds one round trip's size)."""
 
 
 _queues: dict[int, Queue] = {}
+
+
+class EnqueueFailed(RuntimeError):
+    """Redis could not be reached (after the client's bounded retries): the event is NOT confirmed
+    as enqueued. Retrying later is always safe: a ticket decided twice is decided once."""
+
+
+def _unreachable(connection: redis.Redis, error: Exception) -> EnqueueFailed:
+    kwargs = connection.connection_pool.connection_kwargs
+    where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+    return EnqueueFailed(f"cannot reach Redis at {where}: {error}; the event was not enqueued")
 
 
 def ticket_queue(connection: redis.Redis) -> Queue:
@@ -53,19 +71,29 @@ def _job_options() -> dict[str, Any]:
         "result_ttl": RESULT_TTL_SECONDS,
         "failure_ttl": FAILURE_TTL_SECONDS,
         "job_timeout": JOB_TIMEOUT_SECONDS,
+        "retry": Retry(max=JOB_RETRIES),
     }
+
+
+def _meta(event: TicketCreated) -> dict[str, str]:
+    """Kept on the job so ops can find an account's failed jobs without decoding payloads."""
+    return {"account_id": event.account_id, "ticket_id": event.ticket_id}
 
 
 def enqueue(event: TicketCreated, connection: redis.Redis) -> Job:
     """Enqueue one already-validated ticket-created event."""
     if not isinstance(event, TicketCreated):
         raise TypeError("enqueue takes a TicketCreated; use build_ticket() or an adapter for raw data")
-    job: Job = ticket_queue(connection).enqueue(
-        PROCESS_TICKET,
-        event.model_dump(mode="json"),
-        description=f"ticket {event.account_id}/{event.ticket_id} ({event.channel.value})",
-        **_job_options(),
-    )
+    try:
+        job: Job = ticket_queue(connection).enqueue(
+            PROCESS_TICKET,
+            event.model_dump(mode="json"),
+            description=f"ticket {event.account_id}/{event.ticket_id} ({event.channel.value})",
+            meta=_meta(event),
+            **_job_options(),
+        )
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        raise _unreachable(connection, error) from error
     return job
 
 
@@ -79,7 +107,10 @@ def enqueue_many(events: Iterable[TicketCreated], connection: redis.Redis) -> li
             raise TypeError(f"events[{index}] is {type(event).__name__}, not TicketCreated")
     if not batch:
         return []
-    queue = ticket_queue(connection)
+    try:
+        queue = ticket_queue(connection)
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        raise _unreachable(connection, error) from error
     options = _job_options()
     datas = [
         Queue.prepare_data(
@@ -89,8 +120,13 @@ def enqueue_many(events: Iterable[TicketCreated], connection: redis.Redis) -> li
             result_ttl=options["result_ttl"],
             failure_ttl=options["failure_ttl"],
             timeout=options["job_timeout"],
+            retry=options["retry"],
+            meta=_meta(event),
         )
         for event in batch
     ]
-    jobs: list[Job] = queue.enqueue_many(datas)
+    try:
+        jobs: list[Job] = queue.enqueue_many(datas)  # one MULTI/EXEC: all or none
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        raise _unreachable(connection, error) from error
     return jobs

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from producers.queue import build_ticket, enqueue
+from producers.queue import EnqueueFailed, build_ticket, enqueue
 from schemas.common import AgentStatus, Channel, Role, check_id, utc_iso
 from schemas.events import Event
 from schemas.export import export_json_schemas
@@ -72,7 +72,7 @@ def refusals(ctx: Context | None = None) -> Iterator[None]:
         yield
     except ValidationError as error:
         fail(validation_summary(error))
-    except (HelpdeskError, ValueError) as error:
+    except (HelpdeskError, ValueError, EnqueueFailed) as error:
         fail(str(error))
     except (RedisConnectionError, RedisTimeoutError) as error:
         where = ctx._url if ctx is not None and ctx._url else "the configured Redis"
@@ -242,6 +242,34 @@ def events(ctx: Context, account: str, as_json: bool, follow: bool) -> None:
                     click.echo(show(event))
             except KeyboardInterrupt:
                 return
+
+
+@cli.command()
+@click.argument("account", required=False)
+@click.option("--all", "all_accounts", is_flag=True, help="Failed jobs of every account.")
+@click.option("--requeue", "do_requeue", is_flag=True, help="Put the listed jobs back on the queue.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_context
+def failed(ctx: Context, account: str | None, all_accounts: bool, do_requeue: bool, as_json: bool) -> None:
+    """List (and --requeue) failed ticket jobs of ACCOUNT, or of --all accounts."""
+    from worker.failures import list_failed, requeue
+
+    with refusals(ctx):
+        if bool(account) == all_accounts:
+            raise ValueError("give an ACCOUNT or --all (not both)")
+        if account:
+            check_id("account", account)
+        rows = list_failed(ctx.client, None if all_accounts else account)
+        for row in rows:
+            if as_json:
+                click.echo(row.model_dump_json())
+            else:
+                when = utc_iso(row.failed_at) if row.failed_at else "-"
+                click.echo(f"{row.job_id}  {row.account_id or '?'}/{row.ticket_id or '?'}  {when}  {row.reason}")
+        if do_requeue:
+            click.echo(f"requeued {requeue(ctx.client, rows)} job(s)", err=as_json)
+        elif not rows and not as_json:
+            click.echo("no failed ticket jobs")
 
 
 @cli.command("worker")

@@ -50,14 +50,17 @@ def process_ticket(payload: Any) -> dict[str, Any]:
     if job is None:  # pragma: no cover - only ever called by RQ
         raise RuntimeError("process_ticket must run inside an RQ job")
     now = utc_now()
-    if not isinstance(payload, dict):
-        raise InvalidJob(f"payload must be an object, got {type(payload).__name__}")
     try:
-        ticket = TicketCreated.model_validate(payload, context={"now": now})
-    except ValidationError as error:
-        reason = validation_summary(error)
-        log.warning("job.invalid", job_id=job.id, reason=reason)
-        raise InvalidJob(f"invalid ticket.created event: {reason}") from None
+        if not isinstance(payload, dict):
+            raise InvalidJob(f"payload must be an object, got {type(payload).__name__}")
+        try:
+            ticket = TicketCreated.model_validate(payload, context={"now": now})
+        except ValidationError as error:
+            raise InvalidJob(f"invalid ticket.created event: {validation_summary(error)}") from None
+    except InvalidJob as error:
+        log.warning("job.invalid", job_id=job.id, reason=str(error))
+        job.retries_left = 0  # retrying cannot fix a bad payload: straight to the failed registry
+        raise
     with structlog.contextvars.bound_contextvars(job_id=job.id):
         decision = engine_for(job.connection).decide(ticket, now)
     return {
