@@ -22,6 +22,9 @@ from rq.worker import BaseWorker
 
 from producers.queue import JOB_TIMEOUT_SECONDS, QUEUE_NAME
 from worker.connection import connect
+from worker.engine import utc_now
+from worker.jobs import engine_for
+from worker.maintenance import maybe_trim
 
 # Crash recovery, tuned so a ticket whose worker died is decided again within 60 s (RQ's defaults
 # allow ~90 s of heartbeat plus up to 600 s between maintenance passes). See docs/RELIABILITY.md.
@@ -58,6 +61,9 @@ class CrashRecoveryMixin:
         super().clean_registries()  # type: ignore[misc]
         for queue in self.queues:
             self._rescue_stuck_jobs(queue)
+        connection = self.queues[0].connection
+        engine = engine_for(connection)
+        maybe_trim(connection, engine.scripts, engine.scripts.retention, utc_now())
 
     def _rescue_stuck_jobs(self, queue: Queue) -> None:
         intermediate = queue.intermediate_queue

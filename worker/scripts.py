@@ -26,6 +26,7 @@ SCRIPT_FILES: dict[str, str] = {
     "set_user": "set_user-4.lua",
     "set_round_robin": "set_round_robin-4.lua",
     "set_office_hours": "set_office_hours-4.lua",
+    "trim_events": "trim_events-1.lua",
 }
 
 
@@ -177,3 +178,9 @@ class Scripts:
             [keys.account_id, actor_id, hours_json, now_iso, event_id, *self._stream_args()],
         )
         return int(reply[0]) == 1, _text(reply[1])
+
+    def trim_events(self, partition_stream: str, horizon_ms: int) -> tuple[int, str]:
+        """Trim one partition stream up to ``horizon_ms`` but never past what a group has not read.
+        Returns (entries removed, the MINID used or '')."""
+        reply = self._call("trim_events", [partition_stream], [f"{horizon_ms}-0"])
+        return int(reply[0]), _text(reply[1])

@@ -21,8 +21,14 @@ local function emit(accountStream, partitionStream, accountId, maxlen, partition
     data = string.sub(data, 1, -2) .. ',' .. rawFields .. '}'
   end
   rcall('XADD', accountStream, 'MAXLEN', '~', maxlen, '*', 'type', eventType, 'data', data)
-  rcall('XADD', partitionStream, 'MAXLEN', '~', partitionMaxlen, '*',
-        'account_id', accountId, 'type', eventType, 'data', data)
+  -- Partition streams feed consumer groups: they are trimmed by trim_events (never past what every
+  -- group has read), not here, unless ops set an explicit cap ('0' = none, the default).
+  if partitionMaxlen == '0' then
+    rcall('XADD', partitionStream, '*', 'account_id', accountId, 'type', eventType, 'data', data)
+  else
+    rcall('XADD', partitionStream, 'MAXLEN', '~', partitionMaxlen, '*',
+          'account_id', accountId, 'type', eventType, 'data', data)
+  end
 end
 
 -- Role of a user, or nil and an error message when the user is unknown.
