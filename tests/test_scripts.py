@@ -43,6 +43,7 @@ def exercise(scripts: Scripts, account: str) -> None:
         available_at_iso="",
         event_ids=("e6", "e7"),
     )
+    scripts.trim_events(keys.partition_events, horizon_ms=1)
 
 
 @pytest.mark.parametrize("account", ["acme", "globex", "a.b@c+d-e_f", "9" * 128])
