@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$"
 ID_MAX_LENGTH = 128
@@ -79,13 +87,19 @@ def _require_aware(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_require_aware)]
-"""A timezone-aware datetime, normalised to UTC."""
-
-
 def utc_iso(value: datetime) -> str:
     """The one wire format for timestamps: UTC, ISO 8601, millisecond precision, ``Z`` suffix."""
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+AwareDatetime = Annotated[
+    datetime,
+    AfterValidator(_require_aware),
+    PlainSerializer(utc_iso, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
+"""A timezone-aware datetime, normalised to UTC; in JSON always ``2026-11-24T15:00:00.000Z``
+(the same text the Lua scripts write)."""
 
 
 _ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Identifier)

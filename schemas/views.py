@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import AgentStatus, Channel, Role, UnassignedReason
+from schemas.common import AgentStatus, AwareDatetime, Channel, Role, UnassignedReason
 
 
 class UnassignedTicket(BaseModel):
@@ -17,8 +15,8 @@ class UnassignedTicket(BaseModel):
     ticket_id: str = Field(description="The ticket.")
     channel: Channel = Field(description="Channel the ticket arrived on.")
     reason: UnassignedReason = Field(description="Why it is unassigned.")
-    created_at: datetime = Field(description="When the ticket arrived (UTC).")
-    available_at: datetime | None = Field(description="after_hours: when office hours next open (UTC); else null.")
+    created_at: AwareDatetime = Field(description="When the ticket arrived (UTC).")
+    available_at: AwareDatetime | None = Field(description="after_hours: when office hours next open (UTC); else null.")
 
 
 class UserView(BaseModel):

@@ -16,7 +16,7 @@ from rq.job import Job
 from producers.adapter import RAW_TEXT_MAX_LENGTH
 from producers.channels import ADAPTERS
 from producers.queue import MAX_BATCH, PROCESS_TICKET, QUEUE_NAME, build_ticket, enqueue, enqueue_many, ticket_queue
-from schemas.common import Channel
+from schemas.common import Channel, utc_iso
 from schemas.inbound import SUBJECT_MAX_LENGTH, TicketCreated
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -330,7 +330,7 @@ def test_enqueued_job_carries_the_event_json_and_the_worker_function(client: red
     job = Job.fetch(enqueue(event, client).id, connection=client)
     assert job.func_name == PROCESS_TICKET == "worker.jobs.process_ticket"
     assert job.args[0] == event.model_dump(mode="json")
-    assert job.args[0]["created_at"] == event.created_at.isoformat().replace("+00:00", "Z")
+    assert job.args[0]["created_at"] == utc_iso(event.created_at)
     assert job.origin == QUEUE_NAME
 
 

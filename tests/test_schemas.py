@@ -50,7 +50,7 @@ def ticket_data(**overrides: Any) -> dict[str, Any]:
         "account_id": "acme",
         "ticket_id": "t-1",
         "channel": "email",
-        "created_at": "2026-11-24T14:59:00Z",
+        "created_at": "2026-11-24T14:59:00.000Z",
         "subject": "Printer on fire",
     }
     data.update(overrides)
@@ -62,7 +62,7 @@ def reply_data(**overrides: Any) -> dict[str, Any]:
         "account_id": "acme",
         "ticket_id": "t-1",
         "agent_id": "ana",
-        "replied_at": "2026-11-24T14:59:00Z",
+        "replied_at": "2026-11-24T14:59:00.000Z",
     }
     data.update(overrides)
     return data
@@ -95,7 +95,7 @@ def test_ticket_created_at_with_offset_is_normalised_to_utc() -> None:
     ticket = TicketCreated.model_validate(ticket_data(created_at="2026-11-24T20:29:00+05:30"), context=CONTEXT)
     assert ticket.created_at == datetime(2026, 11, 24, 14, 59, tzinfo=UTC)
     assert ticket.created_at.tzinfo is UTC
-    assert ticket.model_dump(mode="json")["created_at"] == "2026-11-24T14:59:00Z"
+    assert ticket.model_dump(mode="json")["created_at"] == "2026-11-24T14:59:00.000Z"
 
 
 def test_ticket_unknown_channel_is_refused_naming_channel() -> None:
@@ -353,7 +353,7 @@ def test_emitted_event_json_has_the_common_fields(event_type: str) -> None:
     assert payload["type"] == event_type
     assert payload["schema_version"] == "1"
     assert payload["account_id"] == "acme"
-    assert payload["occurred_at"] == "2026-11-24T15:00:00.123000Z"
+    assert payload["occurred_at"] == "2026-11-24T15:00:00.123Z"
     assert isinstance(payload["id"], str) and payload["id"]
 
 
@@ -384,7 +384,7 @@ def test_parse_event_refuses_a_wrong_schema_version() -> None:
 
 def test_emitted_event_occurred_at_is_normalised_to_utc() -> None:
     event = parse_event(
-        SAMPLE_EVENTS["toast"].model_dump_json().replace("2026-11-24T15:00:00.123000Z", "2026-11-24T16:00:00.123+01:00")
+        SAMPLE_EVENTS["toast"].model_dump_json().replace("2026-11-24T15:00:00.123Z", "2026-11-24T16:00:00.123+01:00")
     )
     assert event.occurred_at == OCCURRED
     assert event.occurred_at.tzinfo is UTC

@@ -24,6 +24,7 @@ from schemas.events import Event
 from schemas.export import export_json_schemas
 from schemas.office_hours import OfficeHours
 from worker.cli_format import describe
+from worker.config import Retention
 from worker.connection import connect, resolve_redis_url
 from worker.engine import Engine, utc_now
 from worker.errors import HelpdeskError
@@ -54,7 +55,7 @@ class Context:
         return self._client
 
     def engine(self) -> Engine:
-        return Engine(self.client)
+        return Engine(self.client, Retention.from_env())
 
     def queries(self) -> Queries:
         return Queries(self.client)
@@ -165,6 +166,8 @@ def office_hours(
         else:
             if not timezone:
                 raise ValueError("--timezone is required (or --clear)")
+            if not hours:
+                raise ValueError('at least one --hours is required, e.g. --hours "mon-fri 09:00-17:00" (or --clear)')
             value = OfficeHours.from_specs(timezone, list(hours), list(closed))
         changed = ctx.engine().set_office_hours(account, value, actor, utc_now())
         shown = "cleared (always open)" if value is None else f"{value.timezone}: " + "; ".join(value.to_specs())
@@ -288,11 +291,27 @@ def worker_command(ctx: Context, burst: bool, processes: int, worker_class: str)
     from worker.runner import run_many, run_one
 
     with refusals(ctx):
+        Retention.from_env()  # a bad setting stops the worker now, not every job later
         ctx.client  # noqa: B018 - fail fast with a clear message if Redis is unreachable
         if processes == 1:
             run_one(ctx.url, burst=burst, worker_class=worker_class)
             return
-        sys.exit(run_many(ctx.url, processes=processes, burst=burst, worker_class=worker_class))
+        log_json = click.get_current_context().find_root().params.get("log_json")
+        sys.exit(run_many(ctx.url, processes=processes, burst=burst, worker_class=worker_class, log_json=log_json))
+
+
+@cli.group("embedded")
+def embedded_group() -> None:
+    """The embedded Redis server used when no REDIS_URL is set."""
+
+
+@embedded_group.command("stop")
+def embedded_stop() -> None:
+    """Stop the embedded server (its data is kept on disk and reloaded on next use)."""
+    from worker.redis_server import default_state_dir, stop_embedded_server
+
+    stopped = stop_embedded_server()
+    click.echo(f"embedded Redis in {default_state_dir()} " + ("stopped" if stopped else "was not running"))
 
 
 @cli.group("schemas")

@@ -19,6 +19,7 @@ from producers.channels import ADAPTERS
 from schemas.common import AgentStatus, Channel, Role, utc_iso
 from schemas.office_hours import OfficeHours
 from worker.cli_format import describe
+from worker.config import Retention
 from worker.engine import Engine, utc_now
 from worker.errors import HelpdeskError
 from worker.keys import AccountKeys
@@ -79,7 +80,7 @@ def _payload(channel: Channel, ticket_id: str, at: datetime, text: str) -> dict[
 class DemoDay:
     def __init__(self, client: redis.Redis, url: str, account: str, echo: Echo) -> None:
         self.client, self.url, self.account, self.echo = client, url, account, echo
-        self.engine = Engine(client)
+        self.engine = Engine(client, Retention.from_env())
         self.queries = Queries(client)
         self.zone = ZoneInfo(TIMEZONE)
         today = utc_now().astimezone(self.zone).date()

@@ -19,8 +19,11 @@ PREFIX = "rr"
 
 def partition_count() -> int:
     """Number of partitions, from ``HELPDESK_RR_PARTITIONS`` (default 16). Never change it live."""
-    raw = os.environ.get("HELPDESK_RR_PARTITIONS", "")
-    count = int(raw) if raw.strip() else DEFAULT_PARTITIONS
+    raw = os.environ.get("HELPDESK_RR_PARTITIONS", "").strip()
+    try:
+        count = int(raw) if raw else DEFAULT_PARTITIONS
+    except ValueError:
+        raise ValueError(f"HELPDESK_RR_PARTITIONS must be an integer, got {raw!r}") from None
     if not 1 <= count <= 1024:
         raise ValueError(f"HELPDESK_RR_PARTITIONS must be between 1 and 1024, got {count}")
     return count

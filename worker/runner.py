@@ -110,9 +110,12 @@ def run_one(url: str, *, burst: bool, worker_class: str = "simple", max_jobs: in
     return bool(worker.work(burst=burst, logging_level="WARNING", max_jobs=max_jobs))
 
 
-def run_many(url: str, *, processes: int, burst: bool, worker_class: str = "simple") -> int:
+def run_many(
+    url: str, *, processes: int, burst: bool, worker_class: str = "simple", log_json: bool | None = None
+) -> int:
     """``processes`` worker processes; SIGINT/SIGTERM are passed on. Returns the worst exit code."""
-    command = [sys.executable, "-m", "worker.cli", "--redis-url", url, "worker", "--processes", "1"]
+    log_flag = [] if log_json is None else ["--log-json" if log_json else "--log-console"]
+    command = [sys.executable, "-m", "worker.cli", "--redis-url", url, *log_flag, "worker", "--processes", "1"]
     command += ["--worker-class", worker_class]
     if burst:
         command.append("--burst")
