@@ -15,12 +15,12 @@ from typing import Literal
 import redis
 import structlog
 
-from schemas.common import AgentStatus, Channel, Role, utc_iso
+from schemas.common import AgentStatus, Channel, Role, check_id, utc_iso
 from schemas.events import new_event_id
 from schemas.inbound import TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.config import Retention
-from worker.errors import StaleOfficeHours
+from worker.errors import InvalidInput, StaleOfficeHours
 from worker.keys import AccountKeys
 from worker.office_hours import gate
 from worker.scripts import Scripts, TicketArgs
@@ -56,8 +56,10 @@ class Engine:
         self._office_hours: dict[str, tuple[str, OfficeHours | None]] = {}
 
     def keys(self, account_id: str) -> AccountKeys:
+        """The account's key names; the id is validated on first use, since it becomes part of them."""
         keys = self._keys.get(account_id)
         if keys is None:
+            _check_ids(account_id=account_id)
             keys = self._keys[account_id] = AccountKeys.for_account(account_id, self._partitions)
         return keys
 
@@ -138,6 +140,7 @@ class Engine:
 
     def upsert_user(self, account_id: str, user_id: str, role: Role, now: datetime) -> tuple[Role | None, bool]:
         """Create or update a user. Returns (previous role, whether a demotion took them Offline)."""
+        _check_ids(user_id=user_id)
         previous, went_offline = self.scripts.set_user(
             self.keys(account_id), user_id, Role(role).value, utc_iso(now), new_event_id()
         )
@@ -146,6 +149,7 @@ class Engine:
 
     def set_status(self, account_id: str, user_id: str, status: AgentStatus, actor_id: str, now: datetime) -> bool:
         """Set Online/Offline under the role rules. Returns whether anything changed."""
+        _check_ids(user_id=user_id, actor_id=actor_id)
         changed = self.scripts.set_status(
             self.keys(account_id), user_id, AgentStatus(status).value, actor_id, utc_iso(now), new_event_id()
         )
@@ -160,6 +164,7 @@ class Engine:
         return changed
 
     def set_round_robin(self, account_id: str, enabled: bool, actor_id: str, now: datetime) -> bool:
+        _check_ids(actor_id=actor_id)
         value = "on" if enabled else "off"
         changed = self.scripts.set_round_robin(self.keys(account_id), actor_id, value, utc_iso(now), new_event_id())
         log.info("settings.round_robin", account_id=account_id, round_robin=value, actor_id=actor_id, changed=changed)
@@ -167,6 +172,7 @@ class Engine:
 
     def set_office_hours(self, account_id: str, hours: OfficeHours | None, actor_id: str, now: datetime) -> bool:
         """Replace the office hours (``None`` clears them: always open)."""
+        _check_ids(actor_id=actor_id)
         hours_json = hours.model_dump_json() if hours is not None else ""
         changed, version = self.scripts.set_office_hours(
             self.keys(account_id), actor_id, hours_json, utc_iso(now), new_event_id()
@@ -174,6 +180,15 @@ class Engine:
         self._office_hours[account_id] = (version, hours)
         log.info("settings.office_hours", account_id=account_id, actor_id=actor_id, changed=changed, version=version)
         return changed
+
+
+def _check_ids(**ids: str) -> None:
+    """Ids become parts of key names: refuse any that could break the key structure."""
+    for field, value in ids.items():
+        try:
+            check_id(field, value)
+        except ValueError as error:
+            raise InvalidInput(str(error)) from None
 
 
 def _decode(value: bytes | str | None) -> str | None:
