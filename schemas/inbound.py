@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 from schemas.common import AwareDatetime, Channel, Identifier
 
@@ -76,3 +76,34 @@ class AgentFirstReply(BaseModel):
     replied_at: AwareDatetime = Field(description="When the reply was sent (timezone-aware).")
 
     _check_future = field_validator("replied_at")(_not_in_future)
+
+
+MAX_BULK_TICKETS = 10_000
+"""Most tickets one bulk job takes. Bounded so that one job finishes in about a second and its
+resolved ticket list fits comfortably in the job's metadata (what makes a retry after a crash
+resume the same list); more tickets are simply more jobs (--unassigned takes the oldest 10,000)."""
+
+
+class BulkAssignRequest(BaseModel):
+    """A manager's (or agent's) request to spread tickets over a team's Online members."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_id: Identifier = Field(description="The account.")
+    team_id: Identifier = Field(description="The team whose Online members get the tickets.")
+    actor_id: Identifier = Field(description="Who asks (agent or higher).")
+    ticket_ids: list[Identifier] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_BULK_TICKETS,
+        description="Tickets to assign (1-10,000, duplicates ignored); or set unassigned.",
+    )
+    unassigned: bool = Field(default=False, description="Assign the account's unassigned tickets, oldest first.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BulkAssignRequest:
+        if (self.ticket_ids is None) == (not self.unassigned):
+            raise ValueError("give either ticket_ids or unassigned=true (exactly one)")
+        if self.ticket_ids is not None and len(set(self.ticket_ids)) != len(self.ticket_ids):
+            object.__setattr__(self, "ticket_ids", list(dict.fromkeys(self.ticket_ids)))
+        return self

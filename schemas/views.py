@@ -29,3 +29,13 @@ class UserView(BaseModel):
     status: AgentStatus = Field(description="online or offline.")
     place: int | None = Field(description="Rotation place (lower goes first); null if never in the rotation.")
     assigned: int = Field(description="Tickets assigned to the user by round robin (all time).")
+
+
+class TeamView(BaseModel):
+    """A team, its members and who of them is Online now (in rotation order)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    team_id: str = Field(description="The team.")
+    members: list[str] = Field(description="Members, sorted.")
+    online: list[str] = Field(description="Members Online now, next to be assigned first.")

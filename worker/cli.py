@@ -6,6 +6,7 @@ stderr and no traceback; usage errors exit 2 (click's convention).
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -172,6 +173,73 @@ def office_hours(
         changed = ctx.engine().set_office_hours(account, value, actor, utc_now())
         shown = "cleared (always open)" if value is None else f"{value.timezone}: " + "; ".join(value.to_specs())
         click.echo(f"office hours for {account} {shown}" + ("" if changed else " (unchanged)"))
+
+
+@cli.command()
+@click.argument("account")
+@click.argument("team")
+@click.argument("members", nargs=-1, required=True)
+@click.option("--actor", required=True, help="Owner, admin or manager making the change.")
+@pass_context
+def team(ctx: Context, account: str, team: str, members: tuple[str, ...], actor: str) -> None:
+    """Set TEAM's members in ACCOUNT (replaces the previous members)."""
+    with refusals(ctx):
+        ids(account=account, team=team, actor=actor)
+        changed = ctx.engine().set_team(account, team, list(members), actor, utc_now())
+        click.echo(f"team {team} in {account}: {' '.join(sorted(set(members)))}" + ("" if changed else " (unchanged)"))
+
+
+@cli.command()
+@click.argument("account")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_context
+def teams(ctx: Context, account: str, as_json: bool) -> None:
+    """List ACCOUNT's teams, their members and who is Online."""
+    with refusals(ctx):
+        check_id("account", account)
+        views = ctx.queries().teams(account)
+        for view in views:
+            if as_json:
+                click.echo(view.model_dump_json())
+            else:
+                online = ", ".join(view.online) or "nobody"
+                click.echo(f"{view.team_id}: {' '.join(view.members)}  (online: {online})")
+        if not views and not as_json:
+            click.echo(f"no teams in {account}")
+
+
+@cli.command("bulk-assign")
+@click.argument("account")
+@click.argument("tickets", nargs=-1)
+@click.option("--team", "team_id", required=True, help="Team whose Online members get the tickets.")
+@click.option("--unassigned", "use_unassigned", is_flag=True, help="All unassigned tickets (oldest 10,000).")
+@click.option("--actor", required=True, help="Agent or higher asking for it.")
+@click.option("--wait", is_flag=True, help="Show progress until the job finishes.")
+@pass_context
+def bulk_assign(
+    ctx: Context, account: str, tickets: tuple[str, ...], team_id: str, use_unassigned: bool, actor: str, wait: bool
+) -> None:
+    """Spread TICKETS (or --unassigned) over TEAM's Online members, as one RQ job."""
+    from schemas.inbound import BulkAssignRequest
+    from worker.bulk import start_bulk_assign, wait_for
+
+    with refusals(ctx):
+        if bool(tickets) == use_unassigned:
+            raise ValueError("give TICKET ids or --unassigned (exactly one)")
+        request = BulkAssignRequest.model_validate(
+            {
+                "account_id": account,
+                "team_id": team_id,
+                "actor_id": actor,
+                "ticket_ids": list(tickets) if tickets else None,
+                "unassigned": use_unassigned,
+            }
+        )
+        job = start_bulk_assign(ctx.client, request)
+        click.echo(job.id)
+        if wait:
+            result = wait_for(job, echo=lambda text: click.echo(text, err=True))
+            click.echo(json.dumps(result))
 
 
 @cli.command()

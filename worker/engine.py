@@ -181,6 +181,24 @@ class Engine:
         log.info("settings.office_hours", account_id=account_id, actor_id=actor_id, changed=changed, version=version)
         return changed
 
+    def set_team(self, account_id: str, team_id: str, members: list[str], actor_id: str, now: datetime) -> bool:
+        """Set a team's members (owner, admin, manager). Returns whether the team changed."""
+        _check_ids(team_id=team_id, actor_id=actor_id)
+        unique = _members(members)
+        changed = self.scripts.set_team(self.keys(account_id), team_id, unique, actor_id, utc_iso(now), new_event_id())
+        log.info(
+            "team.saved", account_id=account_id, team_id=team_id, members=unique, actor_id=actor_id, changed=changed
+        )
+        return changed
+
+
+def _members(members: list[str]) -> list[str]:
+    unique = sorted(set(members))
+    if not unique:
+        raise InvalidInput("a team needs at least one member")
+    _check_ids(**{f"member {n + 1}": member for n, member in enumerate(unique)})
+    return unique
+
 
 def _check_ids(**ids: str) -> None:
     """Ids become parts of key names: refuse any that could break the key structure."""

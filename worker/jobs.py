@@ -14,9 +14,10 @@ import structlog
 from pydantic import ValidationError
 from rq import get_current_job
 
-from schemas.inbound import TicketCreated
+from schemas.inbound import BulkAssignRequest, TicketCreated
 from worker.config import Retention
 from worker.engine import Engine, utc_now
+from worker.errors import HelpdeskError
 
 log = structlog.get_logger("helpdesk_rr.jobs")
 
@@ -72,3 +73,23 @@ def process_ticket(payload: Any) -> dict[str, Any]:
         "available_at": decision.available_at.isoformat() if decision.available_at else None,
         "duplicate": decision.duplicate,
     }
+
+
+def bulk_assign(payload: Any) -> dict[str, Any]:
+    """A bulk team assignment (``BulkAssignRequest`` as JSON); see worker/bulk.py."""
+    from worker.bulk import run_bulk_assign
+
+    job = get_current_job()
+    if job is None:  # pragma: no cover - only ever called by RQ
+        raise RuntimeError("bulk_assign must run inside an RQ job")
+    try:
+        try:
+            request = BulkAssignRequest.model_validate(payload)
+        except ValidationError as error:
+            raise InvalidJob(f"invalid bulk-assign request: {validation_summary(error)}") from None
+        with structlog.contextvars.bound_contextvars(job_id=job.id):
+            return run_bulk_assign(engine_for(job.connection), job, request)
+    except (InvalidJob, HelpdeskError) as error:
+        log.warning("job.refused", job_id=job.id, reason=str(error))
+        job.retries_left = 0  # a refusal will not pass by retrying
+        raise

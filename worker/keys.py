@@ -106,6 +106,23 @@ class AccountKeys:
     def partition_events(self) -> str:
         return partition_stream(self.partition)
 
+    @property
+    def teams(self) -> str:
+        """Set of the account's team ids."""
+        return f"{self.base}:teams"
+
+    def team(self, team_id: str) -> str:
+        """Set of a team's members."""
+        return f"{self.base}:team:{team_id}"
+
+    def bulk_progress(self, job_id: str) -> str:
+        """Hash of one bulk team-assign job: whether its toasts were sent."""
+        return f"{self.base}:bulk:{job_id}"
+
+    def bulk_done(self, job_id: str) -> str:
+        """List of 'agent ticket' pairs one bulk job assigned (for its one-toast-per-agent summary)."""
+        return f"{self.base}:bulk:{job_id}:done"
+
     def ticket(self, ticket_id: str) -> str:
         """Hash with a ticket's decision; its existence is the idempotency record."""
         return f"{self.base}:t:{ticket_id}"

@@ -15,7 +15,7 @@ from schemas.common import AgentStatus, Channel, Role, UnassignedReason
 from schemas.config import AccountSettings
 from schemas.events import Event, parse_event
 from schemas.office_hours import OfficeHours
-from schemas.views import UnassignedTicket, UserView
+from schemas.views import TeamView, UnassignedTicket, UserView
 from worker.keys import AccountKeys
 
 
@@ -73,6 +73,24 @@ class Queries:
             ),
             key=lambda view: view.user_id,
         )
+
+    def role(self, account_id: str, user_id: str) -> Role | None:
+        role = self.client.hget(self.keys(account_id).users, user_id)
+        return Role(_s(role)) if role else None
+
+    def team_members(self, account_id: str, team_id: str) -> list[str]:
+        return sorted(_s(m) for m in self.client.smembers(self.keys(account_id).team(team_id)))
+
+    def teams(self, account_id: str) -> list[TeamView]:
+        """Every team with its members and who of them is Online (rotation order)."""
+        keys = self.keys(account_id)
+        team_ids = sorted(_s(t) for t in self.client.smembers(keys.teams))
+        online = self.online_in_rotation_order(account_id)
+        views = []
+        for team_id in team_ids:
+            members = self.team_members(account_id, team_id)
+            views.append(TeamView(team_id=team_id, members=members, online=[u for u in online if u in members]))
+        return views
 
     def online_in_rotation_order(self, account_id: str) -> list[str]:
         """Online agents, next to be assigned first."""

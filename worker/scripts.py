@@ -8,6 +8,7 @@ typed arguments into KEYS/ARGV and replies into tuples; the decisions around the
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NamedTuple
@@ -27,7 +28,11 @@ SCRIPT_FILES: dict[str, str] = {
     "set_round_robin": "set_round_robin-4.lua",
     "set_office_hours": "set_office_hours-4.lua",
     "trim_events": "trim_events-1.lua",
+    "set_team": "set_team-5.lua",
+    "bulk_assign": "bulk_assign-10+.lua",
+    "bulk_finish": "bulk_finish-4.lua",
 }
+"""name → file; ``-N.lua`` takes exactly N keys, ``-N+.lua`` N fixed keys and then any number more."""
 
 
 def _read(filename: str) -> str:
@@ -40,7 +45,12 @@ def script_source(name: str) -> str:
 
 
 def key_count(name: str) -> int:
-    return int(SCRIPT_FILES[name].rsplit("-", 1)[1].removesuffix(".lua"))
+    """Number of (fixed) keys the script takes, from its file name."""
+    return int(SCRIPT_FILES[name].rsplit("-", 1)[1].removesuffix(".lua").removesuffix("+"))
+
+
+def takes_more_keys(name: str) -> bool:
+    return SCRIPT_FILES[name].endswith("+.lua")
 
 
 def _text(value: Any) -> str:
@@ -68,6 +78,14 @@ class TicketArgs(NamedTuple):
 class _Loaded:
     script: Script
     keys: int
+    variadic: bool
+
+
+class BulkBatchReply(NamedTuple):
+    assigned: int
+    unassigned: int
+    unknown: int
+    already_done: int
 
 
 class Scripts:
@@ -77,7 +95,8 @@ class Scripts:
         self._client = client
         self._retention = retention or Retention()
         self._scripts = {
-            name: _Loaded(client.register_script(script_source(name)), key_count(name)) for name in SCRIPT_FILES
+            name: _Loaded(client.register_script(script_source(name)), key_count(name), takes_more_keys(name))
+            for name in SCRIPT_FILES
         }
 
     @property
@@ -86,8 +105,8 @@ class Scripts:
 
     def _call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
         loaded = self._scripts[name]
-        if len(keys) != loaded.keys:
-            raise ValueError(f"{name} takes {loaded.keys} keys, got {len(keys)}")
+        if len(keys) != loaded.keys and not (loaded.variadic and len(keys) >= loaded.keys):
+            raise ValueError(f"{name} takes {loaded.keys}{'+' if loaded.variadic else ''} keys, got {len(keys)}")
         try:
             reply: list[Any] = loaded.script(keys=keys, args=args)
         except ResponseError as error:
@@ -184,3 +203,64 @@ class Scripts:
         Returns (entries removed, the MINID used or '')."""
         reply = self._call("trim_events", [partition_stream], [f"{horizon_ms}-0"])
         return int(reply[0]), _text(reply[1])
+
+    def set_team(
+        self, keys: AccountKeys, team_id: str, members: list[str], actor_id: str, now_iso: str, event_id: str
+    ) -> bool:
+        """Replace a team's members (sorted, deduplicated, non-empty). Returns whether they changed."""
+        reply = self._call(
+            "set_team",
+            [keys.users, keys.teams, keys.team(team_id), keys.events, keys.partition_events],
+            [
+                keys.account_id,
+                team_id,
+                actor_id,
+                now_iso,
+                event_id,
+                *self._stream_args(),
+                json.dumps(members),
+                *members,
+            ],
+        )
+        return int(reply[0]) == 1
+
+    def bulk_assign(
+        self, keys: AccountKeys, team_id: str, job_id: str, ticket_ids: list[str], event_ids: list[str], now_iso: str
+    ) -> BulkBatchReply:
+        """One batch of a bulk team assignment (keep batches small: the call blocks Redis)."""
+        fixed = [
+            keys.online,
+            keys.places,
+            keys.seq,
+            keys.unassigned,
+            keys.counts,
+            keys.team(team_id),
+            keys.events,
+            keys.partition_events,
+            keys.bulk_done(job_id),
+            keys.bulk_progress(job_id),
+        ]
+        per_ticket = [value for pair in zip(ticket_ids, event_ids, strict=True) for value in pair]
+        reply = self._call(
+            "bulk_assign",
+            fixed + [keys.ticket(ticket_id) for ticket_id in ticket_ids],
+            [
+                keys.account_id,
+                team_id,
+                job_id,
+                now_iso,
+                *self._stream_args(),
+                self._retention.assigned_record_ttl_seconds,
+                *per_ticket,
+            ],
+        )
+        return BulkBatchReply(*(int(value) for value in reply))
+
+    def bulk_finish(self, keys: AccountKeys, team_id: str, job_id: str, now_iso: str, keep_seconds: int) -> int:
+        """Send the job's one-toast-per-agent summary (once). Returns the number of toasts sent now."""
+        reply = self._call(
+            "bulk_finish",
+            [keys.bulk_progress(job_id), keys.bulk_done(job_id), keys.events, keys.partition_events],
+            [keys.account_id, team_id, job_id, now_iso, *self._stream_args(), keep_seconds],
+        )
+        return int(reply[0])

@@ -45,7 +45,7 @@ end
 
 local function leave_unassigned(reason, availableAt)
   rcall('HSET', ticketKey, 'status', 'unassigned', 'channel', channel, 'created_at', createdAtIso,
-        'reason', reason, 'available_at', availableAt, 'decided_at', nowIso)
+        'created_ms', createdAtMs, 'reason', reason, 'available_at', availableAt, 'decided_at', nowIso)
   rcall('ZADD', unassignedKey, createdAtMs, ticketId)
   local payload = {ticket_id = ticketId, channel = channel, reason = reason, available_at = cjson.null}
   if availableAt ~= '' then payload['available_at'] = availableAt end
@@ -79,7 +79,7 @@ rcall('ZADD', onlineKey, place, agentId)
 rcall('HSET', placesKey, agentId, place)
 rcall('HINCRBY', countsKey, agentId, 1)
 rcall('HSET', ticketKey, 'status', 'assigned', 'channel', channel, 'created_at', createdAtIso,
-      'agent_id', agentId, 'reason', 'round_robin', 'decided_at', nowIso)
+      'created_ms', createdAtMs, 'agent_id', agentId, 'reason', 'round_robin', 'decided_at', nowIso)
 if recordTtl and recordTtl > 0 then
   rcall('EXPIRE', ticketKey, recordTtl)
 end

@@ -1,0 +1,261 @@
+"""Teams and bulk team assignment, on a real Redis and on fakeredis."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import redis
+from freezegun import freeze_time
+from pydantic import ValidationError
+from rq import Queue
+from rq.job import Job
+
+from producers.queue import QUEUE_NAME
+from schemas.common import AgentStatus, Role
+from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
+from tests.conftest import NOW, TicketFactory, setup_account
+from tests.test_engine import snapshot
+from worker.bulk import EmptyTeam, UnknownTeam, run_bulk_assign, start_bulk_assign
+from worker.engine import Engine
+from worker.errors import Forbidden, InvalidInput, UnknownUser
+from worker.queries import Queries
+from worker.runner import make_worker
+
+
+@pytest.fixture(autouse=True)
+def frozen() -> Iterator[None]:
+    with freeze_time(NOW):
+        yield
+
+
+def billing(
+    engine: Engine, online: tuple[str, ...] = ("ben", "cara"), members: tuple[str, ...] = ("ben", "cara", "dan")
+) -> None:
+    setup_account(engine, agents=("ana", "ben", "cara", "dan"), online=online)
+    engine.set_team("acme", "billing", list(members), "max", NOW)
+
+
+def tickets(engine: Engine, make_ticket: TicketFactory, n: int, prefix: str = "b") -> list[str]:
+    """n tickets decided while round robin is off (so they wait in the unassigned set)."""
+    engine.set_round_robin("acme", False, "max", NOW)
+    ids = [f"{prefix}{i}" for i in range(n)]
+    for i, ticket_id in enumerate(ids):
+        engine.decide(make_ticket(ticket_id=ticket_id, created_at=NOW - timedelta(minutes=n - i)), NOW)
+    engine.set_round_robin("acme", True, "max", NOW)
+    return ids
+
+
+def run(client: redis.Redis, **request: object) -> Job:
+    job = start_bulk_assign(client, BulkAssignRequest(account_id="acme", team_id="billing", actor_id="ana", **request))
+    make_worker(client).work(burst=True)
+    return Job.fetch(job.id, connection=client)
+
+
+def assigned_events(client: redis.Redis) -> list[object]:
+    return [
+        e for _, e in Queries(client).events("acme") if e.type == "ticket.assigned" and e.reason.value == "bulk_team"
+    ]
+
+
+# --- teams ---------------------------------------------------------------------------------------
+
+
+def test_manager_sets_a_team_and_teams_lists_who_is_online(engine: Engine, client: redis.Redis) -> None:
+    billing(engine, online=("cara", "ben"))
+    (view,) = Queries(client).teams("acme")
+    assert (view.team_id, view.members, view.online) == ("billing", ["ben", "cara", "dan"], ["cara", "ben"])
+    _, event = Queries(client).events("acme")[-1]
+    assert event.type == "settings.changed" and event.changes == {
+        "team": {"team_id": "billing", "members": ["ben", "cara", "dan"]}
+    }
+
+
+def test_agent_may_not_define_a_team(engine: Engine, client: redis.Redis) -> None:
+    setup_account(engine)
+    before = snapshot(client)
+    with pytest.raises(Forbidden, match="only owner, admin or manager"):
+        engine.set_team("acme", "billing", ["ana"], "ben", NOW)
+    assert snapshot(client) == before
+
+
+def test_team_members_must_be_agents_or_higher_and_exist(engine: Engine, client: redis.Redis) -> None:
+    setup_account(engine)
+    engine.upsert_user("acme", "vic", Role.VIEWER, NOW)
+    before = snapshot(client)
+    with pytest.raises(Forbidden, match="viewer"):
+        engine.set_team("acme", "billing", ["ana", "vic"], "max", NOW)
+    with pytest.raises(UnknownUser, match="ghost"):
+        engine.set_team("acme", "billing", ["ana", "ghost"], "max", NOW)
+    with pytest.raises(InvalidInput, match="at least one member"):
+        engine.set_team("acme", "billing", [], "max", NOW)
+    assert snapshot(client) == before
+
+
+# --- the bulk job ----------------------------------------------------------------------------
+
+
+def test_bulk_spreads_over_online_members_in_rotation_order(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    billing(engine, online=("ben", "cara", "dan"))
+    engine.decide(make_ticket(), NOW)  # ben just took an inbound ticket: he goes last, not first
+    ids = tickets(engine, make_ticket, 8)
+    job = run(client, ticket_ids=ids)
+    agents = [e.agent_id for e in assigned_events(client)]
+    assert agents == ["cara", "dan", "ben", "cara", "dan", "ben", "cara", "dan"]
+    counts = Counter(agents)
+    assert max(counts.values()) - min(counts.values()) <= 1
+    assert job.return_value()["assigned"] == 8
+
+
+def test_bulk_skips_offline_members(engine: Engine, client: redis.Redis, make_ticket: TicketFactory) -> None:
+    billing(engine, online=("ben",))
+    run(client, ticket_ids=tickets(engine, make_ticket, 3))
+    assert {e.agent_id for e in assigned_events(client)} == {"ben"}
+
+
+def test_bulk_unassigned_takes_every_unassigned_ticket_oldest_first(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    billing(engine)
+    ids = tickets(engine, make_ticket, 5)
+    run(client, unassigned=True)
+    assert [e.ticket_id for e in assigned_events(client)] == ids
+    assert Queries(client).unassigned("acme") == []
+
+
+def test_reassigned_ticket_carries_its_previous_agent(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    billing(engine, online=("ana", "dan"), members=("dan",))
+    ticket = make_ticket()
+    assert engine.decide(ticket, NOW).agent_id == "ana"
+    run(client, ticket_ids=[ticket.ticket_id])
+    (event,) = assigned_events(client)
+    assert (event.agent_id, event.previous_agent_id, event.team_id) == ("dan", "ana", "billing")
+    assert Queries(client).ticket("acme", ticket.ticket_id)["agent_id"] == "dan"  # type: ignore[index]
+
+
+def test_each_agent_gets_one_toast_per_job(engine: Engine, client: redis.Redis, make_ticket: TicketFactory) -> None:
+    billing(engine)
+    ids = tickets(engine, make_ticket, 5)
+    run(client, ticket_ids=ids)
+    toasts = [e for _, e in Queries(client).events("acme") if e.type == "toast"]
+    assert [(t.user_id, t.text, t.ticket_ids) for t in toasts] == [
+        ("ben", "3 tickets from team billing", [ids[0], ids[2], ids[4]]),
+        ("cara", "2 tickets from team billing", [ids[1], ids[3]]),
+    ]
+
+
+def test_no_member_online_leaves_tickets_unassigned_and_says_so(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    billing(engine, online=("ana",))
+    waiting = tickets(engine, make_ticket, 2)
+    owned = make_ticket(ticket_id="owned")
+    engine.decide(owned, NOW)  # assigned to ana, who is not in the team
+    job = run(client, ticket_ids=[*waiting, "owned"])
+    assert job.return_value()["no_team_member_online"] is True
+    rows = {r.ticket_id: r.reason.value for r in Queries(client).unassigned("acme")}
+    assert rows == {"b0": "no_team_member_online", "b1": "no_team_member_online", "owned": "no_team_member_online"}
+    assert not [e for _, e in Queries(client).events("acme") if e.type == "toast" and "team" in e.text]
+
+
+def test_unknown_tickets_are_counted_not_invented(engine: Engine, client: redis.Redis) -> None:
+    billing(engine)
+    job = run(client, ticket_ids=["never-seen"])
+    assert job.return_value()["unknown"] == 1 and assigned_events(client) == []
+
+
+def test_big_jobs_run_in_bounded_batches_and_report_progress(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    billing(engine, online=("ben", "cara", "dan"))
+    ids = tickets(engine, make_ticket, 1_100)
+    calls = []
+    original = engine.scripts.bulk_assign.__func__  # type: ignore[attr-defined]
+
+    def counting(self, keys, team_id, job_id, ticket_ids, event_ids, now_iso):  # type: ignore[no-untyped-def]
+        calls.append(len(ticket_ids))
+        return original(self, keys, team_id, job_id, ticket_ids, event_ids, now_iso)
+
+    monkeypatch.setattr(type(engine.scripts), "bulk_assign", counting)
+    job = run(client, ticket_ids=ids)
+    assert calls == [500, 500, 100]
+    assert job.meta["progress"]["done"] == job.meta["progress"]["total"] == 1_100
+    counts = Counter(e.agent_id for e in assigned_events(client))
+    assert sorted(counts.values()) == [366, 367, 367]
+
+
+def test_a_job_retried_after_a_crash_half_way_assigns_no_ticket_twice(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    billing(engine, online=("ben", "cara", "dan"))
+    ids = tickets(engine, make_ticket, 1_200)
+    request = BulkAssignRequest(account_id="acme", team_id="billing", actor_id="ana", ticket_ids=ids)
+    job = start_bulk_assign(client, request)
+    # the first attempt got through one batch, then its worker died:
+    keys = engine.keys("acme")
+    engine.scripts.bulk_assign(
+        keys, "billing", job.id, ids[:500], [f"e{i}" for i in range(500)], "2026-11-24T15:00:00.000Z"
+    )
+    make_worker(client).work(burst=True)  # the retry
+    result = Job.fetch(job.id, connection=client).return_value()
+    assert (result["assigned"], result["already_done"]) == (700, 500)
+    per_ticket = Counter(e.ticket_id for e in assigned_events(client))
+    assert set(per_ticket) == set(ids) and max(per_ticket.values()) == 1
+    run_bulk_assign(engine, Job.fetch(job.id, connection=client), request)  # and once more: nothing new
+    assert len(assigned_events(client)) == 1_200
+    assert len([e for _, e in Queries(client).events("acme") if e.type == "toast" and "team" in e.text]) == 3
+
+
+# --- bad input: refused before anything is enqueued ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "error", "message"),
+    [
+        ({"team_id": "nope"}, UnknownTeam, "unknown team nope"),
+        ({"actor_id": "vic"}, Forbidden, "viewer"),
+        ({"actor_id": "ghost"}, UnknownUser, "ghost"),
+        ({"team_id": "hollow"}, EmptyTeam, "no members"),
+    ],
+)
+def test_bulk_request_refused_before_enqueue(
+    engine: Engine, client: redis.Redis, request_fields: dict[str, str], error: type[Exception], message: str
+) -> None:
+    billing(engine)
+    engine.upsert_user("acme", "vic", Role.VIEWER, NOW)
+    client.sadd(engine.keys("acme").teams, "hollow")  # a team whose members were all removed
+    fields = {"account_id": "acme", "team_id": "billing", "actor_id": "ana", "ticket_ids": ["t1"], **request_fields}
+    with pytest.raises(error, match=message):
+        start_bulk_assign(client, BulkAssignRequest.model_validate(fields))
+    assert Queue(QUEUE_NAME, connection=client).count == 0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"ticket_ids": []},
+        {"ticket_ids": [f"t{i}" for i in range(MAX_BULK_TICKETS + 1)]},
+        {},
+        {"ticket_ids": ["t1"], "unassigned": True},
+        {"ticket_ids": ["bad id"]},
+    ],
+)
+def test_bulk_request_shape_is_validated(fields: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        BulkAssignRequest.model_validate({"account_id": "acme", "team_id": "billing", "actor_id": "ana", **fields})
+
+
+def test_a_member_who_just_came_online_joins_the_bulk_rotation_at_the_back(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    billing(engine, online=("ben",))
+    run(client, ticket_ids=tickets(engine, make_ticket, 2, "x"))
+    engine.set_status("acme", "cara", AgentStatus.ONLINE, "cara", NOW)
+    run(client, ticket_ids=tickets(engine, make_ticket, 2, "y"))
+    assert [e.agent_id for e in assigned_events(client)][-2:] == ["ben", "cara"]

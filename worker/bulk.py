@@ -1,0 +1,147 @@
+"""Bulk team assignment: the API that starts a job, and the job's body.
+
+The job spreads tickets over the team's Online members in the account's rotation order, in
+batches of ``BATCH_SIZE`` per Lua call so Redis is never blocked for more than a few milliseconds
+whatever the job's size. It is safe to retry: the ticket list is resolved once and kept in the
+job's meta, each ticket records the job that assigned it (so a batch re-run after a crash skips
+it), and the per-agent toasts are sent once at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import structlog
+from rq import Retry
+from rq.job import Job
+
+from producers.queue import QUEUE_NAME, ticket_queue
+from schemas.common import utc_iso
+from schemas.events import new_event_id
+from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
+from worker.engine import Engine, utc_now
+from worker.errors import Forbidden, HelpdeskError, UnknownUser
+from worker.queries import Queries
+
+log = structlog.get_logger("helpdesk_rr.bulk")
+
+BATCH_SIZE = 500
+"""Tickets per Lua call: ~2-4 ms of Redis time each (docs/PERFORMANCE.md)."""
+BULK_JOB_FUNCTION = "worker.jobs.bulk_assign"
+BULK_JOB_TIMEOUT_SECONDS = 300
+BOOKKEEPING_KEEP_SECONDS = 24 * 3600
+
+
+class UnknownTeam(HelpdeskError):
+    """The team does not exist in the account."""
+
+
+class EmptyTeam(HelpdeskError):
+    """The team has no members."""
+
+
+def check_request(client: redis.Redis, request: BulkAssignRequest) -> None:
+    """Refuse, before anything is enqueued, what the job could never do."""
+    queries = Queries(client)
+    role = queries.role(request.account_id, request.actor_id)
+    if role is None:
+        raise UnknownUser(f"unknown user {request.actor_id}")
+    if not role.can_be_online:
+        raise Forbidden(f"{request.actor_id} is a viewer; only agent or higher may bulk-assign tickets")
+    keys = queries.keys(request.account_id)
+    if not client.sismember(keys.teams, request.team_id):
+        raise UnknownTeam(f"unknown team {request.team_id} in {request.account_id}")
+    if not client.scard(keys.team(request.team_id)):
+        raise EmptyTeam(f"team {request.team_id} has no members")
+
+
+def start_bulk_assign(client: redis.Redis, request: BulkAssignRequest) -> Job:
+    """Check the request and enqueue one bulk-assign job (the Python API integrations use)."""
+    check_request(client, request)
+    job: Job = ticket_queue(client).enqueue(
+        BULK_JOB_FUNCTION,
+        request.model_dump(mode="json"),
+        job_timeout=BULK_JOB_TIMEOUT_SECONDS,
+        result_ttl=BOOKKEEPING_KEEP_SECONDS,
+        failure_ttl=7 * 24 * 3600,
+        retry=Retry(max=3),
+        meta={"account_id": request.account_id, "team_id": request.team_id, "progress": {"done": 0, "total": None}},
+        description=f"bulk-assign {request.account_id} team {request.team_id}",
+    )
+    log.info("bulk.enqueued", account_id=request.account_id, team_id=request.team_id, job_id=job.id, queue=QUEUE_NAME)
+    return job
+
+
+def resolve_tickets(engine: Engine, job: Job, request: BulkAssignRequest) -> list[str]:
+    """The job's ticket list, fixed on its first attempt so a retry works on the same tickets."""
+    saved = job.meta.get("ticket_ids")
+    if isinstance(saved, list):
+        return [str(t) for t in saved]
+    if request.ticket_ids is not None:
+        tickets = list(request.ticket_ids)
+    else:
+        unassigned = engine.keys(request.account_id).unassigned
+        members: Any = engine.client.zrange(unassigned, 0, MAX_BULK_TICKETS - 1)
+        tickets = [t.decode() if isinstance(t, bytes) else str(t) for t in members]
+    job.meta["ticket_ids"] = tickets
+    job.save_meta()  # type: ignore[no-untyped-call]
+    return tickets
+
+
+def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dict[str, Any]:
+    """The job's body: batches, progress in ``job.meta["progress"]``, one toast per agent at the end."""
+    check_request(engine.client, request)
+    keys = engine.keys(request.account_id)
+    tickets = resolve_tickets(engine, job, request)
+    totals = {"assigned": 0, "unassigned": 0, "unknown": 0, "already_done": 0}
+    for start in range(0, len(tickets), BATCH_SIZE):
+        batch = tickets[start : start + BATCH_SIZE]
+        reply = engine.scripts.bulk_assign(
+            keys, request.team_id, job.id, batch, [new_event_id() for _ in batch], utc_iso(utc_now())
+        )
+        for field, value in reply._asdict().items():
+            totals[field] += value
+        job.meta["progress"] = {"done": start + len(batch), "total": len(tickets), **totals}
+        job.save_meta()  # type: ignore[no-untyped-call]
+    toasts = engine.scripts.bulk_finish(keys, request.team_id, job.id, utc_iso(utc_now()), BOOKKEEPING_KEEP_SECONDS)
+    result = {
+        "account_id": request.account_id,
+        "team_id": request.team_id,
+        "tickets": len(tickets),
+        **totals,
+        "toasts": toasts,
+        "no_team_member_online": totals["assigned"] == 0 and totals["unassigned"] > 0,
+    }
+    log.info("bulk.finished", job_id=job.id, **result)
+    return result
+
+
+class BulkJobFailed(HelpdeskError):
+    """The bulk job ended in failure (its reason is in RQ's failed registry)."""
+
+
+def wait_for(job: Job, echo: Callable[[str], None], poll_seconds: float = 0.2, timeout: float = 600) -> dict[str, Any]:
+    """Show a progress bar (from the job's meta) until the job finishes; returns its result."""
+    deadline = time.monotonic() + timeout
+    shown = ""
+    while time.monotonic() < deadline:
+        status = job.get_status(refresh=True)
+        job.refresh()  # type: ignore[no-untyped-call]
+        progress = job.meta.get("progress") or {}
+        done, total = progress.get("done", 0), progress.get("total")
+        if total:
+            filled = int(30 * done / total)
+            line = f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}"
+            if line != shown:
+                echo(line)
+                shown = line
+        if status == "finished":
+            result: dict[str, Any] = job.return_value() or {}
+            return result
+        if status in ("failed", "stopped", "canceled"):
+            raise BulkJobFailed(f"bulk job {job.id} {status}: see 'helpdesk-rr failed --all'")
+        time.sleep(poll_seconds)
+    raise BulkJobFailed(f"bulk job {job.id} still running after {int(timeout)} s (is a worker running?)")
