@@ -198,3 +198,50 @@ def test_without_redis_url_every_command_shares_the_embedded_server(state_dir: P
     # a later invocation sees the demo's data: the same server
     assert "after_hours" in ok(None, "unassigned", "demo", env=env)
     assert (state_dir / "redis.pid").exists()
+
+
+def test_teams_and_bulk_assign_through_the_cli(url: str) -> None:
+    set_up_account(url)
+    ok(url, "user", "acme", "max", "--role", "manager")
+    ok(url, "status", "acme", "ben", "online")
+    assert "team billing in acme: ana ben" in ok(url, "team", "acme", "billing", "ana", "ben", "--actor", "max")
+    assert "only owner, admin or manager" in refused(url, "team", "acme", "billing", "ana", "--actor", "ben")
+    assert ok(url, "teams", "acme") == "billing: ana ben  (online: ben)\n"
+    ok(url, "round-robin", "acme", "off", "--actor", "max")
+    for n in range(3):
+        ok(url, "ticket", "acme", f"q{n}", "--channel", "email")
+    ok(url, "worker", "--burst")
+    assert "unknown team nope" in refused(
+        url, "bulk-assign", "acme", "--team", "nope", "--unassigned", "--actor", "ana"
+    )
+    assert "viewer" in refused(url, "bulk-assign", "acme", "q1", "--team", "billing", "--actor", "vic")
+    assert "exactly one" in refused(url, "bulk-assign", "acme", "--team", "billing", "--actor", "ana")
+    job_id = ok(url, "bulk-assign", "acme", "--team", "billing", "--unassigned", "--actor", "ana").strip()
+    assert len(job_id) > 10
+    ok(url, "worker", "--burst")
+    assert ok(url, "unassigned", "acme", "--json") == ""
+    events = [parse_event(line) for line in ok(url, "events", "acme", "--json").splitlines()]
+    assert [(e.ticket_id, e.agent_id) for e in events if e.type == "ticket.assigned"] == [
+        ("q0", "ben"),
+        ("q1", "ben"),
+        ("q2", "ben"),
+    ]
+    assert [e.text for e in events if e.type == "toast"] == ["3 tickets from team billing"]
+
+
+def test_bulk_assign_wait_shows_progress_until_done(url: str) -> None:
+    set_up_account(url)
+    ok(url, "user", "acme", "max", "--role", "manager")
+    ok(url, "team", "acme", "billing", "ana", "--actor", "max")
+    worker = subprocess.Popen(
+        [*COMMAND, "--redis-url", url, "worker"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        result = run(url, "bulk-assign", "acme", "x1", "x2", "--team", "billing", "--actor", "ana", "--wait")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    assert result.returncode == 0, result.stderr
+    job_id, summary = result.stdout.strip().splitlines()
+    assert json.loads(summary)["unknown"] == 2  # never-seen tickets are counted, not invented
+    assert "2/2" in result.stderr
