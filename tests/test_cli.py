@@ -196,7 +196,7 @@ def test_without_redis_url_every_command_shares_the_embedded_server(state_dir: P
     out = ok(None, "demo", env=env)
     assert "unix://" in out
     # a later invocation sees the demo's data: the same server
-    assert "after_hours" in ok(None, "unassigned", "demo", env=env)
+    assert "support: ana ben chloe" in ok(None, "teams", "demo", env=env)
     assert (state_dir / "redis.pid").exists()
 
 

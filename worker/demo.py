@@ -14,10 +14,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
+from rq.job import Job
 
 from producers.channels import ADAPTERS
 from schemas.common import AgentStatus, Channel, Role, utc_iso
+from schemas.inbound import BulkAssignRequest
 from schemas.office_hours import OfficeHours
+from worker.bulk import start_bulk_assign
 from worker.cli_format import describe
 from worker.config import Retention
 from worker.engine import Engine, utc_now
@@ -193,6 +196,18 @@ class DemoDay:
         for user in ("ana", "ben", "chloe"):
             self.status(user, AgentStatus.OFFLINE, actor="max")
         self.tickets((Channel.WEBCHAT, 19, 0), (Channel.EMAIL, 19, 5))
+
+        self.step("Next morning: ana and chloe come Online; nobody is handed the backlog automatically.")
+        self.echo("   The manager bulk-assigns the whole unassigned queue to team 'support', fairly:")
+        self.status("ana", AgentStatus.ONLINE)
+        self.status("chloe", AgentStatus.ONLINE)
+        self.engine.set_team(account, "support", ["ana", "ben", "chloe"], "max", utc_now())
+        job = start_bulk_assign(
+            self.client, BulkAssignRequest(account_id=account, team_id="support", actor_id="max", unassigned=True)
+        )
+        self.drain()
+        result = Job.fetch(job.id, connection=self.client).return_value() or {}
+        self.echo(f"   bulk job {job.id}: {result.get('assigned', 0)} assigned, {result.get('toasts', 0)} toasts")
 
         self.summary()
 
