@@ -30,9 +30,10 @@ MINUTES_PER_DAY = 24 * 60
 MAX_CLOSED_DATES = 1000
 MAX_INTERVALS_PER_DAY = 48
 
-_START_RE = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
-_END_RE = re.compile(r"^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$")
-_INTERVAL_RE = re.compile(r"^(\d\d:\d\d)-(\d\d:\d\d)$")
+_START_RE = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
+_END_RE = re.compile(r"(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)")
+_INTERVAL_RE = re.compile(r"([0-9][0-9]:[0-9][0-9])-([0-9][0-9]:[0-9][0-9])")
+# ASCII digits only and whole-string matches (fullmatch): "0٩:00" or "09:00\n" are not times.
 
 
 class Weekday(StrEnum):
@@ -81,7 +82,7 @@ class TimeInterval(BaseModel):
     @classmethod
     def _accept_compact_string(cls, data: Any) -> Any:
         if isinstance(data, str):
-            match = _INTERVAL_RE.match(data.strip())
+            match = _INTERVAL_RE.fullmatch(data.strip())
             if match is None:
                 raise ValueError(f"interval {data!r} is not of the form HH:MM-HH:MM (for example 09:00-17:00)")
             return {"start": match.group(1), "end": match.group(2)}
@@ -90,14 +91,14 @@ class TimeInterval(BaseModel):
     @field_validator("start")
     @classmethod
     def _check_start(cls, value: str) -> str:
-        if not _START_RE.match(value):
+        if not _START_RE.fullmatch(value):
             raise ValueError(f"start {value!r} is not a time in HH:MM 24-hour form (00:00-23:59)")
         return value
 
     @field_validator("end")
     @classmethod
     def _check_end(cls, value: str) -> str:
-        if not _END_RE.match(value):
+        if not _END_RE.fullmatch(value):
             raise ValueError(f"end {value!r} is not a time in HH:MM 24-hour form (00:00-24:00)")
         return value
 

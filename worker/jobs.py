@@ -32,9 +32,15 @@ def validation_summary(error: ValidationError) -> str:
     """One line naming each bad field, e.g. ``channel: Input should be 'email', ... (got 'fax')``."""
     parts = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "payload"
+        where = ".".join(_printable(p) for p in item["loc"]) or "payload"
         parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
+
+
+def _printable(part: object) -> str:
+    """A field name as given, or its repr when it is not a plain identifier (keeps the line one line)."""
+    text = str(part)
+    return text if text.isidentifier() or text.isdigit() else repr(text)
 
 
 def engine_for(connection: redis.Redis) -> Engine:
