@@ -18,7 +18,7 @@ from schemas.common import AgentStatus, Role
 from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
 from tests.conftest import NOW, TicketFactory, setup_account
 from tests.test_engine import snapshot
-from worker.bulk import EmptyTeam, UnknownTeam, run_bulk_assign, start_bulk_assign
+from worker.bulk import BATCH_SIZE, EmptyTeam, UnknownTeam, run_bulk_assign, start_bulk_assign
 from worker.engine import Engine
 from worker.errors import Forbidden, InvalidInput, UnknownUser
 from worker.queries import Queries
@@ -178,13 +178,13 @@ def test_big_jobs_run_in_bounded_batches_and_report_progress(
     calls = []
     original = engine.scripts.bulk_assign.__func__  # type: ignore[attr-defined]
 
-    def counting(self, keys, team_id, job_id, ticket_ids, event_ids, now_iso):  # type: ignore[no-untyped-def]
+    def counting(self, keys, team_id, job_id, ticket_ids, first_position, now):  # type: ignore[no-untyped-def]
         calls.append(len(ticket_ids))
-        return original(self, keys, team_id, job_id, ticket_ids, event_ids, now_iso)
+        return original(self, keys, team_id, job_id, ticket_ids, first_position, now)
 
     monkeypatch.setattr(type(engine.scripts), "bulk_assign", counting)
     job = run(client, ticket_ids=ids)
-    assert calls == [500, 500, 100]
+    assert calls == [BATCH_SIZE] * (1_100 // BATCH_SIZE) + [1_100 % BATCH_SIZE]
     assert job.meta["progress"]["done"] == job.meta["progress"]["total"] == 1_100
     counts = Counter(e.agent_id for e in assigned_events(client))
     assert sorted(counts.values()) == [366, 367, 367]
@@ -199,9 +199,7 @@ def test_a_job_retried_after_a_crash_half_way_assigns_no_ticket_twice(
     job = start_bulk_assign(client, request)
     # the first attempt got through one batch, then its worker died:
     keys = engine.keys("acme")
-    engine.scripts.bulk_assign(
-        keys, "billing", job.id, ids[:500], [f"e{i}" for i in range(500)], "2026-11-24T15:00:00.000Z"
-    )
+    engine.scripts.bulk_assign(keys, "billing", job.id, ids[:500], 0, NOW)
     make_worker(client).work(burst=True)  # the retry
     result = Job.fetch(job.id, connection=client).return_value()
     assert (result["assigned"], result["already_done"]) == (700, 500)

@@ -39,6 +39,10 @@ def snapshot(client: redis.Redis) -> dict[bytes, object]:
             state[key] = client.zrange(key, 0, -1, withscores=True)
         elif kind == b"stream":
             state[key] = client.xrange(key)
+        elif kind == b"set":
+            state[key] = client.smembers(key)
+        elif kind == b"list":
+            state[key] = client.lrange(key, 0, -1)
         else:
             state[key] = client.get(key)
     return state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from worker.keys import AccountKeys
 from worker.scripts import SCRIPT_FILES, Scripts, TicketArgs, _read, key_count
 
 NOW_ISO = "2026-11-24T15:00:00.000Z"
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 
 
 class RecordingScripts(Scripts):
@@ -33,7 +35,7 @@ def exercise(scripts: Scripts, account: str) -> None:
     scripts.set_user(keys, "ana", "agent", NOW_ISO, "e2")
     scripts.set_round_robin(keys, "boss", "on", NOW_ISO, "e3")
     scripts.set_office_hours(keys, "boss", '{"timezone":"UTC","weekly":{},"closed_dates":[]}', NOW_ISO, "e4")
-    scripts.set_status(keys, "ana", "online", "ana", NOW_ISO, "e5")
+    scripts.set_status(keys, "ana", "online", "ana", NOW, "e5")
     scripts.decide_ticket(
         keys,
         TicketArgs("t1", "email", NOW_ISO, 1),
@@ -42,8 +44,14 @@ def exercise(scripts: Scripts, account: str) -> None:
         open_at_arrival=True,
         available_at_iso="",
         event_ids=("e6", "e7"),
+        now=NOW,
+        enqueued_ms=1,
     )
     scripts.trim_events(keys.partition_events, horizon_ms=1)
+    scripts.set_team(keys, "billing", ["ana"], "boss", NOW_ISO, "e8")
+    scripts.bulk_assign(keys, "billing", "job1", ["t1", "t2"], 0, NOW)
+    scripts.bulk_finish(keys, "billing", "job1", NOW, 60)
+    scripts.record_first_reply(keys, "t1", "ana", NOW, NOW)
 
 
 @pytest.mark.parametrize("account", ["acme", "globex", "a.b@c+d-e_f", "9" * 128])
@@ -89,4 +97,4 @@ def test_scripts_reload_after_script_flush(real_redis: redis.Redis) -> None:
     exercise(scripts, "acme")
     real_redis.script_flush()
     keys = AccountKeys.for_account("acme")
-    assert scripts.set_status(keys, "ana", "offline", "ana", NOW_ISO, "e8") is True
+    assert scripts.set_status(keys, "ana", "offline", "ana", NOW, "e9") is True

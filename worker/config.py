@@ -31,6 +31,7 @@ class Retention:
     partition_stream_maxlen: int = 0
     partition_stream_min_age_seconds: int = 24 * 3600
     assigned_record_ttl_seconds: int = 30 * 24 * 3600
+    stats_retention_days: int = 400
 
     @classmethod
     def from_env(cls) -> Retention:
@@ -41,4 +42,5 @@ class Retention:
                 "HELPDESK_RR_PARTITION_STREAM_MIN_AGE_SECONDS", cls.partition_stream_min_age_seconds
             ),
             assigned_record_ttl_seconds=_int_env("HELPDESK_RR_RECORD_TTL_SECONDS", cls.assigned_record_ttl_seconds),
+            stats_retention_days=_int_env("HELPDESK_RR_STATS_RETENTION_DAYS", cls.stats_retention_days),
         )

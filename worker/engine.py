@@ -17,7 +17,7 @@ import structlog
 
 from schemas.common import AgentStatus, Channel, Role, check_id, utc_iso
 from schemas.events import new_event_id
-from schemas.inbound import TicketCreated
+from schemas.inbound import AgentFirstReply, TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.config import Retention
 from worker.errors import InvalidInput, StaleOfficeHours
@@ -65,8 +65,10 @@ class Engine:
 
     # --- tickets -------------------------------------------------------------------------------
 
-    def decide(self, ticket: TicketCreated, now: datetime) -> Decision:
-        """Assign ``ticket`` or leave it unassigned with a reason; a repeat returns the first decision."""
+    def decide(self, ticket: TicketCreated, now: datetime, enqueued_at: datetime | None = None) -> Decision:
+        """Assign ``ticket`` or leave it unassigned with a reason; a repeat returns the first decision.
+
+        ``enqueued_at`` (when the producer enqueued it) feeds the enqueue-to-event latency metric."""
         keys = self.keys(ticket.account_id)
         args = TicketArgs(
             ticket.ticket_id,
@@ -91,6 +93,8 @@ class Engine:
                     open_at_arrival=is_open,
                     available_at_iso=available_at,
                     event_ids=event_ids,
+                    now=now,
+                    enqueued_ms=int(enqueued_at.timestamp() * 1000) if enqueued_at else None,
                 )
             except StaleOfficeHours:
                 self._office_hours.pop(ticket.account_id, None)
@@ -151,7 +155,7 @@ class Engine:
         """Set Online/Offline under the role rules. Returns whether anything changed."""
         _check_ids(user_id=user_id, actor_id=actor_id)
         changed = self.scripts.set_status(
-            self.keys(account_id), user_id, AgentStatus(status).value, actor_id, utc_iso(now), new_event_id()
+            self.keys(account_id), user_id, AgentStatus(status).value, actor_id, now, new_event_id()
         )
         log.info(
             "agent.status",
@@ -180,6 +184,22 @@ class Engine:
         self._office_hours[account_id] = (version, hours)
         log.info("settings.office_hours", account_id=account_id, actor_id=actor_id, changed=changed, version=version)
         return changed
+
+    def record_first_reply(self, reply: AgentFirstReply, now: datetime) -> tuple[int, bool]:
+        """Record an agent's first reply (TTFR); returns (seconds, whether it was already recorded)."""
+        _check_ids(agent_id=reply.agent_id)
+        ttfr, duplicate = self.scripts.record_first_reply(
+            self.keys(reply.account_id), reply.ticket_id, reply.agent_id, reply.replied_at, now
+        )
+        log.info(
+            "ticket.first_reply",
+            account_id=reply.account_id,
+            ticket_id=reply.ticket_id,
+            agent_id=reply.agent_id,
+            ttfr_seconds=ttfr,
+            duplicate=duplicate,
+        )
+        return ttfr, duplicate
 
     def set_team(self, account_id: str, team_id: str, members: list[str], actor_id: str, now: datetime) -> bool:
         """Set a team's members (owner, admin, manager). Returns whether the team changed."""

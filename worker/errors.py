@@ -26,12 +26,18 @@ class StaleOfficeHours(HelpdeskError):
 
 
 class InvalidInput(HelpdeskError):
-    """Input failed validation before anything was sent to Redis."""
+    """Input failed validation (nothing was changed)."""
+
+
+class UnknownTicket(HelpdeskError):
+    """helpdesk-rr never saw the ticket (or its record expired)."""
 
 
 _CODES: dict[str, type[HelpdeskError]] = {
     "RR_FORBIDDEN": Forbidden,
     "RR_UNKNOWN_USER": UnknownUser,
+    "RR_UNKNOWN_TICKET": UnknownTicket,
+    "RR_INVALID": InvalidInput,
 }
 
 

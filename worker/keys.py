@@ -43,6 +43,16 @@ def partition_stream(partition: int) -> str:
     return f"{partition_tag(partition)}:events"
 
 
+def partition_metrics(partition: int) -> str:
+    """Hash of the partition's ops counters (docs/STATS.md)."""
+    return f"{partition_tag(partition)}:metrics"
+
+
+def partition_accounts(partition: int) -> str:
+    """Set of the partition's account ids."""
+    return f"{partition_tag(partition)}:accounts"
+
+
 def all_partition_streams(partitions: int | None = None) -> list[str]:
     return [partition_stream(p) for p in range(partitions or partition_count())]
 
@@ -114,6 +124,31 @@ class AccountKeys:
     def team(self, team_id: str) -> str:
         """Set of a team's members."""
         return f"{self.base}:team:{team_id}"
+
+    @property
+    def metrics(self) -> str:
+        return partition_metrics(self.partition)
+
+    @property
+    def accounts(self) -> str:
+        return partition_accounts(self.partition)
+
+    def stats(self, day: str) -> str:
+        """Hash of the account's figures for one UTC day ``YYYY-MM-DD`` (docs/STATS.md)."""
+        return f"{self.base}:stats:{day}"
+
+    def stats_online(self, day: str, hour: str) -> str:
+        """Set of agents Online at some moment of one UTC hour ``HH`` of ``day``."""
+        return f"{self.base}:stats:{day}:online:{hour}"
+
+    @property
+    def uq_depth(self) -> str:
+        """Hash channel:reason → current depth of the unassigned set."""
+        return f"{self.base}:uq_depth"
+
+    def bulk_tickets(self, job_id: str) -> str:
+        """List of a bulk job's tickets, resolved once (what a retry works on)."""
+        return f"{self.base}:bulk:{job_id}:tickets"
 
     def bulk_progress(self, job_id: str) -> str:
         """Hash of one bulk team-assign job: whether its toasts were sent."""

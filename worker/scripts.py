@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, NamedTuple
 
@@ -17,20 +18,22 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import ResponseError
 
+from schemas.common import utc_iso
 from worker.config import Retention
 from worker.errors import from_response_error
 from worker.keys import AccountKeys
 
 SCRIPT_FILES: dict[str, str] = {
-    "decide_ticket": "decide_ticket-9.lua",
-    "set_status": "set_status-6.lua",
-    "set_user": "set_user-4.lua",
+    "decide_ticket": "decide_ticket-13.lua",
+    "set_status": "set_status-7.lua",
+    "set_user": "set_user-5.lua",
     "set_round_robin": "set_round_robin-4.lua",
     "set_office_hours": "set_office_hours-4.lua",
     "trim_events": "trim_events-1.lua",
     "set_team": "set_team-5.lua",
-    "bulk_assign": "bulk_assign-10+.lua",
+    "bulk_assign": "bulk_assign-13+.lua",
     "bulk_finish": "bulk_finish-4.lua",
+    "record_first_reply": "record_first_reply-4.lua",
 }
 """name → file; ``-N.lua`` takes exactly N keys, ``-N+.lua`` N fixed keys and then any number more."""
 
@@ -113,6 +116,9 @@ class Scripts:
             raise from_response_error(error) from None
         return reply
 
+    def _stats_ttl(self) -> int:
+        return self._retention.stats_retention_days * 24 * 3600
+
     def _stream_args(self) -> list[int]:
         return [self._retention.account_stream_maxlen, self._retention.partition_stream_maxlen]
 
@@ -126,6 +132,8 @@ class Scripts:
         open_at_arrival: bool,
         available_at_iso: str,
         event_ids: tuple[str, str],
+        now: datetime,
+        enqueued_ms: int | None = None,
     ) -> DecideReply:
         reply = self._call(
             "decide_ticket",
@@ -139,6 +147,10 @@ class Scripts:
                 keys.counts,
                 keys.events,
                 keys.partition_events,
+                keys.stats(day_of(now)),
+                keys.stats_online(day_of(now), hour_of(now)),
+                keys.uq_depth,
+                keys.metrics,
             ],
             [
                 keys.account_id,
@@ -154,18 +166,39 @@ class Scripts:
                 event_ids[1],
                 *self._stream_args(),
                 self._retention.assigned_record_ttl_seconds,
+                hour_of(now),
+                self._stats_ttl(),
+                "" if enqueued_ms is None else enqueued_ms,
+                int(now.timestamp() * 1000),
             ],
         )
         return DecideReply(_text(reply[0]), _text(reply[1]), _text(reply[2]), int(reply[3]) == 1, _text(reply[4]))
 
     def set_status(
-        self, keys: AccountKeys, user_id: str, status: str, actor_id: str, now_iso: str, event_id: str
+        self, keys: AccountKeys, user_id: str, status: str, actor_id: str, now: datetime, event_id: str
     ) -> bool:
         """Returns whether the status changed."""
         reply = self._call(
             "set_status",
-            [keys.users, keys.online, keys.places, keys.seq, keys.events, keys.partition_events],
-            [keys.account_id, user_id, status, actor_id, now_iso, event_id, *self._stream_args()],
+            [
+                keys.users,
+                keys.online,
+                keys.places,
+                keys.seq,
+                keys.events,
+                keys.partition_events,
+                keys.stats_online(day_of(now), hour_of(now)),
+            ],
+            [
+                keys.account_id,
+                user_id,
+                status,
+                actor_id,
+                utc_iso(now),
+                event_id,
+                *self._stream_args(),
+                self._stats_ttl(),
+            ],
         )
         return int(reply[0]) == 1
 
@@ -173,7 +206,7 @@ class Scripts:
         """Returns (previous role or '', whether the user was taken Offline)."""
         reply = self._call(
             "set_user",
-            [keys.users, keys.online, keys.events, keys.partition_events],
+            [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts],
             [keys.account_id, user_id, role, now_iso, event_id, *self._stream_args()],
         )
         return _text(reply[0]), int(reply[1]) == 1
@@ -225,7 +258,7 @@ class Scripts:
         return int(reply[0]) == 1
 
     def bulk_assign(
-        self, keys: AccountKeys, team_id: str, job_id: str, ticket_ids: list[str], event_ids: list[str], now_iso: str
+        self, keys: AccountKeys, team_id: str, job_id: str, ticket_ids: list[str], first_position: int, now: datetime
     ) -> BulkBatchReply:
         """One batch of a bulk team assignment (keep batches small: the call blocks Redis)."""
         fixed = [
@@ -239,8 +272,10 @@ class Scripts:
             keys.partition_events,
             keys.bulk_done(job_id),
             keys.bulk_progress(job_id),
+            keys.stats(day_of(now)),
+            keys.uq_depth,
+            keys.metrics,
         ]
-        per_ticket = [value for pair in zip(ticket_ids, event_ids, strict=True) for value in pair]
         reply = self._call(
             "bulk_assign",
             fixed + [keys.ticket(ticket_id) for ticket_id in ticket_ids],
@@ -248,19 +283,47 @@ class Scripts:
                 keys.account_id,
                 team_id,
                 job_id,
-                now_iso,
+                utc_iso(now),
                 *self._stream_args(),
                 self._retention.assigned_record_ttl_seconds,
-                *per_ticket,
+                hour_of(now),
+                self._stats_ttl(),
+                first_position,
+                *ticket_ids,
             ],
         )
         return BulkBatchReply(*(int(value) for value in reply))
 
-    def bulk_finish(self, keys: AccountKeys, team_id: str, job_id: str, now_iso: str, keep_seconds: int) -> int:
-        """Send the job's one-toast-per-agent summary (once). Returns the number of toasts sent now."""
+    def bulk_finish(
+        self, keys: AccountKeys, team_id: str, job_id: str, now: datetime, keep_seconds: int, chunk: int = 2000
+    ) -> int:
+        """Send the job's one-toast-per-agent summary (once), grouping ``chunk`` entries per call.
+        Returns the number of toasts sent now."""
+        while True:
+            reply = self._call(
+                "bulk_finish",
+                [keys.bulk_progress(job_id), keys.bulk_done(job_id), keys.events, keys.partition_events],
+                [keys.account_id, team_id, job_id, utc_iso(now), *self._stream_args(), keep_seconds, chunk],
+            )
+            if int(reply[1]) == 1:
+                return int(reply[0])
+
+    def record_first_reply(
+        self, keys: AccountKeys, ticket_id: str, agent_id: str, replied_at: datetime, now: datetime
+    ) -> tuple[int, bool]:
+        """Returns (TTFR seconds, whether a first reply was already recorded)."""
         reply = self._call(
-            "bulk_finish",
-            [keys.bulk_progress(job_id), keys.bulk_done(job_id), keys.events, keys.partition_events],
-            [keys.account_id, team_id, job_id, now_iso, *self._stream_args(), keep_seconds],
+            "record_first_reply",
+            [keys.ticket(ticket_id), keys.users, keys.stats(day_of(now)), keys.metrics],
+            [agent_id, utc_iso(replied_at), int(replied_at.timestamp() * 1000), self._stats_ttl()],
         )
-        return int(reply[0])
+        return int(reply[0]), int(reply[1]) == 1
+
+
+def day_of(moment: datetime) -> str:
+    """The UTC day figures are filed under (docs/STATS.md)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def hour_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%H")

@@ -5,6 +5,37 @@
 local rcall = redis.call
 
 local ROLE_RANK = {owner = 4, admin = 3, manager = 2, agent = 1, viewer = 0}
+local unpack = unpack or table.unpack
+
+-- Append an already-encoded event to the account stream and the partition stream.
+local function emit_raw(accountStream, partitionStream, accountId, maxlen, partitionMaxlen, eventType, data)
+  rcall('XADD', accountStream, 'MAXLEN', '~', maxlen, '*', 'type', eventType, 'data', data)
+  -- Partition streams feed consumer groups: they are trimmed by trim_events (never past what every
+  -- group has read), not here, unless ops set an explicit cap ('0' = none, the default).
+  if partitionMaxlen == '0' then
+    rcall('XADD', partitionStream, '*', 'account_id', accountId, 'type', eventType, 'data', data)
+  else
+    rcall('XADD', partitionStream, 'MAXLEN', '~', partitionMaxlen, '*',
+          'account_id', accountId, 'type', eventType, 'data', data)
+  end
+end
+
+-- Move the unassigned-queue depth of one channel:reason by delta, and file the new depth (and the
+-- hour's peak) in the day's stats hash (docs/STATS.md).
+local function record_depth(uqDepthKey, statsKey, hour, field, delta)
+  local depth = rcall('HINCRBY', uqDepthKey, field, delta)
+  rcall('HSET', statsKey, 'uq_depth:' .. hour .. ':' .. field, depth)
+  local peakField = 'uq_peak:' .. hour .. ':' .. field
+  local peak = tonumber(rcall('HGET', statsKey, peakField) or '-1')
+  if depth > peak then rcall('HSET', statsKey, peakField, depth) end
+end
+
+-- SADD many members in chunks (Lua's unpack has a stack limit).
+local function sadd_all(key, members)
+  for i = 1, #members, 1000 do
+    rcall('SADD', key, unpack(members, i, math.min(i + 999, #members)))
+  end
+end
 
 -- Append one event to the account's stream and to its partition's stream (same hash slot), so a
 -- decision and its events are one atomic write. `rawFields` is pre-encoded JSON members
@@ -20,15 +51,7 @@ local function emit(accountStream, partitionStream, accountId, maxlen, partition
   if rawFields then
     data = string.sub(data, 1, -2) .. ',' .. rawFields .. '}'
   end
-  rcall('XADD', accountStream, 'MAXLEN', '~', maxlen, '*', 'type', eventType, 'data', data)
-  -- Partition streams feed consumer groups: they are trimmed by trim_events (never past what every
-  -- group has read), not here, unless ops set an explicit cap ('0' = none, the default).
-  if partitionMaxlen == '0' then
-    rcall('XADD', partitionStream, '*', 'account_id', accountId, 'type', eventType, 'data', data)
-  else
-    rcall('XADD', partitionStream, 'MAXLEN', '~', partitionMaxlen, '*',
-          'account_id', accountId, 'type', eventType, 'data', data)
-  end
+  emit_raw(accountStream, partitionStream, accountId, maxlen, partitionMaxlen, eventType, data)
 end
 
 -- Role of a user, or nil and an error message when the user is unknown.

@@ -12,6 +12,10 @@
     KEYS[7] counts       rr:{rr:pNN}:a:<acct>:counts      hash agent → tickets assigned
     KEYS[8] events       rr:{rr:pNN}:a:<acct>:events      the account's event stream
     KEYS[9] pevents      {rr:pNN}:events                  the partition's event stream
+    KEYS[10] stats       rr:{rr:pNN}:a:<acct>:stats:<DAY>              the day's figures (docs/STATS.md)
+    KEYS[11] statsOnline rr:{rr:pNN}:a:<acct>:stats:<DAY>:online:<HH>  agents Online in the hour
+    KEYS[12] uqDepth     rr:{rr:pNN}:a:<acct>:uq_depth                 unassigned depth per channel:reason
+    KEYS[13] metrics     {rr:pNN}:metrics                              the partition's ops counters
 
     ARGV[1] account id        ARGV[2] ticket id          ARGV[3] channel
     ARGV[4] created_at ISO    ARGV[5] created_at ms      ARGV[6] now ISO (occurred_at)
@@ -21,6 +25,8 @@
     ARGV[10] event id for ticket.assigned/unassigned    ARGV[11] event id for the toast
     ARGV[12] account stream MAXLEN (~)   ARGV[13] partition stream MAXLEN (~)
     ARGV[14] seconds to keep an assigned ticket's record (0 = forever)
+    ARGV[15] hour HH of now (UTC)   ARGV[16] seconds to keep the stats keys
+    ARGV[17] when the job was enqueued, ms since the epoch ('' = unknown)   ARGV[18] now, ms
 
   Output:
     {outcome, agent_id_or_reason, available_at_or_empty, duplicate, channel}
@@ -34,6 +40,35 @@ local unassignedKey, ticketKey, countsKey, eventsKey, partitionEventsKey = KEYS[
 local accountId, ticketId, channel = ARGV[1], ARGV[2], ARGV[3]
 local createdAtIso, createdAtMs, nowIso = ARGV[4], ARGV[5], ARGV[6]
 local maxlen, partitionMaxlen, recordTtl = ARGV[12], ARGV[13], tonumber(ARGV[14])
+local statsKey, statsOnlineKey, uqDepthKey, metricsKey = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local hour, statsTtl, enqueuedMs, nowMs = ARGV[15], ARGV[16], ARGV[17], tonumber(ARGV[18])
+
+local LATENCY_BUCKETS_MS = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000}
+
+-- The figures every first decision files (docs/STATS.md); duplicates return before reaching this.
+local function count_decision(outcome, reason)
+  rcall('HINCRBY', statsKey, 'decided:' .. outcome .. ':' .. reason, 1)
+  rcall('HINCRBY', statsKey, 'arrived:' .. hour .. ':' .. channel, 1)
+  rcall('EXPIRE', statsKey, statsTtl)
+  if rcall('EXISTS', statsOnlineKey) == 0 then  -- the hour's first decision: who is Online now
+    local online = rcall('ZRANGE', onlineKey, 0, -1)
+    if #online > 0 then
+      sadd_all(statsOnlineKey, online)
+      rcall('EXPIRE', statsOnlineKey, statsTtl)
+    end
+  end
+  rcall('HINCRBY', metricsKey, 'decisions:' .. outcome .. ':' .. reason, 1)
+  if enqueuedMs ~= '' then
+    local latency = math.max(0, nowMs - tonumber(enqueuedMs))
+    local bucket = 'inf'
+    for _, bound in ipairs(LATENCY_BUCKETS_MS) do
+      if latency <= bound then bucket = tostring(bound) break end
+    end
+    rcall('HINCRBY', metricsKey, 'latency_ms:' .. bucket, 1)
+    rcall('HINCRBY', metricsKey, 'latency_ms_sum', math.floor(latency))
+    rcall('HINCRBY', metricsKey, 'latency_ms_count', 1)
+  end
+end
 
 local stored = rcall('HMGET', ticketKey, 'status', 'agent_id', 'reason', 'available_at', 'channel')
 if stored[1] then
@@ -43,10 +78,15 @@ if stored[1] then
   return {'unassigned', stored[3], stored[4] or '', 1, stored[5]}
 end
 
+local rrAtArrival = 'on'
+
 local function leave_unassigned(reason, availableAt)
   rcall('HSET', ticketKey, 'status', 'unassigned', 'channel', channel, 'created_at', createdAtIso,
-        'created_ms', createdAtMs, 'reason', reason, 'available_at', availableAt, 'decided_at', nowIso)
+        'created_ms', createdAtMs, 'reason', reason, 'available_at', availableAt, 'decided_at', nowIso,
+        'rr', rrAtArrival)
   rcall('ZADD', unassignedKey, createdAtMs, ticketId)
+  count_decision('unassigned', reason)
+  record_depth(uqDepthKey, statsKey, hour, channel .. ':' .. reason, 1)
   local payload = {ticket_id = ticketId, channel = channel, reason = reason, available_at = cjson.null}
   if availableAt ~= '' then payload['available_at'] = availableAt end
   emit(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, ARGV[10], 'ticket.unassigned', nowIso,
@@ -56,6 +96,7 @@ end
 
 local settings = rcall('HMGET', settingsKey, 'round_robin', 'oh_active', 'office_hours_version')
 if settings[1] ~= 'on' then
+  rrAtArrival = 'off'
   return leave_unassigned('round_robin_off', '')
 end
 
@@ -78,8 +119,10 @@ local place = rcall('INCR', seqKey)
 rcall('ZADD', onlineKey, place, agentId)
 rcall('HSET', placesKey, agentId, place)
 rcall('HINCRBY', countsKey, agentId, 1)
+rcall('HINCRBY', statsKey, 'assigned:' .. agentId, 1)
+count_decision('assigned', 'round_robin')
 rcall('HSET', ticketKey, 'status', 'assigned', 'channel', channel, 'created_at', createdAtIso,
-      'created_ms', createdAtMs, 'agent_id', agentId, 'reason', 'round_robin', 'decided_at', nowIso)
+      'created_ms', createdAtMs, 'agent_id', agentId, 'reason', 'round_robin', 'decided_at', nowIso, 'rr', 'on')
 if recordTtl and recordTtl > 0 then
   rcall('EXPIRE', ticketKey, recordTtl)
 end

@@ -9,9 +9,11 @@
     KEYS[4] seq      rr:{rr:pNN}:a:<acct>:seq      counter of rotation places
     KEYS[5] events   rr:{rr:pNN}:a:<acct>:events   account stream
     KEYS[6] pevents  {rr:pNN}:events               partition stream
+    KEYS[7] statsOnline rr:{rr:pNN}:a:<acct>:stats:<DAY>:online:<HH>  agents Online in this hour
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] 'online' | 'offline'  ARGV[4] actor id
     ARGV[5] now ISO     ARGV[6] event id ARGV[7] account stream MAXLEN   ARGV[8] partition stream MAXLEN
+    ARGV[9] seconds to keep the stats keys
 
   Output:
     {changed (1|0), status}; nothing is written or emitted when the status is already that.
@@ -44,6 +46,8 @@ if status == 'online' then
     rcall('HSET', placesKey, userId, place)
   end
   rcall('ZADD', onlineKey, place, userId)
+  rcall('SADD', KEYS[7], userId)
+  rcall('EXPIRE', KEYS[7], ARGV[9])
 else
   if not isOnline then return {0, status} end
   rcall('ZREM', onlineKey, userId)

@@ -1,0 +1,135 @@
+--[[
+  One batch of a bulk team assignment: spread the batch's tickets over the team's Online members in
+  the account's rotation order (least recently assigned first, the same places inbound tickets use).
+  Safe to retry: a ticket this job already handled (its record's bulk_job is this job) is skipped.
+  Hot loop: per ticket only the record, the unassigned set and the two XADDs are touched; rotation
+  places, counts and figures are written once per agent per batch.
+
+  Input:
+    KEYS[1] online      rr:{rr:pNN}:a:<acct>:online           zset Online agents by rotation place
+    KEYS[2] places      rr:{rr:pNN}:a:<acct>:places           hash agent → rotation place
+    KEYS[3] seq         rr:{rr:pNN}:a:<acct>:seq              counter of rotation places
+    KEYS[4] unassigned  rr:{rr:pNN}:a:<acct>:unassigned       zset ticket → created_at ms
+    KEYS[5] counts      rr:{rr:pNN}:a:<acct>:counts           hash agent → tickets assigned
+    KEYS[6] team        rr:{rr:pNN}:a:<acct>:team:<team>      set of members
+    KEYS[7] events      rr:{rr:pNN}:a:<acct>:events           account stream
+    KEYS[8] pevents     {rr:pNN}:events                       partition stream
+    KEYS[9] done        rr:{rr:pNN}:a:<acct>:bulk:<job>:done  list of 'agent ticket' this job assigned
+    KEYS[10] progress   rr:{rr:pNN}:a:<acct>:bulk:<job>       hash of the job's bookkeeping
+    KEYS[11] stats      rr:{rr:pNN}:a:<acct>:stats:<DAY>      the day's figures (docs/STATS.md)
+    KEYS[12] uqDepth    rr:{rr:pNN}:a:<acct>:uq_depth         unassigned depth per channel:reason
+    KEYS[13] metrics    {rr:pNN}:metrics                      the partition's ops counters
+    KEYS[14...] one ticket record per ticket: rr:{rr:pNN}:a:<acct>:t:<ticket>
+
+    ARGV[1] account id  ARGV[2] team id  ARGV[3] job id  ARGV[4] now ISO
+    ARGV[5] account stream MAXLEN  ARGV[6] partition stream MAXLEN  ARGV[7] assigned record TTL (s)
+    ARGV[8] hour HH of now (UTC)   ARGV[9] seconds to keep the stats keys
+    ARGV[10] position of the batch's first ticket in the job (event ids are '<job>.<position>')
+    ARGV[11...] the ticket ids, in KEYS order
+
+  Output:
+    {assigned, unassigned, unknown, already_done}: unknown = tickets with no record (never seen by
+    helpdesk-rr, or expired); unassigned = left/made unassigned as no_team_member_online.
+]]
+local onlineKey, placesKey, seqKey, unassignedKey, countsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local teamKey, eventsKey, partitionEventsKey, doneKey, progressKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local statsKey, uqDepthKey, metricsKey = KEYS[11], KEYS[12], KEYS[13]
+local accountId, teamId, jobId, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local maxlen, partitionMaxlen, recordTtl = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local hour, statsTtl, firstPosition = ARGV[8], ARGV[9], tonumber(ARGV[10])
+local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 14, 11
+
+-- The team's Online members in rotation order. Each assignment gives its agent the next place,
+-- i.e. moves them behind everyone else, so the batch simply cycles through this order.
+local queue = {}
+for _, member in ipairs(rcall('SMEMBERS', teamKey)) do
+  local place = rcall('ZSCORE', onlineKey, member)
+  if place then queue[#queue + 1] = {tonumber(place), member} end
+end
+table.sort(queue, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+
+-- Ids are validated to [A-Za-z0-9._@+-] (and channels/job ids are ours), so they need no JSON escaping.
+local head = '","schema_version":"1","account_id":"' .. accountId .. '","occurred_at":"' .. nowIso .. '","ticket_id":"'
+local base = tonumber(rcall('GET', seqKey) or '0')
+local assigned, unassigned, unknown, already = 0, 0, 0, 0
+local lastPlace, added, order, done, depth = {}, {}, {}, {}, {}
+
+for i = FIRST_TICKET_KEY, #KEYS do
+  local ticketKey = KEYS[i]
+  local ticketId = ARGV[FIRST_TICKET_ARG + i - FIRST_TICKET_KEY]
+  local eventId = jobId .. '.' .. (firstPosition + i - FIRST_TICKET_KEY)
+  local rec = rcall('HMGET', ticketKey, 'status', 'agent_id', 'channel', 'bulk_job', 'reason')
+  local channel = rec[3]
+  if not rec[1] then
+    unknown = unknown + 1
+  elseif rec[4] == jobId then
+    already = already + 1
+  elseif #queue == 0 then
+    if rec[1] == 'unassigned' then
+      local old = channel .. ':' .. rec[5]
+      depth[old] = (depth[old] or 0) - 1
+    end
+    local new = channel .. ':no_team_member_online'
+    depth[new] = (depth[new] or 0) + 1
+    rcall('HSET', ticketKey, 'status', 'unassigned', 'reason', 'no_team_member_online', 'available_at', '',
+          'team_id', teamId, 'bulk_job', jobId, 'decided_at', nowIso)
+    rcall('HDEL', ticketKey, 'agent_id')
+    rcall('PERSIST', ticketKey)
+    rcall('ZADD', unassignedKey, rcall('HGET', ticketKey, 'created_ms') or 0, ticketId)
+    emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.unassigned',
+             '{"id":"' .. eventId .. '","type":"ticket.unassigned' .. head .. ticketId .. '","channel":"' .. channel ..
+             '","reason":"no_team_member_online","available_at":null}')
+    unassigned = unassigned + 1
+  else
+    local agentId = queue[(assigned % #queue) + 1][2]
+    assigned = assigned + 1
+    if not added[agentId] then
+      added[agentId] = 0
+      order[#order + 1] = agentId
+    end
+    added[agentId] = added[agentId] + 1
+    lastPlace[agentId] = base + assigned
+    local previous = 'null'
+    if rec[1] == 'assigned' and rec[2] then
+      previous = '"' .. rec[2] .. '"'
+    else
+      local old = channel .. ':' .. rec[5]
+      depth[old] = (depth[old] or 0) - 1
+      rcall('ZREM', unassignedKey, ticketId)
+    end
+    rcall('HSET', ticketKey, 'status', 'assigned', 'agent_id', agentId, 'reason', 'bulk_team', 'team_id', teamId,
+          'bulk_job', jobId, 'available_at', '', 'decided_at', nowIso)
+    if recordTtl and recordTtl > 0 then rcall('EXPIRE', ticketKey, recordTtl) end
+    done[#done + 1] = agentId .. ' ' .. ticketId
+    emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.assigned',
+             '{"id":"' .. eventId .. '","type":"ticket.assigned' .. head .. ticketId .. '","channel":"' .. channel ..
+             '","agent_id":"' .. agentId .. '","previous_agent_id":' .. previous ..
+             ',"reason":"bulk_team","team_id":"' .. teamId .. '"}')
+  end
+end
+
+-- Once per batch: rotation places, counts, the toast list and the figures.
+if assigned > 0 then
+  rcall('INCRBY', seqKey, assigned)
+  for _, agentId in ipairs(order) do
+    rcall('ZADD', onlineKey, lastPlace[agentId], agentId)
+    rcall('HSET', placesKey, agentId, lastPlace[agentId])
+    rcall('HINCRBY', countsKey, agentId, added[agentId])
+    rcall('HINCRBY', statsKey, 'assigned:' .. agentId, added[agentId])
+  end
+  for i = 1, #done, 1000 do
+    rcall('RPUSH', doneKey, unpack(done, i, math.min(i + 999, #done)))
+  end
+  rcall('HINCRBY', statsKey, 'decided:assigned:bulk_team', assigned)
+  rcall('HINCRBY', metricsKey, 'decisions:assigned:bulk_team', assigned)
+end
+if unassigned > 0 then
+  rcall('HINCRBY', statsKey, 'decided:unassigned:no_team_member_online', unassigned)
+  rcall('HINCRBY', metricsKey, 'decisions:unassigned:no_team_member_online', unassigned)
+end
+for field, delta in pairs(depth) do
+  if delta ~= 0 then record_depth(uqDepthKey, statsKey, hour, field, delta) end
+end
+rcall('EXPIRE', statsKey, statsTtl)
+rcall('HSETNX', progressKey, 'toasted', '0')
+return {assigned, unassigned, unknown, already}
