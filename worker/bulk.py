@@ -29,6 +29,8 @@ log = structlog.get_logger("helpdesk_rr.bulk")
 BATCH_SIZE = 250
 """Tickets per Lua call, chosen by measurement so one call stays within a few milliseconds of Redis
 time (docs/PERFORMANCE.md, "Bulk team assignment")."""
+PROGRESS_EVERY_SECONDS = 0.1
+"""How often the job's progress meta is saved (each save is a round trip; --wait polls it)."""
 BULK_JOB_FUNCTION = "worker.jobs.bulk_assign"
 BULK_JOB_TIMEOUT_SECONDS = 300
 BOOKKEEPING_KEEP_SECONDS = 24 * 3600
@@ -101,13 +103,17 @@ def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dic
     keys = engine.keys(request.account_id)
     tickets = resolve_tickets(engine, job, request)
     totals = {"assigned": 0, "unassigned": 0, "unknown": 0, "already_done": 0}
+    last_saved = 0.0
     for start in range(0, len(tickets), BATCH_SIZE):
         batch = tickets[start : start + BATCH_SIZE]
         reply = engine.scripts.bulk_assign(keys, request.team_id, job.id, batch, start, utc_now())
         for field, value in reply._asdict().items():
             totals[field] += value
-        job.meta["progress"] = {"done": start + len(batch), "total": len(tickets), **totals}
-        job.save_meta()  # type: ignore[no-untyped-call]
+        done = start + len(batch)
+        if time.monotonic() - last_saved >= PROGRESS_EVERY_SECONDS or done == len(tickets):
+            job.meta["progress"] = {"done": done, "total": len(tickets), **totals}
+            job.save_meta()  # type: ignore[no-untyped-call]
+            last_saved = time.monotonic()
     toasts = engine.scripts.bulk_finish(keys, request.team_id, job.id, utc_now(), BOOKKEEPING_KEEP_SECONDS)
     result = {
         "account_id": request.account_id,
