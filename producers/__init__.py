@@ -21,6 +21,7 @@ from producers.queue import (
     EnqueueFailed,
     build_ticket,
     enqueue,
+    enqueue_first_reply,
     enqueue_many,
     ticket_queue,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "WebchatWebhook",
     "build_ticket",
     "enqueue",
+    "enqueue_first_reply",
     "enqueue_many",
     "ticket_queue",
 ]

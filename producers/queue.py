@@ -16,10 +16,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Retry
 from rq.job import Job
 
-from schemas.inbound import TicketCreated
+from schemas.inbound import AgentFirstReply, TicketCreated
 
 QUEUE_NAME = "helpdesk-rr"
 PROCESS_TICKET = "worker.jobs.process_ticket"
+PROCESS_FIRST_REPLY = "worker.jobs.process_first_reply"
 RESULT_TTL_SECONDS = 300
 """A finished job's result is kept 5 minutes (for ``--wait`` style callers); the decision itself
 lives in the ticket record and the event stream."""
@@ -130,3 +131,21 @@ def enqueue_many(events: Iterable[TicketCreated], connection: redis.Redis) -> li
     except (RedisConnectionError, RedisTimeoutError) as error:
         raise _unreachable(connection, error) from error
     return jobs
+
+
+def enqueue_first_reply(event: AgentFirstReply, connection: redis.Redis) -> Job:
+    """Report an agent's first reply to a ticket (time to first reply). The worker refuses, into the
+    failed registry with the reason, a reply to a ticket it never saw or one dated before the ticket."""
+    if not isinstance(event, AgentFirstReply):
+        raise TypeError("enqueue_first_reply takes an AgentFirstReply")
+    try:
+        job: Job = ticket_queue(connection).enqueue(
+            PROCESS_FIRST_REPLY,
+            event.model_dump(mode="json"),
+            description=f"first reply {event.account_id}/{event.ticket_id} by {event.agent_id}",
+            meta={"account_id": event.account_id, "ticket_id": event.ticket_id},
+            **_job_options(),
+        )
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        raise _unreachable(connection, error) from error
+    return job

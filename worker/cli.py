@@ -28,7 +28,7 @@ from worker.cli_format import describe
 from worker.config import Retention
 from worker.connection import connect, resolve_redis_url
 from worker.engine import Engine, utc_now
-from worker.errors import HelpdeskError
+from worker.errors import HelpdeskError, UnknownUser
 from worker.jobs import validation_summary
 from worker.logging import configure_logging
 from worker.queries import Queries
@@ -267,6 +267,37 @@ def ticket(ctx: Context, account: str, ticket: str, channel: str, created_at: st
         click.echo(f"enqueued {account}/{ticket} ({channel}) as job {job.id}")
 
 
+@cli.command("first-reply")
+@click.argument("account")
+@click.argument("ticket")
+@click.option("--agent", required=True, help="The agent who replied.")
+@click.option("--at", "at", default=None, help="When, ISO 8601 with offset (default: now).")
+@pass_context
+def first_reply(ctx: Context, account: str, ticket: str, agent: str, at: str | None) -> None:
+    """Report AGENT's first reply to TICKET (time to first reply); a worker records it."""
+    from producers.queue import enqueue_first_reply
+    from schemas.inbound import AgentFirstReply
+    from worker.errors import InvalidInput, UnknownTicket
+
+    with refusals(ctx):
+        now = utc_now()
+        event = AgentFirstReply.model_validate(
+            {"account_id": account, "ticket_id": ticket, "agent_id": agent, "replied_at": at or utc_iso(now)},
+            context={"now": now},
+        )
+        record = ctx.queries().ticket(account, ticket)  # refuse now what the worker would refuse later
+        if record is None:
+            raise UnknownTicket(f"unknown ticket {ticket} in {account} (never seen, or its record expired)")
+        if ctx.queries().role(account, agent) is None:
+            raise UnknownUser(f"unknown user {agent}")
+        if "created_ms" in record and event.replied_at.timestamp() * 1000 < int(record["created_ms"]):
+            raise InvalidInput(
+                f"the reply ({utc_iso(event.replied_at)}) is before the ticket was created ({record.get('created_at')})"
+            )
+        job = enqueue_first_reply(event, ctx.client)
+        click.echo(f"enqueued first reply to {account}/{ticket} by {agent} as job {job.id}")
+
+
 @cli.command()
 @click.argument("account")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
@@ -341,6 +372,65 @@ def failed(ctx: Context, account: str | None, all_accounts: bool, do_requeue: bo
             click.echo(f"requeued {requeue(ctx.client, rows)} job(s)", err=as_json)
         elif not rows and not as_json:
             click.echo("no failed ticket jobs")
+
+
+@cli.command()
+@click.argument("account")
+@click.option("--from", "day_from", metavar="DATE", default=None, help="First UTC day YYYY-MM-DD (default: to - 6).")
+@click.option("--to", "day_to", metavar="DATE", default=None, help="Last UTC day YYYY-MM-DD (default: today).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (schemas/report.py).")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a self-contained HTML page with charts to this file.",
+)
+@pass_context
+def report(
+    ctx: Context, account: str, day_from: str | None, day_to: str | None, as_json: bool, html_file: Path | None
+) -> None:
+    """ACCOUNT's figures over whole UTC days: assignments, TTFR, unassigned queue, busy hours."""
+    from worker.report import format_text, load_report, resolve_period
+    from worker.report_html import render_html
+
+    with refusals(ctx):
+        check_id("account", account)
+        now = utc_now()
+        start, end = resolve_period(now.date(), day_from, day_to)
+        result = load_report(ctx.client, account, start, end, now=now)
+        if html_file is not None:
+            try:
+                html_file.write_text(render_html(result), encoding="utf-8")
+            except OSError as error:
+                raise ValueError(f"cannot write {html_file}: {error.strerror or error}") from None
+        click.echo(result.model_dump_json() if as_json else format_text(result))
+        if html_file is not None:
+            click.echo(f"wrote {html_file}", err=as_json)
+
+
+@cli.command("metrics")
+@click.option("--port", type=click.IntRange(0, 65535), required=True, help="TCP port to listen on (0: any free).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: every interface).")
+@pass_context
+def metrics_command(ctx: Context, port: int, host: str) -> None:
+    """Serve Prometheus metrics (read from Redis at each scrape) until Ctrl-C."""
+    from worker.metrics import endpoint_url, serve
+
+    with refusals(ctx):
+        try:
+            server, thread = serve(ctx.url, host, port)
+        except OSError as error:
+            fail(f"cannot listen on {host}:{port}: {error}")
+        click.echo(f"serving metrics on {endpoint_url(host, server.server_port)} (Ctrl-C to stop)")
+        try:
+            while thread.is_alive():
+                thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.shutdown()
+            server.server_close()
 
 
 @cli.command("worker")

@@ -14,7 +14,7 @@ import structlog
 from pydantic import ValidationError
 from rq import get_current_job
 
-from schemas.inbound import BulkAssignRequest, TicketCreated
+from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from worker.config import Retention
 from worker.engine import Engine, utc_now
 from worker.errors import HelpdeskError
@@ -79,6 +79,26 @@ def process_ticket(payload: Any) -> dict[str, Any]:
         "available_at": decision.available_at.isoformat() if decision.available_at else None,
         "duplicate": decision.duplicate,
     }
+
+
+def process_first_reply(payload: Any) -> dict[str, Any]:
+    """Record an agent's first reply (``AgentFirstReply`` as JSON): TTFR into the day's figures."""
+    job = get_current_job()
+    if job is None:  # pragma: no cover - only ever called by RQ
+        raise RuntimeError("process_first_reply must run inside an RQ job")
+    now = utc_now()
+    try:
+        try:
+            reply = AgentFirstReply.model_validate(payload, context={"now": now})
+        except ValidationError as error:
+            raise InvalidJob(f"invalid agent.first_reply event: {validation_summary(error)}") from None
+        with structlog.contextvars.bound_contextvars(job_id=job.id):
+            ttfr, duplicate = engine_for(job.connection).record_first_reply(reply, now)
+    except (InvalidJob, HelpdeskError) as error:
+        log.warning("job.refused", job_id=job.id, reason=str(error))
+        job.retries_left = 0  # a refusal will not pass by retrying
+        raise
+    return {"account_id": reply.account_id, "ticket_id": reply.ticket_id, "ttfr_seconds": ttfr, "duplicate": duplicate}
 
 
 def bulk_assign(payload: Any) -> dict[str, Any]:
