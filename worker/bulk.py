@@ -26,7 +26,7 @@ from worker.queries import Queries
 
 log = structlog.get_logger("helpdesk_rr.bulk")
 
-BATCH_SIZE = 250
+BATCH_SIZE = 100
 """Tickets per Lua call, chosen by measurement so one call stays within a few milliseconds of Redis
 time (docs/PERFORMANCE.md, "Bulk team assignment")."""
 PROGRESS_EVERY_SECONDS = 0.1
