@@ -184,7 +184,8 @@ def test_big_jobs_run_in_bounded_batches_and_report_progress(
 
     monkeypatch.setattr(type(engine.scripts), "bulk_assign", counting)
     job = run(client, ticket_ids=ids)
-    assert calls == [BATCH_SIZE] * (1_100 // BATCH_SIZE) + [1_100 % BATCH_SIZE]
+    full, rest = divmod(1_100, BATCH_SIZE)
+    assert calls == [BATCH_SIZE] * full + ([rest] if rest else [])
     assert job.meta["progress"]["done"] == job.meta["progress"]["total"] == 1_100
     counts = Counter(e.agent_id for e in assigned_events(client))
     assert sorted(counts.values()) == [366, 367, 367]
