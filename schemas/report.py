@@ -1,0 +1,113 @@
+"""The ``helpdesk-rr report`` document: what ``--json`` prints (one object) and the HTML page shows.
+
+Every figure is read from the per-day reporting hashes of docs/STATS.md; docs/REPORTS.md says what
+each one means and how it is estimated.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.common import AwareDatetime
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AgentAssignments(_Frozen):
+    agent_id: str = Field(description="The agent.")
+    assigned: int = Field(description="Tickets assigned to the agent in the period (inbound and bulk).")
+
+
+class AssignmentSpread(_Frozen):
+    """Fairness of the period's assignments, over agents with at least one assignment."""
+
+    agents: list[AgentAssignments] = Field(description="Agents with >= 1 assignment, most assigned first.")
+    total: int = Field(description="Tickets assigned in the period.")
+    counted_agents: int = Field(description="Agents the spread is computed over (those with >= 1 assignment).")
+    min: int | None = Field(description="Fewest assignments of a counted agent; null if nobody was assigned.")
+    max: int | None = Field(description="Most assignments of a counted agent; null if nobody was assigned.")
+    mean: float | None = Field(description="Mean assignments per counted agent; null if nobody was assigned.")
+    spread: int | None = Field(description="max - min; null if nobody was assigned.")
+    max_over_mean: float | None = Field(description="max / mean (1.0 = perfectly even); null if nobody was assigned.")
+
+
+class TtfrBucket(_Frozen):
+    upper_seconds: int | None = Field(description="Bucket upper bound in seconds (inclusive); null = no bound (inf).")
+    count: int = Field(description="First replies in the bucket.")
+
+
+class TtfrStats(_Frozen):
+    """Time to first reply of one dimension, summed over the period's days."""
+
+    dim: str = Field(description="all, agent:<id>, channel:<channel>, rr:on or rr:off.")
+    count: int = Field(description="First replies (sum of the histogram buckets).")
+    mean_seconds: float | None = Field(description="ttfr_sum / ttfr_count; null without replies.")
+    median_seconds: float | None = Field(description="Estimated median (linear inside the bucket); null if empty.")
+    p90_seconds: float | None = Field(description="Estimated 90th percentile; null if empty.")
+    buckets: list[TtfrBucket] = Field(description="The histogram, every documented bucket, lowest first.")
+
+
+class TtfrReport(_Frozen):
+    overall: TtfrStats = Field(description="Every first reply (dim all).")
+    rr_on: TtfrStats = Field(description="Tickets that arrived with round robin on.")
+    rr_off: TtfrStats = Field(description="Tickets that arrived with round robin off.")
+    per_agent: list[TtfrStats] = Field(description="dim agent:<id>, by agent id.")
+    per_channel: list[TtfrStats] = Field(description="dim channel:<channel>, by channel.")
+
+
+class QueueHour(_Frozen):
+    """Unassigned depth at the end of one UTC hour (carried forward from the last change)."""
+
+    hour: AwareDatetime = Field(description="Start of the UTC hour.")
+    total: int = Field(description="Sum of the depths of every channel:reason.")
+    depth: dict[str, int] = Field(description="channel:reason -> depth at the end of the hour (non-zero only).")
+    peak: dict[str, int] = Field(description="channel:reason -> highest depth within the hour (where recorded).")
+
+
+class Spike(_Frozen):
+    hour: AwareDatetime = Field(description="Start of the UTC hour.")
+    rules: list[str] = Field(description="level (total >= level_threshold) and/or surge (grew >= surge_threshold).")
+    total: int = Field(description="Total depth at the end of the hour.")
+    detail: str = Field(description="Human-readable why.")
+
+
+class UnassignedQueue(_Frozen):
+    series: list[str] = Field(description="Every channel:reason seen in the period, sorted.")
+    hours: list[QueueHour] = Field(description="Every hour of the period up to now, oldest first.")
+    median_total: float = Field(description="Median of the hourly total depth over those hours.")
+    level_threshold: float = Field(description="An hour is a level spike if its total >= this.")
+    surge_threshold: int = Field(description="An hour is a surge if one channel:reason grew by >= this within it.")
+    spikes: list[Spike] = Field(description="Hours that met a spike rule, oldest first.")
+    current: dict[str, int] = Field(description="channel:reason -> depth right now (the running counters).")
+
+
+class BusyHour(_Frozen):
+    hour: AwareDatetime = Field(description="Start of the UTC hour.")
+    arrivals: int = Field(description="Inbound tickets decided in the hour, all channels.")
+    by_channel: dict[str, int] = Field(description="channel -> arrivals.")
+    online: list[str] = Field(description="Agents Online at some moment of the hour, sorted.")
+
+
+class DecisionCount(_Frozen):
+    outcome: str = Field(description="assigned or unassigned.")
+    reason: str = Field(description="round_robin, bulk_team, or the unassigned reason.")
+    count: int = Field(description="Decisions in the period.")
+
+
+class Report(_Frozen):
+    """One account's report over a period of whole UTC days."""
+
+    account_id: str = Field(description="The account.")
+    day_from: date = Field(description="First UTC day (inclusive).")
+    day_to: date = Field(description="Last UTC day (inclusive).")
+    generated_at: AwareDatetime = Field(description="The clock the report was made with; later hours are left out.")
+    assignments: AssignmentSpread
+    ttfr: TtfrReport
+    unassigned: UnassignedQueue
+    busiest_hours: list[BusyHour] = Field(description="Top hours by arrivals (at most 3), busiest first.")
+    decisions: list[DecisionCount] = Field(description="Decisions by outcome and reason, most first.")
+    warnings: list[str] = Field(description="Stored fields that could not be read (unknown shape), if any.")
