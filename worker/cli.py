@@ -89,7 +89,30 @@ def ids(**values: str) -> None:
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """click, but every usage error is one line on stderr (exit 2): an argument holding a newline
+    must not spread the message over several lines, and scripts read the last line."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
+        try:
+            super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
+        except click.UsageError as error:
+            click.echo("Error: " + " ".join(error.format_message().split()), err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            click.echo("error: " + " ".join(error.format_message().split()), err=True)
+            sys.exit(error.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        sys.exit(0)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--redis-url", envvar="REDIS_URL", default=None, help="Redis URL (default: $REDIS_URL, else embedded).")
 @click.option("--log-json/--log-console", default=None, help="Log format (default: JSON unless on a terminal).")
 @click.pass_context
@@ -324,26 +347,66 @@ def unassigned(ctx: Context, account: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("account")
+@click.argument("account", required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line (the event schemas).")
 @click.option("--follow", is_flag=True, help="Keep printing new events as they arrive (Ctrl-C to stop).")
+@click.option("--all", "all_accounts", is_flag=True, help="Every account, from the partition streams (needs --group).")
+@click.option("--group", default=None, help="With --all: consumer group to read (and acknowledge) through.")
+@click.option("--consumer", default="cli", show_default=True, help="With --all: consumer name inside the group.")
+@click.option("--from-start", is_flag=True, help="With --all: a new group starts at the oldest retained event.")
 @pass_context
-def events(ctx: Context, account: str, as_json: bool, follow: bool) -> None:
-    """Print ACCOUNT's emitted events, oldest first."""
+def events(
+    ctx: Context,
+    account: str | None,
+    as_json: bool,
+    follow: bool,
+    all_accounts: bool,
+    group: str | None,
+    consumer: str,
+    from_start: bool,
+) -> None:
+    """Print ACCOUNT's emitted events, oldest first; or --all accounts' through a consumer group.
+
+    With --all, each event is acknowledged after it is printed, so the next run with the same
+    --group prints only what is new (docs/CONSUMERS.md). Without --follow it exits once drained.
+    """
     show: Callable[[Event], str] = (lambda e: e.model_dump_json()) if as_json else describe
     with refusals(ctx):
-        check_id("account", account)
-        queries = ctx.queries()
-        last = "0-0"
-        for entry_id, event in queries.events(account):
-            last = entry_id
-            click.echo(show(event))
-        if follow:
-            try:
-                for _entry_id, event in queries.follow_events(account, after=last):
-                    click.echo(show(event))
-            except KeyboardInterrupt:
-                return
+        if bool(account) == all_accounts:
+            raise ValueError("give an ACCOUNT or --all (not both)")
+        if not all_accounts and (group or from_start or consumer != "cli"):
+            raise ValueError("--group, --consumer and --from-start go with --all")
+        if account:
+            check_id("account", account)
+            queries = ctx.queries()
+            last = "0-0"
+            for entry_id, event in queries.events(account):
+                last = entry_id
+                click.echo(show(event))
+            if follow:
+                try:
+                    for _entry_id, event in queries.follow_events(account, after=last):
+                        click.echo(show(event))
+                except KeyboardInterrupt:
+                    return
+            return
+        if not group:
+            raise ValueError("--all needs --group NAME (the consumer group to read through)")
+        ids(group=group, consumer=consumer)
+        from worker.consumer import EventConsumer
+
+        def emit(event: Event) -> None:
+            click.echo(show(event))  # printed before run/drain acknowledges it
+
+        reader = EventConsumer(ctx.client, group, consumer, block_ms=1000 if follow else None)
+        reader.ensure_groups("0" if from_start else "$")
+        if not follow:
+            reader.drain(emit)
+            return
+        try:
+            reader.run(emit)
+        except KeyboardInterrupt:
+            return
 
 
 @cli.command()
