@@ -59,10 +59,11 @@ def check_request(client: redis.Redis, request: BulkAssignRequest) -> None:
         raise EmptyTeam(f"team {request.team_id} has no members")
 
 
-def start_bulk_assign(client: redis.Redis, request: BulkAssignRequest) -> Job:
-    """Check the request and enqueue one bulk-assign job (the Python API integrations use)."""
+def start_bulk_assign(client: redis.Redis, request: BulkAssignRequest, queue: redis.Redis | None = None) -> Job:
+    """Check the request against the state Redis ``client`` and enqueue one bulk-assign job on
+    ``queue`` (the account's queue shard; default: the same Redis). The Python API integrations use."""
     check_request(client, request)
-    job: Job = ticket_queue(client).enqueue(
+    job: Job = ticket_queue(queue if queue is not None else client).enqueue(
         BULK_JOB_FUNCTION,
         request.model_dump(mode="json"),
         job_timeout=BULK_JOB_TIMEOUT_SECONDS,

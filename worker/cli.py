@@ -26,34 +26,51 @@ from schemas.export import export_json_schemas
 from schemas.office_hours import OfficeHours
 from worker.cli_format import describe
 from worker.config import Retention
-from worker.connection import connect, resolve_redis_url
 from worker.engine import Engine, utc_now
 from worker.errors import HelpdeskError, UnknownUser
 from worker.jobs import validation_summary
 from worker.logging import configure_logging
 from worker.queries import Queries
+from worker.topology import Topology
 
 
 class Context:
-    """Lazily connects, so ``schemas export`` and ``--help`` never start a Redis server."""
+    """Lazily connects, so ``schemas export`` and ``--help`` never start a Redis server.
+
+    ``client`` is the state Redis (decisions, events, settings); ``queue_for(account)`` the RQ queue
+    shard of an account. Both are the same Redis unless REDIS_STATE_URL/REDIS_QUEUE_URLS split them
+    (worker/topology.py)."""
 
     def __init__(self, redis_url: str | None) -> None:
         self._explicit_url = redis_url
+        self._topology: Topology | None = None
         self._url: str | None = None
-        self._client: redis.Redis | None = None
+        self._client: Any = None
+
+    @property
+    def topology(self) -> Topology:
+        if self._topology is None:
+            self._topology = Topology.resolve(self._explicit_url)
+            self._url = self._topology.state_url
+        return self._topology
 
     @property
     def url(self) -> str:
-        if self._url is None:
-            self._url = resolve_redis_url(self._explicit_url)
-        return self._url
+        """The single Redis URL (state and queues); the state URL when they are split."""
+        return self.topology.state_url
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> Any:
         if self._client is None:
-            self._client = connect(self.url)
+            self._client = self.topology.state()
             self._client.ping()
         return self._client
+
+    def queue_for(self, account_id: str) -> redis.Redis:
+        return self.client if self.topology.single else self.topology.queue_for(account_id)
+
+    def queue_clients(self) -> list[redis.Redis]:
+        return [self.client] if self.topology.single else self.topology.queues()
 
     def engine(self) -> Engine:
         return Engine(self.client, Retention.from_env())
@@ -258,7 +275,7 @@ def bulk_assign(
                 "unassigned": use_unassigned,
             }
         )
-        job = start_bulk_assign(ctx.client, request)
+        job = start_bulk_assign(ctx.client, request, ctx.queue_for(account))
         click.echo(job.id)
         if wait:
             result = wait_for(job, echo=lambda text: click.echo(text, err=True))
@@ -286,7 +303,7 @@ def ticket(ctx: Context, account: str, ticket: str, channel: str, created_at: st
             },
             now=now,
         )
-        job = enqueue(event, ctx.client)
+        job = enqueue(event, ctx.queue_for(account))
         click.echo(f"enqueued {account}/{ticket} ({channel}) as job {job.id}")
 
 
@@ -317,7 +334,7 @@ def first_reply(ctx: Context, account: str, ticket: str, agent: str, at: str | N
             raise InvalidInput(
                 f"the reply ({utc_iso(event.replied_at)}) is before the ticket was created ({record.get('created_at')})"
             )
-        job = enqueue_first_reply(event, ctx.client)
+        job = enqueue_first_reply(event, ctx.queue_for(account))
         click.echo(f"enqueued first reply to {account}/{ticket} by {agent} as job {job.id}")
 
 
@@ -424,7 +441,9 @@ def failed(ctx: Context, account: str | None, all_accounts: bool, do_requeue: bo
             raise ValueError("give an ACCOUNT or --all (not both)")
         if account:
             check_id("account", account)
-        rows = list_failed(ctx.client, None if all_accounts else account)
+        queues = ctx.queue_clients()
+        rows_by_queue = [(queue, list_failed(queue, None if all_accounts else account)) for queue in queues]
+        rows = [row for _, queue_rows in rows_by_queue for row in queue_rows]
         for row in rows:
             if as_json:
                 click.echo(row.model_dump_json())
@@ -432,7 +451,8 @@ def failed(ctx: Context, account: str | None, all_accounts: bool, do_requeue: bo
                 when = utc_iso(row.failed_at) if row.failed_at else "-"
                 click.echo(f"{row.job_id}  {row.account_id or '?'}/{row.ticket_id or '?'}  {when}  {row.reason}")
         if do_requeue:
-            click.echo(f"requeued {requeue(ctx.client, rows)} job(s)", err=as_json)
+            requeued = sum(requeue(queue, queue_rows) for queue, queue_rows in rows_by_queue)
+            click.echo(f"requeued {requeued} job(s)", err=as_json)
         elif not rows and not as_json:
             click.echo("no failed ticket jobs")
 
@@ -506,19 +526,28 @@ def metrics_command(ctx: Context, port: int, host: str) -> None:
     show_default=True,
     help="RQ SimpleWorker (measured faster, see docs/PERFORMANCE.md) or the forking Worker.",
 )
+@click.option("--shard", type=int, default=None, help="Queue shard (index into REDIS_QUEUE_URLS) for one process.")
 @pass_context
-def worker_command(ctx: Context, burst: bool, processes: int, worker_class: str) -> None:
-    """Run RQ workers on the helpdesk-rr queue."""
+def worker_command(ctx: Context, burst: bool, processes: int, worker_class: str, shard: int | None) -> None:
+    """Run RQ workers on the helpdesk-rr queue (with queue shards: processes spread over them)."""
     from worker.runner import run_many, run_one
 
     with refusals(ctx):
         Retention.from_env()  # a bad setting stops the worker now, not every job later
         ctx.client  # noqa: B018 - fail fast with a clear message if Redis is unreachable
+        topology = ctx.topology
+        shards = len(topology.queue_urls)
+        if shard is not None and not 0 <= shard < shards:
+            raise ValueError(f"--shard must be between 0 and {shards - 1} (REDIS_QUEUE_URLS has {shards})")
         if processes == 1:
-            run_one(ctx.url, burst=burst, worker_class=worker_class)
+            queue_url = topology.queue_urls[shard or 0]
+            run_one(queue_url, burst=burst, worker_class=worker_class, state=None if topology.single else ctx.client)
             return
         log_json = click.get_current_context().find_root().params.get("log_json")
-        sys.exit(run_many(ctx.url, processes=processes, burst=burst, worker_class=worker_class, log_json=log_json))
+        url = ctx.url if topology.single else None
+        sys.exit(
+            run_many(url, processes=processes, burst=burst, worker_class=worker_class, log_json=log_json, shards=shards)
+        )
 
 
 @cli.group("embedded")

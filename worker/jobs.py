@@ -18,6 +18,7 @@ from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from worker.config import Retention
 from worker.engine import Engine, utc_now
 from worker.errors import HelpdeskError
+from worker.topology import state_client_or
 
 log = structlog.get_logger("helpdesk_rr.jobs")
 
@@ -44,7 +45,11 @@ def _printable(part: object) -> str:
 
 
 def engine_for(connection: redis.Redis) -> Engine:
-    """One engine (scripts registered once, office-hours cache) per connection per process."""
+    """One engine (scripts registered once, office-hours cache) per connection per process.
+
+    A worker attached to a queue shard decides on the state Redis it was given at start
+    (worker/topology.py); with one Redis for everything that is the job's own connection."""
+    connection = state_client_or(connection)
     engine = _engines.get(id(connection))
     if engine is None or engine.client is not connection:
         engine = _engines[id(connection)] = Engine(connection, Retention.from_env())

@@ -28,15 +28,18 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import redis
 from redis import Redis
 
 __all__ = [
+    "ClusterNode",
+    "RedisClusterServers",
     "RedisServer",
     "RedisServerError",
     "default_state_dir",
@@ -88,9 +91,13 @@ def _bundled_redis_server() -> str | None:
 
 
 def _path_redis_server() -> str | None:
-    """Absolute path of the first executable ``redis-server`` on ``PATH``, or None."""
+    """Absolute path of the first executable ``redis-server`` on ``PATH``, or None.
+
+    Only the directory is resolved, not the file: Debian's ``redis-server`` is a symlink to
+    ``redis-check-rdb``, one binary that picks its mode from the name it was started by.
+    """
     found = shutil.which("redis-server")
-    return str(Path(found).resolve()) if found else None
+    return str(Path(found).parent.resolve() / Path(found).name) if found else None
 
 
 def find_redis_server(prefer: Literal["path", "bundled"] = "path") -> str:
@@ -543,6 +550,331 @@ def _kill_quietly(process: subprocess.Popen[bytes] | None, pid: int | None) -> N
     elif pid is not None and pid > 0:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------------------------
+# A local Redis Cluster (tests)
+# --------------------------------------------------------------------------------------------
+
+#: Hash slots of a Redis Cluster.
+CLUSTER_SLOTS = 16384
+#: Redis 6.2 always puts a node's cluster bus on its port + 10000 (``cluster-port`` is 7.0+), so
+#: both ports must be free.
+CLUSTER_BUS_OFFSET = 10000
+#: Slots per CLUSTER ADDSLOTS command (Redis 6.2 has no ADDSLOTSRANGE).
+_ADDSLOTS_CHUNK = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNode:
+    """One node of a :class:`RedisClusterServers`."""
+
+    server: RedisServer
+    port: int
+    node_id: str
+    primary_id: str | None
+    """None for a primary; the node id of its primary for a replica."""
+    slots: tuple[int, int] | None
+    """The (first, last) slot a primary serves; None for a replica."""
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT`` (no database number: a cluster has only database 0)."""
+        return f"redis://127.0.0.1:{self.port}"
+
+    @property
+    def is_primary(self) -> bool:
+        return self.primary_id is None
+
+
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too and still a valid port."""
+    for _ in range(200):
+        port = _free_tcp_port()
+        if port + CLUSTER_BUS_OFFSET > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port + CLUSTER_BUS_OFFSET))
+            except OSError:
+                continue
+        return port
+    raise RedisServerError(f"found no free port pair (port, port + {CLUSTER_BUS_OFFSET}) on 127.0.0.1")
+
+
+def _command(client: Redis, *args: str | int) -> Any:
+    """One raw command (no reply parsing: the replies are read here, the same on every version)."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def _text_reply(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _cluster_info(client: Redis) -> dict[str, str]:
+    raw = _text_reply(_command(client, "CLUSTER", "INFO"))
+    return dict(line.split(":", 1) for line in raw.splitlines() if ":" in line)
+
+
+def _cluster_nodes(client: Redis) -> dict[str, tuple[set[str], str, str, list[str]]]:
+    """CLUSTER NODES as node id → (flags, primary id or '-', link state, slot ranges)."""
+    nodes = {}
+    for line in _text_reply(_command(client, "CLUSTER", "NODES")).splitlines():
+        fields = line.split()
+        if len(fields) >= 8:
+            nodes[fields[0]] = (set(fields[2].split(",")), fields[3], fields[7], fields[8:])
+    return nodes
+
+
+class RedisClusterServers:
+    """A local Redis Cluster: ``redis-server`` processes on 127.0.0.1, started by :meth:`start`.
+
+    For tests only (in memory, no persistence, no auth). Use as a context manager or call
+    :meth:`stop`; :attr:`url` is a node that a cluster client (``RedisCluster.from_url``)
+    discovers every other node from.
+    """
+
+    def __init__(self, directory: Path, nodes: Sequence[ClusterNode]) -> None:
+        self._directory = directory
+        self._nodes = tuple(nodes)
+        self._stopped = False
+
+    @classmethod
+    def start(
+        cls,
+        directory: Path,
+        *,
+        primaries: int = 3,
+        replicas_per_primary: int = 0,
+        binary: str | None = None,
+        timeout: float = 30.0,
+    ) -> RedisClusterServers:
+        """Start ``primaries`` primaries (the slots split evenly between them) and
+        ``replicas_per_primary`` replicas of each, each node in ``directory/node-PORT``; wait until
+        every node reports ``cluster_state:ok``, all 16384 slots served, and the same topology.
+
+        Only commands Redis 6.2 has (CLUSTER ADDSLOTS, MEET, REPLICATE, SET-CONFIG-EPOCH).
+        Raises :class:`RedisServerError` (with the tails of the nodes' logs) if a node does not
+        start or the cluster does not converge within ``timeout`` seconds; nothing is left running.
+        """
+        if primaries < 1 or replicas_per_primary < 0:
+            raise ValueError(
+                f"need primaries >= 1 and replicas_per_primary >= 0, got {primaries}, {replicas_per_primary}"
+            )
+        directory = Path(directory).absolute()
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Absolute: each node runs in its own directory.
+        binary = str(Path(binary).absolute()) if binary and os.sep in binary else binary
+        binary = binary or find_redis_server("path")
+        deadline = time.monotonic() + timeout
+        total = primaries * (1 + replicas_per_primary)
+        servers: list[tuple[RedisServer, int]] = []
+        clients: list[Redis] = []
+        started = False
+        try:
+            for _ in range(total):
+                servers.append(_start_cluster_node(directory, binary, max(deadline - time.monotonic(), 0.1)))
+            started = True
+            clients = [_client(server.url, timeout=5.0) for server, _ in servers]
+            ports = [port for _, port in servers]
+            ids = [_text_reply(_command(client, "CLUSTER", "MYID")) for client in clients]
+            ranges = [
+                (n * CLUSTER_SLOTS // primaries, (n + 1) * CLUSTER_SLOTS // primaries - 1) for n in range(primaries)
+            ]
+            primary_of: list[str | None] = [None] * primaries + [ids[n % primaries] for n in range(total - primaries)]
+            nodes = [
+                ClusterNode(
+                    server=server,
+                    port=port,
+                    node_id=node_id,
+                    primary_id=primary_of[n],
+                    slots=ranges[n] if n < primaries else None,
+                )
+                for n, ((server, port), node_id) in enumerate(zip(servers, ids, strict=True))
+            ]
+            # Distinct config epochs spare the nodes a round of epoch-collision resolution (as
+            # redis-cli --cluster create does); must happen while each node knows only itself.
+            for epoch, client in enumerate(clients, 1):
+                _command(client, "CLUSTER", "SET-CONFIG-EPOCH", epoch)
+            for client, (first, last) in zip(clients, ranges, strict=False):
+                for start in range(first, last + 1, _ADDSLOTS_CHUNK):
+                    _command(client, "CLUSTER", "ADDSLOTS", *range(start, min(start + _ADDSLOTS_CHUNK, last + 1)))
+            for port in ports[1:]:
+                _command(clients[0], "CLUSTER", "MEET", "127.0.0.1", port)
+            _wait_for(lambda: _missing_peers(clients, ports, ids), deadline, "the nodes to meet")
+            for client, node in zip(clients, nodes, strict=True):
+                if node.primary_id is not None:
+                    _command(client, "CLUSTER", "REPLICATE", node.primary_id)
+            _wait_for(lambda: _not_converged(clients, nodes), deadline, "cluster_state:ok on every node")
+        except BaseException as exc:
+            for client in clients:
+                client.close()
+            for server, _ in reversed(servers):
+                with contextlib.suppress(Exception):
+                    server.stop(timeout=5.0)
+            if not isinstance(exc, Exception) or (isinstance(exc, RedisServerError) and not started):
+                raise  # Ctrl-C, or a node that did not start (its error has its log)
+            reason = str(exc) if isinstance(exc, RedisServerError) else repr(exc)
+            raise RedisServerError(
+                f"local Redis Cluster ({binary}) in {directory} did not form: {reason}"
+                + _node_logs([server for server, _ in servers])
+            ) from exc
+        for client in clients:
+            client.close()
+        return cls(directory, nodes)
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """URL of the first primary, e.g. ``redis://127.0.0.1:40001``."""
+        return self._nodes[0].url
+
+    @property
+    def nodes(self) -> tuple[ClusterNode, ...]:
+        """Every node: the primaries first (in slot order), then the replicas."""
+        return self._nodes
+
+    @property
+    def primaries(self) -> tuple[ClusterNode, ...]:
+        return tuple(node for node in self._nodes if node.is_primary)
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every node, replicas first (a Redis 7 primary would wait for lagging replicas).
+        Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        errors = []
+        for node in reversed(self._nodes):
+            try:
+                node.server.stop(timeout=timeout)
+            except Exception as exc:  # keep stopping the others
+                errors.append(f"{node.url}: {exc!r}")
+        if errors:
+            raise RedisServerError("could not stop every cluster node: " + "; ".join(errors))
+
+    def __enter__(self) -> RedisClusterServers:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        primaries = len(self.primaries)
+        return (
+            f"RedisClusterServers(url={self.url!r}, primaries={primaries}, "
+            f"replicas={len(self._nodes) - primaries}, directory={str(self._directory)!r})"
+        )
+
+
+def _start_cluster_node(directory: Path, binary: str, timeout: float) -> tuple[RedisServer, int]:
+    """One cluster-enabled server in ``directory/node-PORT``, retrying if its port was taken."""
+    attempts = 3
+    for attempt in range(attempts):
+        port = _free_cluster_port()
+        node_dir = directory / f"node-{port}"
+        config = f"nodes-{port}.conf"
+        # A nodes.conf left by an earlier cluster would make the node rejoin that one.
+        with contextlib.suppress(FileNotFoundError):
+            (node_dir / config).unlink()
+        try:
+            server = RedisServer.start(
+                node_dir,
+                binary=binary,
+                unix_socket=False,
+                port=port,
+                timeout=timeout,
+                extra_args=[
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", config,
+                    "--cluster-node-timeout", "2000",
+                    # Redis 7 syncs a new replica diskless after a 5 s pause by default.
+                    "--repl-diskless-sync-delay", "0",
+                ],
+            )  # fmt: skip
+        except RedisServerError as exc:
+            if attempt + 1 < attempts and "Address already in use" in str(exc):
+                continue
+            raise
+        return server, port
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _wait_for(why_not: Callable[[], str | None], deadline: float, what: str) -> None:
+    """Poll ``why_not`` (None once satisfied, else what is missing) until ``deadline``."""
+    while True:
+        try:
+            reason = why_not()
+        except (redis.RedisError, OSError) as exc:
+            reason = repr(exc)
+        if reason is None:
+            return
+        if time.monotonic() >= deadline:
+            raise RedisServerError(f"timed out waiting for {what}: {reason}")
+        time.sleep(0.05)
+
+
+def _missing_peers(clients: Sequence[Redis], ports: Sequence[int], ids: Sequence[str]) -> str | None:
+    for client, port in zip(clients, ports, strict=True):
+        known = _cluster_nodes(client)
+        for node_id in ids:
+            if node_id not in known or "handshake" in known[node_id][0]:
+                return f"node on port {port} does not know {node_id} yet"
+    return None
+
+
+def _not_converged(clients: Sequence[Redis], nodes: Sequence[ClusterNode]) -> str | None:
+    """None if every node sees the intended topology and serves all slots, else what is not yet so."""
+    for client, node in zip(clients, nodes, strict=True):
+        where = f"node {node.url}"
+        info = _cluster_info(client)
+        if info.get("cluster_state") != "ok":
+            return f"{where}: cluster_state:{info.get('cluster_state')}"
+        for field in ("cluster_slots_assigned", "cluster_slots_ok"):
+            if info.get(field) != str(CLUSTER_SLOTS):
+                return f"{where}: {field}:{info.get(field)}"
+        if info.get("cluster_known_nodes") != str(len(nodes)):
+            return f"{where}: cluster_known_nodes:{info.get('cluster_known_nodes')}"
+        seen = _cluster_nodes(client)
+        for other in nodes:
+            if other.node_id not in seen:
+                return f"{where} does not know {other.url}"
+            flags, primary, link, slots = seen[other.node_id]
+            bad = flags & {"handshake", "fail", "fail?", "pfail", "noaddr"}
+            if bad or link != "connected":
+                return f"{where} sees {other.url} as {','.join(sorted(flags))} ({link})"
+            if other.primary_id is None:
+                first, last = other.slots or (0, 0)
+                expected = [f"{first}-{last}" if first != last else str(first)] if other.slots else []
+                if "master" not in flags or slots != expected:
+                    return f"{where} sees {other.url} as {','.join(sorted(flags))} serving {slots}"
+            elif "slave" not in flags or primary != other.primary_id:
+                return f"{where} does not see {other.url} as a replica of {other.primary_id} yet"
+        if not node.is_primary:
+            replication = client.info("replication")
+            if replication.get("master_link_status") != "up":
+                return f"{where}: master_link_status:{replication.get('master_link_status')}"
+    return None
+
+
+def _node_logs(servers: Sequence[RedisServer]) -> str:
+    return "".join(
+        f"\n--- {server.directory / LOGFILE_NAME} ---\n{text}"
+        for server in servers
+        if (text := _tail(server.directory / LOGFILE_NAME, 10))
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from worker.connection import connect
 from worker.engine import utc_now
 from worker.jobs import engine_for
 from worker.maintenance import maybe_trim
+from worker.topology import use_state_client
 
 # Crash recovery, tuned so a ticket whose worker died is decided again within 60 s (RQ's defaults
 # allow ~90 s of heartbeat plus up to 600 s between maintenance passes). See docs/RELIABILITY.md.
@@ -61,9 +62,8 @@ class CrashRecoveryMixin:
         super().clean_registries()  # type: ignore[misc]
         for queue in self.queues:
             self._rescue_stuck_jobs(queue)
-        connection = self.queues[0].connection
-        engine = engine_for(connection)
-        maybe_trim(connection, engine.scripts, engine.scripts.retention, utc_now())
+        engine = engine_for(self.queues[0].connection)  # the state Redis (worker/topology.py)
+        maybe_trim(engine.client, engine.scripts, engine.scripts.retention, utc_now())
 
     def _rescue_stuck_jobs(self, queue: Queue) -> None:
         intermediate = queue.intermediate_queue
@@ -104,22 +104,41 @@ def make_worker(connection: Any, worker_class: str = "simple") -> BaseWorker:
     )
 
 
-def run_one(url: str, *, burst: bool, worker_class: str = "simple", max_jobs: int | None = None) -> bool:
-    """One worker in this process. Returns RQ's ``work()`` result (True if it did any job)."""
+def run_one(
+    url: str,
+    *,
+    burst: bool,
+    worker_class: str = "simple",
+    max_jobs: int | None = None,
+    state: Any = None,
+) -> bool:
+    """One worker in this process on the queue at ``url``; decisions go to ``state`` (default: the
+    same Redis). Returns RQ's ``work()`` result (True if it did any job)."""
+    use_state_client(state)
     worker = make_worker(connect(url), worker_class)
     return bool(worker.work(burst=burst, logging_level="WARNING", max_jobs=max_jobs))
 
 
 def run_many(
-    url: str, *, processes: int, burst: bool, worker_class: str = "simple", log_json: bool | None = None
+    url: str | None,
+    *,
+    processes: int,
+    burst: bool,
+    worker_class: str = "simple",
+    log_json: bool | None = None,
+    shards: int = 1,
 ) -> int:
-    """``processes`` worker processes; SIGINT/SIGTERM are passed on. Returns the worst exit code."""
+    """``processes`` worker processes (spread over ``shards`` queue shards, process i on shard
+    i % shards); SIGINT/SIGTERM are passed on. Returns the worst exit code. ``url=None`` lets each
+    child read the split topology from the environment (REDIS_STATE_URL, REDIS_QUEUE_URLS)."""
     log_flag = [] if log_json is None else ["--log-json" if log_json else "--log-console"]
-    command = [sys.executable, "-m", "worker.cli", "--redis-url", url, *log_flag, "worker", "--processes", "1"]
-    command += ["--worker-class", worker_class]
-    if burst:
-        command.append("--burst")
-    children = [subprocess.Popen(command) for _ in range(processes)]
+    base = [sys.executable, "-m", "worker.cli", *(["--redis-url", url] if url else []), *log_flag]
+    children = []
+    for index in range(processes):
+        command = [*base, "worker", "--processes", "1", "--worker-class", worker_class]
+        command += ["--shard", str(index % shards)] if shards > 1 else []
+        command += ["--burst"] if burst else []
+        children.append(subprocess.Popen(command))
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         for child in children:

@@ -1,0 +1,95 @@
+"""Where state and queues live: one Redis by default, or a Redis Cluster for state plus sharded queues.
+
+| variable | meaning |
+|---|---|
+| ``REDIS_URL`` | the single Redis for everything (the default; the embedded server when unset) |
+| ``REDIS_STATE_URL`` | decision state and event streams; ``redis+cluster://host:port`` for a Redis Cluster |
+| ``REDIS_QUEUE_URLS`` | comma-separated standalone Redis URLs for the RQ queues (queue shards) |
+
+An explicit ``--redis-url`` means "one Redis for everything" and ignores the two split variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+
+from producers.connection import connect
+from producers.routing import QueueRouter, shard_of
+
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.startswith(CLUSTER_SCHEMES)
+
+
+def connect_state(url: str) -> Any:
+    """A client for the state Redis: ``RedisCluster`` for a ``redis+cluster://`` URL."""
+    if is_cluster_url(url):
+        plain = url.replace("+cluster", "", 1)
+        return RedisCluster.from_url(plain, socket_connect_timeout=2, socket_timeout=30)
+    return connect(url)
+
+
+@dataclass
+class Topology:
+    state_url: str
+    queue_urls: tuple[str, ...]
+    _state: Any = field(default=None, repr=False)
+    _queues: list[redis.Redis] | None = field(default=None, repr=False)
+
+    @classmethod
+    def resolve(cls, explicit_url: str | None = None) -> Topology:
+        if explicit_url:
+            return cls(explicit_url, (explicit_url,))
+        state = os.environ.get("REDIS_STATE_URL", "").strip()
+        queues = tuple(u.strip() for u in os.environ.get("REDIS_QUEUE_URLS", "").split(",") if u.strip())
+        if state and queues:
+            return cls(state, queues)
+        from worker.connection import resolve_redis_url
+
+        base = resolve_redis_url(None)
+        return cls(state or base, queues or (base,))
+
+    @property
+    def single(self) -> bool:
+        """One Redis for state and queues (the default)."""
+        return self.queue_urls == (self.state_url,)
+
+    @property
+    def is_cluster(self) -> bool:
+        return is_cluster_url(self.state_url)
+
+    def state(self) -> Any:
+        if self._state is None:
+            self._state = connect_state(self.state_url)
+        return self._state
+
+    def queues(self) -> list[redis.Redis]:
+        if self._queues is None:
+            self._queues = [self.state()] if self.single else [connect(u) for u in self.queue_urls]
+        return self._queues
+
+    def router(self) -> QueueRouter:
+        return QueueRouter(self.queues())
+
+    def queue_for(self, account_id: str) -> redis.Redis:
+        return self.queues()[shard_of(account_id, len(self.queue_urls))]
+
+
+_state_client: Any = None
+
+
+def use_state_client(client: Any) -> None:
+    """Set by a worker process at start: the jobs decide on this client, not on the queue's."""
+    global _state_client
+    _state_client = client
+
+
+def state_client_or(fallback: Any) -> Any:
+    return _state_client if _state_client is not None else fallback
