@@ -23,6 +23,7 @@ from typing import Any, Literal
 import redis
 import structlog
 from pydantic import ValidationError
+from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -160,13 +161,7 @@ class EventConsumer:
         ``0`` so that whatever is written from then on is not skipped.
         """
         try:
-            reply: Any = self.client.xreadgroup(
-                self.group,
-                self.consumer,
-                dict.fromkeys(self.streams, ">"),
-                count=self.batch,
-                block=self.block_ms,
-            )
+            reply: Any = self._read_new()
         except ResponseError as error:
             if "NOGROUP" not in str(error):
                 raise
@@ -183,6 +178,21 @@ class EventConsumer:
                 if fields is not None:
                     deliveries.append(Delivery.from_entry(_s(stream), entry_id, fields))
         return deliveries
+
+    def _read_new(self) -> Any:
+        if not isinstance(self.client, RedisCluster):
+            return self.client.xreadgroup(
+                self.group, self.consumer, dict.fromkeys(self.streams, ">"), count=self.batch, block=self.block_ms
+            )
+        # On Redis Cluster one XREADGROUP cannot span hash slots (each partition stream has its own):
+        # read each stream without blocking, and wait only when all were empty.
+        merged: list[Any] = []
+        for stream in self.streams:
+            part = self.client.xreadgroup(self.group, self.consumer, {stream: ">"}, count=self.batch)
+            merged.extend(part.items() if isinstance(part, dict) else (part or []))
+        if not merged and self.block_ms:
+            time.sleep(min(self.block_ms, 200) / 1000)
+        return merged
 
     def ack(self, deliveries: Iterable[Delivery]) -> int:
         """Acknowledge entries (one round trip): they leave the group's pending list and become
