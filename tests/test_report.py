@@ -335,7 +335,9 @@ Invoke = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def invoke(client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    monkeypatch.setattr(cli_module, "connect", lambda url: client)
+    import worker.topology
+
+    monkeypatch.setattr(worker.topology, "connect_state", lambda url: client)
     runner = CliRunner()
 
     def run(*args: str) -> tuple[int, str, str]:

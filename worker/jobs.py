@@ -74,7 +74,7 @@ def process_ticket(payload: Any) -> dict[str, Any]:
         job.retries_left = 0  # retrying cannot fix a bad payload: straight to the failed registry
         raise
     with structlog.contextvars.bound_contextvars(job_id=job.id):
-        decision = engine_for(job.connection).decide(ticket, now)
+        decision = engine_for(job.connection).decide(ticket, now, enqueued_at=job.enqueued_at)
     return {
         "account_id": decision.account_id,
         "ticket_id": decision.ticket_id,

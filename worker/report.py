@@ -233,6 +233,8 @@ def _parse_day(day: date, fields: DayStats, parsed: _Parsed) -> None:
                 parsed.ttfr_sum[rest] += float(value)
             elif kind == "ttfr_count" and rest:
                 parsed.ttfr_count[rest] += _count(value)
+            elif kind == "online_snap":
+                continue  # the writers' bookkeeping for the hourly Online sets (docs/STATS.md)
             else:
                 raise ValueError(name)
         except ValueError:

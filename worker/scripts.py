@@ -135,6 +135,7 @@ class Scripts:
         now: datetime,
         enqueued_ms: int | None = None,
     ) -> DecideReply:
+        day, hour = day_of(now), hour_of(now)
         reply = self._call(
             "decide_ticket",
             [
@@ -147,8 +148,8 @@ class Scripts:
                 keys.counts,
                 keys.events,
                 keys.partition_events,
-                keys.stats(day_of(now)),
-                keys.stats_online(day_of(now), hour_of(now)),
+                keys.stats(day),
+                keys.stats_online(day, hour),
                 keys.uq_depth,
                 keys.metrics,
             ],
@@ -166,7 +167,7 @@ class Scripts:
                 event_ids[1],
                 *self._stream_args(),
                 self._retention.assigned_record_ttl_seconds,
-                hour_of(now),
+                hour,
                 self._stats_ttl(),
                 "" if enqueued_ms is None else enqueued_ms,
                 int(now.timestamp() * 1000),

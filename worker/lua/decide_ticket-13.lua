@@ -50,12 +50,18 @@ local function count_decision(outcome, reason)
   rcall('HINCRBY', statsKey, 'decided:' .. outcome .. ':' .. reason, 1)
   rcall('HINCRBY', statsKey, 'arrived:' .. hour .. ':' .. channel, 1)
   rcall('EXPIRE', statsKey, statsTtl)
-  if rcall('EXISTS', statsOnlineKey) == 0 then  -- the hour's first decision: who is Online now
-    local online = rcall('ZRANGE', onlineKey, 0, -1)
+  -- Who is Online this hour: copied from the online set 1,000 agents per decision (so a call
+  -- stays short with 10,000 agents Online), starting with the hour's first decision.
+  local snapField = 'online_snap:' .. hour
+  local offset = tonumber(rcall('HGET', statsKey, snapField) or '0')
+  if offset >= 0 then
+    local online = rcall('ZRANGE', onlineKey, offset, offset + 999)
     if #online > 0 then
       sadd_all(statsOnlineKey, online)
       rcall('EXPIRE', statsOnlineKey, statsTtl)
     end
+    if #online < 1000 then offset = -1 else offset = offset + 1000 end
+    rcall('HSET', statsKey, snapField, offset)
   end
   rcall('HINCRBY', metricsKey, 'decisions:' .. outcome .. ':' .. reason, 1)
   if enqueuedMs ~= '' then
