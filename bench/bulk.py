@@ -614,3 +614,59 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --------------------------------------------------------------------------------------------
+# Suite entry (python -m bench)
+# --------------------------------------------------------------------------------------------
+
+NAME = "bulk"
+TITLE = "Bulk team assignment"
+
+
+def params(quick: bool) -> dict[str, Any]:
+    sizes = sorted({worker.bulk.BATCH_SIZE, 500})
+    if quick:
+        return {"tickets": 2000, "team_size": 10, "batch_sizes": sizes, "repeats": 1, "slowlog_threshold": 100}
+    return {"tickets": 10_000, "team_size": 10, "batch_sizes": sizes, "repeats": 3, "slowlog_threshold": 100}
+
+
+def run(url: str, quick: bool) -> dict[str, Any]:
+    p = params(quick)
+    client = redis.Redis.from_url(url)
+    runs: list[dict[str, Any]] = []
+    try:
+        slowlog_on(client, p["slowlog_threshold"])
+        run_floor(client, 1000, 500)
+        run_ours(client, 1000, p["team_size"], 500)
+        for repeat in range(p["repeats"]):
+            order = WORKLOADS if repeat % 2 == 0 else tuple(reversed(WORKLOADS))
+            for size in p["batch_sizes"]:
+                for workload in order:
+                    if workload == "ours":
+                        one = run_ours(client, p["tickets"], p["team_size"], size)
+                    else:
+                        one = run_floor(client, p["tickets"], size)
+                    one["repeat"] = repeat
+                    runs.append(one)
+                    print(f"  bulk: repeat {repeat} batch {size} {workload}: {one['whole_job_tickets_per_s']} t/s")
+        client.flushdb()
+    finally:
+        client.config_set("slowlog-log-slower-than", 10000)
+        client.close()
+    cells = summarise(runs, p["batch_sizes"])
+    production = next(c for c in cells if c["batch_size"] == worker.bulk.BATCH_SIZE)
+    return {
+        "params": {**p, "production_batch_size": worker.bulk.BATCH_SIZE},
+        "floor_script": FLOOR_SCRIPT.strip(),
+        "summary": cells,
+        "runs": runs,
+        "verdict": {
+            "whole_job_tickets_per_s": production["ours"]["whole_job_tickets_per_s"],
+            "longest_call_ms": production["ours"]["max_call_ms_slowlog"],
+        },
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    return markdown(result["summary"], result["params"]["tickets"])
