@@ -85,6 +85,10 @@ if stored[1] then
 end
 
 local rrAtArrival = 'on'
+-- Event JSON is built by concatenation, not cjson: every value is an id validated to
+-- [A-Za-z0-9._@+-], a channel or reason of ours, or an ISO timestamp, so nothing needs escaping.
+local eventHead = '","schema_version":"1","account_id":"' .. accountId .. '","occurred_at":"' .. nowIso ..
+             '","ticket_id":"' .. ticketId .. '","channel":"' .. channel
 
 local function leave_unassigned(reason, availableAt)
   rcall('HSET', ticketKey, 'status', 'unassigned', 'channel', channel, 'created_at', createdAtIso,
@@ -93,10 +97,11 @@ local function leave_unassigned(reason, availableAt)
   rcall('ZADD', unassignedKey, createdAtMs, ticketId)
   count_decision('unassigned', reason)
   record_depth(uqDepthKey, statsKey, hour, channel .. ':' .. reason, 1)
-  local payload = {ticket_id = ticketId, channel = channel, reason = reason, available_at = cjson.null}
-  if availableAt ~= '' then payload['available_at'] = availableAt end
-  emit(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, ARGV[10], 'ticket.unassigned', nowIso,
-       payload, nil)
+  local available = 'null'
+  if availableAt ~= '' then available = '"' .. availableAt .. '"' end
+  emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.unassigned',
+           '{"id":"' .. ARGV[10] .. '","type":"ticket.unassigned' .. eventHead .. '","reason":"' .. reason ..
+           '","available_at":' .. available .. '}')
   return {'unassigned', reason, availableAt, 0, channel}
 end
 
@@ -132,10 +137,11 @@ rcall('HSET', ticketKey, 'status', 'assigned', 'channel', channel, 'created_at',
 if recordTtl and recordTtl > 0 then
   rcall('EXPIRE', ticketKey, recordTtl)
 end
-emit(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, ARGV[10], 'ticket.assigned', nowIso,
-     {ticket_id = ticketId, channel = channel, agent_id = agentId, previous_agent_id = cjson.null,
-      reason = 'round_robin', team_id = cjson.null}, nil)
-emit(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, ARGV[11], 'toast', nowIso,
-     {user_id = agentId, text = 'New ' .. channel .. ' ticket ' .. ticketId .. ' assigned to you'},
-     '"ticket_ids":' .. cjson.encode({ticketId}))
+emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.assigned',
+         '{"id":"' .. ARGV[10] .. '","type":"ticket.assigned' .. eventHead .. '","agent_id":"' .. agentId ..
+         '","previous_agent_id":null,"reason":"round_robin","team_id":null}')
+emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'toast',
+         '{"id":"' .. ARGV[11] .. '","type":"toast","schema_version":"1","account_id":"' .. accountId ..
+         '","occurred_at":"' .. nowIso .. '","user_id":"' .. agentId .. '","text":"New ' .. channel .. ' ticket ' ..
+         ticketId .. ' assigned to you","ticket_ids":["' .. ticketId .. '"]}')
 return {'assigned', agentId, '', 0, channel}
