@@ -11,11 +11,14 @@ import redis
 from schemas.common import AgentStatus, Channel, Role
 from schemas.events import parse_event
 from schemas.office_hours import OfficeHours
-from tests.conftest import NOW, TicketFactory, setup_account
+from tests.conftest import NOW, TicketFactory, all_keys, setup_account
 from worker.engine import Engine
 from worker.errors import Forbidden, UnknownUser
 from worker.keys import AccountKeys
 from worker.queries import Queries
+
+BACKENDS = ("real", "fake", "cluster")
+"""These tests also run on a local Redis Cluster (tests/conftest.py)."""
 
 ONLINE, OFFLINE = AgentStatus.ONLINE, AgentStatus.OFFLINE
 
@@ -31,7 +34,7 @@ def event_types(client: redis.Redis, account: str = "acme") -> list[str]:
 def snapshot(client: redis.Redis) -> dict[bytes, object]:
     """Every key and its value: used to prove a refused action changed nothing."""
     state: dict[bytes, object] = {}
-    for key in sorted(client.keys("*")):
+    for key in sorted(all_keys(client)):
         kind = client.type(key)
         if kind == b"hash":
             state[key] = client.hgetall(key)

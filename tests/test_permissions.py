@@ -31,11 +31,14 @@ from schemas.common import AgentStatus, Channel, Role
 from schemas.events import AgentStatusChanged, SettingsChanged, parse_event
 from schemas.inbound import TicketCreated
 from schemas.office_hours import OfficeHours
-from tests.conftest import NOW
+from tests.conftest import NOW, all_keys
 from worker.engine import Engine
 from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownUser
 from worker.keys import AccountKeys, partition_of, partition_stream
 from worker.queries import Queries
+
+BACKENDS = ("real", "fake", "cluster")
+"""These tests also run on a local Redis Cluster (tests/conftest.py)."""
 
 ONLINE, OFFLINE = AgentStatus.ONLINE, AgentStatus.OFFLINE
 ACCOUNT = "acme"
@@ -55,7 +58,7 @@ ROLES = ("owner", "admin", "manager", "agent", "viewer", "unknown")
 def snapshot(client: redis.Redis) -> dict[bytes, object]:
     """Every key with its type, value and TTL: proves a refused action changed nothing."""
     state: dict[bytes, object] = {}
-    for key in sorted(client.keys("*")):
+    for key in sorted(all_keys(client)):
         kind = client.type(key)
         if kind == b"hash":
             value: object = client.hgetall(key)
@@ -401,7 +404,7 @@ def check_isolation(client: redis.Redis) -> None:
             assert data["account_id"] == fields[b"account_id"].decode()
             assert data["type"] == fields[b"type"].decode()
     mapped = {partition_stream(p) for p in partition_accounts}
-    for key in client.keys("*"):
+    for key in all_keys(client):
         name = key.decode()
         if name.endswith(":events") and ":a:" not in name:
             assert name in mapped, f"events on a partition no account maps to: {name}"

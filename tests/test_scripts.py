@@ -13,6 +13,9 @@ from redis.crc import key_slot
 from worker.keys import AccountKeys
 from worker.scripts import SCRIPT_FILES, Scripts, TicketArgs, _read, key_count
 
+BACKENDS = ("real", "fake", "cluster")
+"""These tests also run on a local Redis Cluster (tests/conftest.py)."""
+
 NOW_ISO = "2026-11-24T15:00:00.000Z"
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from rq.job import Job
 from producers.queue import PROCESS_FIRST_REPLY, QUEUE_NAME, enqueue_first_reply
 from schemas.common import AgentStatus, Channel
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
-from tests.conftest import NOW, TicketFactory, setup_account
+from tests.conftest import NOT_ON_CLUSTER, NOW, TicketFactory, setup_account
 from tests.test_cli import ok, refused
 from tests.test_engine import snapshot
 from worker.bulk import start_bulk_assign
@@ -22,6 +22,9 @@ from worker.engine import Engine
 from worker.errors import InvalidInput, UnknownTicket, UnknownUser
 from worker.keys import AccountKeys
 from worker.runner import make_worker
+
+BACKENDS = ("real", "fake", "cluster")
+"""These tests also run on a local Redis Cluster (tests/conftest.py)."""
 
 DAY = "2026-11-24"
 KEYS = AccountKeys.for_account("acme")
@@ -68,6 +71,7 @@ def test_duplicates_are_not_counted_twice(engine: Engine, client: redis.Redis, m
     assert stats(client)["decided:assigned:round_robin"] == "1"
 
 
+@NOT_ON_CLUSTER  # runs an RQ worker: RQ does not support Redis Cluster
 def test_unassigned_depth_goes_down_when_a_bulk_job_drains_it(
     engine: Engine, client: redis.Redis, make_ticket: TicketFactory
 ) -> None:
@@ -154,6 +158,7 @@ def frozen() -> Iterator[None]:
         yield
 
 
+@NOT_ON_CLUSTER  # runs an RQ worker: RQ does not support Redis Cluster
 def test_first_reply_job_records_and_bad_ones_fail_once_with_a_reason(
     engine: Engine, client: redis.Redis, make_ticket: TicketFactory, frozen: None
 ) -> None:
