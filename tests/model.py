@@ -1,13 +1,15 @@
 """A small, pure-Python reference model of PRODUCT.md, for the model-based test (tests/test_model_based.py).
 
 It re-implements what the engine decides — roles and permissions, Online status, the rotation
-(place numbers), the round-robin setting, idempotency, the unassigned set, per-agent counts and the
-events each operation emits — with plain dicts and sets and no Redis. Time-zone logic is *not*
-re-implemented: the webchat gate uses :func:`worker.office_hours.gate`, which has its own tests.
+(place numbers), the round-robin setting, idempotency, the unassigned set, per-agent counts, teams,
+bulk team assignment and the events each operation emits — with plain dicts and sets and no Redis.
+Time-zone logic is *not* re-implemented: the webchat gate uses :func:`worker.office_hours.gate`, which
+has its own tests.
 
 Every operation returns ``(result, events)``: the result the engine's method returns and the events it
 should append to the account's stream, as dicts of every event field except ``id``. A refused operation
-raises the engine's exception class (``Forbidden`` / ``UnknownUser``) and changes nothing.
+raises the engine's exception class (``Forbidden``, ``UnknownUser``, ``InvalidInput``, ``UnknownTeam``)
+and changes nothing.
 
 Choices the model mirrors from the engine where PRODUCT.md is silent (see docs/DESIGN.md):
 
@@ -17,19 +19,33 @@ Choices the model mirrors from the engine where PRODUCT.md is silent (see docs/D
 * The rotation is a per-account counter ``seq``: a first join and every assignment take ``seq + 1``;
   going Offline keeps the place; the pick is the Online agent with the lowest place.
 * The toast text is ``"New <channel> ticket <ticket_id> assigned to you"``.
+* ``set_team`` checks, in this order: the member list is not empty (``InvalidInput``, before anything
+  else), the actor may manage, then each member in sorted order exists (``UnknownUser``) and is agent
+  or higher (``Forbidden``). The same members again is a no-op (no event).
+* ``bulk_assign`` is the whole bulk job (``worker/bulk.py``): the request check (actor exists and is
+  agent or higher, then the team exists and has members), the ticket list (explicit ids deduplicated in
+  order, or the unassigned set oldest first), the batches of ``BATCH_SIZE`` with the team's Online members
+  taken afresh per batch in rotation order, and the one toast per agent at the end
+  (``"<n> tickets from team <team>"``). A ticket that had an owner keeps counting for that owner: counts
+  are never decremented, also when the ticket becomes unassigned as ``no_team_member_online``.
+* A redelivery of a ticket a bulk job handled returns what the ticket is now: ``Decision.reason`` is
+  ``"round_robin"`` for every assigned ticket (the engine reports no other assigned reason), and the
+  unassigned reason (e.g. ``no_team_member_online``) otherwise.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from schemas.common import AgentStatus, Channel, Role
-from schemas.inbound import TicketCreated
+from schemas.inbound import MAX_BULK_TICKETS, TicketCreated
 from schemas.office_hours import OfficeHours
-from worker.errors import Forbidden, UnknownUser
+from worker.bulk import BATCH_SIZE, EmptyTeam, UnknownTeam
+from worker.errors import Forbidden, InvalidInput, UnknownUser
 from worker.office_hours import gate
 
 ModelEvent = dict[str, Any]
@@ -58,6 +74,15 @@ class UnassignedRow(NamedTuple):
     available_at: datetime | None
 
 
+class TeamRow(NamedTuple):
+    """A row of ``Queries.teams``."""
+
+    team_id: str
+    members: list[str]
+    online: list[str]
+    """Members Online now, in rotation order."""
+
+
 class UserRow(NamedTuple):
     """A row of ``Queries.users``."""
 
@@ -75,6 +100,8 @@ class _Stored:
     reason: str
     available_at: datetime | None
     channel: str
+    created_at: datetime
+    """The first delivery's ``created_at`` (ms): the unassigned set's order if a bulk job un-assigns it."""
 
 
 @dataclass
@@ -88,6 +115,8 @@ class AccountModel:
     unassigned: dict[str, UnassignedRow] = field(default_factory=dict)
     decided: dict[str, _Stored] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    teams: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Team id → members, sorted."""
 
     def next_place(self) -> int:
         self.seq += 1
@@ -206,14 +235,17 @@ class Model:
         account_id, ticket_id = ticket.account_id, ticket.ticket_id
         account = self.account(account_id)
         stored = account.decided.get(ticket_id)
-        if stored is not None:  # idempotency: the first decision, nothing emitted
-            outcome = Outcome(stored.outcome, stored.agent_id, stored.reason, stored.available_at, True, stored.channel)
+        if stored is not None:  # idempotency: the ticket as it stands now, nothing emitted
+            reason = "round_robin" if stored.outcome == "assigned" else stored.reason  # also after a bulk job
+            outcome = Outcome(stored.outcome, stored.agent_id, reason, stored.available_at, True, stored.channel)
             return outcome, []
         channel = Channel(ticket.channel).value
 
         def leave_unassigned(reason: str, available_at: datetime | None) -> tuple[Outcome, list[ModelEvent]]:
             available_at = None if available_at is None else _ms(available_at)
-            account.decided[ticket_id] = _Stored("unassigned", None, reason, available_at, channel)
+            account.decided[ticket_id] = _Stored(
+                "unassigned", None, reason, available_at, channel, _ms(ticket.created_at)
+            )
             account.unassigned[ticket_id] = UnassignedRow(
                 ticket_id, channel, reason, _ms(ticket.created_at), available_at
             )
@@ -239,7 +271,7 @@ class Model:
         agent_id = min(account.online, key=lambda user: (account.places[user], user))
         account.places[agent_id] = account.next_place()  # to the back of the line
         account.counts[agent_id] = account.counts.get(agent_id, 0) + 1
-        account.decided[ticket_id] = _Stored("assigned", agent_id, "round_robin", None, channel)
+        account.decided[ticket_id] = _Stored("assigned", agent_id, "round_robin", None, channel, _ms(ticket.created_at))
         events = [
             self._event(
                 account_id,
@@ -262,6 +294,124 @@ class Model:
             ),
         ]
         return Outcome("assigned", agent_id, "round_robin", None, False, channel), events
+
+    # --- teams and bulk team assignment -------------------------------------------------------
+
+    def set_team(
+        self, account_id: str, team_id: str, members: Sequence[str], actor_id: str, now: datetime
+    ) -> tuple[bool, list[ModelEvent]]:
+        account = self.account(account_id)
+        unique = sorted(set(members))
+        if not unique:
+            raise InvalidInput("a team needs at least one member")
+        self._require_manager(account, actor_id)
+        for member in unique:
+            if not self._role_of(account, member).can_be_online:
+                raise Forbidden(f"{member} is a viewer; only agent or higher can be on a team")
+        if account.teams.get(team_id) == tuple(unique):
+            return False, []
+        account.teams[team_id] = tuple(unique)
+        changes = {"team": {"team_id": team_id, "members": unique}}
+        return True, [self._event(account_id, "settings.changed", now, actor_id=actor_id, changes=changes)]
+
+    def bulk_assign(
+        self,
+        account_id: str,
+        team_id: str,
+        actor_id: str,
+        ticket_ids: Sequence[str] | None,
+        now: datetime,
+        batch_size: int = BATCH_SIZE,
+    ) -> tuple[dict[str, Any], list[ModelEvent]]:
+        """A whole bulk job (``ticket_ids=None``: the unassigned set). Returns the job's result dict.
+
+        Modelled batch by batch, as the job runs: each batch takes the team's Online members in rotation
+        order at its start and cycles through them. (Since every assignment moves its agent behind
+        everyone else, this is the same as one cycle over the whole job: ``batch_size`` changes nothing,
+        which tests/test_model_based.py also checks on the model.)
+        """
+        account = self.account(account_id)
+        if not self._role_of(account, actor_id).can_be_online:
+            raise Forbidden(f"{actor_id} is a viewer; only agent or higher may bulk-assign tickets")
+        if team_id not in account.teams:
+            raise UnknownTeam(f"unknown team {team_id} in {account_id}")
+        members = account.teams[team_id]
+        if not members:  # pragma: no cover - set_team never stores an empty team
+            raise EmptyTeam(f"team {team_id} has no members")
+        if ticket_ids is not None:
+            tickets = list(dict.fromkeys(ticket_ids))
+        else:
+            tickets = [row.ticket_id for row in self.unassigned(account_id)][:MAX_BULK_TICKETS]
+        totals = {"assigned": 0, "unassigned": 0, "unknown": 0, "already_done": 0}  # a job is never re-run here
+        toasts: dict[str, list[str]] = {}  # agent → ticket ids, agents in order of first assignment
+        events: list[ModelEvent] = []
+        for start in range(0, len(tickets), batch_size):
+            queue = sorted((m for m in members if m in account.online), key=lambda m: (account.places[m], m))
+            in_batch = 0
+            for ticket_id in tickets[start : start + batch_size]:
+                stored = account.decided.get(ticket_id)
+                if stored is None:
+                    totals["unknown"] += 1
+                    continue
+                if not queue:  # stays, or becomes, unassigned; an owner's count is not decremented
+                    stored.outcome, stored.agent_id = "unassigned", None
+                    stored.reason, stored.available_at = "no_team_member_online", None
+                    account.unassigned[ticket_id] = UnassignedRow(
+                        ticket_id, stored.channel, stored.reason, stored.created_at, None
+                    )
+                    events.append(
+                        self._event(
+                            account_id,
+                            "ticket.unassigned",
+                            now,
+                            ticket_id=ticket_id,
+                            channel=stored.channel,
+                            reason="no_team_member_online",
+                            available_at=None,
+                        )
+                    )
+                    totals["unassigned"] += 1
+                    continue
+                agent_id = queue[in_batch % len(queue)]
+                in_batch += 1
+                previous = stored.agent_id if stored.outcome == "assigned" else None
+                account.unassigned.pop(ticket_id, None)
+                account.places[agent_id] = account.next_place()  # to the back of the line
+                account.counts[agent_id] = account.counts.get(agent_id, 0) + 1
+                stored.outcome, stored.agent_id, stored.reason, stored.available_at = (
+                    "assigned",
+                    agent_id,
+                    "bulk_team",
+                    None,
+                )
+                toasts.setdefault(agent_id, []).append(ticket_id)
+                events.append(
+                    self._event(
+                        account_id,
+                        "ticket.assigned",
+                        now,
+                        ticket_id=ticket_id,
+                        channel=stored.channel,
+                        agent_id=agent_id,
+                        previous_agent_id=previous,
+                        reason="bulk_team",
+                        team_id=team_id,
+                    )
+                )
+                totals["assigned"] += 1
+        for agent_id, ids in toasts.items():
+            noun = "ticket" if len(ids) == 1 else "tickets"
+            text = f"{len(ids)} {noun} from team {team_id}"
+            events.append(self._event(account_id, "toast", now, user_id=agent_id, text=text, ticket_ids=ids))
+        result = {
+            "account_id": account_id,
+            "team_id": team_id,
+            "tickets": len(tickets),
+            **totals,
+            "toasts": len(toasts),
+            "no_team_member_online": totals["assigned"] == 0 and totals["unassigned"] > 0,
+        }
+        return result, events
 
     # --- views ---------------------------------------------------------------------------------
 
@@ -288,6 +438,14 @@ class Model:
                 account.counts.get(user, 0),
             )
             for user in sorted(account.roles)
+        ]
+
+    def teams(self, account_id: str) -> list[TeamRow]:
+        account = self.account(account_id)
+        online = self.online_in_rotation_order(account_id)
+        return [
+            TeamRow(team_id, list(members), [user for user in online if user in members])
+            for team_id, members in sorted(account.teams.items())
         ]
 
     def settings(self, account_id: str) -> tuple[bool, OfficeHours | None]:

@@ -4,22 +4,29 @@ A ``RuleBasedStateMachine`` drives the real ``worker.engine.Engine`` (two engine
 client, like two worker processes, so the stale-office-hours reload path is exercised) over two accounts
 that share a partition. After every step it compares the engine's result (or exception class) with the
 model's and the events newly appended to the account's stream with the model's, ignoring only each
-event's ``id``; invariants compare the unassigned set, the rotation order, counts, users and settings.
-It runs on a real Redis and on fakeredis.
+event's ``id``; invariants compare the unassigned set, the rotation order, counts, users, settings and
+teams. Teams are set by random actors to random members (viewers and an unknown user included); a bulk
+team assignment runs as it does in production — ``start_bulk_assign`` enqueues the RQ job and an
+in-process worker runs it (``work(burst=True)``) — with the job's clock pinned to the step's ``now`` and a
+random batch size, and its result dict is compared with the model's. It runs on a real Redis and on
+fakeredis.
 
 Failures hypothesis finds are kept below the machine as ordinary tests named for the behaviour.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import fakeredis
 import pytest
 import redis
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -29,15 +36,19 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from rq.job import Job, JobStatus
 
+import worker.bulk
 from schemas.common import AgentStatus, Channel, Role
-from schemas.inbound import TicketCreated
+from schemas.inbound import BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
-from tests.model import Model, ModelEvent, Outcome, UnassignedRow, UserRow
+from tests.model import Model, ModelEvent, Outcome, TeamRow, UnassignedRow, UserRow
+from worker.bulk import BATCH_SIZE, start_bulk_assign
 from worker.engine import Decision, Engine
-from worker.errors import Forbidden, HelpdeskError, UnknownUser
+from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownUser
 from worker.keys import AccountKeys, partition_of
 from worker.queries import Queries
+from worker.runner import make_worker
 
 NOW = datetime(2026, 10, 29, 12, 0, tzinfo=UTC)
 """A Thursday. Europe/Berlin fell back on Sun 25 Oct, America/New_York falls back on Sun 1 Nov 2026:
@@ -51,6 +62,12 @@ ACCOUNTS = ("acme", "hooli")
 USERS = ("ana", "ben", "cara", "max", "olga")
 ACTORS = (*USERS, "ghost")
 """``ghost`` is never created: an unknown user or actor."""
+TEAMS = ("billing", "support")
+"""Teams the rules set; bulk jobs also name ``void``, which never exists (``UnknownTeam``)."""
+BULK_TEAMS = (*TEAMS, *TEAMS, "void")
+BATCH_SIZES = (1, 2, 3, BATCH_SIZE)
+"""The job's batch size, patched per run: small ones make a job several batches (the rotation is taken
+afresh per batch), and the real one."""
 SEED_ROLES = (Role.AGENT, Role.AGENT, Role.AGENT, Role.OWNER, Role.ADMIN, Role.MANAGER, Role.VIEWER)
 """Roles of the initial users (agents weighted up, so that tickets get assigned)."""
 
@@ -88,6 +105,27 @@ def decision_outcome(decision: Decision) -> Outcome:
         decision.duplicate,
         decision.channel.value,
     )
+
+
+@contextmanager
+def bulk_job_clock(now: datetime, batch_size: int) -> Iterator[None]:
+    """The bulk job's clock (``worker.bulk.utc_now``: the events' ``occurred_at``) pinned to ``now``, and its
+    batch size set. Not freezegun: fakeredis expires keys by the (frozen) wall clock, so a key written
+    with a TTL under a clock weeks in the past — the job itself, kept one day — is gone when it thaws."""
+    with (
+        mock.patch.object(worker.bulk, "utc_now", lambda: now),
+        mock.patch.object(worker.bulk, "BATCH_SIZE", batch_size),
+    ):
+        yield
+
+
+def work_burst(client: redis.Redis) -> None:
+    """``make_worker(client).work(burst=True)`` without RQ's command channel (a burst run in a test never
+    gets a command): stopping its pubsub thread blocks for up to a second (``Worker.unsubscribe`` joins
+    it with ``timeout=1``) whenever the thread is waiting for a message, which would dominate the runtime."""
+    rq_worker = make_worker(client)
+    with mock.patch.object(rq_worker, "subscribe"):
+        rq_worker.work(burst=True, logging_level="WARNING")
 
 
 class EngineHarness:
@@ -141,6 +179,41 @@ class EngineHarness:
             lambda: getattr(self.model, name)(account_id, *args),
         )
 
+    def bulk_assign(
+        self,
+        account_id: str,
+        team_id: str,
+        actor_id: str,
+        ticket_ids: Sequence[str] | None,
+        now: datetime,
+        batch_size: int = BATCH_SIZE,
+    ) -> dict[str, Any]:
+        """Enqueue a bulk job (``ticket_ids=None``: the unassigned set) and run it in an in-process worker."""
+        request = BulkAssignRequest(
+            account_id=account_id,
+            team_id=team_id,
+            actor_id=actor_id,
+            ticket_ids=None if ticket_ids is None else list(ticket_ids),
+            unassigned=ticket_ids is None,
+        )
+
+        def run_job() -> Any:
+            with bulk_job_clock(now, batch_size):
+                job = start_bulk_assign(self.client, request)  # a refusal raises here, before enqueueing
+                work_burst(self.client)
+            job = Job.fetch(job.id, connection=self.client)
+            assert job.get_status() == JobStatus.FINISHED, job.latest_result()
+            return job.return_value()
+
+        def model_call() -> tuple[dict[str, Any], list[ModelEvent]]:
+            result, events = self.model.bulk_assign(account_id, team_id, actor_id, ticket_ids, now, batch_size)
+            kind = "assigned" if result["assigned"] else "unassigned" if result["unassigned"] else "nothing to do"
+            self.note(f"bulk: {kind}{' (and unknown tickets)' if result['unknown'] else ''}")
+            return result, events
+
+        result: dict[str, Any] = self.check(account_id, run_job, model_call)
+        return result
+
     def decide(self, ticket: TicketCreated, now: datetime, engine: int = 0) -> Outcome:
         outcome: Outcome = self.check(
             ticket.account_id,
@@ -166,6 +239,8 @@ class EngineHarness:
             assert users == self.model.users(account_id)
             current = self.queries.settings(account_id)
             assert (current.round_robin, current.office_hours) == self.model.settings(account_id)
+            teams = [TeamRow(t.team_id, t.members, t.online) for t in self.queries.teams(account_id)]
+            assert teams == self.model.teams(account_id)
 
     def check_partition_stream(self) -> None:
         """The partition stream holds exactly each account's stream, in the same order."""
@@ -203,6 +278,8 @@ class ModelMachine(RuleBasedStateMachine):
         online=st.tuples(*[st.sets(st.sampled_from(USERS))] * len(ACCOUNTS)),
         round_robin=st.tuples(*[st.sampled_from([True, True, False])] * len(ACCOUNTS)),
         hours=st.tuples(*[st.sampled_from(HOURS)] * len(ACCOUNTS)),
+        billing=st.tuples(*[st.sets(st.sampled_from(USERS), min_size=1)] * len(ACCOUNTS)),
+        support=st.tuples(*[st.sampled_from(USERS)] * len(ACCOUNTS)),
     )
     def seed_accounts(
         self,
@@ -211,8 +288,12 @@ class ModelMachine(RuleBasedStateMachine):
         online: tuple[set[str], ...],
         round_robin: tuple[bool, ...],
         hours: tuple[OfficeHours | None, ...],
+        billing: tuple[set[str], ...],
+        support: tuple[str, ...],
     ) -> None:
-        """Every user exists in both accounts (``max`` can manage), some Online, round robin mostly on.
+        """Every user exists in both accounts (``max`` can manage), some Online, round robin mostly on, and
+        two teams of users who are not viewers (``max`` when none is left): ``billing`` of some, ``support``
+        of one (so that often no member is Online).
 
         Only a head start, through the same checked calls as the rules, which change all of it.
         """
@@ -225,6 +306,10 @@ class ModelMachine(RuleBasedStateMachine):
             if round_robin[index]:
                 self.set_round_robin(account_id, True, "max", NOW, 0)
             self.set_office_hours(account_id, hours[index], "max", NOW, 1)
+            roles_now = self.harness.model.account(account_id).roles
+            for team_id, members in (("billing", billing[index]), ("support", {support[index]})):
+                fit = [user for user in sorted(members) if roles_now[user].can_be_online]
+                self.set_team(account_id, team_id, fit or ["max"], "max", NOW, 0)
 
     # --- rules ---------------------------------------------------------------------------------
 
@@ -306,6 +391,53 @@ class ModelMachine(RuleBasedStateMachine):
         ticket id arriving in the other account, where it is a new ticket."""
         self.deliver(account_id, ticket_id, channel, created_at, delay, engine)
 
+    @rule(
+        account_id=accounts,
+        team_id=st.sampled_from(TEAMS),
+        members=st.lists(st.sampled_from(ACTORS), max_size=4),
+        actor_id=st.sampled_from(("max", "max", *ACTORS)),
+        now=times,
+        engine=engines,
+    )
+    def set_team(
+        self, account_id: str, team_id: str, members: list[str], actor_id: str, now: datetime, engine: int
+    ) -> None:
+        """Random members (repeats, viewers, ``ghost``, none at all) by a random actor, mostly ``max``."""
+        self.harness.call("set_team", account_id, team_id, members, actor_id, now, engine=engine)
+
+    @rule(
+        account_id=accounts,
+        team_id=st.sampled_from(BULK_TEAMS),
+        actor_id=st.sampled_from(("max", *ACTORS)),
+        unassigned=st.booleans(),
+        now=times,
+        batch_size=st.sampled_from(BATCH_SIZES),
+        data=st.data(),
+    )
+    def bulk_assign(
+        self,
+        account_id: str,
+        team_id: str,
+        actor_id: str,
+        unassigned: bool,
+        now: datetime,
+        batch_size: int,
+        data: st.DataObject,
+    ) -> None:
+        """``--unassigned``, or earlier ticket ids (repeats, tickets of the other account) and sometimes one
+        helpdesk-rr never saw."""
+        if unassigned and not self.harness.model.unassigned(account_id):
+            unassigned = data.draw(st.integers(0, 3)) == 0  # an empty set now and then, not half the time
+        ticket_ids: list[str] | None = None
+        if not unassigned:
+            own = sorted(self.harness.model.account(account_id).decided)  # mostly the account's own tickets
+            earlier = [f"t{n}" for n in range(1, self.ticket_counter + 1)]
+            choices = [st.sampled_from(ids) for ids in (own, own, earlier) if ids]
+            ticket_ids = data.draw(st.lists(st.one_of(choices), max_size=8)) if choices else []
+            if not ticket_ids or data.draw(st.booleans()):
+                ticket_ids.insert(data.draw(st.integers(0, len(ticket_ids))), "never-seen")
+        self.harness.bulk_assign(account_id, team_id, actor_id, ticket_ids, now, batch_size)
+
     def deliver(
         self, account_id: str, ticket_id: str, channel: Channel, created_at: datetime, delay: timedelta, engine: int
     ) -> None:
@@ -323,7 +455,7 @@ class FakeRedisMachine(ModelMachine):
 
 
 MACHINE_SETTINGS = settings(
-    max_examples=60,
+    max_examples=40,  # 60 before teams and bulk jobs (a job runs an RQ worker): keeps the file well under 40 s
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -425,3 +557,94 @@ def test_stale_office_hours_in_a_second_worker_are_reloaded(harness: EngineHarne
     second = h.decide(ticket_created("acme", "t2", Channel.WEBCHAT, saturday, saturday), saturday, engine=1)
     assert second.reason == "after_hours"
     h.check_views()
+
+
+def test_team_checks_run_in_order_and_the_same_members_again_change_nothing(harness: EngineHarness) -> None:
+    h = harness
+    h.call("upsert_user", "acme", "max", Role.MANAGER, NOW)
+    h.call("upsert_user", "acme", "ana", Role.AGENT, NOW)
+    h.call("upsert_user", "acme", "vic", Role.VIEWER, NOW)
+    for members, actor_id, error in [
+        ([], "ghost", InvalidInput),  # an empty team is refused before the actor is even looked at
+        (["ana"], "ghost", UnknownUser),
+        (["ana"], "ana", Forbidden),  # an agent may not define teams
+        (["vic", "ghost"], "max", UnknownUser),  # members are checked in sorted order: ghost first
+        (["ana", "vic"], "max", Forbidden),  # a viewer cannot be on a team
+    ]:
+        with pytest.raises(error):
+            h.model.set_team("acme", "billing", members, actor_id, NOW)
+        h.call("set_team", "acme", "billing", members, actor_id, NOW)
+    assert h.call("set_team", "acme", "billing", ["max", "ana", "ana"], "max", NOW) is True
+    assert h.call("set_team", "acme", "billing", ["ana", "max"], "max", NOW) is False  # no event
+    h.check_views()
+
+
+def test_bulk_unassigned_takes_the_oldest_first_and_equal_times_in_ticket_id_order(harness: EngineHarness) -> None:
+    """The unassigned set is a sorted set scored by arrival (ms): ZRANGE breaks ties by member bytes."""
+    h = harness
+    h.call("upsert_user", "acme", "max", Role.MANAGER, NOW)
+    h.call("set_team", "acme", "billing", ["max"], "max", NOW)
+    later = NOW + timedelta(minutes=10)
+    for ticket_id, minutes in [("t9", 0), ("t10", 0), ("t2", -1), ("a", 1), ("T9", 0)]:  # round robin is off
+        h.decide(ticket_created("acme", ticket_id, Channel.EMAIL, NOW + timedelta(minutes=minutes), later), later)
+    h.call("set_status", "acme", "max", AgentStatus.ONLINE, "max", NOW)
+    result = h.bulk_assign("acme", "billing", "max", None, later, batch_size=2)
+    assert (result["tickets"], result["assigned"], result["toasts"]) == (5, 5, 1)
+    _, toast = h.queries.events("acme")[-1]
+    assert toast.ticket_ids == ["t2", "T9", "t10", "t9", "a"]  # type: ignore[union-attr]
+    assert toast.text == "5 tickets from team billing"  # type: ignore[union-attr]
+    h.check_views()
+
+
+def test_bulk_reassigns_and_unassigns_without_taking_counts_back(harness: EngineHarness) -> None:
+    """A ticket keeps counting for every agent it was ever assigned to; a redelivery reports it as it is now."""
+    h = harness
+    h.call("upsert_user", "acme", "max", Role.MANAGER, NOW)
+    for agent in ("ana", "ben"):
+        h.call("upsert_user", "acme", agent, Role.AGENT, NOW)
+    h.call("set_round_robin", "acme", True, "max", NOW)
+    h.call("set_status", "acme", "ana", AgentStatus.ONLINE, "ana", NOW)
+    h.call("set_team", "acme", "billing", ["ben"], "max", NOW)
+    ticket = ticket_created("acme", "t1", Channel.EMAIL, NOW, NOW)
+    assert h.decide(ticket, NOW).agent_id == "ana"
+    result = h.bulk_assign("acme", "billing", "ana", ["t1", "t1"], NOW)  # ben is Offline
+    assert (result["tickets"], result["unassigned"], result["no_team_member_online"]) == (1, 1, True)
+    assert h.queries.agent_counts("acme") == {"ana": 1}
+    assert h.decide(ticket, NOW).reason == "no_team_member_online"
+    h.call("set_status", "acme", "ben", AgentStatus.ONLINE, "ben", NOW)
+    result = h.bulk_assign("acme", "billing", "ben", ["never-seen", "t1"], NOW)
+    assert (result["assigned"], result["unknown"], result["toasts"]) == (1, 1, 1)
+    h.bulk_assign("acme", "billing", "ben", ["t1"], NOW)  # to ben again: previous_agent_id ben
+    assert h.queries.agent_counts("acme") == {"ana": 1, "ben": 2}
+    again = h.decide(ticket, NOW)
+    assert (again.agent_id, again.reason, again.duplicate) == ("ben", "round_robin", True)  # Decision's only reason
+    h.check_views()
+
+
+@given(
+    online=st.permutations(USERS).flatmap(lambda users: st.integers(1, len(users)).map(lambda n: users[:n])),
+    earlier=st.integers(0, 6),
+    tickets=st.integers(0, 12),
+    batch_size=st.integers(1, 5),
+)
+@settings(max_examples=100, deadline=None)
+def test_model_batches_make_no_difference(online: list[str], earlier: int, tickets: int, batch_size: int) -> None:
+    """The model runs a bulk job batch by batch, taking the rotation afresh per batch, as the job does; that
+    must be the same as one cycle over the whole job (every assignment moves its agent behind everyone)."""
+    model = Model()
+    model.upsert_user("acme", "boss", Role.MANAGER, NOW)
+    model.set_round_robin("acme", True, "boss", NOW)
+    for user in online:
+        model.upsert_user("acme", user, Role.AGENT, NOW)
+        model.set_status("acme", user, AgentStatus.ONLINE, user, NOW)
+    model.set_team("acme", "billing", online, "boss", NOW)
+    for n in range(earlier):  # inbound tickets shuffle the rotation
+        model.decide(ticket_created("acme", f"e{n}", Channel.EMAIL, NOW, NOW), NOW)
+    model.set_round_robin("acme", False, "boss", NOW)
+    for n in range(tickets):
+        model.decide(ticket_created("acme", f"b{n}", Channel.EMAIL, NOW, NOW), NOW)
+    one_cycle = copy.deepcopy(model)
+    assert model.bulk_assign("acme", "billing", "boss", None, NOW, batch_size) == one_cycle.bulk_assign(
+        "acme", "billing", "boss", None, NOW, batch_size=10**6
+    )
+    assert model.accounts == one_cycle.accounts

@@ -26,7 +26,7 @@ from worker.runner import make_worker
 BACKENDS = ("real", "fake", "cluster")
 """These tests also run on a local Redis Cluster (tests/conftest.py)."""
 
-DAY = "2026-11-24"
+DAY = NOW.strftime("%Y-%m-%d")
 KEYS = AccountKeys.for_account("acme")
 
 
