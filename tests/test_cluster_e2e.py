@@ -76,3 +76,13 @@ def test_tickets_flow_through_queue_shards_to_a_cluster(
         seen.extend(d.event.type for d in deliveries if d.event is not None)
         consumer.ack(deliveries)
     assert seen.count("ticket.assigned") == 8 and seen.count("toast") == 8
+
+    # the metrics endpoint reads the cluster for decisions and each shard for its queue
+    from prometheus_client import generate_latest
+
+    from worker.metrics import build_registry
+
+    shards = [redis.Redis.from_url(url) for url in shard_urls(redis_url)]
+    text = generate_latest(build_registry(cluster_redis, queues=shards)).decode()
+    assert 'helpdesk_rr_decisions_total{outcome="assigned",reason="round_robin"} 8.0' in text
+    assert "helpdesk_rr_queue_depth 0.0" in text

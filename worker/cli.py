@@ -502,7 +502,8 @@ def metrics_command(ctx: Context, port: int, host: str) -> None:
 
     with refusals(ctx):
         try:
-            server, thread = serve(ctx.url, host, port)
+            topology = ctx.topology
+            server, thread = serve(ctx.url, host, port, None if topology.single else topology.queue_urls)
         except OSError as error:
             fail(f"cannot listen on {host}:{port}: {error}")
         click.echo(f"serving metrics on {endpoint_url(host, server.server_port)} (Ctrl-C to stop)")

@@ -139,8 +139,11 @@ class HelpdeskCollector(Collector):
         *,
         partitions: int | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        queues: Sequence[redis.Redis] | None = None,
     ) -> None:
         self.client = client
+        self.queues = list(queues) if queues is not None else None
+        """Queue shards read separately when state and queues are split (worker/topology.py)."""
         self.partitions = partitions or partition_count()
         self.clock = clock
         self.queue_key = f"{Queue.redis_queue_namespace_prefix}{QUEUE_NAME}"
@@ -155,25 +158,41 @@ class HelpdeskCollector(Collector):
         now = self.clock()
         snapshot = Snapshot()
         pipe = self.client.pipeline(transaction=False)
-        pipe.llen(self.queue_key)
-        for key in (self.started_key, self.failed_key):
-            pipe.zcard(key)
-            pipe.zcount(key, "(0", time.time())  # RQ's own clock, not the office-hours clock
+        if self.queues is None:
+            self._queue_commands(pipe)
         for partition in range(self.partitions):
             pipe.hgetall(partition_metrics(partition))
             pipe.smembers(partition_accounts(partition))
         results = pipe.execute()
 
-        snapshot.queue_depth = int(results[0])
-        snapshot.jobs_started = _registry_size(results[1:3])
-        snapshot.jobs_failed = _registry_size(results[3:5])
+        offset = 0
+        if self.queues is None:
+            self._add_queue_figures(snapshot, results[:5])
+            offset = 5
+        else:
+            for queue in self.queues:
+                queue_pipe = queue.pipeline(transaction=False)
+                self._queue_commands(queue_pipe)
+                self._add_queue_figures(snapshot, queue_pipe.execute())
         accounts: list[AccountKeys] = []
         for partition in range(self.partitions):
-            counters, members = results[5 + 2 * partition], results[6 + 2 * partition]
+            counters, members = results[offset + 2 * partition], results[offset + 1 + 2 * partition]
             self._add_counters(snapshot, counters)
             accounts.extend(AccountKeys(_text(m), partition) for m in sorted(members))
         self._read_accounts(snapshot, accounts, now)
         return snapshot
+
+    def _queue_commands(self, pipe: Any) -> None:
+        pipe.llen(self.queue_key)
+        for key in (self.started_key, self.failed_key):
+            pipe.zcard(key)
+            pipe.zcount(key, "(0", time.time())  # RQ's own clock, not the office-hours clock
+
+    @staticmethod
+    def _add_queue_figures(snapshot: Snapshot, results: Sequence[Any]) -> None:
+        snapshot.queue_depth += int(results[0])
+        snapshot.jobs_started += _registry_size(results[1:3])
+        snapshot.jobs_failed += _registry_size(results[3:5])
 
     @staticmethod
     def _add_counters(snapshot: Snapshot, counters: dict[bytes, bytes]) -> None:
@@ -293,9 +312,18 @@ def build_registry(client: redis.Redis, **options: Any) -> CollectorRegistry:
     return registry
 
 
-def serve(url: str, host: str, port: int) -> tuple[WSGIServer, threading.Thread]:
-    """Start the HTTP endpoint in a daemon thread (``port`` 0 picks a free one: see ``server_port``)."""
-    registry = build_registry(metrics_client(url))
+def serve(
+    url: str, host: str, port: int, queue_urls: Sequence[str] | None = None
+) -> tuple[WSGIServer, threading.Thread]:
+    """Start the HTTP endpoint in a daemon thread (``port`` 0 picks a free one: see ``server_port``).
+
+    ``url`` is the state Redis (``redis+cluster://`` for a cluster); ``queue_urls`` the queue shards
+    when they are separate (worker/topology.py)."""
+    from worker.topology import connect_state, is_cluster_url
+
+    state = connect_state(url) if is_cluster_url(url) else metrics_client(url)
+    queues = [metrics_client(u) for u in queue_urls] if queue_urls else None
+    registry = build_registry(state, queues=queues)
     server, thread = start_http_server(port, addr=host, registry=registry)
     return server, thread
 
