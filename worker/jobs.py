@@ -7,12 +7,16 @@ that message, and the worker goes on. Transient Redis errors are retried by the 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
 
 import redis
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rq import get_current_job
+from rq.job import Job
 
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from worker.config import Retention
@@ -56,24 +60,44 @@ def engine_for(connection: redis.Redis) -> Engine:
     return engine
 
 
-def process_ticket(payload: Any) -> dict[str, Any]:
-    """Decide one ticket-created event (the payload is ``TicketCreated.model_dump(mode="json")``)."""
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _current_job() -> Job:
     job = get_current_job()
     if job is None:  # pragma: no cover - only ever called by RQ
-        raise RuntimeError("process_ticket must run inside an RQ job")
-    now = utc_now()
+        raise RuntimeError("helpdesk-rr jobs run inside RQ")
+    return job
+
+
+@contextmanager
+def _refusals_are_final(job: Job) -> Iterator[None]:
+    """A bad payload or a refused action fails the job once: retrying cannot make it pass, so it goes
+    straight to the failed registry with its one-line reason (transient errors still retry)."""
     try:
-        if not isinstance(payload, dict):
-            raise InvalidJob(f"payload must be an object, got {type(payload).__name__}")
-        try:
-            ticket = TicketCreated.model_validate(payload, context={"now": now})
-        except ValidationError as error:
-            raise InvalidJob(f"invalid ticket.created event: {validation_summary(error)}") from None
-    except InvalidJob as error:
-        log.warning("job.invalid", job_id=job.id, reason=str(error))
-        job.retries_left = 0  # retrying cannot fix a bad payload: straight to the failed registry
+        with structlog.contextvars.bound_contextvars(job_id=job.id):
+            yield
+    except (InvalidJob, HelpdeskError) as error:
+        log.warning("job.refused", job_id=job.id, reason=str(error))
+        job.retries_left = 0
         raise
-    with structlog.contextvars.bound_contextvars(job_id=job.id):
+
+
+def _validated(model: type[ModelT], payload: Any, label: str, now: datetime | None = None) -> ModelT:
+    if not isinstance(payload, dict):
+        raise InvalidJob(f"payload must be an object, got {type(payload).__name__}")
+    try:
+        return model.model_validate(payload, context={"now": now} if now else None)
+    except ValidationError as error:
+        raise InvalidJob(f"invalid {label}: {validation_summary(error)}") from None
+
+
+def process_ticket(payload: Any) -> dict[str, Any]:
+    """Decide one ticket-created event (the payload is ``TicketCreated.model_dump(mode="json")``)."""
+    job = _current_job()
+    now = utc_now()
+    with _refusals_are_final(job):
+        ticket = _validated(TicketCreated, payload, "ticket.created event", now)
         decision = engine_for(job.connection).decide(ticket, now, enqueued_at=job.enqueued_at)
     return {
         "account_id": decision.account_id,
@@ -88,21 +112,11 @@ def process_ticket(payload: Any) -> dict[str, Any]:
 
 def process_first_reply(payload: Any) -> dict[str, Any]:
     """Record an agent's first reply (``AgentFirstReply`` as JSON): TTFR into the day's figures."""
-    job = get_current_job()
-    if job is None:  # pragma: no cover - only ever called by RQ
-        raise RuntimeError("process_first_reply must run inside an RQ job")
+    job = _current_job()
     now = utc_now()
-    try:
-        try:
-            reply = AgentFirstReply.model_validate(payload, context={"now": now})
-        except ValidationError as error:
-            raise InvalidJob(f"invalid agent.first_reply event: {validation_summary(error)}") from None
-        with structlog.contextvars.bound_contextvars(job_id=job.id):
-            ttfr, duplicate = engine_for(job.connection).record_first_reply(reply, now)
-    except (InvalidJob, HelpdeskError) as error:
-        log.warning("job.refused", job_id=job.id, reason=str(error))
-        job.retries_left = 0  # a refusal will not pass by retrying
-        raise
+    with _refusals_are_final(job):
+        reply = _validated(AgentFirstReply, payload, "agent.first_reply event", now)
+        ttfr, duplicate = engine_for(job.connection).record_first_reply(reply, now)
     return {"account_id": reply.account_id, "ticket_id": reply.ticket_id, "ttfr_seconds": ttfr, "duplicate": duplicate}
 
 
@@ -110,17 +124,7 @@ def bulk_assign(payload: Any) -> dict[str, Any]:
     """A bulk team assignment (``BulkAssignRequest`` as JSON); see worker/bulk.py."""
     from worker.bulk import run_bulk_assign
 
-    job = get_current_job()
-    if job is None:  # pragma: no cover - only ever called by RQ
-        raise RuntimeError("bulk_assign must run inside an RQ job")
-    try:
-        try:
-            request = BulkAssignRequest.model_validate(payload)
-        except ValidationError as error:
-            raise InvalidJob(f"invalid bulk-assign request: {validation_summary(error)}") from None
-        with structlog.contextvars.bound_contextvars(job_id=job.id):
-            return run_bulk_assign(engine_for(job.connection), job, request)
-    except (InvalidJob, HelpdeskError) as error:
-        log.warning("job.refused", job_id=job.id, reason=str(error))
-        job.retries_left = 0  # a refusal will not pass by retrying
-        raise
+    job = _current_job()
+    with _refusals_are_final(job):
+        request = _validated(BulkAssignRequest, payload, "bulk-assign request")
+        return run_bulk_assign(engine_for(job.connection), job, request)
