@@ -214,7 +214,10 @@ class DemoDay:
     def summary(self) -> None:
         echo = self.echo
         self.step("Unassigned set (oldest first)")
-        for row in self.queries.unassigned(self.account):
+        rows = self.queries.unassigned(self.account)
+        if not rows:
+            echo("   (empty: the backlog went to team 'support')")
+        for row in rows:
             until = f" until {utc_iso(row.available_at)}" if row.available_at else ""
             echo(f"   {row.ticket_id} {row.channel.value:<8} {row.reason.value}{until}")
         self.step("Tickets assigned per agent")
