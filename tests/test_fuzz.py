@@ -22,7 +22,6 @@ breaks in worker payload keys) so the properties keep guarding everything else.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -34,7 +33,6 @@ from zoneinfo import ZoneInfo
 import fakeredis
 import pytest
 import redis
-import structlog
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -48,6 +46,7 @@ from producers import ADAPTERS, PROCESS_TICKET, QUEUE_NAME
 from schemas.common import Channel, Role
 from schemas.inbound import AgentFirstReply, TicketCreated
 from schemas.office_hours import OfficeHours, TimeInterval
+from tests.test_cli import logging_restored
 from worker.cli import cli
 from worker.engine import Engine, utc_now
 from worker.failures import list_failed
@@ -693,21 +692,6 @@ def seed(url: str) -> redis.Redis:
 def snapshot(client: redis.Redis) -> dict[bytes, bytes | None]:
     """Every key with its serialised value (DUMP): equal snapshots mean nothing changed."""
     return {key: client.dump(key) for key in sorted(client.scan_iter(count=1000))}
-
-
-@contextmanager
-def logging_restored() -> Iterator[None]:
-    """The CLI points structlog and the root logger at CliRunner's streams; put them back afterwards."""
-    config = structlog.get_config()
-    root = logging.getLogger()
-    handlers = list(root.handlers)
-    try:
-        yield
-    finally:
-        structlog.configure(**config)
-        for handler in list(root.handlers):
-            if handler not in handlers:
-                root.removeHandler(handler)
 
 
 def run_cli(url: str, args: list[str]) -> None:
