@@ -79,9 +79,9 @@ class AgentFirstReply(BaseModel):
 
 
 MAX_BULK_TICKETS = 10_000
-"""Most tickets one bulk job takes. Bounded so that one job finishes in about a second and its
-resolved ticket list fits comfortably in the job's metadata (what makes a retry after a crash
-resume the same list); more tickets are simply more jobs (--unassigned takes the oldest 10,000)."""
+"""Most tickets one bulk job takes. Bounded so that one job finishes in well under a second and its
+resolved ticket list (kept so that a retry after a crash resumes the same list) stays small; more
+tickets are simply more jobs (--unassigned takes the oldest 10,000)."""
 
 
 class BulkAssignRequest(BaseModel):
