@@ -109,3 +109,14 @@ def test_worker_processes_a_valid_job_after_an_invalid_one(
     enqueue(make_ticket(), client)
     drain(client)
     assert Queries(client).agent_counts("acme") == {"ana": 1}
+
+
+def test_a_long_job_is_not_taken_for_abandoned_while_it_runs(real_redis: redis.Redis) -> None:
+    from worker.runner import HEARTBEAT_MARGIN_SECONDS, HelpdeskWorker
+
+    worker = make_worker(real_redis)
+    assert isinstance(worker, HelpdeskWorker)
+    ticket_job = Queue(QUEUE_NAME, connection=real_redis).enqueue(PROCESS_TICKET, {}, job_timeout=10)
+    bulk_job = Queue(QUEUE_NAME, connection=real_redis).enqueue(PROCESS_TICKET, {}, job_timeout=300)
+    assert worker.get_heartbeat_ttl(ticket_job) == 10 + HEARTBEAT_MARGIN_SECONDS
+    assert worker.get_heartbeat_ttl(bulk_job) == 300 + HEARTBEAT_MARGIN_SECONDS

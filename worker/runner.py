@@ -29,9 +29,9 @@ from worker.topology import use_state_client
 
 # Crash recovery, tuned so a ticket whose worker died is decided again within 60 s (RQ's defaults
 # allow ~90 s of heartbeat plus up to 600 s between maintenance passes). See docs/RELIABILITY.md.
-HEARTBEAT_TTL_SECONDS = JOB_TIMEOUT_SECONDS + 5
-"""A running job's entry in the started registry expires this long after it started (RQ adds a
-fixed 60 s to its own); SimpleWorker jobs cannot outlive their 10 s timeout anyway."""
+HEARTBEAT_MARGIN_SECONDS = 5
+"""A running job's entry in the started registry expires its timeout + this long after it started
+(RQ adds a fixed 60 s): 15 s for a ticket job, which cannot outlive its 10 s timeout anyway."""
 MAINTENANCE_INTERVAL_SECONDS = 5
 """How often some worker sweeps the registries (requeues abandoned jobs). RQ's default: 600 s."""
 WORKER_TTL_SECONDS = 20
@@ -56,7 +56,10 @@ class CrashRecoveryMixin:
     queues: list[Queue]
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        return HEARTBEAT_TTL_SECONDS
+        # SimpleWorker does not heartbeat while a job runs, so the entry must outlive the job's own
+        # timeout (a bulk job may run up to its 300 s); ticket jobs: 10 s + 5 s.
+        timeout = job.timeout if job.timeout and job.timeout > 0 else JOB_TIMEOUT_SECONDS
+        return int(timeout) + HEARTBEAT_MARGIN_SECONDS
 
     def clean_registries(self) -> None:
         super().clean_registries()  # type: ignore[misc]
