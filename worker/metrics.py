@@ -40,7 +40,7 @@ from rq.registry import StartedJobRegistry
 from producers.queue import QUEUE_NAME
 from schemas.office_hours import OfficeHours
 from worker.failures import failed_registry
-from worker.keys import AccountKeys, partition_accounts, partition_count, partition_metrics
+from worker.keys import AccountKeys, partition_accounts, partition_count, partition_metrics, partition_stream
 from worker.office_hours import is_open
 
 log = structlog.get_logger("helpdesk_rr.metrics")
@@ -85,6 +85,10 @@ class Snapshot:
     latency_sum_ms: float = 0.0
     latency_count: float = 0.0
     accounts: dict[str, AccountFigures] = field(default_factory=dict)
+    group_pending: dict[str, float] = field(default_factory=dict)
+    """Consumer group → entries delivered but not acknowledged, summed over partition streams."""
+    group_lag: dict[str, float] = field(default_factory=dict)
+    """Consumer group → entries not yet delivered (Redis >= 7 reports it; absent on 6.2)."""
 
     def cumulative_latency_buckets(self) -> list[tuple[str, float]]:
         """``(le in seconds, cumulative count)`` pairs ending with ``+Inf`` = the count."""
@@ -180,7 +184,23 @@ class HelpdeskCollector(Collector):
             self._add_counters(snapshot, counters)
             accounts.extend(AccountKeys(_text(m), partition) for m in sorted(members))
         self._read_accounts(snapshot, accounts, now)
+        self._read_groups(snapshot)
         return snapshot
+
+    def _read_groups(self, snapshot: Snapshot) -> None:
+        """Consumer groups on the partition streams: how far behind each is (what holds trimming back)."""
+        pipe = self.client.pipeline(transaction=False)
+        for partition in range(self.partitions):
+            pipe.xinfo_groups(partition_stream(partition))
+        for reply in pipe.execute(raise_on_error=False):
+            if isinstance(reply, Exception):  # the stream does not exist yet
+                continue
+            for group in reply:
+                name = _text(group.get("name") or group.get(b"name") or "")
+                snapshot.group_pending[name] = snapshot.group_pending.get(name, 0.0) + _number(group.get("pending"))
+                lag = group.get("lag")
+                if lag is not None:
+                    snapshot.group_lag[name] = snapshot.group_lag.get(name, 0.0) + _number(lag)
 
     def _queue_commands(self, pipe: Any) -> None:
         pipe.llen(self.queue_key)
@@ -283,6 +303,20 @@ class HelpdeskCollector(Collector):
             "1 if the account's office hours are open now, 0 if closed; absent without office hours.",
             labels=["account"],
         )
+        pending = GaugeMetricFamily(
+            f"{PREFIX}_consumer_group_pending",
+            "Events delivered to a consumer group but not acknowledged (all partition streams).",
+            labels=["group"],
+        )
+        lag = GaugeMetricFamily(
+            f"{PREFIX}_consumer_group_lag",
+            "Events not yet delivered to a consumer group (Redis >= 7 only).",
+            labels=["group"],
+        )
+        for group, value in sorted(s.group_pending.items()):
+            pending.add_metric([group], value)
+        for group, value in sorted(s.group_lag.items()):
+            lag.add_metric([group], value)
         for account, figures in sorted(s.accounts.items()):
             online.add_metric([account], figures.online)
             unassigned.add_metric([account], figures.unassigned)
@@ -298,6 +332,8 @@ class HelpdeskCollector(Collector):
             online,
             unassigned,
             office,
+            pending,
+            lag,
         ]
 
 
