@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,7 +72,3 @@ def requeue(connection: redis.Redis, jobs: list[FailedTicketJob]) -> int:
         registry.requeue(row.job_id)
         count += 1
     return count
-
-
-def summary(rows: list[FailedTicketJob]) -> dict[str, Any]:
-    return {"failed": len(rows), "accounts": sorted({r.account_id or "?" for r in rows})}

@@ -61,10 +61,6 @@ class Topology:
         """One Redis for state and queues (the default)."""
         return self.queue_urls == (self.state_url,)
 
-    @property
-    def is_cluster(self) -> bool:
-        return is_cluster_url(self.state_url)
-
     def state(self) -> Any:
         if self._state is None:
             self._state = connect_state(self.state_url)
