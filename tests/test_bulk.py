@@ -18,7 +18,17 @@ from schemas.common import AgentStatus, Role
 from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
 from tests.conftest import NOW, TicketFactory, setup_account
 from tests.test_engine import snapshot
-from worker.bulk import BATCH_SIZE, EmptyTeam, UnknownTeam, run_bulk_assign, start_bulk_assign
+import worker.bulk
+from worker.bulk import (
+    BATCH_SIZE,
+    MAX_BATCH_SIZE,
+    MIN_BATCH_SIZE,
+    EmptyTeam,
+    UnknownTeam,
+    next_batch_size,
+    run_bulk_assign,
+    start_bulk_assign,
+)
 from worker.engine import Engine
 from worker.errors import Forbidden, InvalidInput, UnknownUser
 from worker.queries import Queries
@@ -150,6 +160,27 @@ def test_each_agent_gets_one_toast_per_job(engine: Engine, client: redis.Redis, 
     ]
 
 
+def test_toasts_sent_in_chunks_survive_a_crash_between_chunks(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    billing(engine, online=("ben", "cara", "dan"))
+    ids = tickets(engine, make_ticket, 7)
+    keys = engine.keys("acme")
+    engine.scripts.bulk_assign(keys, "billing", "job1", ids, 0, NOW)
+    toasts = lambda: [e.user_id for _, e in Queries(client).events("acme") if e.type == "toast"]  # noqa: E731
+    # the first attempt sent ben's toast (a first chunk of one agent), then its worker died:
+    engine.scripts._call(
+        "bulk_finish",
+        [keys.bulk_progress("job1"), keys.bulk_done("job1"), keys.events, keys.partition_events],
+        ["acme", "billing", "job1", "2026-11-24T15:00:00.000Z", 1000, 0, 60, "0", "ben", 3, '"b0","b3","b6"'],
+    )
+    assert toasts() == ["ben"]
+    assert engine.scripts.bulk_finish(keys, "billing", "job1", NOW, 60, chunk=1) == 2  # the retry: the others
+    assert engine.scripts.bulk_finish(keys, "billing", "job1", NOW, 60, chunk=1) == 0  # and once more: none
+    assert toasts() == ["ben", "cara", "dan"]
+    assert 0 < client.ttl(keys.bulk_done("job1")) <= 60
+
+
 def test_no_member_online_leaves_tickets_unassigned_and_says_so(
     engine: Engine, client: redis.Redis, make_ticket: TicketFactory
 ) -> None:
@@ -170,25 +201,101 @@ def test_unknown_tickets_are_counted_not_invented(engine: Engine, client: redis.
     assert job.return_value()["unknown"] == 1 and assigned_events(client) == []
 
 
+def recorded_batches(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch the job sends, in order."""
+    sizes: list[int] = []
+    original = engine.scripts.bulk_assign_call.__func__  # type: ignore[attr-defined]
+
+    def recording(self, keys, team_id, job_id, ticket_ids, first_position, now):  # type: ignore[no-untyped-def]
+        sizes.append(len(ticket_ids))
+        return original(self, keys, team_id, job_id, ticket_ids, first_position, now)
+
+    monkeypatch.setattr(type(engine.scripts), "bulk_assign_call", recording)
+    return sizes
+
+
 def test_big_jobs_run_in_bounded_batches_and_report_progress(
     engine: Engine, client: redis.Redis, make_ticket: TicketFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     billing(engine, online=("ben", "cara", "dan"))
     ids = tickets(engine, make_ticket, 1_100)
-    calls = []
-    original = engine.scripts.bulk_assign.__func__  # type: ignore[attr-defined]
-
-    def counting(self, keys, team_id, job_id, ticket_ids, first_position, now):  # type: ignore[no-untyped-def]
-        calls.append(len(ticket_ids))
-        return original(self, keys, team_id, job_id, ticket_ids, first_position, now)
-
-    monkeypatch.setattr(type(engine.scripts), "bulk_assign", counting)
+    sizes = recorded_batches(engine, monkeypatch)
     job = run(client, ticket_ids=ids)
-    full, rest = divmod(1_100, BATCH_SIZE)
-    assert calls == [BATCH_SIZE] * full + ([rest] if rest else [])
+    assert sizes[0] == BATCH_SIZE and sum(sizes) == 1_100
+    assert all(MIN_BATCH_SIZE <= size <= MAX_BATCH_SIZE for size in sizes[:-1])
     assert job.meta["progress"]["done"] == job.meta["progress"]["total"] == 1_100
     counts = Counter(e.agent_id for e in assigned_events(client))
     assert sorted(counts.values()) == [366, 367, 367]
+
+
+@pytest.mark.parametrize(
+    ("target_us", "expected"),
+    [
+        # calls far quicker than the target: each size doubles (the second batch left before the first
+        # reply came back, so it repeats the first size), up to the maximum
+        (10**9, [10, 10, 20, 40, 80, 80, 80]),
+        # calls far slower than the target: down to the minimum at once
+        (1, [10, 10] + [2] * 20),
+        (None, [10] * 5),  # no target: fixed batches
+    ],
+)
+def test_batches_are_sized_from_how_long_the_last_calls_ran(
+    engine: Engine,
+    client: redis.Redis,
+    make_ticket: TicketFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    target_us: int | None,
+    expected: list[int],
+) -> None:
+    billing(engine, online=("ben", "cara", "dan"))
+    ids = tickets(engine, make_ticket, sum(expected))
+    for name, value in (("BATCH_TARGET_US", target_us), ("BATCH_SIZE", 10), ("MIN_BATCH_SIZE", 2), ("MAX_BATCH_SIZE", 80)):
+        monkeypatch.setattr(worker.bulk, name, value)
+    sizes = recorded_batches(engine, monkeypatch)
+    with freeze_time(NOW, tick=True):  # fakeredis's TIME is the (otherwise frozen) clock
+        job = run(client, ticket_ids=ids)
+    assert sizes == expected
+    assert job.return_value()["assigned"] == len(ids)
+
+
+@pytest.mark.parametrize(
+    ("size", "redis_us", "current", "expected"),
+    [
+        (100, 1_000, 100, 200),  # half the target: double, no more
+        (100, 1_900, 100, 105),
+        (100, 4_000, 100, 50),  # twice the target: halve at once
+        (100, 400_000, 100, 10),  # never below the minimum
+        (1_000, 100, 1_000, 1_000),  # never above the maximum
+        (100, 0, 300, 300),  # a frozen script clock: keep the size
+        (7, 70, 100, 200),  # the last (short) batch says ~10 µs a ticket
+    ],
+)
+def test_next_batch_size(size: int, redis_us: int, current: int, expected: int) -> None:
+    assert next_batch_size(size, redis_us, current) == expected
+
+
+def test_a_script_cache_flush_half_way_reloads_the_script_and_loses_no_batch(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    billing(engine, online=("ben", "cara", "dan"))
+    ids = tickets(engine, make_ticket, 400)
+    monkeypatch.setattr(worker.bulk, "BATCH_TARGET_US", None)
+    monkeypatch.setattr(worker.bulk, "BATCH_SIZE", 50)
+    original = engine.scripts.bulk_assign_call.__func__  # type: ignore[attr-defined]
+    built = []
+
+    def flushing(self, keys, team_id, job_id, ticket_ids, first_position, now):  # type: ignore[no-untyped-def]
+        built.append(first_position)
+        if len(built) in (3, 6):  # while earlier calls are in flight: the next EVALSHAs hit NOSCRIPT
+            client.script_flush()
+        return original(self, keys, team_id, job_id, ticket_ids, first_position, now)
+
+    monkeypatch.setattr(type(engine.scripts), "bulk_assign_call", flushing)
+    job = run(client, ticket_ids=ids)
+    assert job.get_status() == "finished", job.latest_result().exc_string  # type: ignore[union-attr]
+    assert (job.return_value()["assigned"], job.return_value()["already_done"]) == (400, 0)
+    per_ticket = Counter(e.ticket_id for e in assigned_events(client))
+    assert set(per_ticket) == set(ids) and max(per_ticket.values()) == 1
 
 
 def test_a_job_retried_after_a_crash_half_way_assigns_no_ticket_twice(

@@ -19,13 +19,16 @@ import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import ClusterCrossSlotError, RedisClusterException
+from rq import Queue
+from rq.job import Job
 
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
 from schemas.office_hours import OfficeHours
 from tests.conftest import NOW, TicketFactory, all_keys
 from tests.test_scripts import RecordingScripts, exercise
-from worker.bulk import check_request, resolve_tickets
+import worker.bulk
+from worker.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, run_bulk_assign
 from worker.engine import Engine
 from worker.keys import AccountKeys, partition_count, partition_of, partition_stream
 from worker.queries import Queries
@@ -249,6 +252,34 @@ def test_every_engine_operation_runs_on_the_cluster(cluster_redis: RedisCluster,
     assert {name for name, _ in recording.calls} == set(SCRIPT_FILES)
     for name, call_keys in recording.calls:
         assert len({key_slot(key.encode()) for key in call_keys}) == 1, (name, call_keys)
+
+
+def test_a_bulk_job_pipelines_its_batches_to_the_node_of_its_account(
+    cluster_redis: RedisCluster, real_redis: redis.Redis, make_ticket: TicketFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's batches go, several in flight, over one connection to the node serving the account's
+    slot (worker/script_pipeline.py); its RQ job lives on the queue Redis, as in production."""
+    monkeypatch.setattr(worker.bulk, "BATCH_SIZE", 4)
+    monkeypatch.setattr(worker.bulk, "BATCH_TARGET_US", None)
+    engine = Engine(cluster_redis)  # type: ignore[arg-type]
+    queries = Queries(cluster_redis)  # type: ignore[arg-type]
+    for account in _accounts_on_every_primary(cluster_redis):
+        engine.upsert_user(account, "max", Role.MANAGER, NOW)
+        for agent in ("ana", "ben"):
+            engine.upsert_user(account, agent, Role.AGENT, NOW)
+            engine.set_status(account, agent, AgentStatus.ONLINE, agent, NOW)
+        engine.set_team(account, "billing", ["ana", "ben"], "max", NOW)
+        engine.set_round_robin(account, False, "max", NOW)
+        for i in range(30):
+            engine.decide(make_ticket(account_id=account, ticket_id=f"t{i}", created_at=NOW - timedelta(minutes=i)), NOW)
+        engine.set_round_robin(account, True, "max", NOW)
+        request = BulkAssignRequest(account_id=account, team_id="billing", actor_id="max", unassigned=True)
+        job = Queue("cluster-bulk", connection=real_redis).enqueue(BULK_JOB_FUNCTION, request.model_dump(mode="json"))
+        result = run_bulk_assign(engine, job, request)
+        assert (result["tickets"], result["assigned"], result["toasts"]) == (30, 30, 2)
+        assert queries.unassigned(account) == []
+        assert queries.agent_counts(account) == {"ana": 15, "ben": 15}
+        assert Job.fetch(job.id, connection=real_redis).meta["progress"]["done"] == 30
 
 
 def test_scripts_reload_after_a_script_flush_on_every_primary(cluster_redis: RedisCluster) -> None:

@@ -115,6 +115,7 @@ def bulk_job_clock(now: datetime, batch_size: int) -> Iterator[None]:
     with (
         mock.patch.object(worker.bulk, "utc_now", lambda: now),
         mock.patch.object(worker.bulk, "BATCH_SIZE", batch_size),
+        mock.patch.object(worker.bulk, "BATCH_TARGET_US", None),  # fixed batches: the model's
     ):
         yield
 

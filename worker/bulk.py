@@ -1,10 +1,12 @@
 """Bulk team assignment: the API that starts a job, and the job's body.
 
 The job spreads tickets over the team's Online members in the account's rotation order, in
-batches of ``BATCH_SIZE`` per Lua call so Redis is never blocked for more than a few milliseconds
-whatever the job's size. It is safe to retry: the ticket list is resolved once and kept in the
-job's meta, each ticket records the job that assigned it (so a batch re-run after a crash skips
-it), and the per-agent toasts are sent once at the end.
+batches (one Lua call each) sized so each call runs about ``BATCH_TARGET_US`` in Redis: Redis is
+never blocked for more than a few milliseconds whatever the job's size, the team's size or the
+machine's speed. ``IN_FLIGHT`` calls are kept in flight so the worker packs the next batch while
+Redis runs the current one (worker/script_pipeline.py). It is safe to retry: the ticket list is
+resolved once and kept in Redis, each ticket records the job that assigned it (so a batch re-run
+after a crash skips it), and the per-agent toasts are sent once at the end.
 """
 
 from __future__ import annotations
@@ -23,12 +25,19 @@ from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
 from worker.engine import Engine, utc_now
 from worker.errors import Forbidden, HelpdeskError, UnknownUser
 from worker.queries import Queries
+from worker.scripts import BulkBatchReply
 
 log = structlog.get_logger("helpdesk_rr.bulk")
 
 BATCH_SIZE = 100
-"""Tickets per Lua call, chosen by measurement so one call stays within a few milliseconds of Redis
-time (docs/PERFORMANCE.md, "Bulk team assignment")."""
+"""Tickets in the first Lua call; later calls are sized from the previous ones' measured duration."""
+MIN_BATCH_SIZE = 10
+MAX_BATCH_SIZE = 1_000
+BATCH_TARGET_US: int | None = 2_000
+"""Aim for calls of ~2 ms of Redis time (the ceiling is 5 ms, docs/PERFORMANCE.md, "Bulk team
+assignment"; the margin absorbs noise). ``None``: every batch is ``BATCH_SIZE`` (tests use this)."""
+IN_FLIGHT = 2
+"""Calls sent ahead of their replies: 2 lets packing and running overlap; more only queues in Redis."""
 PROGRESS_EVERY_SECONDS = 0.1
 """How often the job's progress meta is saved (each save is a round trip; --wait polls it)."""
 BULK_JOB_FUNCTION = "worker.jobs.bulk_assign"
@@ -98,23 +107,50 @@ def resolve_tickets(engine: Engine, job: Job, request: BulkAssignRequest) -> lis
     return tickets
 
 
+def next_batch_size(size: int, redis_us: int, current: int) -> int:
+    """The size of the next batch, from the last measured one (``size`` tickets in ``redis_us``):
+    scaled to ``BATCH_TARGET_US``, at most doubling per step (one fast call proves little) but
+    shrinking at once (a slow call is what we must not repeat), within the min/max bounds."""
+    if BATCH_TARGET_US is None:
+        return BATCH_SIZE
+    if redis_us <= 0 or size <= 0:  # a frozen script clock measures nothing: keep the size
+        return current
+    wanted = size * BATCH_TARGET_US // redis_us
+    return max(MIN_BATCH_SIZE, min(MAX_BATCH_SIZE, 2 * current, wanted))
+
+
 def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dict[str, Any]:
     """The job's body: batches, progress in ``job.meta["progress"]``, one toast per agent at the end."""
     check_request(engine.client, request)
     keys = engine.keys(request.account_id)
     tickets = resolve_tickets(engine, job, request)
     totals = {"assigned": 0, "unassigned": 0, "unknown": 0, "already_done": 0}
+    batches = longest_us = 0
     last_saved = 0.0
-    for start in range(0, len(tickets), BATCH_SIZE):
-        batch = tickets[start : start + BATCH_SIZE]
-        reply = engine.scripts.bulk_assign(keys, request.team_id, job.id, batch, start, utc_now())
-        for field, value in reply._asdict().items():
-            totals[field] += value
-        done = start + len(batch)
-        if time.monotonic() - last_saved >= PROGRESS_EVERY_SECONDS or done == len(tickets):
-            job.meta["progress"] = {"done": done, "total": len(tickets), **totals}
-            job.save_meta()  # type: ignore[no-untyped-call]
-            last_saved = time.monotonic()
+    size = BATCH_SIZE
+    sent = done = 0
+    scripts = engine.scripts
+    with scripts.pipeline("bulk_assign", keys.online, depth=IN_FLIGHT) as calls:
+        while done < len(tickets):
+            while sent < len(tickets) and calls.in_flight < IN_FLIGHT:
+                batch = tickets[sent : sent + size]
+                call_keys, args = scripts.bulk_assign_call(keys, request.team_id, job.id, batch, sent, utc_now())
+                calls.send(call_keys, args, tag=len(batch))
+                sent += len(batch)
+            count, raw = calls.receive()
+            reply = BulkBatchReply.from_reply(raw)
+            totals["assigned"] += reply.assigned
+            totals["unassigned"] += reply.unassigned
+            totals["unknown"] += reply.unknown
+            totals["already_done"] += reply.already_done
+            batches += 1
+            longest_us = max(longest_us, reply.redis_us)
+            size = next_batch_size(count, reply.redis_us, size)
+            done += count
+            if time.monotonic() - last_saved >= PROGRESS_EVERY_SECONDS or done == len(tickets):
+                job.meta["progress"] = {"done": done, "total": len(tickets), **totals}
+                job.save_meta()  # type: ignore[no-untyped-call]
+                last_saved = time.monotonic()
     toasts = engine.scripts.bulk_finish(keys, request.team_id, job.id, utc_now(), BOOKKEEPING_KEEP_SECONDS)
     result = {
         "account_id": request.account_id,
@@ -124,7 +160,7 @@ def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dic
         "toasts": toasts,
         "no_team_member_online": totals["assigned"] == 0 and totals["unassigned"] > 0,
     }
-    log.info("bulk.finished", job_id=job.id, **result)
+    log.info("bulk.finished", job_id=job.id, batches=batches, longest_call_ms=round(longest_us / 1000, 2), **result)
     return result
 
 

@@ -161,3 +161,8 @@ class AccountKeys:
     def ticket(self, ticket_id: str) -> str:
         """Hash with a ticket's decision; its existence is the idempotency record."""
         return f"{self.base}:t:{ticket_id}"
+
+    def tickets(self, ticket_ids: list[str]) -> list[str]:
+        """``ticket`` for many ids at once (a bulk batch builds hundreds per call)."""
+        prefix = self.ticket("")
+        return [prefix + ticket_id for ticket_id in ticket_ids]

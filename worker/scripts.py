@@ -22,6 +22,7 @@ from schemas.common import utc_iso
 from worker.config import Retention
 from worker.errors import from_response_error
 from worker.keys import AccountKeys
+from worker.script_pipeline import ScriptPipeline
 
 SCRIPT_FILES: dict[str, str] = {
     "decide_ticket": "decide_ticket-13.lua",
@@ -89,6 +90,12 @@ class BulkBatchReply(NamedTuple):
     unassigned: int
     unknown: int
     already_done: int
+    redis_us: int
+    """How long the call ran, by Redis's clock (0 where scripts see a frozen clock)."""
+
+    @classmethod
+    def from_reply(cls, reply: list[Any]) -> BulkBatchReply:
+        return cls(*(int(value) for value in reply))
 
 
 class Scripts:
@@ -107,9 +114,8 @@ class Scripts:
         return self._retention
 
     def _call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
+        self.check_keys(name, keys)
         loaded = self._scripts[name]
-        if len(keys) != loaded.keys and not (loaded.variadic and len(keys) >= loaded.keys):
-            raise ValueError(f"{name} takes {loaded.keys}{'+' if loaded.variadic else ''} keys, got {len(keys)}")
         try:
             reply: list[Any] = loaded.script(keys=keys, args=args)
         except ResponseError as error:
@@ -258,10 +264,10 @@ class Scripts:
         )
         return int(reply[0]) == 1
 
-    def bulk_assign(
+    def bulk_assign_call(
         self, keys: AccountKeys, team_id: str, job_id: str, ticket_ids: list[str], first_position: int, now: datetime
-    ) -> BulkBatchReply:
-        """One batch of a bulk team assignment (keep batches small: the call blocks Redis)."""
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of one bulk_assign batch (for ``bulk_assign`` or a ``pipeline``)."""
         fixed = [
             keys.online,
             keys.places,
@@ -277,37 +283,58 @@ class Scripts:
             keys.uq_depth,
             keys.metrics,
         ]
-        reply = self._call(
-            "bulk_assign",
-            fixed + [keys.ticket(ticket_id) for ticket_id in ticket_ids],
-            [
-                keys.account_id,
-                team_id,
-                job_id,
-                utc_iso(now),
-                *self._stream_args(),
-                self._retention.assigned_record_ttl_seconds,
-                hour_of(now),
-                self._stats_ttl(),
-                first_position,
-                *ticket_ids,
-            ],
-        )
-        return BulkBatchReply(*(int(value) for value in reply))
+        args = [
+            keys.account_id,
+            team_id,
+            job_id,
+            utc_iso(now),
+            *self._stream_args(),
+            self._retention.assigned_record_ttl_seconds,
+            hour_of(now),
+            self._stats_ttl(),
+            first_position,
+        ]
+        return fixed + keys.tickets(ticket_ids), args + ticket_ids
+
+    def bulk_assign(
+        self, keys: AccountKeys, team_id: str, job_id: str, ticket_ids: list[str], first_position: int, now: datetime
+    ) -> BulkBatchReply:
+        """One batch of a bulk team assignment (keep batches small: the call blocks Redis)."""
+        call_keys, args = self.bulk_assign_call(keys, team_id, job_id, ticket_ids, first_position, now)
+        return BulkBatchReply.from_reply(self._call("bulk_assign", call_keys, args))
+
+    def pipeline(self, name: str, routing_key: str, depth: int = 2) -> ScriptPipeline[Any]:
+        """Calls of script ``name`` with up to ``depth`` in flight on one connection (worker/script_pipeline.py);
+        ``routing_key``: any key of the calls (on a cluster, the calls go to the node serving its slot)."""
+        return ScriptPipeline(self._client, self._scripts[name].script, routing_key, depth)
+
+    def check_keys(self, name: str, keys: list[str]) -> None:
+        """Refuse a call whose number of keys does not match the script's file name."""
+        loaded = self._scripts[name]
+        if len(keys) != loaded.keys and not (loaded.variadic and len(keys) >= loaded.keys):
+            raise ValueError(f"{name} takes {loaded.keys}{'+' if loaded.variadic else ''} keys, got {len(keys)}")
 
     def bulk_finish(
-        self, keys: AccountKeys, team_id: str, job_id: str, now: datetime, keep_seconds: int, chunk: int = 2000
+        self, keys: AccountKeys, team_id: str, job_id: str, now: datetime, keep_seconds: int, chunk: int = 50
     ) -> int:
-        """Send the job's one-toast-per-agent summary (once), grouping ``chunk`` entries per call.
-        Returns the number of toasts sent now."""
-        while True:
-            reply = self._call(
-                "bulk_finish",
-                [keys.bulk_progress(job_id), keys.bulk_done(job_id), keys.events, keys.partition_events],
-                [keys.account_id, team_id, job_id, utc_iso(now), *self._stream_args(), keep_seconds, chunk],
-            )
-            if int(reply[1]) == 1:
-                return int(reply[0])
+        """Send the job's one-toast-per-agent summary (once), ``chunk`` agents per call. Returns the
+        number of toasts sent now (0 when a previous attempt already sent them)."""
+        fixed = [keys.bulk_progress(job_id), keys.bulk_done(job_id), keys.events, keys.partition_events]
+        head: list[Any] = [keys.account_id, team_id, job_id, utc_iso(now), *self._stream_args(), keep_seconds]
+        by_agent: dict[str, list[str]] = {}  # in order of first assignment
+        for entry in self._client.lrange(fixed[1], 0, -1):  # type: ignore[union-attr]
+            agent_id, _, ticket_id = _text(entry).partition(" ")
+            by_agent.setdefault(agent_id, []).append(ticket_id)
+        agents = list(by_agent.items())
+        sent = 0
+        for start in range(0, max(len(agents), 1), chunk):
+            last = start + chunk >= len(agents)
+            triples: list[Any] = []
+            for agent_id, ticket_ids in agents[start : start + chunk]:
+                triples += [agent_id, len(ticket_ids), ",".join(f'"{t}"' for t in ticket_ids)]
+            reply = self._call("bulk_finish", fixed, [*head, "1" if last else "0", *triples])
+            sent += int(reply[0])
+        return sent
 
     def record_first_reply(
         self, keys: AccountKeys, ticket_id: str, agent_id: str, replied_at: datetime, now: datetime

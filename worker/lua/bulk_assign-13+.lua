@@ -2,8 +2,10 @@
   One batch of a bulk team assignment: spread the batch's tickets over the team's Online members in
   the account's rotation order (least recently assigned first, the same places inbound tickets use).
   Safe to retry: a ticket this job already handled (its record's bulk_job is this job) is skipped.
-  Hot loop: per ticket only the record, the unassigned set and the two XADDs are touched; rotation
-  places, counts and figures are written once per agent per batch.
+  Hot loop: per ticket only the record and the two XADDs are touched; the unassigned set, rotation
+  places, counts and figures are written once per batch (per agent where they are per agent).
+  The reply carries the call's own duration (TIME at both ends) so the job can size its next batch
+  to keep each call within a few milliseconds on whatever machine it runs (worker/bulk.py).
 
   Input:
     KEYS[1] online      rr:{rr:pNN}:a:<acct>:online           zset Online agents by rotation place
@@ -28,8 +30,9 @@
     ARGV[11...] the ticket ids, in KEYS order
 
   Output:
-    {assigned, unassigned, unknown, already_done}: unknown = tickets with no record (never seen by
-    helpdesk-rr, or expired); unassigned = left/made unassigned as no_team_member_online.
+    {assigned, unassigned, unknown, already_done, redis_us}: unknown = tickets with no record (never
+    seen by helpdesk-rr, or expired); unassigned = left/made unassigned as no_team_member_online;
+    redis_us = microseconds the call ran, by Redis's clock (0 if that clock is frozen in scripts).
 ]]
 local onlineKey, placesKey, seqKey, unassignedKey, countsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local teamKey, eventsKey, partitionEventsKey, doneKey, progressKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
@@ -38,6 +41,7 @@ local accountId, teamId, jobId, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local maxlen, partitionMaxlen, recordTtl = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local hour, statsTtl, firstPosition = ARGV[8], ARGV[9], tonumber(ARGV[10])
 local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 14, 11
+local started = rcall('TIME')
 
 -- The team's Online members in rotation order. Each assignment gives its agent the next place,
 -- i.e. moves them behind everyone else, so the batch simply cycles through this order.
@@ -52,7 +56,7 @@ table.sort(queue, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < 
 local head = '","schema_version":"1","account_id":"' .. accountId .. '","occurred_at":"' .. nowIso .. '","ticket_id":"'
 local base = tonumber(rcall('GET', seqKey) or '0')
 local assigned, unassigned, unknown, already = 0, 0, 0, 0
-local lastPlace, added, order, done, depth = {}, {}, {}, {}, {}
+local lastPlace, added, order, done, depth, leaving = {}, {}, {}, {}, {}, {}
 
 for i = FIRST_TICKET_KEY, #KEYS do
   local ticketKey = KEYS[i]
@@ -95,7 +99,7 @@ for i = FIRST_TICKET_KEY, #KEYS do
     else
       local old = channel .. ':' .. rec[5]
       depth[old] = (depth[old] or 0) - 1
-      rcall('ZREM', unassignedKey, ticketId)
+      leaving[#leaving + 1] = ticketId
     end
     rcall('HSET', ticketKey, 'status', 'assigned', 'agent_id', agentId, 'reason', 'bulk_team', 'team_id', teamId,
           'bulk_job', jobId, 'available_at', '', 'decided_at', nowIso)
@@ -120,6 +124,9 @@ if assigned > 0 then
   for i = 1, #done, 1000 do
     rcall('RPUSH', doneKey, unpack(done, i, math.min(i + 999, #done)))
   end
+  for i = 1, #leaving, 1000 do
+    rcall('ZREM', unassignedKey, unpack(leaving, i, math.min(i + 999, #leaving)))
+  end
   rcall('HINCRBY', statsKey, 'decided:assigned:bulk_team', assigned)
   rcall('HINCRBY', metricsKey, 'decisions:assigned:bulk_team', assigned)
 end
@@ -132,4 +139,6 @@ for field, delta in pairs(depth) do
 end
 rcall('EXPIRE', statsKey, statsTtl)
 rcall('HSETNX', progressKey, 'toasted', '0')
-return {assigned, unassigned, unknown, already}
+local finished = rcall('TIME')
+local redisUs = (tonumber(finished[1]) - tonumber(started[1])) * 1000000 + tonumber(finished[2]) - tonumber(started[2])
+return {assigned, unassigned, unknown, already, redisUs}
