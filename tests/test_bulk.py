@@ -13,12 +13,12 @@ from pydantic import ValidationError
 from rq import Queue
 from rq.job import Job
 
+import worker.bulk
 from producers.queue import QUEUE_NAME
 from schemas.common import AgentStatus, Role
 from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
 from tests.conftest import NOW, TicketFactory, setup_account
 from tests.test_engine import snapshot
-import worker.bulk
 from worker.bulk import (
     BATCH_SIZE,
     MAX_BATCH_SIZE,
@@ -249,7 +249,8 @@ def test_batches_are_sized_from_how_long_the_last_calls_ran(
 ) -> None:
     billing(engine, online=("ben", "cara", "dan"))
     ids = tickets(engine, make_ticket, sum(expected))
-    for name, value in (("BATCH_TARGET_US", target_us), ("BATCH_SIZE", 10), ("MIN_BATCH_SIZE", 2), ("MAX_BATCH_SIZE", 80)):
+    settings = {"BATCH_TARGET_US": target_us, "BATCH_SIZE": 10, "MIN_BATCH_SIZE": 2, "MAX_BATCH_SIZE": 80}
+    for name, value in settings.items():
         monkeypatch.setattr(worker.bulk, name, value)
     sizes = recorded_batches(engine, monkeypatch)
     with freeze_time(NOW, tick=True):  # fakeredis's TIME is the (otherwise frozen) clock

@@ -22,12 +22,12 @@ from redis.exceptions import ClusterCrossSlotError, RedisClusterException
 from rq import Queue
 from rq.job import Job
 
+import worker.bulk
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
 from schemas.office_hours import OfficeHours
 from tests.conftest import NOW, TicketFactory, all_keys
 from tests.test_scripts import RecordingScripts, exercise
-import worker.bulk
 from worker.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, run_bulk_assign
 from worker.engine import Engine
 from worker.keys import AccountKeys, partition_count, partition_of, partition_stream
@@ -271,7 +271,8 @@ def test_a_bulk_job_pipelines_its_batches_to_the_node_of_its_account(
         engine.set_team(account, "billing", ["ana", "ben"], "max", NOW)
         engine.set_round_robin(account, False, "max", NOW)
         for i in range(30):
-            engine.decide(make_ticket(account_id=account, ticket_id=f"t{i}", created_at=NOW - timedelta(minutes=i)), NOW)
+            ticket = make_ticket(account_id=account, ticket_id=f"t{i}", created_at=NOW - timedelta(minutes=i))
+            engine.decide(ticket, NOW)
         engine.set_round_robin(account, True, "max", NOW)
         request = BulkAssignRequest(account_id=account, team_id="billing", actor_id="max", unassigned=True)
         job = Queue("cluster-bulk", connection=real_redis).enqueue(BULK_JOB_FUNCTION, request.model_dump(mode="json"))

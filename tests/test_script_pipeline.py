@@ -47,11 +47,10 @@ def test_a_call_that_hit_noscript_is_sent_again_after_the_ones_that_ran(client: 
 
 def test_an_error_ends_the_pipeline_and_leaves_the_pool_clean(client: redis.Redis) -> None:
     script = client.register_script(COUNTER)
-    with pytest.raises(ResponseError, match="RR_TEST asked to fail"):
-        with ScriptPipeline[str](client, script, "n") as calls:
-            calls.send(["n"], ["fail"], tag="bad")
-            calls.send(["n"], ["go"], tag="good")  # its reply is never read
-            calls.receive()
+    with pytest.raises(ResponseError, match="RR_TEST asked to fail"), ScriptPipeline[str](client, script, "n") as calls:
+        calls.send(["n"], ["fail"], tag="bad")
+        calls.send(["n"], ["go"], tag="good")  # its reply is never read
+        calls.receive()
     assert client.get("n") == b"1"  # the second call still ran: each call is its own script run
     assert client.ping() is True  # no stray reply is read by the next command
     assert client.incr("n") == 2

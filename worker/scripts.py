@@ -322,7 +322,7 @@ class Scripts:
         fixed = [keys.bulk_progress(job_id), keys.bulk_done(job_id), keys.events, keys.partition_events]
         head: list[Any] = [keys.account_id, team_id, job_id, utc_iso(now), *self._stream_args(), keep_seconds]
         by_agent: dict[str, list[str]] = {}  # in order of first assignment
-        for entry in self._client.lrange(fixed[1], 0, -1):  # type: ignore[union-attr]
+        for entry in self._client.lrange(fixed[1], 0, -1):
             agent_id, _, ticket_id = _text(entry).partition(" ")
             by_agent.setdefault(agent_id, []).append(ticket_id)
         agents = list(by_agent.items())
