@@ -33,6 +33,7 @@ from worker.engine import Engine
 from worker.errors import Forbidden, InvalidInput, UnknownUser
 from worker.queries import Queries
 from worker.runner import make_worker
+from worker.scripts import Scripts
 
 
 @pytest.fixture(autouse=True)
@@ -297,6 +298,58 @@ def test_a_script_cache_flush_half_way_reloads_the_script_and_loses_no_batch(
     assert (job.return_value()["assigned"], job.return_value()["already_done"]) == (400, 0)
     per_ticket = Counter(e.ticket_id for e in assigned_events(client))
     assert set(per_ticket) == set(ids) and max(per_ticket.values()) == 1
+
+
+def test_a_connection_dropped_half_way_resumes_from_the_first_unconfirmed_batch(
+    real_redis: redis.Redis, make_ticket: TicketFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = Engine(real_redis)
+    billing(engine, online=("ben", "cara", "dan"))
+    ids = tickets(engine, make_ticket, 300)
+    monkeypatch.setattr(worker.bulk, "BATCH_TARGET_US", None)
+    monkeypatch.setattr(worker.bulk, "BATCH_SIZE", 50)
+    original = Scripts.bulk_assign_call
+    built = []
+
+    def dropping(self, keys, team_id, job_id, ticket_ids, first_position, now):  # type: ignore[no-untyped-def]
+        built.append(first_position)
+        if len(built) == 3:  # two batches sent: kill the connection carrying them (as a failover would)
+            for entry in real_redis.client_list():
+                if entry["cmd"] == "evalsha":
+                    real_redis.client_kill_filter(_id=entry["id"])
+        return original(self, keys, team_id, job_id, ticket_ids, first_position, now)
+
+    monkeypatch.setattr(Scripts, "bulk_assign_call", dropping)
+    job = run(real_redis, ticket_ids=ids)
+    assert job.get_status() == "finished"
+    result = job.return_value()
+    assert result["assigned"] + result["already_done"] == 300 and result["assigned"] >= 200
+    assert len(built) > 300 // 50  # batches after the drop were sent again
+    per_ticket = Counter(e.ticket_id for e in assigned_events(real_redis))
+    assert set(per_ticket) == set(ids) and max(per_ticket.values()) == 1
+    assert sorted(Counter(e.agent_id for e in assigned_events(real_redis)).values()) == [100, 100, 100]
+
+
+def test_a_connection_that_keeps_dropping_fails_the_job_for_rq_to_retry(
+    real_redis: redis.Redis, make_ticket: TicketFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = Engine(real_redis)
+    billing(engine, online=("ben", "cara", "dan"))
+    ids = tickets(engine, make_ticket, 20)
+    monkeypatch.setattr(worker.bulk, "RESUME_BACKOFF_SECONDS", 0)
+    resumed = []
+    monkeypatch.setattr(worker.bulk.log, "warning", lambda event, **fields: resumed.append(fields["attempt"]))
+
+    def failing(self, keys, team_id, job_id, ticket_ids, first_position, now):  # type: ignore[no-untyped-def]
+        raise redis.exceptions.ConnectionError("Connection closed by server.")
+
+    monkeypatch.setattr(Scripts, "bulk_assign_call", failing)
+    request = BulkAssignRequest(account_id="acme", team_id="billing", actor_id="ana", ticket_ids=ids)
+    job = start_bulk_assign(real_redis, request)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        run_bulk_assign(engine, job, request)
+    assert resumed == [1, 2, 3]  # then it gives up: the job fails and RQ retries it (Retry(3))
+    assert assigned_events(real_redis) == []
 
 
 def test_a_job_retried_after_a_crash_half_way_assigns_no_ticket_twice(

@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 import structlog
+from redis.exceptions import AskError, MovedError, TryAgainError
 from rq import Retry
 from rq.job import Job
 
@@ -24,6 +25,7 @@ from producers.queue import QUEUE_NAME, ticket_queue
 from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
 from worker.engine import Engine, utc_now
 from worker.errors import Forbidden, HelpdeskError, UnknownUser
+from worker.keys import AccountKeys
 from worker.queries import Queries
 from worker.scripts import BulkBatchReply
 
@@ -119,38 +121,73 @@ def next_batch_size(size: int, redis_us: int, current: int) -> int:
     return max(MIN_BATCH_SIZE, min(MAX_BATCH_SIZE, 2 * current, wanted))
 
 
+RESUMABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, MovedError, AskError, TryAgainError)
+"""Errors after which the job goes on from its first unconfirmed batch (a dropped connection, a
+failover or a slot moved in a cluster): batches are idempotent, so one that did run is skipped."""
+MAX_RESUMES = 3
+RESUME_BACKOFF_SECONDS = 0.1
+"""Pause before resuming: 0.2 s, 0.4 s, 0.8 s (a failover takes about that long to settle)."""
+
+
+class _Progress:
+    """What the job has confirmed so far, and its ``meta["progress"]`` (saved at most every 0.1 s)."""
+
+    def __init__(self, job: Job, total: int, totals: dict[str, int]) -> None:
+        self.job, self.total, self.totals = job, total, totals
+        self.done = self.batches = self.longest_us = 0
+        self._saved_at = 0.0
+
+    def confirm(self, count: int, reply: BulkBatchReply) -> None:
+        self.totals["assigned"] += reply.assigned
+        self.totals["unassigned"] += reply.unassigned
+        self.totals["unknown"] += reply.unknown
+        self.totals["already_done"] += reply.already_done
+        self.batches += 1
+        self.longest_us = max(self.longest_us, reply.redis_us)
+        self.done += count
+        if time.monotonic() - self._saved_at >= PROGRESS_EVERY_SECONDS or self.done == self.total:
+            self.job.meta["progress"] = {"done": self.done, "total": self.total, **self.totals}
+            self.job.save_meta()  # type: ignore[no-untyped-call]
+            self._saved_at = time.monotonic()
+
+
+def _assign_batches(
+    engine: Engine, keys: AccountKeys, request: BulkAssignRequest, job_id: str, tickets: list[str], progress: _Progress
+) -> None:
+    """From the first unconfirmed ticket to the end: ``IN_FLIGHT`` calls at a time on one connection."""
+    scripts = engine.scripts
+    size, sent = BATCH_SIZE, progress.done
+    with scripts.pipeline("bulk_assign", keys.online, depth=IN_FLIGHT) as calls:
+        while progress.done < len(tickets):
+            while sent < len(tickets) and calls.in_flight < IN_FLIGHT:
+                batch = tickets[sent : sent + size]
+                call_keys, args = scripts.bulk_assign_call(keys, request.team_id, job_id, batch, sent, utc_now())
+                calls.send(call_keys, args, tag=len(batch))
+                sent += len(batch)
+            count, raw = calls.receive()
+            reply = BulkBatchReply.from_reply(raw)
+            size = next_batch_size(count, reply.redis_us, size)
+            progress.confirm(count, reply)
+
+
 def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dict[str, Any]:
     """The job's body: batches, progress in ``job.meta["progress"]``, one toast per agent at the end."""
     check_request(engine.client, request)
     keys = engine.keys(request.account_id)
     tickets = resolve_tickets(engine, job, request)
     totals = {"assigned": 0, "unassigned": 0, "unknown": 0, "already_done": 0}
-    batches = longest_us = 0
-    last_saved = 0.0
-    size = BATCH_SIZE
-    sent = done = 0
-    scripts = engine.scripts
-    with scripts.pipeline("bulk_assign", keys.online, depth=IN_FLIGHT) as calls:
-        while done < len(tickets):
-            while sent < len(tickets) and calls.in_flight < IN_FLIGHT:
-                batch = tickets[sent : sent + size]
-                call_keys, args = scripts.bulk_assign_call(keys, request.team_id, job.id, batch, sent, utc_now())
-                calls.send(call_keys, args, tag=len(batch))
-                sent += len(batch)
-            count, raw = calls.receive()
-            reply = BulkBatchReply.from_reply(raw)
-            totals["assigned"] += reply.assigned
-            totals["unassigned"] += reply.unassigned
-            totals["unknown"] += reply.unknown
-            totals["already_done"] += reply.already_done
-            batches += 1
-            longest_us = max(longest_us, reply.redis_us)
-            size = next_batch_size(count, reply.redis_us, size)
-            done += count
-            if time.monotonic() - last_saved >= PROGRESS_EVERY_SECONDS or done == len(tickets):
-                job.meta["progress"] = {"done": done, "total": len(tickets), **totals}
-                job.save_meta()  # type: ignore[no-untyped-call]
-                last_saved = time.monotonic()
+    progress = _Progress(job, len(tickets), totals)
+    resumes = 0
+    while progress.done < len(tickets):
+        try:
+            _assign_batches(engine, keys, request, job.id, tickets, progress)
+        except RESUMABLE as error:
+            resumes += 1
+            if resumes > MAX_RESUMES:
+                raise
+            log.warning("bulk.resume", job_id=job.id, done=progress.done, attempt=resumes, error=str(error))
+            time.sleep(RESUME_BACKOFF_SECONDS * 2**resumes)
+    batches, longest_us = progress.batches, progress.longest_us
     toasts = engine.scripts.bulk_finish(keys, request.team_id, job.id, utc_now(), BOOKKEEPING_KEEP_SECONDS)
     result = {
         "account_id": request.account_id,

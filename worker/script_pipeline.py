@@ -10,24 +10,28 @@ Works on ``redis.Redis`` (and fakeredis) and on ``RedisCluster``: there every ca
 must name keys of one slot (ours always do: one account), and goes to the node that serves it.
 A NOSCRIPT reply (script cache flushed, failover to a node that never saw the script) loads the
 script on that connection and re-sends the calls that hit it; other errors end the pipeline (its
-connection is dropped, so no reply is left unread on a pooled connection).
+connection is dropped, so no reply is left unread on a pooled connection; on a cluster, a dropped
+connection or a MOVED reply also makes the client re-read the slot map, for the caller's next try).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import redis
+import redis.exceptions
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import AskError, MovedError, NoScriptError, ResponseError
 
 Tag = TypeVar("Tag")
 
 _PENDING: Any = object()
+_TOPOLOGY_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, MovedError, AskError)
 
 
 @dataclass
@@ -72,6 +76,9 @@ class ScriptPipeline(Generic[Tag]):
         self._pool.release(self._connection)
         self._connection = None
         self._in_flight.clear()
+        if isinstance(self._client, RedisCluster) and isinstance(exc, _TOPOLOGY_ERRORS):
+            with contextlib.suppress(redis.exceptions.RedisError):  # the next attempt finds out again
+                self._client.nodes_manager.initialize()  # re-read which node serves which slot
 
     @property
     def in_flight(self) -> int:
