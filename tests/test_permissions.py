@@ -436,7 +436,7 @@ def run_isolation(client: redis.Redis, ops: Sequence[tuple[Any, ...]], check_eve
     check_isolation(client)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_accounts_stay_isolated(data: st.DataObject) -> None:
     length = data.draw(st.integers(10, 40), label="length")
