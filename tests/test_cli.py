@@ -171,7 +171,8 @@ def test_usage_errors_exit_2(url: str) -> None:
     assert "--actor" in refused(url, "round-robin", "acme", "on", code=2)
 
 
-def test_unreachable_redis_is_one_clear_line() -> None:
+def test_unreachable_redis_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELPDESK_RR_REDIS_RETRIES", "1")  # the retry budget is tested in test_restart.py
     message = refused("redis://127.0.0.1:9/0", "unassigned", "acme")
     assert message.startswith("error: cannot reach Redis at redis://127.0.0.1:9/0")
 

@@ -92,7 +92,7 @@ def test_failed_command_lists_and_requeues(real_redis: redis.Redis, redis_url: s
 
 
 def test_producer_gives_a_clear_error_after_a_bounded_retry(make_ticket: TicketFactory) -> None:
-    dead = connect("redis://127.0.0.1:9/0")  # the production client: retries, then gives up
+    dead = connect("redis://127.0.0.1:9/0", retries=2)  # the production client (its budget: test_restart.py)
     started = time.monotonic()
     with pytest.raises(EnqueueFailed, match="cannot reach Redis at 127.0.0.1:9.*not enqueued"):
         enqueue(make_ticket(), dead)
