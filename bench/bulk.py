@@ -787,7 +787,7 @@ TITLE = "Bulk team assignment"
 def params(quick: bool) -> dict[str, Any]:
     if quick:
         return {"tickets": 2000, "team_size": 10, "repeats": 1, "slowlog_threshold": 100, "probe": True}
-    return {"tickets": 10_000, "team_size": 10, "repeats": 3, "slowlog_threshold": 100, "probe": True}
+    return {"tickets": 10_000, "team_size": 10, "repeats": 5, "slowlog_threshold": 100, "probe": True}
 
 
 def run(url: str, quick: bool) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from importlib import resources
 from typing import Any, NamedTuple
 
@@ -268,21 +269,7 @@ class Scripts:
         self, keys: AccountKeys, team_id: str, job_id: str, ticket_ids: list[str], first_position: int, now: datetime
     ) -> tuple[list[str], list[Any]]:
         """KEYS and ARGV of one bulk_assign batch (for ``bulk_assign`` or a ``pipeline``)."""
-        fixed = [
-            keys.online,
-            keys.places,
-            keys.seq,
-            keys.unassigned,
-            keys.counts,
-            keys.team(team_id),
-            keys.events,
-            keys.partition_events,
-            keys.bulk_done(job_id),
-            keys.bulk_progress(job_id),
-            keys.stats(day_of(now)),
-            keys.uq_depth,
-            keys.metrics,
-        ]
+        fixed = _bulk_fixed_keys(keys, team_id, job_id, day_of(now))
         args = [
             keys.account_id,
             team_id,
@@ -294,7 +281,7 @@ class Scripts:
             self._stats_ttl(),
             first_position,
         ]
-        return fixed + keys.tickets(ticket_ids), args + ticket_ids
+        return [*fixed, *keys.tickets(ticket_ids)], args + ticket_ids
 
     def bulk_assign(
         self, keys: AccountKeys, team_id: str, job_id: str, ticket_ids: list[str], first_position: int, now: datetime
@@ -346,6 +333,26 @@ class Scripts:
             [agent_id, utc_iso(replied_at), int(replied_at.timestamp() * 1000), self._stats_ttl()],
         )
         return int(reply[0]), int(reply[1]) == 1
+
+
+@lru_cache(maxsize=16)
+def _bulk_fixed_keys(keys: AccountKeys, team_id: str, job_id: str, day: str) -> tuple[str, ...]:
+    """The 13 fixed KEYS of ``bulk_assign``: the same for every batch of a job (built once, not per batch)."""
+    return (
+        keys.online,
+        keys.places,
+        keys.seq,
+        keys.unassigned,
+        keys.counts,
+        keys.team(team_id),
+        keys.events,
+        keys.partition_events,
+        keys.bulk_done(job_id),
+        keys.bulk_progress(job_id),
+        keys.stats(day),
+        keys.uq_depth,
+        keys.metrics,
+    )
 
 
 def day_of(moment: datetime) -> str:

@@ -46,9 +46,14 @@ local started = rcall('TIME')
 -- The team's Online members in rotation order. Each assignment gives its agent the next place,
 -- i.e. moves them behind everyone else, so the batch simply cycles through this order.
 local queue = {}
-for _, member in ipairs(rcall('SMEMBERS', teamKey)) do
-  local place = rcall('ZSCORE', onlineKey, member)
-  if place then queue[#queue + 1] = {tonumber(place), member} end
+local members = rcall('SMEMBERS', teamKey)
+for first = 1, #members, 1000 do
+  local last = math.min(first + 999, #members)
+  local places = rcall('ZMSCORE', onlineKey, unpack(members, first, last))
+  for i = first, last do
+    local place = places[i - first + 1]
+    if place then queue[#queue + 1] = {tonumber(place), members[i]} end
+  end
 end
 table.sort(queue, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
 
@@ -115,11 +120,18 @@ end
 -- Once per batch: rotation places, counts, the toast list and the figures.
 if assigned > 0 then
   rcall('INCRBY', seqKey, assigned)
+  local byPlace, byAgent = {}, {}
   for _, agentId in ipairs(order) do
-    rcall('ZADD', onlineKey, lastPlace[agentId], agentId)
-    rcall('HSET', placesKey, agentId, lastPlace[agentId])
+    byPlace[#byPlace + 1] = lastPlace[agentId]
+    byPlace[#byPlace + 1] = agentId
+    byAgent[#byAgent + 1] = agentId
+    byAgent[#byAgent + 1] = lastPlace[agentId]
     rcall('HINCRBY', countsKey, agentId, added[agentId])
     rcall('HINCRBY', statsKey, 'assigned:' .. agentId, added[agentId])
+  end
+  for i = 1, #byPlace, 1000 do  -- pairs: 1000 is even
+    rcall('ZADD', onlineKey, unpack(byPlace, i, math.min(i + 999, #byPlace)))
+    rcall('HSET', placesKey, unpack(byAgent, i, math.min(i + 999, #byAgent)))
   end
   for i = 1, #done, 1000 do
     rcall('RPUSH', doneKey, unpack(done, i, math.min(i + 999, #done)))
