@@ -102,10 +102,9 @@ def describe_machine(m: dict[str, Any]) -> str:
 
 
 def method_text(mod: ModuleType) -> str:
-    """The module docstring without its first line and the usage line."""
-    lines = (mod.__doc__ or "").strip().splitlines()[1:]
-    text = "\n".join(line for line in lines if not line.strip().startswith("python -m"))
-    return text.strip()
+    """The module docstring without its title paragraph and its usage paragraph(s)."""
+    paragraphs = (mod.__doc__ or "").strip().split("\n\n")[1:]
+    return "\n\n".join(p.strip("\n") for p in paragraphs if not p.strip().startswith("python -m")).strip()
 
 
 def verdict_line(result: dict[str, Any]) -> str:
