@@ -23,7 +23,7 @@ from worker.queries import Queries
 
 pytestmark = pytest.mark.slow
 
-TICKETS = int(os.environ.get("HELPDESK_RR_STRESS_TICKETS", "8000"))
+TICKETS = int(os.environ.get("HELPDESK_RR_STRESS_TICKETS", "5000"))
 DUPLICATE_SHARE = 0.1
 WORKERS = 4
 ACCOUNTS = ("acme", "globex", "initech")
