@@ -129,7 +129,7 @@ def _every_key_of(keys: AccountKeys) -> list[str]:
         keys.users, keys.online, keys.places, keys.seq, keys.settings, keys.unassigned, keys.counts,
         keys.events, keys.partition_events, keys.teams, keys.team("t"), keys.metrics, keys.accounts,
         keys.stats("2026-11-24"), keys.stats_online("2026-11-24", "15"), keys.uq_depth,
-        keys.bulk_tickets("j"), keys.bulk_progress("j"), keys.bulk_done("j"), keys.ticket("t1"),
+        keys.bulk_tickets("j"), keys.bulk_progress("j"), keys.bulk_done("j"), keys.bulk_queue("j"), keys.ticket("t1"),
     ]  # fmt: skip
 
 

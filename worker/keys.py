@@ -154,6 +154,10 @@ class AccountKeys:
         """Hash of one bulk team-assign job: whether its toasts were sent."""
         return f"{self.base}:bulk:{job_id}"
 
+    def bulk_queue(self, job_id: str) -> str:
+        """Scratch zset of a bulk batch: the team's Online members by place (deleted in the same call)."""
+        return f"{self.base}:bulk:{job_id}:queue"
+
     def bulk_done(self, job_id: str) -> str:
         """List of 'agent ticket' pairs one bulk job assigned (for its one-toast-per-agent summary)."""
         return f"{self.base}:bulk:{job_id}:done"

@@ -33,7 +33,7 @@ SCRIPT_FILES: dict[str, str] = {
     "set_office_hours": "set_office_hours-4.lua",
     "trim_events": "trim_events-1.lua",
     "set_team": "set_team-5.lua",
-    "bulk_assign": "bulk_assign-13+.lua",
+    "bulk_assign": "bulk_assign-14+.lua",
     "bulk_finish": "bulk_finish-4.lua",
     "record_first_reply": "record_first_reply-4.lua",
 }
@@ -337,7 +337,7 @@ class Scripts:
 
 @lru_cache(maxsize=16)
 def _bulk_fixed_keys(keys: AccountKeys, team_id: str, job_id: str, day: str) -> tuple[str, ...]:
-    """The 13 fixed KEYS of ``bulk_assign``: the same for every batch of a job (built once, not per batch)."""
+    """The 14 fixed KEYS of ``bulk_assign``: the same for every batch of a job (built once, not per batch)."""
     return (
         keys.online,
         keys.places,
@@ -352,6 +352,7 @@ def _bulk_fixed_keys(keys: AccountKeys, team_id: str, job_id: str, day: str) -> 
         keys.stats(day),
         keys.uq_depth,
         keys.metrics,
+        keys.bulk_queue(job_id),
     )
 
 
