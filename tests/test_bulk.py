@@ -25,6 +25,7 @@ from worker.bulk import (
     MIN_BATCH_SIZE,
     EmptyTeam,
     UnknownTeam,
+    call_duration_us,
     next_batch_size,
     run_bulk_assign,
     start_bulk_assign,
@@ -274,6 +275,21 @@ def test_batches_are_sized_from_how_long_the_last_calls_ran(
 )
 def test_next_batch_size(size: int, redis_us: int, current: int, expected: int) -> None:
     assert next_batch_size(size, redis_us, current) == expected
+
+
+@pytest.mark.parametrize(
+    ("redis_us", "sent_at", "previous_reply_at", "reply_at", "expected"),
+    [
+        (1_500, 0.0, 0.0, 9.0, 1_500),  # Redis's clock wins when it runs
+        (0, 1.000, 0.990, 1.003, 3_000),  # frozen clock: from the send to the reply
+        (0, 1.000, 1.002, 1.004, 2_000),  # ...or from the previous reply, if it was still queued then
+        (0, 1.0, 1.0, 1.0, 1),  # never 0 (0 means "unknown" to next_batch_size)
+    ],
+)
+def test_call_duration_falls_back_to_the_client_clock(
+    redis_us: int, sent_at: float, previous_reply_at: float, reply_at: float, expected: int
+) -> None:
+    assert call_duration_us(redis_us, sent_at, previous_reply_at, reply_at) == pytest.approx(expected, abs=1)
 
 
 def test_a_script_cache_flush_half_way_reloads_the_script_and_loses_no_batch(

@@ -110,6 +110,15 @@ def resolve_tickets(engine: Engine, job: Job, request: BulkAssignRequest) -> lis
     return tickets
 
 
+def call_duration_us(redis_us: int, sent_at: float, previous_reply_at: float, reply_at: float) -> int:
+    """How long a call ran: Redis's own measure, or, where scripts see a frozen clock (``redis_us``
+    0), the client's: from when Redis could start it (it was sent, and the call before it had
+    replied) to its reply. That includes the network and errs long, i.e. towards smaller batches."""
+    if redis_us > 0:
+        return redis_us
+    return max(1, int((reply_at - max(sent_at, previous_reply_at)) * 1_000_000))
+
+
 def next_batch_size(size: int, redis_us: int, current: int) -> int:
     """The size of the next batch, from the last measured one (``size`` tickets in ``redis_us``):
     scaled to ``BATCH_TARGET_US``, at most doubling per step (one fast call proves little) but
@@ -158,16 +167,20 @@ def _assign_batches(
     """From the first unconfirmed ticket to the end: ``IN_FLIGHT`` calls at a time on one connection."""
     scripts = engine.scripts
     size, sent = BATCH_SIZE, progress.done
+    last_reply_at = time.perf_counter()
     with scripts.pipeline("bulk_assign", keys.online, depth=IN_FLIGHT) as calls:
         while progress.done < len(tickets):
             while sent < len(tickets) and calls.in_flight < IN_FLIGHT:
                 batch = tickets[sent : sent + size]
                 call_keys, args = scripts.bulk_assign_call(keys, request.team_id, job_id, batch, sent, utc_now())
-                calls.send(call_keys, args, tag=len(batch))
+                calls.send(call_keys, args, tag=(len(batch), time.perf_counter()))
                 sent += len(batch)
-            count, raw = calls.receive()
+            (count, sent_at), raw = calls.receive()
+            reply_at = time.perf_counter()
             reply = BulkBatchReply.from_reply(raw)
-            size = next_batch_size(count, reply.redis_us, size)
+            duration_us = call_duration_us(reply.redis_us, sent_at, last_reply_at, reply_at)
+            last_reply_at = reply_at
+            size = next_batch_size(count, duration_us, size)
             progress.confirm(count, reply)
 
 
