@@ -115,8 +115,9 @@ class Scripts:
         return self._retention
 
     def _call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
-        self.check_keys(name, keys)
         loaded = self._scripts[name]
+        if len(keys) != loaded.keys and not (loaded.variadic and len(keys) >= loaded.keys):
+            raise ValueError(f"{name} takes {loaded.keys}{'+' if loaded.variadic else ''} keys, got {len(keys)}")
         try:
             reply: list[Any] = loaded.script(keys=keys, args=args)
         except ResponseError as error:
@@ -294,12 +295,6 @@ class Scripts:
         """Calls of script ``name`` with up to ``depth`` in flight on one connection (worker/script_pipeline.py);
         ``routing_key``: any key of the calls (on a cluster, the calls go to the node serving its slot)."""
         return ScriptPipeline(self._client, self._scripts[name].script, routing_key, depth)
-
-    def check_keys(self, name: str, keys: list[str]) -> None:
-        """Refuse a call whose number of keys does not match the script's file name."""
-        loaded = self._scripts[name]
-        if len(keys) != loaded.keys and not (loaded.variadic and len(keys) >= loaded.keys):
-            raise ValueError(f"{name} takes {loaded.keys}{'+' if loaded.variadic else ''} keys, got {len(keys)}")
 
     def bulk_finish(
         self, keys: AccountKeys, team_id: str, job_id: str, now: datetime, keep_seconds: int, chunk: int = 50
