@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -203,16 +203,19 @@ def test_unknown_tickets_are_counted_not_invented(engine: Engine, client: redis.
     assert job.return_value()["unknown"] == 1 and assigned_events(client) == []
 
 
-def recorded_batches(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The size of every batch the job sends, in order."""
+def before_each_batch(monkeypatch: pytest.MonkeyPatch, hook: Callable[[list[int]], None] | None = None) -> list[int]:
+    """Record the size of every batch the job builds, in order, calling ``hook(sizes so far)`` before
+    each one is sent (to flush scripts, drop a connection, fail...). Returns the (live) list of sizes."""
     sizes: list[int] = []
-    original = engine.scripts.bulk_assign_call.__func__  # type: ignore[attr-defined]
+    original = Scripts.bulk_assign_call
 
     def recording(self, keys, team_id, job_id, ticket_ids, first_position, now):  # type: ignore[no-untyped-def]
         sizes.append(len(ticket_ids))
+        if hook is not None:
+            hook(sizes)
         return original(self, keys, team_id, job_id, ticket_ids, first_position, now)
 
-    monkeypatch.setattr(type(engine.scripts), "bulk_assign_call", recording)
+    monkeypatch.setattr(Scripts, "bulk_assign_call", recording)
     return sizes
 
 
@@ -221,7 +224,7 @@ def test_big_jobs_run_in_bounded_batches_and_report_progress(
 ) -> None:
     billing(engine, online=("ben", "cara", "dan"))
     ids = tickets(engine, make_ticket, 460)
-    sizes = recorded_batches(engine, monkeypatch)
+    sizes = before_each_batch(monkeypatch)
     job = run(client, ticket_ids=ids)
     assert sizes[0] == BATCH_SIZE and sum(sizes) == 460 and len(sizes) > 1
     assert all(MIN_BATCH_SIZE <= size <= MAX_BATCH_SIZE for size in sizes[:-1])
@@ -254,7 +257,7 @@ def test_batches_are_sized_from_how_long_the_last_calls_ran(
     settings = {"BATCH_TARGET_US": target_us, "BATCH_SIZE": 10, "MIN_BATCH_SIZE": 2, "MAX_BATCH_SIZE": 80}
     for name, value in settings.items():
         monkeypatch.setattr(worker.bulk, name, value)
-    sizes = recorded_batches(engine, monkeypatch)
+    sizes = before_each_batch(monkeypatch)
     with freeze_time(NOW, tick=True):  # fakeredis's TIME is the (otherwise frozen) clock
         job = run(client, ticket_ids=ids)
     assert sizes == expected
@@ -299,16 +302,12 @@ def test_a_script_cache_flush_half_way_reloads_the_script_and_loses_no_batch(
     ids = tickets(engine, make_ticket, 200)
     monkeypatch.setattr(worker.bulk, "BATCH_TARGET_US", None)
     monkeypatch.setattr(worker.bulk, "BATCH_SIZE", 25)
-    original = engine.scripts.bulk_assign_call.__func__  # type: ignore[attr-defined]
-    built = []
 
-    def flushing(self, keys, team_id, job_id, ticket_ids, first_position, now):  # type: ignore[no-untyped-def]
-        built.append(first_position)
-        if len(built) in (3, 6):  # while earlier calls are in flight: the next EVALSHAs hit NOSCRIPT
+    def flush(sizes: list[int]) -> None:
+        if len(sizes) in (3, 6):  # while earlier calls are in flight: the next EVALSHAs hit NOSCRIPT
             client.script_flush()
-        return original(self, keys, team_id, job_id, ticket_ids, first_position, now)
 
-    monkeypatch.setattr(type(engine.scripts), "bulk_assign_call", flushing)
+    before_each_batch(monkeypatch, flush)
     job = run(client, ticket_ids=ids)
     assert job.get_status() == "finished", job.latest_result().exc_string  # type: ignore[union-attr]
     assert (job.return_value()["assigned"], job.return_value()["already_done"]) == (200, 0)
@@ -324,18 +323,14 @@ def test_a_connection_dropped_half_way_resumes_from_the_first_unconfirmed_batch(
     ids = tickets(engine, make_ticket, 300)
     monkeypatch.setattr(worker.bulk, "BATCH_TARGET_US", None)
     monkeypatch.setattr(worker.bulk, "BATCH_SIZE", 50)
-    original = Scripts.bulk_assign_call
-    built = []
 
-    def dropping(self, keys, team_id, job_id, ticket_ids, first_position, now):  # type: ignore[no-untyped-def]
-        built.append(first_position)
-        if len(built) == 3:  # two batches sent: kill the connection carrying them (as a failover would)
+    def drop(sizes: list[int]) -> None:
+        if len(sizes) == 3:  # two batches sent: kill the connection carrying them (as a failover would)
             for entry in real_redis.client_list():
                 if entry["cmd"] == "evalsha":
                     real_redis.client_kill_filter(_id=entry["id"])
-        return original(self, keys, team_id, job_id, ticket_ids, first_position, now)
 
-    monkeypatch.setattr(Scripts, "bulk_assign_call", dropping)
+    built = before_each_batch(monkeypatch, drop)
     job = run(real_redis, ticket_ids=ids)
     assert job.get_status() == "finished"
     result = job.return_value()
@@ -356,10 +351,10 @@ def test_a_connection_that_keeps_dropping_fails_the_job_for_rq_to_retry(
     resumed = []
     monkeypatch.setattr(worker.bulk.log, "warning", lambda event, **fields: resumed.append(fields["attempt"]))
 
-    def failing(self, keys, team_id, job_id, ticket_ids, first_position, now):  # type: ignore[no-untyped-def]
+    def fail(sizes: list[int]) -> None:
         raise redis.exceptions.ConnectionError("Connection closed by server.")
 
-    monkeypatch.setattr(Scripts, "bulk_assign_call", failing)
+    before_each_batch(monkeypatch, fail)
     request = BulkAssignRequest(account_id="acme", team_id="billing", actor_id="ana", ticket_ids=ids)
     job = start_bulk_assign(real_redis, request)
     with pytest.raises(redis.exceptions.ConnectionError):
