@@ -498,7 +498,7 @@ def hours_and_instant(draw: st.DrawFn) -> tuple[OfficeHours, datetime]:
     return h, draw(st.one_of(uniform, near_change))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(case=hours_and_instant())
 def test_next_opening_is_the_first_open_instant_at_or_after_t(case: tuple[OfficeHours, datetime]) -> None:
     h, t = case
@@ -516,7 +516,7 @@ def test_next_opening_is_the_first_open_instant_at_or_after_t(case: tuple[Office
         assert not is_open(h, t + (opening - t) / 2)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     h=office_hours(zones=["UTC", "Asia/Kolkata", "Asia/Tokyo"]),
     t=st.datetimes(datetime(2026, 1, 1), datetime(2026, 12, 31), timezones=st.just(UTC)),
