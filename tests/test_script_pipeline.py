@@ -70,3 +70,14 @@ def test_misuse_is_refused(client: redis.Redis) -> None:
         assert calls.receive() == ("x", 1)
     with pytest.raises(ValueError, match="depth"):
         ScriptPipeline[str](client, script, "n", depth=0)
+
+
+def test_the_idle_health_check_never_reads_a_pending_reply(client: redis.Redis) -> None:
+    script = client.register_script(COUNTER)
+    with ScriptPipeline[str](client, script, "n", depth=2) as calls:
+        connection = calls._connection
+        connection.health_check_interval = 1
+        calls.send(["n"], ["go"], tag="a")
+        connection.next_health_check = 0  # "idle for long": the next send would PING first
+        calls.send(["n"], ["go"], tag="b")  # ...but a reply is pending, so it must not
+        assert [calls.receive(), calls.receive()] == [("a", 1), ("b", 2)]

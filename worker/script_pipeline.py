@@ -91,8 +91,14 @@ class ScriptPipeline(Generic[Tag]):
         if len(self._in_flight) >= self.depth:
             raise RuntimeError(f"already {self.depth} calls in flight: receive one first")
         call: _Call[Tag] = _Call(("EVALSHA", self._script.sha, len(keys), *keys, *args), tag)
-        self._connection.send_command(*call.command)
+        self._send(call.command)
         self._in_flight.append(call)
+
+    def _send(self, command: tuple[Any, ...]) -> None:
+        # redis-py's health check (a PING when the connection has been idle) reads its PONG right away:
+        # with a reply still unread it would read that reply instead. Only check with no call unresolved.
+        pending = any(call.reply is _PENDING for call in self._in_flight)
+        self._connection.send_command(*command, check_health=not pending)
 
     def receive(self) -> tuple[Tag, Any]:
         """The oldest call's tag and reply. Raises the call's error (``ResponseError``) if it failed."""
@@ -128,6 +134,5 @@ class ScriptPipeline(Generic[Tag]):
             sha = sha.decode()
         if sha != self._script.sha:  # pragma: no cover - the same text always hashes the same
             raise RuntimeError(f"SCRIPT LOAD returned {sha}, expected {self._script.sha}")
-        for call in failed:
-            call.reply = _PENDING
-            self._connection.send_command(*call.command)
+        for call in failed:  # still pending: their replies come next, in this order
+            self._send(call.command)
