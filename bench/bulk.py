@@ -10,7 +10,7 @@ Workloads, each on a flushed throwaway Redis, alternating order between repeats:
    ``--tickets`` tickets decided with round robin off through ``Engine.decide`` (real decided tickets
    waiting in the unassigned set); round robin back on. Then the real job: ``start_bulk_assign``
    (``unassigned=True``) and an in-process ``make_worker(client).work(burst=True)``, with its batches
-   sized from their measured duration and two calls in flight (``worker/bulk.py``). Timed: **job** =
+   sized from their measured duration and two calls in flight (``worker/core/bulk.py``). Timed: **job** =
    RQ's ``started_at`` -> ``ended_at`` (the job as a running worker runs it: the headline figure);
    **incl. queueing** = ``enqueued_at`` -> ``ended_at`` (here the worker is started after the
    enqueue, so this adds its start-up); **job body** = ``run_bulk_assign`` alone; **Lua** = the sum
@@ -59,15 +59,15 @@ from typing import Any
 import redis
 from rq.job import Job
 
-import worker.bulk
+import worker.core.bulk
 from bench.common import bench_redis, machine, markdown_table, median, ratio, utc_now_iso, write_json
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import BulkAssignRequest, TicketCreated
-from worker.engine import Engine
-from worker.keys import AccountKeys
+from worker.core.engine import Engine
+from worker.core.keys import AccountKeys
+from worker.core.scripts import script_source
 from worker.logging import configure_logging
-from worker.runner import make_worker
-from worker.scripts import script_source
+from worker.runtime.runner import make_worker
 
 ACCOUNT = "bench-acme"
 OWNER = "owner-1"
@@ -210,9 +210,9 @@ def timing_hooks(timings: dict[str, list[Any]]) -> Iterator[None]:
         return wrap
 
     with (
-        patched(worker.bulk, "next_batch_size", wrap_sizer),
+        patched(worker.core.bulk, "next_batch_size", wrap_sizer),
         patched(Job, "save_meta", wrap_timed("save_meta")),
-        patched(worker.bulk, "run_bulk_assign", wrap_timed("run_bulk_assign")),
+        patched(worker.core.bulk, "run_bulk_assign", wrap_timed("run_bulk_assign")),
     ):
         yield
 
@@ -222,7 +222,7 @@ class Variant:
     """How the job is run: production settings, or one thing changed."""
 
     name: str
-    in_flight: int = worker.bulk.IN_FLIGHT
+    in_flight: int = worker.core.bulk.IN_FLIGHT
     fixed_batch: int | None = None
     """None: batches sized from their duration (production); N: every batch N tickets."""
 
@@ -234,10 +234,10 @@ SEQUENTIAL = Variant("ours-sequential", in_flight=1)
 @contextmanager
 def variant_settings(variant: Variant) -> Iterator[None]:
     with ExitStack() as stack:
-        stack.enter_context(patched(worker.bulk, "IN_FLIGHT", lambda _: variant.in_flight))
+        stack.enter_context(patched(worker.core.bulk, "IN_FLIGHT", lambda _: variant.in_flight))
         if variant.fixed_batch is not None:
-            stack.enter_context(patched(worker.bulk, "BATCH_TARGET_US", lambda _: None))
-            stack.enter_context(patched(worker.bulk, "BATCH_SIZE", lambda _: variant.fixed_batch))
+            stack.enter_context(patched(worker.core.bulk, "BATCH_TARGET_US", lambda _: None))
+            stack.enter_context(patched(worker.core.bulk, "BATCH_SIZE", lambda _: variant.fixed_batch))
         yield
 
 
@@ -389,7 +389,7 @@ def run_ours(
     client.slowlog_reset()
     probed: dict[str, Any] = {}
     with variant_settings(variant), timing_hooks(timings), probe(probe_url, probed):
-        job = worker.bulk.start_bulk_assign(client, request)
+        job = worker.core.bulk.start_bulk_assign(client, request)
         make_worker(client).work(burst=True, logging_level="WARNING")
     slow = slowlog_read(client, BULK_SHA)
     finish = slowlog_read(client, FINISH_SHA)
@@ -489,7 +489,7 @@ def profile_ours(client: redis.Redis, tickets: int, team_size: int) -> dict[str,
     setup_ours(client, tickets, team_size)
     request = BulkAssignRequest(account_id=ACCOUNT, team_id=TEAM, actor_id=OWNER, unassigned=True)
     profiler = cProfile.Profile()
-    job = worker.bulk.start_bulk_assign(client, request)
+    job = worker.core.bulk.start_bulk_assign(client, request)
     profiler.enable()
     make_worker(client).work(burst=True, logging_level="WARNING")
     profiler.disable()
@@ -830,9 +830,9 @@ def run(url: str, quick: bool) -> dict[str, Any]:
     return {
         "params": {
             **p,
-            "first_batch": worker.bulk.BATCH_SIZE,
-            "batch_target_us": worker.bulk.BATCH_TARGET_US,
-            "in_flight": worker.bulk.IN_FLIGHT,
+            "first_batch": worker.core.bulk.BATCH_SIZE,
+            "batch_target_us": worker.core.bulk.BATCH_TARGET_US,
+            "in_flight": worker.core.bulk.IN_FLIGHT,
         },
         "floor_script": FLOOR_SCRIPT.strip(),
         "prototype_script": PROTOTYPE_SCRIPT.strip(),

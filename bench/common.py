@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from worker.redis_server import RedisServer, find_redis_server
+from worker.ops.redis_server import RedisServer, find_redis_server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -31,8 +31,8 @@ from bench.bulk import commandstats_delta
 from bench.common import markdown_table, median, ratio
 from bench.inprocess import ACCOUNT, CHANNELS, setup_account
 from schemas.common import utc_iso
-from worker.engine import Engine
-from worker.scripts import DecideReply, Scripts, TicketArgs
+from worker.core.engine import Engine
+from worker.core.scripts import DecideReply, Scripts, TicketArgs
 
 NAME = "engine"
 TITLE = "Engine vs Redis's floor"

@@ -32,8 +32,8 @@ from bench.common import markdown_table, median, ratio
 from bench.inprocess import CHANNELS, OWNER
 from schemas.common import AgentStatus, Role
 from schemas.inbound import TicketCreated
-from worker.engine import Engine
-from worker.scripts import day_of, hour_of
+from worker.core.engine import Engine
+from worker.core.scripts import day_of, hour_of
 
 NAME = "growth"
 TITLE = "Growth: agents and stored tickets"

@@ -28,9 +28,9 @@ from bench.common import NOOP
 from producers.queue import FAILURE_TTL_SECONDS, JOB_TIMEOUT_SECONDS, QUEUE_NAME, RESULT_TTL_SECONDS, enqueue_many
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
-from worker.engine import Engine
+from worker.core.engine import Engine
 from worker.logging import configure_logging
-from worker.runner import make_worker
+from worker.runtime.runner import make_worker
 
 ACCOUNT = "bench-acme"
 OWNER = "owner-1"

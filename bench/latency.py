@@ -46,7 +46,7 @@ from producers.queue import (
     ticket_queue,
 )
 from schemas.inbound import TicketCreated
-from worker.keys import AccountKeys
+from worker.core.keys import AccountKeys
 
 NAME = "latency"
 TITLE = "Latency: enqueue to ticket.assigned"

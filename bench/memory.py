@@ -30,7 +30,7 @@ import redis
 from bench.common import markdown_table, ratio
 from bench.inprocess import ACCOUNT, CHANNELS, setup_account
 from schemas.inbound import TicketCreated
-from worker.engine import Engine
+from worker.core.engine import Engine
 
 NAME = "memory"
 TITLE = "Memory per decided ticket"

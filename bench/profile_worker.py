@@ -3,7 +3,7 @@
     python -m bench --only profile_worker [--quick]
 
 ``tickets`` jobs of each workload (ours: ``worker.jobs.process_ticket``; baseline: ``bench.noop``,
-same payloads) are enqueued, then ``worker.runner.make_worker(client).work(burst=True)`` drains them
+same payloads) are enqueued, then ``worker.runtime.runner.make_worker(client).work(burst=True)`` drains them
 under cProfile, with production logging (JSON, INFO, to /dev/null). Reported per job: the whole
 drain, and the cumulative time of the functions that make up our part (validation, the engine, the
 EVALSHA round trip, the log line, the result); the rest of the job is RQ's and is the same for the
@@ -21,7 +21,7 @@ from typing import Any
 from bench.common import markdown_table, ratio
 from bench.inprocess import check_finished, enqueue, job_window, make_events, production_logging, setup_account
 from producers.connection import connect
-from worker.runner import make_worker
+from worker.runtime.runner import make_worker
 
 NAME = "profile_worker"
 TITLE = "Worker profile"
@@ -29,8 +29,8 @@ TITLE = "Worker profile"
 PARTS: list[tuple[str, str, str]] = [
     ("job body: `worker.jobs.process_ticket` (all of our code)", "worker/jobs.py", "process_ticket"),
     ("`TicketCreated.model_validate` (pydantic, in the job)", "pydantic/main.py", "model_validate"),
-    ("`Engine.decide`", "worker/engine.py", "decide"),
-    ("`Scripts.decide_ticket` (key/arg building + EVALSHA)", "worker/scripts.py", "decide_ticket"),
+    ("`Engine.decide`", "worker/core/engine.py", "decide"),
+    ("`Scripts.decide_ticket` (key/arg building + EVALSHA)", "worker/core/scripts.py", "decide_ticket"),
     ("`Script.__call__` (the EVALSHA round trip)", "redis/commands/core.py", "__call__"),
     ("`structlog` log line (`ticket.decided`)", "structlog/_native.py", "meth"),
     ("`new_event_id` (uuid4 ×2)", "schemas/events.py", "new_event_id"),

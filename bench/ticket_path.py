@@ -9,7 +9,7 @@ Two parts, each with the no-op job (``bench.noop``, same payloads and job option
    and 2 processes: all jobs enqueued first, then ``helpdesk-rr worker --burst --processes N`` runs
    to the end; drain jobs/s from RQ's own stamps; ``INFO commandstats`` per job (commands run inside
    our Lua scripts included). Workloads alternate order between repeats; ratios are paired per repeat.
-2. **round trips** — an in-process SimpleWorker (``worker.runner.make_worker``, production logging
+2. **round trips** — an in-process SimpleWorker (``worker.runtime.runner.make_worker``, production logging
    to /dev/null) drains the same jobs while redis-py's connection counts every request written
    (``send_packed_command``: one per command or per pipeline) and every ``execute_command``.
 """

@@ -2,7 +2,7 @@
 
     python -m bench --only topology [--quick]
 
-Four topologies (worker/topology.py), each drained by ``helpdesk-rr --log-json worker --burst
+Four topologies (worker/runtime/topology.py), each drained by ``helpdesk-rr --log-json worker --burst
 --processes 2`` (SimpleWorker; stdout/stderr to /dev/null), all jobs enqueued first:
 
 - **(a) single** — ``REDIS_URL`` only: state and the one RQ queue on the suite's throwaway Redis
@@ -51,10 +51,10 @@ from bench.worker_class import _stamp
 from producers.queue import QUEUE_NAME
 from producers.routing import QueueRouter, shard_of
 from schemas.inbound import TicketCreated
-from worker.engine import Engine
-from worker.keys import AccountKeys
-from worker.redis_server import RedisClusterServers, RedisServer
-from worker.topology import connect_state
+from worker.core.engine import Engine
+from worker.core.keys import AccountKeys
+from worker.ops.redis_server import RedisClusterServers, RedisServer
+from worker.runtime.topology import connect_state
 
 NAME = "topology"
 TITLE = "Topologies: queue shards and a Redis Cluster"

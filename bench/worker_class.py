@@ -60,8 +60,8 @@ from producers.queue import FAILURE_TTL_SECONDS, JOB_TIMEOUT_SECONDS, QUEUE_NAME
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
 from schemas.office_hours import OfficeHours
-from worker.engine import Engine
-from worker.keys import AccountKeys
+from worker.core.engine import Engine
+from worker.core.keys import AccountKeys
 from worker.logging import configure_logging
 
 ACCOUNT = "bench-acme"

@@ -28,7 +28,7 @@ FAILURE_TTL_SECONDS = 7 * 24 * 3600
 """Failed jobs stay in RQ's failed registry a week, for ops to inspect and requeue."""
 JOB_TIMEOUT_SECONDS = 10
 """A decision takes milliseconds; a job still running after 10 s is stuck. Short, because the
-worker's crash detection (worker/runner.py) is built on it."""
+worker's crash detection (worker/runtime/runner.py) is built on it."""
 JOB_RETRIES = 3
 """Attempts after the first when a job fails for a reason that may pass (a worker killed mid-job,
 Redis unreachable). Invalid payloads are never retried (worker/jobs.py)."""

@@ -1,6 +1,6 @@
 """Office hours: an IANA time zone, weekly wall-clock intervals and closed dates (holidays).
 
-The models only describe *what* the office hours are; ``worker/office_hours.py`` decides whether a
+The models only describe *what* the office hours are; ``worker/core/office_hours.py`` decides whether a
 given instant is inside them. The CLI writes office hours as short specs, parsed by
 :func:`parse_hours_spec`::
 

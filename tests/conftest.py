@@ -27,8 +27,8 @@ from redis.cluster import RedisCluster
 
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
-from worker.engine import Engine
-from worker.redis_server import RedisClusterServers, RedisServer, find_redis_server
+from worker.core.engine import Engine
+from worker.ops.redis_server import RedisClusterServers, RedisServer, find_redis_server
 
 # In CI, property tests replay the same examples every run (a new random failure must not decide
 # whether a submission lands; explore locally, where hypothesis keeps what it finds).

@@ -3,7 +3,7 @@
 It re-implements what the engine decides — roles and permissions, Online status, the rotation
 (place numbers), the round-robin setting, idempotency, the unassigned set, per-agent counts, teams,
 bulk team assignment and the events each operation emits — with plain dicts and sets and no Redis.
-Time-zone logic is *not* re-implemented: the webchat gate uses :func:`worker.office_hours.gate`, which
+Time-zone logic is *not* re-implemented: the webchat gate uses :func:`worker.core.office_hours.gate`, which
 has its own tests.
 
 Every operation returns ``(result, events)``: the result the engine's method returns and the events it
@@ -22,7 +22,7 @@ Choices the model mirrors from the engine where PRODUCT.md is silent (see docs/D
 * ``set_team`` checks, in this order: the member list is not empty (``InvalidInput``, before anything
   else), the actor may manage, then each member in sorted order exists (``UnknownUser``) and is agent
   or higher (``Forbidden``). The same members again is a no-op (no event).
-* ``bulk_assign`` is the whole bulk job (``worker/bulk.py``): the request check (actor exists and is
+* ``bulk_assign`` is the whole bulk job (``worker/core/bulk.py``): the request check (actor exists and is
   agent or higher, then the team exists and has members), the ticket list (explicit ids deduplicated in
   order, or the unassigned set oldest first), the batches of ``BATCH_SIZE`` with the team's Online members
   taken afresh per batch in rotation order, and the one toast per agent at the end
@@ -44,9 +44,9 @@ from typing import Any, NamedTuple
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import MAX_BULK_TICKETS, TicketCreated
 from schemas.office_hours import OfficeHours
-from worker.bulk import BATCH_SIZE, EmptyTeam, UnknownTeam
+from worker.core.bulk import BATCH_SIZE, EmptyTeam, UnknownTeam
+from worker.core.office_hours import gate
 from worker.errors import Forbidden, InvalidInput, UnknownUser
-from worker.office_hours import gate
 
 ModelEvent = dict[str, Any]
 """One expected event: every field the engine emits except ``id``."""

@@ -13,13 +13,13 @@ from pydantic import ValidationError
 from rq import Queue
 from rq.job import Job
 
-import worker.bulk
+import worker.core.bulk
 from producers.queue import QUEUE_NAME
 from schemas.common import AgentStatus, Role
 from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
 from tests.conftest import NOW, TicketFactory, setup_account
 from tests.test_engine import snapshot
-from worker.bulk import (
+from worker.core.bulk import (
     BATCH_SIZE,
     MAX_BATCH_SIZE,
     MIN_BATCH_SIZE,
@@ -30,11 +30,11 @@ from worker.bulk import (
     run_bulk_assign,
     start_bulk_assign,
 )
-from worker.engine import Engine
+from worker.core.engine import Engine
+from worker.core.queries import Queries
+from worker.core.scripts import Scripts
 from worker.errors import Forbidden, InvalidInput, UnknownUser
-from worker.queries import Queries
-from worker.runner import make_worker
-from worker.scripts import Scripts
+from worker.runtime.runner import make_worker
 
 
 @pytest.fixture(autouse=True)
@@ -256,7 +256,7 @@ def test_batches_are_sized_from_how_long_the_last_calls_ran(
     ids = tickets(engine, make_ticket, sum(expected))
     settings = {"BATCH_TARGET_US": target_us, "BATCH_SIZE": 10, "MIN_BATCH_SIZE": 2, "MAX_BATCH_SIZE": 80}
     for name, value in settings.items():
-        monkeypatch.setattr(worker.bulk, name, value)
+        monkeypatch.setattr(worker.core.bulk, name, value)
     sizes = before_each_batch(monkeypatch)
     with freeze_time(NOW, tick=True):  # fakeredis's TIME is the (otherwise frozen) clock
         job = run(client, ticket_ids=ids)
@@ -300,8 +300,8 @@ def test_a_script_cache_flush_half_way_reloads_the_script_and_loses_no_batch(
 ) -> None:
     billing(engine, online=("ben", "cara", "dan"))
     ids = tickets(engine, make_ticket, 200)
-    monkeypatch.setattr(worker.bulk, "BATCH_TARGET_US", None)
-    monkeypatch.setattr(worker.bulk, "BATCH_SIZE", 25)
+    monkeypatch.setattr(worker.core.bulk, "BATCH_TARGET_US", None)
+    monkeypatch.setattr(worker.core.bulk, "BATCH_SIZE", 25)
 
     def flush(sizes: list[int]) -> None:
         if len(sizes) in (3, 6):  # while earlier calls are in flight: the next EVALSHAs hit NOSCRIPT
@@ -321,8 +321,8 @@ def test_a_connection_dropped_half_way_resumes_from_the_first_unconfirmed_batch(
     engine = Engine(real_redis)
     billing(engine, online=("ben", "cara", "dan"))
     ids = tickets(engine, make_ticket, 300)
-    monkeypatch.setattr(worker.bulk, "BATCH_TARGET_US", None)
-    monkeypatch.setattr(worker.bulk, "BATCH_SIZE", 50)
+    monkeypatch.setattr(worker.core.bulk, "BATCH_TARGET_US", None)
+    monkeypatch.setattr(worker.core.bulk, "BATCH_SIZE", 50)
 
     def drop(sizes: list[int]) -> None:
         if len(sizes) == 3:  # two batches sent: kill the connection carrying them (as a failover would)
@@ -347,9 +347,9 @@ def test_a_connection_that_keeps_dropping_fails_the_job_for_rq_to_retry(
     engine = Engine(real_redis)
     billing(engine, online=("ben", "cara", "dan"))
     ids = tickets(engine, make_ticket, 20)
-    monkeypatch.setattr(worker.bulk, "RESUME_BACKOFF_SECONDS", 0)
+    monkeypatch.setattr(worker.core.bulk, "RESUME_BACKOFF_SECONDS", 0)
     resumed = []
-    monkeypatch.setattr(worker.bulk.log, "warning", lambda event, **fields: resumed.append(fields["attempt"]))
+    monkeypatch.setattr(worker.core.bulk.log, "warning", lambda event, **fields: resumed.append(fields["attempt"]))
 
     def fail(sizes: list[int]) -> None:
         raise redis.exceptions.ConnectionError("Connection closed by server.")

@@ -22,18 +22,18 @@ from redis.exceptions import ClusterCrossSlotError, RedisClusterException
 from rq import Queue
 from rq.job import Job
 
-import worker.bulk
+import worker.core.bulk
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
 from schemas.office_hours import OfficeHours
 from tests.conftest import NOW, TicketFactory, all_keys
 from tests.test_scripts import RecordingScripts, exercise
-from worker.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, run_bulk_assign
-from worker.engine import Engine
-from worker.keys import AccountKeys, partition_count, partition_of, partition_stream
-from worker.queries import Queries
-from worker.redis_server import CLUSTER_SLOTS, RedisClusterServers, RedisServerError
-from worker.scripts import SCRIPT_FILES
+from worker.core.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, run_bulk_assign
+from worker.core.engine import Engine
+from worker.core.keys import AccountKeys, partition_count, partition_of, partition_stream
+from worker.core.queries import Queries
+from worker.core.scripts import SCRIPT_FILES
+from worker.ops.redis_server import CLUSTER_SLOTS, RedisClusterServers, RedisServerError
 
 # --- the launcher ------------------------------------------------------------------------------
 
@@ -258,9 +258,9 @@ def test_a_bulk_job_pipelines_its_batches_to_the_node_of_its_account(
     cluster_redis: RedisCluster, real_redis: redis.Redis, make_ticket: TicketFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The job's batches go, several in flight, over one connection to the node serving the account's
-    slot (worker/script_pipeline.py); its RQ job lives on the queue Redis, as in production."""
-    monkeypatch.setattr(worker.bulk, "BATCH_SIZE", 4)
-    monkeypatch.setattr(worker.bulk, "BATCH_TARGET_US", None)
+    slot (worker/core/script_pipeline.py); its RQ job lives on the queue Redis, as in production."""
+    monkeypatch.setattr(worker.core.bulk, "BATCH_SIZE", 4)
+    monkeypatch.setattr(worker.core.bulk, "BATCH_TARGET_US", None)
     engine = Engine(cluster_redis)  # type: ignore[arg-type]
     queries = Queries(cluster_redis)  # type: ignore[arg-type]
     for account in _accounts_on_every_primary(cluster_redis):

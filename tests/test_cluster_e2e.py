@@ -13,7 +13,7 @@ from redis.cluster import RedisCluster
 
 from producers.routing import shard_of
 from schemas.events import parse_event
-from worker.consumer import EventConsumer
+from worker.ops.consumer import EventConsumer
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,7 @@ def test_tickets_flow_through_queue_shards_to_a_cluster(
     # the metrics endpoint reads the cluster for decisions and each shard for its queue
     from prometheus_client import generate_latest
 
-    from worker.metrics import build_registry
+    from worker.ops.metrics import build_registry
 
     shards = [redis.Redis.from_url(url) for url in shard_urls(redis_url)]
     text = generate_latest(build_registry(cluster_redis, queues=shards)).decode()

@@ -18,8 +18,8 @@ from producers.queue import enqueue_many
 from schemas.common import AgentStatus, Channel
 from schemas.inbound import TicketCreated
 from tests.conftest import setup_account
-from worker.engine import Engine, utc_now
-from worker.queries import Queries
+from worker.core.engine import Engine, utc_now
+from worker.core.queries import Queries
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The partition-stream consumer library (worker/consumer.py) and ``helpdesk-rr events --all``.
+"""The partition-stream consumer library (worker/ops/consumer.py) and ``helpdesk-rr events --all``.
 
 Runs on a real Redis and on fakeredis (the ``client`` fixture); the CLI tests drive a subprocess
 against the real server.
@@ -19,11 +19,11 @@ from schemas.common import AgentStatus, Channel
 from schemas.events import Event, parse_event
 from tests.conftest import NOW, TicketFactory, setup_account
 from tests.test_cli import ok, refused
-from worker.consumer import EventConsumer
-from worker.engine import Engine
-from worker.keys import AccountKeys, all_partition_streams, partition_of, partition_stream
-from worker.queries import Queries
-from worker.scripts import Scripts
+from worker.core.engine import Engine
+from worker.core.keys import AccountKeys, all_partition_streams, partition_of, partition_stream
+from worker.core.queries import Queries
+from worker.core.scripts import Scripts
+from worker.ops.consumer import EventConsumer
 
 FAR_FUTURE_MS = 10**13
 """A trim horizon past every entry: only the groups' positions limit trimming."""

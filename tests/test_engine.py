@@ -12,10 +12,10 @@ from schemas.common import AgentStatus, Channel, Role
 from schemas.events import parse_event
 from schemas.office_hours import OfficeHours
 from tests.conftest import NOW, TicketFactory, all_keys, setup_account
-from worker.engine import Engine
+from worker.core.engine import Engine
+from worker.core.keys import AccountKeys
+from worker.core.queries import Queries
 from worker.errors import Forbidden, UnknownUser
-from worker.keys import AccountKeys
-from worker.queries import Queries
 
 BACKENDS = ("real", "fake", "cluster")
 """These tests also run on a local Redis Cluster (tests/conftest.py)."""

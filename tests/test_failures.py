@@ -15,10 +15,10 @@ from producers.connection import connect
 from producers.queue import PROCESS_TICKET, QUEUE_NAME, EnqueueFailed, enqueue, enqueue_many
 from tests.conftest import NOW, TicketFactory, setup_account
 from tests.test_cli import ok
-from worker.engine import Engine
-from worker.failures import list_failed, requeue
-from worker.queries import Queries
-from worker.runner import make_worker
+from worker.core.engine import Engine
+from worker.core.queries import Queries
+from worker.runtime.failures import list_failed, requeue
+from worker.runtime.runner import make_worker
 
 
 def drain(client: redis.Redis) -> None:
@@ -113,7 +113,7 @@ def test_worker_processes_a_valid_job_after_an_invalid_one(
 
 
 def test_a_long_job_is_not_taken_for_abandoned_while_it_runs(real_redis: redis.Redis) -> None:
-    from worker.runner import HEARTBEAT_MARGIN_SECONDS, HelpdeskWorker
+    from worker.runtime.runner import HEARTBEAT_MARGIN_SECONDS, HelpdeskWorker
 
     worker = make_worker(real_redis)
     assert isinstance(worker, HelpdeskWorker)

@@ -14,9 +14,9 @@ from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
 from schemas.office_hours import OfficeHours
 from tests.conftest import NOW
-from worker.engine import Engine
+from worker.core.engine import Engine
+from worker.core.keys import AccountKeys
 from worker.errors import HelpdeskError
-from worker.keys import AccountKeys
 
 USERS = ("own", "man", "a1", "a2", "a3", "vw")
 HOURS = [OfficeHours.from_specs("Europe/Berlin", ["mon-fri 09:00-17:00"]), None]

@@ -48,10 +48,10 @@ from schemas.inbound import AgentFirstReply, TicketCreated
 from schemas.office_hours import OfficeHours, TimeInterval
 from tests.test_cli import logging_restored
 from worker.cli import cli
-from worker.engine import Engine, utc_now
-from worker.failures import list_failed
-from worker.queries import Queries
-from worker.runner import make_worker
+from worker.core.engine import Engine, utc_now
+from worker.core.queries import Queries
+from worker.runtime.failures import list_failed
+from worker.runtime.runner import make_worker
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 CONTEXT = {"now": NOW}

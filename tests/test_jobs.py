@@ -12,9 +12,9 @@ from rq.job import Job
 
 from producers.queue import PROCESS_TICKET, QUEUE_NAME, enqueue, enqueue_many
 from tests.conftest import NOW, TicketFactory, setup_account
-from worker.engine import Engine
-from worker.queries import Queries
-from worker.runner import run_one
+from worker.core.engine import Engine
+from worker.core.queries import Queries
+from worker.runtime.runner import run_one
 
 
 def drain(client: redis.Redis) -> None:

@@ -10,7 +10,7 @@ import redis
 import structlog
 
 from tests.conftest import NOW, TicketFactory, setup_account
-from worker.engine import Engine
+from worker.core.engine import Engine
 from worker.logging import configure_logging
 
 

@@ -22,10 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from producers.queue import build_ticket, enqueue
 from schemas.office_hours import OfficeHours
 from tests.conftest import TicketFactory, setup_account
-from worker.engine import Engine
-from worker.failures import failed_registry
-from worker.keys import AccountKeys, partition_accounts, partition_metrics
-from worker.metrics import HelpdeskCollector, build_registry, metrics_client
+from worker.core.engine import Engine
+from worker.core.keys import AccountKeys, partition_accounts, partition_metrics
+from worker.ops.metrics import HelpdeskCollector, build_registry, metrics_client
+from worker.runtime.failures import failed_registry
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday (as conftest.NOW): 16:00 in Berlin
 PARTITIONS = 4
@@ -434,7 +434,7 @@ def test_figures_written_by_the_engine_reach_the_endpoint(real_redis: redis.Redi
 
 
 def test_consumer_groups_report_unacknowledged_events_and_lag(real_redis: redis.Redis) -> None:
-    from worker.keys import partition_stream
+    from worker.core.keys import partition_stream
 
     for partition in (0, 1):
         stream = partition_stream(partition)

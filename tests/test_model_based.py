@@ -1,6 +1,6 @@
 """Model-based test: random sequences of every engine operation against the reference model (tests/model.py).
 
-A ``RuleBasedStateMachine`` drives the real ``worker.engine.Engine`` (two engine instances sharing the
+A ``RuleBasedStateMachine`` drives the real ``worker.core.engine.Engine`` (two engine instances sharing the
 client, like two worker processes, so the stale-office-hours reload path is exercised) over two accounts
 that share a partition. After every step it compares the engine's result (or exception class) with the
 model's and the events newly appended to the account's stream with the model's, ignoring only each
@@ -38,17 +38,17 @@ from hypothesis.stateful import (
 )
 from rq.job import Job, JobStatus
 
-import worker.bulk
+import worker.core.bulk
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from tests.model import Model, ModelEvent, Outcome, TeamRow, UnassignedRow, UserRow
-from worker.bulk import BATCH_SIZE, start_bulk_assign
-from worker.engine import Decision, Engine
+from worker.core.bulk import BATCH_SIZE, start_bulk_assign
+from worker.core.engine import Decision, Engine
+from worker.core.keys import AccountKeys, partition_of
+from worker.core.queries import Queries
 from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownUser
-from worker.keys import AccountKeys, partition_of
-from worker.queries import Queries
-from worker.runner import make_worker
+from worker.runtime.runner import make_worker
 
 NOW = datetime(2026, 10, 29, 12, 0, tzinfo=UTC)
 """A Thursday. Europe/Berlin fell back on Sun 25 Oct, America/New_York falls back on Sun 1 Nov 2026:
@@ -109,13 +109,13 @@ def decision_outcome(decision: Decision) -> Outcome:
 
 @contextmanager
 def bulk_job_clock(now: datetime, batch_size: int) -> Iterator[None]:
-    """The bulk job's clock (``worker.bulk.utc_now``: the events' ``occurred_at``) pinned to ``now``, and its
+    """The bulk job's clock (``worker.core.bulk.utc_now``: the events' ``occurred_at``) pinned to ``now``, and its
     batch size set. Not freezegun: fakeredis expires keys by the (frozen) wall clock, so a key written
     with a TTL under a clock weeks in the past — the job itself, kept one day — is gone when it thaws."""
     with (
-        mock.patch.object(worker.bulk, "utc_now", lambda: now),
-        mock.patch.object(worker.bulk, "BATCH_SIZE", batch_size),
-        mock.patch.object(worker.bulk, "BATCH_TARGET_US", None),  # fixed batches: the model's
+        mock.patch.object(worker.core.bulk, "utc_now", lambda: now),
+        mock.patch.object(worker.core.bulk, "BATCH_SIZE", batch_size),
+        mock.patch.object(worker.core.bulk, "BATCH_TARGET_US", None),  # fixed batches: the model's
     ):
         yield
 

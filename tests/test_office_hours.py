@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas.office_hours import OfficeHours, TimeInterval, Weekday, parse_hours_spec
-from worker.office_hours import gate, is_open, next_opening
+from worker.core.office_hours import gate, is_open, next_opening
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

@@ -4,7 +4,7 @@
    every action, one test id per cell, on a real Redis and on fakeredis. An allowed action changes the
    state it names and emits one event carrying the actor; a refused one raises ``Forbidden`` or
    ``UnknownUser`` with a message saying why, and leaves the whole keyspace byte-for-byte unchanged.
-   ``worker/engine.py`` has no team functions (yet), so "set team" / "bulk assign" have no cells.
+   ``worker/core/engine.py`` has no team functions (yet), so "set team" / "bulk assign" have no cells.
 2. ``test_accounts_stay_isolated``: random operations over five accounts, two pairs of which share a
    partition stream; after every operation no ticket is assigned outside its account, every event is
    on the right streams with the right ``account_id``, and each account stream is exactly its
@@ -32,10 +32,10 @@ from schemas.events import AgentStatusChanged, SettingsChanged, parse_event
 from schemas.inbound import TicketCreated
 from schemas.office_hours import OfficeHours
 from tests.conftest import NOW, all_keys
-from worker.engine import Engine
+from worker.core.engine import Engine
+from worker.core.keys import AccountKeys, partition_of, partition_stream
+from worker.core.queries import Queries
 from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownUser
-from worker.keys import AccountKeys, partition_of, partition_stream
-from worker.queries import Queries
 
 BACKENDS = ("real", "fake", "cluster")
 """These tests also run on a local Redis Cluster (tests/conftest.py)."""

@@ -1,4 +1,4 @@
-"""Tests for worker.redis_server: real redis-server processes, started and stopped per test.
+"""Tests for worker.ops.redis_server: real redis-server processes, started and stopped per test.
 
 Directories come from ``tempfile.mkdtemp(prefix="rr-")`` under /tmp (not pytest's tmp_path) so
 unix socket paths stay short; every server started here is stopped in a finalizer.
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from worker import redis_server as rs
-from worker.redis_server import (
+from worker.ops import redis_server as rs
+from worker.ops.redis_server import (
     RedisServer,
     RedisServerError,
     default_state_dir,
@@ -269,7 +269,7 @@ def test_ensure_uses_env_state_dir(monkeypatch: pytest.MonkeyPatch, state_dir: P
 _CHILD = """
 import sys, time
 from pathlib import Path
-from worker.redis_server import ensure_embedded_server
+from worker.ops.redis_server import ensure_embedded_server
 start_at = float(sys.argv[2])
 time.sleep(max(0.0, start_at - time.time()))
 print(ensure_embedded_server(Path(sys.argv[1])))

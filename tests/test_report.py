@@ -22,8 +22,8 @@ from freezegun import freeze_time
 
 from schemas.report import Report
 from worker import cli as cli_module
-from worker.keys import AccountKeys, partition_tag
-from worker.report import (
+from worker.core.keys import AccountKeys, partition_tag
+from worker.reports.figures import (
     TTFR_BUCKETS,
     build_report,
     duration,
@@ -35,7 +35,7 @@ from worker.report import (
     stats_key,
     uq_depth_key,
 )
-from worker.report_html import render_html
+from worker.reports.html import render_html
 
 ACCOUNT = "acme"
 D23 = date(2026, 11, 23)
@@ -335,9 +335,9 @@ Invoke = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def invoke(client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    import worker.topology
+    import worker.runtime.topology
 
-    monkeypatch.setattr(worker.topology, "connect_state", lambda url: client)
+    monkeypatch.setattr(worker.runtime.topology, "connect_state", lambda url: client)
     runner = CliRunner()
 
     def run(*args: str) -> tuple[int, str, str]:

@@ -22,9 +22,9 @@ from producers.queue import enqueue_many
 from schemas.common import Channel
 from schemas.inbound import TicketCreated
 from tests.conftest import setup_account
-from worker.engine import Engine, utc_now
-from worker.queries import Queries
-from worker.redis_server import RedisServer, find_redis_server
+from worker.core.engine import Engine, utc_now
+from worker.core.queries import Queries
+from worker.ops.redis_server import RedisServer, find_redis_server
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ from schemas.common import Channel
 from schemas.inbound import TicketCreated
 from tests.conftest import NOW, TicketFactory, setup_account
 from worker.config import Retention
-from worker.engine import Engine, utc_now
-from worker.keys import AccountKeys
-from worker.maintenance import trim_partition_streams
-from worker.scripts import Scripts
+from worker.core.engine import Engine, utc_now
+from worker.core.keys import AccountKeys
+from worker.core.scripts import Scripts
+from worker.runtime.maintenance import trim_partition_streams
 
 STREAM = AccountKeys.for_account("acme").partition_events
 

@@ -6,7 +6,7 @@ import pytest
 import redis
 from redis.exceptions import ResponseError
 
-from worker.script_pipeline import ScriptPipeline
+from worker.core.script_pipeline import ScriptPipeline
 
 COUNTER = """
 if ARGV[1] == 'fail' then return redis.error_reply('RR_TEST asked to fail') end

@@ -10,8 +10,8 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from worker.keys import AccountKeys
-from worker.scripts import SCRIPT_FILES, Scripts, TicketArgs, _read, key_count
+from worker.core.keys import AccountKeys
+from worker.core.scripts import SCRIPT_FILES, Scripts, TicketArgs, _read, key_count
 
 BACKENDS = ("real", "fake", "cluster")
 """These tests also run on a local Redis Cluster (tests/conftest.py)."""

@@ -17,11 +17,11 @@ from schemas.inbound import AgentFirstReply, BulkAssignRequest
 from tests.conftest import NOT_ON_CLUSTER, NOW, TicketFactory, setup_account
 from tests.test_cli import ok, refused
 from tests.test_engine import snapshot
-from worker.bulk import start_bulk_assign
-from worker.engine import Engine
+from worker.core.bulk import start_bulk_assign
+from worker.core.engine import Engine
+from worker.core.keys import AccountKeys
 from worker.errors import InvalidInput, UnknownTicket, UnknownUser
-from worker.keys import AccountKeys
-from worker.runner import make_worker
+from worker.runtime.runner import make_worker
 
 BACKENDS = ("real", "fake", "cluster")
 """These tests also run on a local Redis Cluster (tests/conftest.py)."""

@@ -2,7 +2,7 @@
 
 A payload that fails validation raises ``InvalidJob``: RQ puts the job in its failed registry with
 that message, and the worker goes on. Transient Redis errors are retried by the client
-(worker/connection.py); the decision script is idempotent, so a retry never assigns twice.
+(worker/runtime/connection.py); the decision script is idempotent, so a retry never assigns twice.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from rq.job import Job
 
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from worker.config import Retention
-from worker.engine import Engine, utc_now
+from worker.core.engine import Engine, utc_now
 from worker.errors import HelpdeskError
-from worker.topology import state_client_or
+from worker.runtime.topology import state_client_or
 
 log = structlog.get_logger("helpdesk_rr.jobs")
 
@@ -52,7 +52,7 @@ def engine_for(connection: redis.Redis) -> Engine:
     """One engine (scripts registered once, office-hours cache) per connection per process.
 
     A worker attached to a queue shard decides on the state Redis it was given at start
-    (worker/topology.py); with one Redis for everything that is the job's own connection."""
+    (worker/runtime/topology.py); with one Redis for everything that is the job's own connection."""
     connection = state_client_or(connection)
     engine = _engines.get(id(connection))
     if engine is None or engine.client is not connection:
@@ -121,8 +121,8 @@ def process_first_reply(payload: Any) -> dict[str, Any]:
 
 
 def bulk_assign(payload: Any) -> dict[str, Any]:
-    """A bulk team assignment (``BulkAssignRequest`` as JSON); see worker/bulk.py."""
-    from worker.bulk import run_bulk_assign
+    """A bulk team assignment (``BulkAssignRequest`` as JSON); see worker/core/bulk.py."""
+    from worker.core.bulk import run_bulk_assign
 
     job = _current_job()
     with _refusals_are_final(job):

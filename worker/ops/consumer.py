@@ -29,7 +29,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from schemas.events import Event, parse_event
-from worker.keys import partition_count, partition_stream
+from worker.core.keys import partition_count, partition_stream
 
 log = structlog.get_logger("helpdesk_rr.consumer")
 

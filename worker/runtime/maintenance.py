@@ -8,8 +8,8 @@ import redis
 import structlog
 
 from worker.config import Retention
-from worker.keys import all_partition_streams
-from worker.scripts import Scripts
+from worker.core.keys import all_partition_streams
+from worker.core.scripts import Scripts
 
 log = structlog.get_logger("helpdesk_rr.maintenance")
 

@@ -39,9 +39,9 @@ from rq.registry import StartedJobRegistry
 
 from producers.queue import QUEUE_NAME
 from schemas.office_hours import OfficeHours
-from worker.failures import failed_registry
-from worker.keys import AccountKeys, partition_accounts, partition_count, partition_metrics, partition_stream
-from worker.office_hours import is_open
+from worker.core.keys import AccountKeys, partition_accounts, partition_count, partition_metrics, partition_stream
+from worker.core.office_hours import is_open
+from worker.runtime.failures import failed_registry
 
 log = structlog.get_logger("helpdesk_rr.metrics")
 
@@ -147,7 +147,7 @@ class HelpdeskCollector(Collector):
     ) -> None:
         self.client = client
         self.queues = list(queues) if queues is not None else None
-        """Queue shards read separately when state and queues are split (worker/topology.py)."""
+        """Queue shards read separately when state and queues are split (worker/runtime/topology.py)."""
         self.partitions = partitions or partition_count()
         self.clock = clock
         self.queue_key = f"{Queue.redis_queue_namespace_prefix}{QUEUE_NAME}"
@@ -354,8 +354,8 @@ def serve(
     """Start the HTTP endpoint in a daemon thread (``port`` 0 picks a free one: see ``server_port``).
 
     ``url`` is the state Redis (``redis+cluster://`` for a cluster); ``queue_urls`` the queue shards
-    when they are separate (worker/topology.py)."""
-    from worker.topology import connect_state, is_cluster_url
+    when they are separate (worker/runtime/topology.py)."""
+    from worker.runtime.topology import connect_state, is_cluster_url
 
     state = connect_state(url) if is_cluster_url(url) else metrics_client(url)
     queues = [metrics_client(u) for u in queue_urls] if queue_urls else None

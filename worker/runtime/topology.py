@@ -51,7 +51,7 @@ class Topology:
         queues = tuple(u.strip() for u in os.environ.get("REDIS_QUEUE_URLS", "").split(",") if u.strip())
         if state and queues:
             return cls(state, queues)
-        from worker.connection import resolve_redis_url
+        from worker.runtime.connection import resolve_redis_url
 
         base = resolve_redis_url(None)
         return cls(state or base, queues or (base,))

@@ -16,7 +16,7 @@ from schemas.config import AccountSettings
 from schemas.events import Event, parse_event
 from schemas.office_hours import OfficeHours
 from schemas.views import TeamView, UnassignedTicket, UserView
-from worker.keys import AccountKeys
+from worker.core.keys import AccountKeys
 
 
 def _s(value: Any) -> str:

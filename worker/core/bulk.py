@@ -4,7 +4,7 @@ The job spreads tickets over the team's Online members in the account's rotation
 batches (one Lua call each) sized so each call runs about ``BATCH_TARGET_US`` in Redis: Redis is
 never blocked for more than a few milliseconds whatever the job's size, the team's size or the
 machine's speed. ``IN_FLIGHT`` calls are kept in flight so the worker packs the next batch while
-Redis runs the current one (worker/script_pipeline.py). It is safe to retry: the ticket list is
+Redis runs the current one (worker/core/script_pipeline.py). It is safe to retry: the ticket list is
 resolved once and kept in Redis, each ticket records the job that assigned it (so a batch re-run
 after a crash skips it), and the per-agent toasts are sent once at the end.
 """
@@ -23,11 +23,11 @@ from rq.job import Job
 
 from producers.queue import QUEUE_NAME, ticket_queue
 from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
-from worker.engine import Engine, utc_now
+from worker.core.engine import Engine, utc_now
+from worker.core.keys import AccountKeys
+from worker.core.queries import Queries
+from worker.core.scripts import BulkBatchReply
 from worker.errors import Forbidden, HelpdeskError, UnknownUser
-from worker.keys import AccountKeys
-from worker.queries import Queries
-from worker.scripts import BulkBatchReply
 
 log = structlog.get_logger("helpdesk_rr.bulk")
 

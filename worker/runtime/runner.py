@@ -21,11 +21,11 @@ from rq.utils import now
 from rq.worker import BaseWorker
 
 from producers.queue import JOB_TIMEOUT_SECONDS, QUEUE_NAME
-from worker.connection import connect
-from worker.engine import utc_now
+from worker.core.engine import utc_now
 from worker.jobs import engine_for
-from worker.maintenance import maybe_trim
-from worker.topology import use_state_client
+from worker.runtime.connection import connect
+from worker.runtime.maintenance import maybe_trim
+from worker.runtime.topology import use_state_client
 
 # Crash recovery, tuned so a ticket whose worker died is decided again within 60 s (RQ's defaults
 # allow ~90 s of heartbeat plus up to 600 s between maintenance passes). See docs/RELIABILITY.md.
@@ -65,7 +65,7 @@ class CrashRecoveryMixin:
         super().clean_registries()  # type: ignore[misc]
         for queue in self.queues:
             self._rescue_stuck_jobs(queue)
-        engine = engine_for(self.queues[0].connection)  # the state Redis (worker/topology.py)
+        engine = engine_for(self.queues[0].connection)  # the state Redis (worker/runtime/topology.py)
         maybe_trim(engine.client, engine.scripts, engine.scripts.retention, utc_now())
 
     def _rescue_stuck_jobs(self, queue: Queue) -> None:

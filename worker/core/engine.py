@@ -20,10 +20,10 @@ from schemas.events import new_event_id
 from schemas.inbound import AgentFirstReply, TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.config import Retention
+from worker.core.keys import AccountKeys
+from worker.core.office_hours import gate
+from worker.core.scripts import Scripts, TicketArgs
 from worker.errors import InvalidInput, StaleOfficeHours
-from worker.keys import AccountKeys
-from worker.office_hours import gate
-from worker.scripts import Scripts, TicketArgs
 
 log = structlog.get_logger("helpdesk_rr.engine")
 

@@ -11,7 +11,7 @@ from html import escape
 
 from schemas.common import utc_iso
 from schemas.report import Report, TtfrBucket, TtfrStats, UnassignedQueue
-from worker.report import (
+from worker.reports.figures import (
     SPIKE_LEVEL_FACTOR,
     SPIKE_LEVEL_MIN,
     depth_text,

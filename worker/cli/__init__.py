@@ -24,14 +24,14 @@ from schemas.common import AgentStatus, Channel, Role, check_id, utc_iso
 from schemas.events import Event
 from schemas.export import export_json_schemas
 from schemas.office_hours import OfficeHours
-from worker.cli_format import describe
+from worker.cli.format import describe
 from worker.config import Retention
-from worker.engine import Engine, utc_now
+from worker.core.engine import Engine, utc_now
+from worker.core.queries import Queries
 from worker.errors import HelpdeskError, UnknownUser
 from worker.jobs import validation_summary
 from worker.logging import configure_logging
-from worker.queries import Queries
-from worker.topology import Topology
+from worker.runtime.topology import Topology
 
 
 class Context:
@@ -39,7 +39,7 @@ class Context:
 
     ``client`` is the state Redis (decisions, events, settings); ``queue_for(account)`` the RQ queue
     shard of an account. Both are the same Redis unless REDIS_STATE_URL/REDIS_QUEUE_URLS split them
-    (worker/topology.py)."""
+    (worker/runtime/topology.py)."""
 
     def __init__(self, redis_url: str | None) -> None:
         self._explicit_url = redis_url
@@ -261,7 +261,7 @@ def bulk_assign(
 ) -> None:
     """Spread TICKETS (or --unassigned) over TEAM's Online members, as one RQ job."""
     from schemas.inbound import BulkAssignRequest
-    from worker.bulk import start_bulk_assign, wait_for
+    from worker.core.bulk import start_bulk_assign, wait_for
 
     with refusals(ctx):
         if bool(tickets) == use_unassigned:
@@ -410,7 +410,7 @@ def events(
         if not group:
             raise ValueError("--all needs --group NAME (the consumer group to read through)")
         ids(group=group, consumer=consumer)
-        from worker.consumer import EventConsumer
+        from worker.ops.consumer import EventConsumer
 
         def emit(event: Event) -> None:
             click.echo(show(event))  # printed before run/drain acknowledges it
@@ -434,7 +434,7 @@ def events(
 @pass_context
 def failed(ctx: Context, account: str | None, all_accounts: bool, do_requeue: bool, as_json: bool) -> None:
     """List (and --requeue) failed ticket jobs of ACCOUNT, or of --all accounts."""
-    from worker.failures import list_failed, requeue
+    from worker.runtime.failures import list_failed, requeue
 
     with refusals(ctx):
         if bool(account) == all_accounts:
@@ -474,8 +474,8 @@ def report(
     ctx: Context, account: str, day_from: str | None, day_to: str | None, as_json: bool, html_file: Path | None
 ) -> None:
     """ACCOUNT's figures over whole UTC days: assignments, TTFR, unassigned queue, busy hours."""
-    from worker.report import format_text, load_report, resolve_period
-    from worker.report_html import render_html
+    from worker.reports.figures import format_text, load_report, resolve_period
+    from worker.reports.html import render_html
 
     with refusals(ctx):
         check_id("account", account)
@@ -498,7 +498,7 @@ def report(
 @pass_context
 def metrics_command(ctx: Context, port: int, host: str) -> None:
     """Serve Prometheus metrics (read from Redis at each scrape) until Ctrl-C."""
-    from worker.metrics import endpoint_url, serve
+    from worker.ops.metrics import endpoint_url, serve
 
     with refusals(ctx):
         try:
@@ -531,7 +531,7 @@ def metrics_command(ctx: Context, port: int, host: str) -> None:
 @pass_context
 def worker_command(ctx: Context, burst: bool, processes: int, worker_class: str, shard: int | None) -> None:
     """Run RQ workers on the helpdesk-rr queue (with queue shards: processes spread over them)."""
-    from worker.runner import run_many, run_one
+    from worker.runtime.runner import run_many, run_one
 
     with refusals(ctx):
         Retention.from_env()  # a bad setting stops the worker now, not every job later
@@ -559,7 +559,7 @@ def embedded_group() -> None:
 @embedded_group.command("stop")
 def embedded_stop() -> None:
     """Stop the embedded server (its data is kept on disk and reloaded on next use)."""
-    from worker.redis_server import default_state_dir, stop_embedded_server
+    from worker.ops.redis_server import default_state_dir, stop_embedded_server
 
     stopped = stop_embedded_server()
     click.echo(f"embedded Redis in {default_state_dir()} " + ("stopped" if stopped else "was not running"))
@@ -583,7 +583,7 @@ def schemas_export(directory: Path) -> None:
 @pass_context
 def demo(ctx: Context, account: str) -> None:
     """A scripted helpdesk day, end to end: producers -> RQ -> workers -> events."""
-    from worker.demo import run_demo
+    from worker.cli.demo import run_demo
 
     configure_logging(level="WARNING")  # the demo prints its own story; decision lines would drown it
     with refusals(ctx):
@@ -594,6 +594,3 @@ def demo(ctx: Context, account: str) -> None:
 def main(argv: list[str] | None = None) -> Any:
     return cli.main(args=argv, prog_name="helpdesk-rr")
 
-
-if __name__ == "__main__":
-    main()

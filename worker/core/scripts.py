@@ -21,9 +21,9 @@ from redis.exceptions import ResponseError
 
 from schemas.common import utc_iso
 from worker.config import Retention
+from worker.core.keys import AccountKeys
+from worker.core.script_pipeline import ScriptPipeline
 from worker.errors import from_response_error
-from worker.keys import AccountKeys
-from worker.script_pipeline import ScriptPipeline
 
 SCRIPT_FILES: dict[str, str] = {
     "decide_ticket": "decide_ticket-13.lua",
@@ -41,7 +41,7 @@ SCRIPT_FILES: dict[str, str] = {
 
 
 def _read(filename: str) -> str:
-    return resources.files("worker").joinpath("lua", filename).read_text(encoding="utf-8")
+    return resources.files("worker.core").joinpath("lua", filename).read_text(encoding="utf-8")
 
 
 def script_source(name: str) -> str:
@@ -292,7 +292,7 @@ class Scripts:
         return BulkBatchReply.from_reply(self._call("bulk_assign", call_keys, args))
 
     def pipeline(self, name: str, routing_key: str, depth: int = 2) -> ScriptPipeline[Any]:
-        """Calls of script ``name`` with up to ``depth`` in flight on one connection (worker/script_pipeline.py);
+        """Calls of script ``name`` with up to ``depth`` in flight on one connection (worker/core/script_pipeline.py);
         ``routing_key``: any key of the calls (on a cluster, the calls go to the node serving its slot)."""
         return ScriptPipeline(self._client, self._scripts[name].script, routing_key, depth)
 

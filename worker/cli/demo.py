@@ -20,14 +20,14 @@ from producers.channels import ADAPTERS
 from schemas.common import AgentStatus, Channel, Role, utc_iso
 from schemas.inbound import BulkAssignRequest
 from schemas.office_hours import OfficeHours
-from worker.bulk import start_bulk_assign
-from worker.cli_format import describe
+from worker.cli.format import describe
 from worker.config import Retention
-from worker.engine import Engine, utc_now
+from worker.core.bulk import start_bulk_assign
+from worker.core.engine import Engine, utc_now
+from worker.core.keys import AccountKeys
+from worker.core.queries import Queries
 from worker.errors import HelpdeskError
-from worker.keys import AccountKeys
-from worker.queries import Queries
-from worker.runner import run_one
+from worker.runtime.runner import run_one
 
 TIMEZONE = "America/New_York"
 Echo = Callable[[str], None]

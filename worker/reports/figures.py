@@ -33,7 +33,7 @@ from schemas.report import (
     TtfrStats,
     UnassignedQueue,
 )
-from worker.keys import AccountKeys
+from worker.core.keys import AccountKeys
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 400
