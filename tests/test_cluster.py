@@ -30,7 +30,7 @@ from tests.conftest import NOW, TicketFactory, all_keys
 from tests.test_scripts import RecordingScripts, exercise
 from worker.core.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, run_bulk_assign
 from worker.core.engine import Engine
-from worker.core.keys import AccountKeys, partition_count, partition_of, partition_stream
+from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of, partition_stream
 from worker.core.queries import Queries
 from worker.core.scripts import SCRIPT_FILES
 from worker.ops.redis_server import CLUSTER_SLOTS, RedisClusterServers, RedisServerError
@@ -143,7 +143,7 @@ def test_every_key_of_an_account_is_in_its_partitions_slot(cluster_redis: RedisC
 
 
 def test_partitions_are_spread_over_the_primaries(cluster_redis: RedisCluster) -> None:
-    nodes = {cluster_redis.get_node_from_key(partition_stream(p)).name for p in range(partition_count())}
+    nodes = {cluster_redis.get_node_from_key(partition_stream(p)).name for p in range(DEFAULT_PARTITIONS)}
     assert len(nodes) == len(cluster_redis.get_primaries()), "cross-node behaviour would go untested"
 
 
@@ -173,7 +173,7 @@ def test_a_script_whose_keys_span_two_slots_is_refused(cluster_redis: RedisClust
 
 def test_all_keys_sees_every_node(cluster_redis: RedisCluster) -> None:
     """The snapshots the engine suite compares must cover the whole cluster, not one node."""
-    written = {f"{{rr:p{p:02d}}}:probe".encode() for p in range(partition_count())}
+    written = {f"{{rr:p{p:02d}}}:probe".encode() for p in range(DEFAULT_PARTITIONS)}
     for key in written:
         cluster_redis.set(key, 1)
     assert set(all_keys(cluster_redis)) == written

@@ -337,7 +337,7 @@ Invoke = Callable[..., tuple[int, str, str]]
 def invoke(client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     import worker.runtime.topology
 
-    monkeypatch.setattr(worker.runtime.topology, "connect_state", lambda url: client)
+    monkeypatch.setattr(worker.runtime.topology, "connect_state", lambda url, retries=0: client)
     runner = CliRunner()
 
     def run(*args: str) -> tuple[int, str, str]:

@@ -1,19 +1,41 @@
-"""Configuration from the environment, read once at the entry points and passed down."""
+"""Configuration from the environment: the only module that reads it, once, at the entry points.
+
+An entry point (the CLI, a worker process, a platform's backend building ``Helpdesk.from_env()``)
+calls ``Settings.from_env()`` once and passes the result down; nothing below reads ``os.environ``.
+A bad value fails there, with one line naming the variable, instead of in the middle of a job.
+
+| variable | meaning | default |
+|---|---|---|
+| ``REDIS_URL`` | the single Redis for everything | the embedded server |
+| ``REDIS_STATE_URL`` / ``REDIS_QUEUE_URLS`` | state on its own Redis (or Cluster) + queue shards | unset |
+| ``HELPDESK_RR_PARTITIONS`` | partitions (event streams, hash tags); fixed for a deployment | 16 |
+| ``HELPDESK_RR_REDIS_RETRIES`` | retries of a transient Redis error per call | 6 |
+| ``HELPDESK_RR_STATE_DIR`` / ``XDG_STATE_HOME`` | the embedded server's files | ``~/.local/state/helpdesk-rr`` |
+| ``HELPDESK_RR_ACCOUNT_STREAM_MAXLEN`` … | retention (``Retention`` below) | see docs/DESIGN.md |
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from producers.connection import RETRIES
+from worker.core.keys import DEFAULT_PARTITIONS
 
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
+def _int_env(environ: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    raw = environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if maximum is not None and not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -34,13 +56,64 @@ class Retention:
     stats_retention_days: int = 400
 
     @classmethod
-    def from_env(cls) -> Retention:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Retention:
+        env = os.environ if environ is None else environ
         return cls(
-            account_stream_maxlen=_int_env("HELPDESK_RR_ACCOUNT_STREAM_MAXLEN", cls.account_stream_maxlen),
-            partition_stream_maxlen=_int_env("HELPDESK_RR_PARTITION_STREAM_MAXLEN", cls.partition_stream_maxlen),
+            account_stream_maxlen=_int_env(env, "HELPDESK_RR_ACCOUNT_STREAM_MAXLEN", cls.account_stream_maxlen),
+            partition_stream_maxlen=_int_env(env, "HELPDESK_RR_PARTITION_STREAM_MAXLEN", cls.partition_stream_maxlen),
             partition_stream_min_age_seconds=_int_env(
-                "HELPDESK_RR_PARTITION_STREAM_MIN_AGE_SECONDS", cls.partition_stream_min_age_seconds
+                env, "HELPDESK_RR_PARTITION_STREAM_MIN_AGE_SECONDS", cls.partition_stream_min_age_seconds
             ),
-            assigned_record_ttl_seconds=_int_env("HELPDESK_RR_RECORD_TTL_SECONDS", cls.assigned_record_ttl_seconds),
-            stats_retention_days=_int_env("HELPDESK_RR_STATS_RETENTION_DAYS", cls.stats_retention_days),
+            assigned_record_ttl_seconds=_int_env(
+                env, "HELPDESK_RR_RECORD_TTL_SECONDS", cls.assigned_record_ttl_seconds
+            ),
+            stats_retention_days=_int_env(env, "HELPDESK_RR_STATS_RETENTION_DAYS", cls.stats_retention_days),
+        )
+
+
+def _retries(environ: Mapping[str, str]) -> int:
+    text = environ.get("HELPDESK_RR_REDIS_RETRIES", "").strip()
+    if not text:
+        return RETRIES
+    if not text.isdigit():
+        raise ValueError(f"HELPDESK_RR_REDIS_RETRIES must be a whole number ≥ 0, not {text!r}")
+    return int(text)
+
+
+def _state_dir(environ: Mapping[str, str]) -> Path:
+    explicit = environ.get("HELPDESK_RR_STATE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = environ.get("XDG_STATE_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "helpdesk-rr"
+    return Path.home() / ".local" / "state" / "helpdesk-rr"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything helpdesk-rr takes from its environment, read in one place."""
+
+    redis_url: str | None = None
+    """``REDIS_URL`` (or ``--redis-url``): one Redis for state and queues; None = the embedded server."""
+    state_url: str | None = None
+    queue_urls: tuple[str, ...] = ()
+    partitions: int = DEFAULT_PARTITIONS
+    redis_retries: int = RETRIES
+    state_dir: Path = field(default_factory=lambda: _state_dir({}))
+    retention: Retention = field(default_factory=Retention)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, redis_url: str | None = None) -> Settings:
+        """Read every variable once; ``redis_url`` (the CLI's ``--redis-url``) wins over ``REDIS_URL``."""
+        env = os.environ if environ is None else environ
+        queues = tuple(u.strip() for u in env.get("REDIS_QUEUE_URLS", "").split(",") if u.strip())
+        return cls(
+            redis_url=redis_url or env.get("REDIS_URL", "").strip() or None,
+            state_url=env.get("REDIS_STATE_URL", "").strip() or None,
+            queue_urls=queues,
+            partitions=_int_env(env, "HELPDESK_RR_PARTITIONS", DEFAULT_PARTITIONS, minimum=1, maximum=1024),
+            redis_retries=_retries(env),
+            state_dir=_state_dir(env),
+            retention=Retention.from_env(env),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
 
@@ -31,6 +32,27 @@ class InvalidInput(HelpdeskError):
 
 class UnknownTicket(HelpdeskError):
     """helpdesk-rr never saw the ticket (or its record expired)."""
+
+
+class Unavailable(HelpdeskError):
+    """Redis could not be reached (after the client's bounded retries); nothing was confirmed.
+
+    Retrying later is safe: every decision is idempotent."""
+
+
+def validation_summary(error: ValidationError) -> str:
+    """One line naming each bad field, e.g. ``channel: Input should be 'email', ... (got 'fax')``."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(_printable(p) for p in item["loc"]) or "payload"
+        parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def _printable(part: object) -> str:
+    """A field name as given, or its repr when it is not a plain identifier (keeps the line one line)."""
+    text = str(part)
+    return text if text.isidentifier() or text.isdigit() else repr(text)
 
 
 _CODES: dict[str, type[HelpdeskError]] = {

@@ -19,33 +19,35 @@ from rq import get_current_job
 from rq.job import Job
 
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
-from worker.config import Retention
+from worker.config import Settings
 from worker.core.engine import Engine, utc_now
-from worker.errors import HelpdeskError
+from worker.errors import HelpdeskError, validation_summary
 from worker.runtime.topology import state_client_or
 
 log = structlog.get_logger("helpdesk_rr.jobs")
 
 _engines: dict[int, Engine] = {}
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """The worker entry point (worker/runtime/runner.py) hands its settings over before taking jobs."""
+    global _settings
+    _settings = settings
+    _engines.clear()
+
+
+def _current_settings() -> Settings:
+    """The configured settings; a worker started some other way (a plain ``rq worker``) reads the
+    environment here, once, at its first job."""
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return _settings
 
 
 class InvalidJob(ValueError):
     """A job whose payload is not a valid event: failing it is final (retrying cannot help)."""
-
-
-def validation_summary(error: ValidationError) -> str:
-    """One line naming each bad field, e.g. ``channel: Input should be 'email', ... (got 'fax')``."""
-    parts = []
-    for item in error.errors():
-        where = ".".join(_printable(p) for p in item["loc"]) or "payload"
-        parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)
-
-
-def _printable(part: object) -> str:
-    """A field name as given, or its repr when it is not a plain identifier (keeps the line one line)."""
-    text = str(part)
-    return text if text.isidentifier() or text.isdigit() else repr(text)
 
 
 def engine_for(connection: redis.Redis) -> Engine:
@@ -56,7 +58,8 @@ def engine_for(connection: redis.Redis) -> Engine:
     connection = state_client_or(connection)
     engine = _engines.get(id(connection))
     if engine is None or engine.client is not connection:
-        engine = _engines[id(connection)] = Engine(connection, Retention.from_env())
+        settings = _current_settings()
+        engine = _engines[id(connection)] = Engine(connection, settings.retention, settings.partitions)
     return engine
 
 

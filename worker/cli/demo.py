@@ -13,33 +13,18 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import redis
-from rq.job import Job
+import click
 
 from producers.channels import ADAPTERS
 from schemas.common import AgentStatus, Channel, Role, utc_iso
-from schemas.inbound import BulkAssignRequest
 from schemas.office_hours import OfficeHours
+from worker.api import Helpdesk, HelpdeskError, utc_now
+from worker.cli.base import Context, cli, ids, pass_context, refusals
 from worker.cli.format import describe
-from worker.config import Retention
-from worker.core.bulk import start_bulk_assign
-from worker.core.engine import Engine, utc_now
-from worker.core.keys import AccountKeys
-from worker.core.queries import Queries
-from worker.errors import HelpdeskError
-from worker.runtime.runner import run_one
+from worker.logging import configure_logging
 
 TIMEZONE = "America/New_York"
 Echo = Callable[[str], None]
-
-
-def reset_account(client: redis.Redis, account_id: str) -> int:
-    """Delete every key of one account (demo only: a SCAN over the account's own key prefix)."""
-    pattern = AccountKeys.for_account(account_id).base + ":*"
-    deleted = 0
-    for key in client.scan_iter(match=pattern, count=1000):
-        deleted += int(client.delete(key))
-    return deleted
 
 
 def _payload(channel: Channel, ticket_id: str, at: datetime, text: str) -> dict[str, Any]:
@@ -81,10 +66,8 @@ def _payload(channel: Channel, ticket_id: str, at: datetime, text: str) -> dict[
 
 
 class DemoDay:
-    def __init__(self, client: redis.Redis, url: str, account: str, echo: Echo) -> None:
-        self.client, self.url, self.account, self.echo = client, url, account, echo
-        self.engine = Engine(client, Retention.from_env())
-        self.queries = Queries(client)
+    def __init__(self, helpdesk: Helpdesk, account: str, echo: Echo) -> None:
+        self.helpdesk, self.account, self.echo = helpdesk, account, echo
         self.zone = ZoneInfo(TIMEZONE)
         today = utc_now().astimezone(self.zone).date()
         self.day = today - timedelta(days=(today.weekday() - 1) % 7 or 7)  # most recent past Tuesday
@@ -105,7 +88,7 @@ class DemoDay:
             self.echo(f"   {label}: refused - {error}")
 
     def status(self, user: str, status: AgentStatus, actor: str | None = None) -> None:
-        self.engine.set_status(self.account, user, status, actor or user, utc_now())
+        self.helpdesk.set_status(self.account, user, status, actor or user)
 
     def tickets(self, *specs: tuple[Channel, int, int]) -> list[str]:
         """Enqueue tickets through the channel adapters, run a burst worker, print the new events."""
@@ -113,27 +96,30 @@ class DemoDay:
         for channel, hh, mm in specs:
             self.counter += 1
             ticket_id = f"T{self.counter:03d}"
-            ADAPTERS[channel].enqueue(
-                self.account, _payload(channel, ticket_id, self.at(hh, mm), f"Help #{ticket_id}"), self.client
-            )
+            self.deliver(channel, ticket_id, self.at(hh, mm), f"Help #{ticket_id}")
             ids.append(ticket_id)
         self.drain()
         return ids
 
+    def deliver(self, channel: Channel, ticket_id: str, at: datetime, text: str) -> None:
+        """A channel integration's part: the raw webhook payload through its adapter (producers API)."""
+        queue = self.helpdesk.queue_for(self.account)
+        ADAPTERS[channel].enqueue(self.account, _payload(channel, ticket_id, at, text), queue)
+
     def drain(self) -> None:
-        run_one(self.url, burst=True)
+        self.helpdesk.drain()
         self.show_events()
 
     def show_events(self) -> None:
-        for entry_id, event in self.queries.events(self.account, after=self.last_event):
+        for entry_id, event in self.helpdesk.events(self.account, after=self.last_event):
             self.last_event = entry_id
             self.echo("   " + describe(event))
 
     def run(self) -> None:
         echo, account = self.echo, self.account
         echo(f"helpdesk-rr demo: account {account!r}, a day on {self.day.isoformat()} ({TIMEZONE})")
-        echo(f"Redis: {self.url}")
-        reset_account(self.client, account)
+        echo(f"Redis: {self.helpdesk.redis_location()}")
+        self.helpdesk.reset_account(account)
 
         self.step("Set-up: users (owner, manager, three agents, a viewer) and webchat office hours")
         for user, role in [
@@ -144,10 +130,10 @@ class DemoDay:
             ("chloe", Role.AGENT),
             ("vic", Role.VIEWER),
         ]:
-            self.engine.upsert_user(account, user, role, utc_now())
+            self.helpdesk.save_user(account, user, role)
             echo(f"   {user}: {role.value}")
         hours = OfficeHours.from_specs(TIMEZONE, ["mon-fri 09:00-17:00"], [])
-        self.engine.set_office_hours(account, hours, "max", utc_now())
+        self.helpdesk.set_office_hours(account, hours, "max")
         self.show_events()
 
         self.step("08:05 Round robin is still off: tickets stay unassigned")
@@ -155,9 +141,9 @@ class DemoDay:
 
         self.step("08:10 An agent may not turn round robin on; the manager does")
         self.try_action(
-            "ana turns round robin on", lambda: self.engine.set_round_robin(account, True, "ana", utc_now())
+            "ana turns round robin on", lambda: self.helpdesk.set_round_robin(account, True, "ana")
         )
-        self.engine.set_round_robin(account, True, "max", utc_now())
+        self.helpdesk.set_round_robin(account, True, "max")
         self.show_events()
 
         self.step("08:15 Nobody is Online yet (nobody is set Online automatically)")
@@ -186,8 +172,8 @@ class DemoDay:
         self.tickets((Channel.EMAIL, 11, 30), (Channel.SOCIAL, 11, 35), (Channel.EMAIL, 11, 40))
 
         self.step("12:00 The same webhook delivered twice: decided once, no second event")
-        ADAPTERS[Channel.EMAIL].enqueue(account, _payload(Channel.EMAIL, "T001", self.at(8, 5), "again"), self.client)
-        ADAPTERS[Channel.SMS].enqueue(account, _payload(Channel.SMS, "T010", self.at(9, 28), "again"), self.client)
+        self.deliver(Channel.EMAIL, "T001", self.at(8, 5), "again")
+        self.deliver(Channel.SMS, "T010", self.at(9, 28), "again")
         self.drain()
         echo("   (no new events)")
 
@@ -201,12 +187,10 @@ class DemoDay:
         self.echo("   The manager bulk-assigns the whole unassigned queue to team 'support', fairly:")
         self.status("ana", AgentStatus.ONLINE)
         self.status("chloe", AgentStatus.ONLINE)
-        self.engine.set_team(account, "support", ["ana", "ben", "chloe"], "max", utc_now())
-        job = start_bulk_assign(
-            self.client, BulkAssignRequest(account_id=account, team_id="support", actor_id="max", unassigned=True)
-        )
+        self.helpdesk.set_team(account, "support", ["ana", "ben", "chloe"], "max")
+        job = self.helpdesk.bulk_assign(account, "support", "max", unassigned=True)
         self.drain()
-        result = Job.fetch(job.id, connection=self.client).return_value() or {}
+        result = job.return_value(refresh=True) or {}
         self.echo(f"   bulk job {job.id}: {result.get('assigned', 0)} assigned, {result.get('toasts', 0)} toasts")
 
         self.summary()
@@ -214,17 +198,28 @@ class DemoDay:
     def summary(self) -> None:
         echo = self.echo
         self.step("Unassigned set (oldest first)")
-        rows = self.queries.unassigned(self.account)
+        rows = self.helpdesk.unassigned(self.account)
         if not rows:
             echo("   (empty: the backlog went to team 'support')")
         for row in rows:
             until = f" until {utc_iso(row.available_at)}" if row.available_at else ""
             echo(f"   {row.ticket_id} {row.channel.value:<8} {row.reason.value}{until}")
         self.step("Tickets assigned per agent")
-        for view in self.queries.users(self.account):
+        for view in self.helpdesk.users(self.account):
             if view.role.can_be_online:
                 echo(f"   {view.user_id:<8} {view.assigned:>3}  ({view.status.value})")
 
 
-def run_demo(client: redis.Redis, url: str, account: str, echo: Echo) -> None:
-    DemoDay(client, url, account, echo).run()
+def run_demo(helpdesk: Helpdesk, account: str, echo: Echo) -> None:
+    DemoDay(helpdesk, account, echo).run()
+
+
+@cli.command()
+@click.option("--account", default="demo", show_default=True, help="Account to run the demo day in (reset first).")
+@pass_context
+def demo(ctx: Context, account: str) -> None:
+    """A scripted helpdesk day, end to end: producers -> RQ -> workers -> events."""
+    configure_logging(level="WARNING")  # the demo prints its own story; decision lines would drown it
+    with refusals(ctx):
+        ids(account=account)
+        run_demo(ctx.helpdesk, account, echo=click.echo)

@@ -55,6 +55,11 @@ class Engine:
         self._keys: dict[str, AccountKeys] = {}
         self._office_hours: dict[str, tuple[str, OfficeHours | None]] = {}
 
+    @property
+    def partitions(self) -> int | None:
+        """The deployment's partition count (None: the default), for callers that walk partitions."""
+        return self._partitions
+
     def keys(self, account_id: str) -> AccountKeys:
         """The account's key names; the id is validated on first use, since it becomes part of them."""
         keys = self._keys.get(account_id)

@@ -9,29 +9,17 @@ partitions (see docs/DESIGN.md).
 
 from __future__ import annotations
 
-import os
 import zlib
 from dataclasses import dataclass
 
 DEFAULT_PARTITIONS = 16
+"""``HELPDESK_RR_PARTITIONS`` overrides it (read by worker/config.py, passed down). Never change it live."""
 PREFIX = "rr"
-
-
-def partition_count() -> int:
-    """Number of partitions, from ``HELPDESK_RR_PARTITIONS`` (default 16). Never change it live."""
-    raw = os.environ.get("HELPDESK_RR_PARTITIONS", "").strip()
-    try:
-        count = int(raw) if raw else DEFAULT_PARTITIONS
-    except ValueError:
-        raise ValueError(f"HELPDESK_RR_PARTITIONS must be an integer, got {raw!r}") from None
-    if not 1 <= count <= 1024:
-        raise ValueError(f"HELPDESK_RR_PARTITIONS must be between 1 and 1024, got {count}")
-    return count
 
 
 def partition_of(account_id: str, partitions: int | None = None) -> int:
     """Stable account → partition mapping (crc32 is stable across processes, unlike ``hash``)."""
-    return zlib.crc32(account_id.encode()) % (partitions or partition_count())
+    return zlib.crc32(account_id.encode()) % (partitions or DEFAULT_PARTITIONS)
 
 
 def partition_tag(partition: int) -> str:
@@ -54,7 +42,7 @@ def partition_accounts(partition: int) -> str:
 
 
 def all_partition_streams(partitions: int | None = None) -> list[str]:
-    return [partition_stream(p) for p in range(partitions or partition_count())]
+    return [partition_stream(p) for p in range(partitions or DEFAULT_PARTITIONS)]
 
 
 @dataclass(frozen=True, slots=True)

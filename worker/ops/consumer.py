@@ -29,7 +29,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from schemas.events import Event, parse_event
-from worker.core.keys import partition_count, partition_stream
+from worker.core.keys import DEFAULT_PARTITIONS, partition_stream
 
 log = structlog.get_logger("helpdesk_rr.consumer")
 
@@ -125,7 +125,7 @@ class EventConsumer:
             raise ValueError("block_ms must be positive (or None for no blocking)")
         if batch < 1 or claim_idle_ms < 0 or max_deliveries < 1:
             raise ValueError("batch and max_deliveries must be >= 1, claim_idle_ms >= 0")
-        count = partitions or partition_count()
+        count = partitions or DEFAULT_PARTITIONS
         numbers = sorted(set(only)) if only is not None else list(range(count))
         if not numbers or any(not 0 <= p < count for p in numbers):
             raise ValueError(f"only must name partitions between 0 and {count - 1}")

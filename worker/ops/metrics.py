@@ -39,7 +39,7 @@ from rq.registry import StartedJobRegistry
 
 from producers.queue import QUEUE_NAME
 from schemas.office_hours import OfficeHours
-from worker.core.keys import AccountKeys, partition_accounts, partition_count, partition_metrics, partition_stream
+from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_accounts, partition_metrics, partition_stream
 from worker.core.office_hours import is_open
 from worker.runtime.failures import failed_registry
 
@@ -148,7 +148,7 @@ class HelpdeskCollector(Collector):
         self.client = client
         self.queues = list(queues) if queues is not None else None
         """Queue shards read separately when state and queues are split (worker/runtime/topology.py)."""
-        self.partitions = partitions or partition_count()
+        self.partitions = partitions or DEFAULT_PARTITIONS
         self.clock = clock
         self.queue_key = f"{Queue.redis_queue_namespace_prefix}{QUEUE_NAME}"
         self.started_key: str = StartedJobRegistry(QUEUE_NAME, connection=client).key
@@ -349,7 +349,7 @@ def build_registry(client: redis.Redis, **options: Any) -> CollectorRegistry:
 
 
 def serve(
-    url: str, host: str, port: int, queue_urls: Sequence[str] | None = None
+    url: str, host: str, port: int, queue_urls: Sequence[str] | None = None, partitions: int | None = None
 ) -> tuple[WSGIServer, threading.Thread]:
     """Start the HTTP endpoint in a daemon thread (``port`` 0 picks a free one: see ``server_port``).
 
@@ -359,7 +359,7 @@ def serve(
 
     state = connect_state(url) if is_cluster_url(url) else metrics_client(url)
     queues = [metrics_client(u) for u in queue_urls] if queue_urls else None
-    registry = build_registry(state, queues=queues)
+    registry = build_registry(state, queues=queues, partitions=partitions)
     server, thread = start_http_server(port, addr=host, registry=registry)
     return server, thread
 

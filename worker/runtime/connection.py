@@ -1,19 +1,17 @@
-"""Where the Redis connection comes from: ``--redis-url``, then ``REDIS_URL``, then the embedded server."""
+"""Where the Redis connection comes from: ``--redis-url`` / ``REDIS_URL``, else the embedded server."""
 
 from __future__ import annotations
 
-import os
-
 from producers.connection import connect
+from worker.config import Settings
 
 __all__ = ["connect", "resolve_redis_url"]
 
 
-def resolve_redis_url(explicit: str | None = None) -> str:
+def resolve_redis_url(settings: Settings) -> str:
     """The URL to use; with none configured, start (once) and return the per-user embedded server."""
-    url = explicit or os.environ.get("REDIS_URL", "").strip()
-    if url:
-        return url
+    if settings.redis_url:
+        return settings.redis_url
     from worker.ops.redis_server import ensure_embedded_server
 
-    return ensure_embedded_server()
+    return ensure_embedded_server(settings.state_dir)

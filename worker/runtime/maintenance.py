@@ -18,11 +18,13 @@ TRIM_LOCK_KEY = "rr:maintenance:trim-lock"
 """Not hash-tagged on purpose: a plain SET NX lock, never used inside a script."""
 
 
-def trim_partition_streams(scripts: Scripts, retention: Retention, now: datetime) -> dict[str, int]:
+def trim_partition_streams(
+    scripts: Scripts, retention: Retention, now: datetime, partitions: int | None = None
+) -> dict[str, int]:
     """Trim every partition stream up to ``now - min_age`` but never past an unread or unacked entry."""
     horizon_ms = int(now.timestamp() * 1000) - retention.partition_stream_min_age_seconds * 1000
     removed = {}
-    for stream in all_partition_streams():
+    for stream in all_partition_streams(partitions):
         count, minid = scripts.trim_events(stream, horizon_ms)
         if count:
             removed[stream] = count
@@ -30,9 +32,11 @@ def trim_partition_streams(scripts: Scripts, retention: Retention, now: datetime
     return removed
 
 
-def maybe_trim(client: redis.Redis, scripts: Scripts, retention: Retention, now: datetime) -> bool:
+def maybe_trim(
+    client: redis.Redis, scripts: Scripts, retention: Retention, now: datetime, partitions: int | None = None
+) -> bool:
     """Trim at most once a minute across all workers (the first worker to take the lock does it)."""
     if not client.set(TRIM_LOCK_KEY, 1, nx=True, ex=TRIM_EVERY_SECONDS):
         return False
-    trim_partition_streams(scripts, retention, now)
+    trim_partition_streams(scripts, retention, now, partitions)
     return True

@@ -21,8 +21,9 @@ from rq.utils import now
 from rq.worker import BaseWorker
 
 from producers.queue import JOB_TIMEOUT_SECONDS, QUEUE_NAME
+from worker.config import Settings
 from worker.core.engine import utc_now
-from worker.jobs import engine_for
+from worker.jobs import configure, engine_for
 from worker.runtime.connection import connect
 from worker.runtime.maintenance import maybe_trim
 from worker.runtime.topology import use_state_client
@@ -66,7 +67,7 @@ class CrashRecoveryMixin:
         for queue in self.queues:
             self._rescue_stuck_jobs(queue)
         engine = engine_for(self.queues[0].connection)  # the state Redis (worker/runtime/topology.py)
-        maybe_trim(engine.client, engine.scripts, engine.scripts.retention, utc_now())
+        maybe_trim(engine.client, engine.scripts, engine.scripts.retention, utc_now(), engine.partitions)
 
     def _rescue_stuck_jobs(self, queue: Queue) -> None:
         intermediate = queue.intermediate_queue
@@ -114,11 +115,14 @@ def run_one(
     worker_class: str = "simple",
     max_jobs: int | None = None,
     state: Any = None,
+    settings: Settings | None = None,
 ) -> bool:
     """One worker in this process on the queue at ``url``; decisions go to ``state`` (default: the
     same Redis). Returns RQ's ``work()`` result (True if it did any job)."""
+    settings = settings or Settings()
+    configure(settings)
     use_state_client(state)
-    worker = make_worker(connect(url), worker_class)
+    worker = make_worker(connect(url, settings.redis_retries), worker_class)
     return bool(worker.work(burst=burst, logging_level="WARNING", max_jobs=max_jobs))
 
 

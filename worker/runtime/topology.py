@@ -1,5 +1,7 @@
 """Where state and queues live: one Redis by default, or a Redis Cluster for state plus sharded queues.
 
+Resolved from ``Settings`` (worker/config.py reads the variables):
+
 | variable | meaning |
 |---|---|
 | ``REDIS_URL`` | the single Redis for everything (the default; the embedded server when unset) |
@@ -11,15 +13,15 @@ An explicit ``--redis-url`` means "one Redis for everything" and ignores the two
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
 
-from producers.connection import connect
+from producers.connection import RETRIES, connect
 from producers.routing import QueueRouter, shard_of
+from worker.config import Settings
 
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
@@ -28,33 +30,36 @@ def is_cluster_url(url: str) -> bool:
     return url.startswith(CLUSTER_SCHEMES)
 
 
-def connect_state(url: str) -> Any:
+def connect_state(url: str, retries: int = RETRIES) -> Any:
     """A client for the state Redis: ``RedisCluster`` for a ``redis+cluster://`` URL."""
     if is_cluster_url(url):
         plain = url.replace("+cluster", "", 1)
         return RedisCluster.from_url(plain, socket_connect_timeout=2, socket_timeout=30)
-    return connect(url)
+    return connect(url, retries)
 
 
 @dataclass
 class Topology:
     state_url: str
     queue_urls: tuple[str, ...]
+    retries: int = RETRIES
     _state: Any = field(default=None, repr=False)
     _queues: list[redis.Redis] | None = field(default=None, repr=False)
 
     @classmethod
-    def resolve(cls, explicit_url: str | None = None) -> Topology:
-        if explicit_url:
-            return cls(explicit_url, (explicit_url,))
-        state = os.environ.get("REDIS_STATE_URL", "").strip()
-        queues = tuple(u.strip() for u in os.environ.get("REDIS_QUEUE_URLS", "").split(",") if u.strip())
+    def resolve(cls, settings: Settings) -> Topology:
+        """A Redis URL (``--redis-url`` or ``REDIS_URL``) means one Redis for everything; else the split
+        variables when both are set; else the embedded server for what is missing."""
+        retries = settings.redis_retries
+        if settings.redis_url:
+            return cls(settings.redis_url, (settings.redis_url,), retries)
+        state, queues = settings.state_url, settings.queue_urls
         if state and queues:
-            return cls(state, queues)
+            return cls(state, queues, retries)
         from worker.runtime.connection import resolve_redis_url
 
-        base = resolve_redis_url(None)
-        return cls(state or base, queues or (base,))
+        base = resolve_redis_url(settings)
+        return cls(state or base, queues or (base,), retries)
 
     @property
     def single(self) -> bool:
@@ -63,12 +68,12 @@ class Topology:
 
     def state(self) -> Any:
         if self._state is None:
-            self._state = connect_state(self.state_url)
+            self._state = connect_state(self.state_url, self.retries)
         return self._state
 
     def queues(self) -> list[redis.Redis]:
         if self._queues is None:
-            self._queues = [self.state()] if self.single else [connect(u) for u in self.queue_urls]
+            self._queues = [self.state()] if self.single else [connect(u, self.retries) for u in self.queue_urls]
         return self._queues
 
     def router(self) -> QueueRouter:

@@ -1,0 +1,25 @@
+"""The control API: ``from worker.api import Helpdesk``.
+
+Everything that changes or reads helpdesk state goes through ``Helpdesk`` (docs/API.md). Expected
+failures are the typed errors re-exported here, each with a one-line message.
+"""
+
+from worker.api.helpdesk import Helpdesk, UserSaved
+from worker.core.bulk import BulkJobFailed, EmptyTeam, UnknownTeam
+from worker.core.engine import utc_now
+from worker.errors import Forbidden, HelpdeskError, InvalidInput, Unavailable, UnknownTicket, UnknownUser
+
+__all__ = [
+    "BulkJobFailed",
+    "EmptyTeam",
+    "Forbidden",
+    "Helpdesk",
+    "HelpdeskError",
+    "InvalidInput",
+    "Unavailable",
+    "UnknownTeam",
+    "UnknownTicket",
+    "UnknownUser",
+    "UserSaved",
+    "utc_now",
+]

@@ -1,0 +1,352 @@
+"""``Helpdesk``: the one control API over the engine — what the CLI, the demo and a platform call.
+
+A platform's backend needs the same verbs as the CLI: the agent's Online toggle in the Inbox header,
+the settings page (round robin, office hours, teams), bulk assignment and the reports. They all go
+through this class, never through ``Engine``, ``Queries`` or key names, so the rules (permissions,
+validation, idempotency) hold the same way for every surface. Every method raises only
+``worker.errors.HelpdeskError`` subclasses for expected failures, with the one-line message the CLI
+prints.
+
+Time: methods that change state take ``now`` (default: the wall clock, read here at the edge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import redis
+from rq.job import Job
+
+from producers.queue import build_ticket, enqueue, enqueue_first_reply
+from schemas.common import AgentStatus, Role, check_id, utc_iso
+from schemas.config import AccountSettings
+from schemas.events import Event
+from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
+from schemas.office_hours import OfficeHours
+from schemas.report import Report
+from schemas.views import TeamView, UnassignedTicket, UserView
+from worker.api.refusals import refusing, typed_refusals
+from worker.config import Settings
+from worker.core.bulk import start_bulk_assign, wait_for
+from worker.core.engine import Engine, utc_now
+from worker.core.keys import AccountKeys
+from worker.core.queries import Queries
+from worker.errors import InvalidInput, UnknownTicket, UnknownUser
+from worker.ops.consumer import EventConsumer
+from worker.reports import load_report, resolve_period
+from worker.runtime.failures import FailedTicketJob, list_failed, requeue
+from worker.runtime.runner import run_one
+from worker.runtime.topology import Topology
+
+
+@dataclass(frozen=True)
+class UserSaved:
+    """What ``save_user`` did: the role before (None: the user is new) and whether a demotion to
+    viewer took an Online user Offline."""
+
+    previous_role: Role | None
+    went_offline: bool
+
+
+class Helpdesk:
+    """The product's verbs over one deployment's Redis (state, and the queues tickets go to).
+
+    Build it once per process and share it (it holds the Redis clients and the engine's caches)::
+
+        helpdesk = Helpdesk.from_env()                    # REDIS_URL etc., read once
+        helpdesk = Helpdesk.from_url("redis://redis:6379/0")
+        helpdesk.set_status("acme", "ana", AgentStatus.ONLINE)
+
+    The connection is made on first use, so building one never fails.
+    """
+
+    def __init__(self, settings: Settings | None = None, topology: Topology | None = None) -> None:
+        self.config = settings or Settings()
+        self._topology = topology
+        self._state: Any = None
+        self._engine: Engine | None = None
+
+    @classmethod
+    def from_env(cls, redis_url: str | None = None, environ: Mapping[str, str] | None = None) -> Helpdesk:
+        """From the environment (worker/config.py); ``redis_url`` wins over ``REDIS_URL``.
+
+        With no Redis configured the embedded server is started (once) on first use."""
+        with typed_refusals(lambda: redis_url or "the configured Redis"):
+            settings = Settings.from_env(environ, redis_url=redis_url)
+        return cls(settings)
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings | None = None) -> Helpdesk:
+        """One Redis for state and queues at ``url`` (``redis+cluster://`` only for split topologies)."""
+        config = settings or Settings(redis_url=url)
+        return cls(config, Topology(url, (url,), config.redis_retries))
+
+    @classmethod
+    def for_client(cls, client: redis.Redis, settings: Settings | None = None) -> Helpdesk:
+        """Over an existing client (state and queue on it): tests, notebooks, an embedding app."""
+        topology = Topology("(given client)", ("(given client)",))
+        topology._state = client
+        return cls(settings, topology)
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def topology(self) -> Topology:
+        """Where state and queues live, resolved on first use: building a ``Helpdesk`` never starts the
+        embedded server (``helpdesk-rr schemas export`` and ``--help`` never touch Redis)."""
+        if self._topology is None:
+            self._topology = Topology.resolve(self.config)
+        return self._topology
+
+    @property
+    def state(self) -> Any:
+        """The state Redis client (decisions, events, settings); connected and pinged on first use, so
+        an unreachable Redis is reported before anything else happens."""
+        if self._state is None:
+            client = self.topology.state()
+            client.ping()
+            self._state = client
+        return self._state
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine(self.state, self.config.retention, self.config.partitions)
+        return self._engine
+
+    @property
+    def queries(self) -> Queries:
+        return Queries(self.state, self.config.partitions)
+
+    def redis_location(self) -> str:
+        """The state Redis URL, for messages (resolving it may start the embedded server)."""
+        return self.topology.state_url
+
+    def queue_for(self, account_id: str) -> redis.Redis:
+        """The Redis holding ``account_id``'s RQ queue (its shard when queues are split)."""
+        return self.state if self.topology.single else self.topology.queue_for(account_id)
+
+    def queue_clients(self) -> list[redis.Redis]:
+        return [self.state] if self.topology.single else self.topology.queues()
+
+    @refusing
+    def ping(self) -> None:
+        """Fail now, with ``Unavailable``, if the state Redis cannot be reached."""
+        self.state.ping()
+
+    # --- people and settings ------------------------------------------------------------------------
+
+    @refusing
+    def save_user(self, account_id: str, user_id: str, role: Role | str, now: datetime | None = None) -> UserSaved:
+        """Create or update a user (operator provisioning: no actor; see docs/DESIGN.md, Permissions)."""
+        _ids(account=account_id, user=user_id)
+        previous, went_offline = self.engine.upsert_user(account_id, user_id, Role(role), now or utc_now())
+        return UserSaved(previous, went_offline)
+
+    @refusing
+    def set_status(
+        self,
+        account_id: str,
+        user_id: str,
+        status: AgentStatus | str,
+        actor_id: str | None = None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Set a user Online or Offline (``actor_id`` defaults to the user). Returns whether it changed."""
+        _ids(account=account_id, user=user_id, actor=actor_id or user_id)
+        return self.engine.set_status(account_id, user_id, AgentStatus(status), actor_id or user_id, now or utc_now())
+
+    @refusing
+    def set_round_robin(self, account_id: str, enabled: bool, actor_id: str, now: datetime | None = None) -> bool:
+        """Turn round robin on or off (owner, admin, manager). Returns whether it changed."""
+        _ids(account=account_id, actor=actor_id)
+        return self.engine.set_round_robin(account_id, enabled, actor_id, now or utc_now())
+
+    @refusing
+    def set_office_hours(
+        self, account_id: str, hours: OfficeHours | None, actor_id: str, now: datetime | None = None
+    ) -> bool:
+        """Replace the office hours gating webchat (None: always open). Returns whether they changed.
+
+        Build ``hours`` with ``OfficeHours.from_specs("Europe/Berlin", ["mon-fri 09:00-17:00"], [])``."""
+        _ids(account=account_id, actor=actor_id)
+        return self.engine.set_office_hours(account_id, hours, actor_id, now or utc_now())
+
+    @refusing
+    def set_team(
+        self, account_id: str, team_id: str, members: Iterable[str], actor_id: str, now: datetime | None = None
+    ) -> bool:
+        """Set a team's members, replacing the previous ones (owner, admin, manager)."""
+        _ids(account=account_id, team=team_id, actor=actor_id)
+        return self.engine.set_team(account_id, team_id, list(members), actor_id, now or utc_now())
+
+    # --- tickets ----------------------------------------------------------------------------------
+
+    @refusing
+    def submit_ticket(self, ticket: TicketCreated | Mapping[str, Any], now: datetime | None = None) -> Job:
+        """Validate a ticket-created event and enqueue it; a worker decides it. Returns the RQ job."""
+        event = build_ticket(ticket, now=now or utc_now())
+        return enqueue(event, self.queue_for(event.account_id))
+
+    @refusing
+    def report_first_reply(
+        self,
+        account_id: str,
+        ticket_id: str,
+        agent_id: str,
+        at: datetime | str | None = None,
+        now: datetime | None = None,
+    ) -> Job:
+        """Report an agent's first reply (time to first reply); a worker records it.
+
+        Refused now — not later in the failed registry — when the ticket or the agent is unknown or
+        the reply is dated before the ticket."""
+        now = now or utc_now()
+        event = AgentFirstReply.model_validate(
+            {"account_id": account_id, "ticket_id": ticket_id, "agent_id": agent_id, "replied_at": at or now},
+            context={"now": now},
+        )
+        record = self.queries.ticket(account_id, ticket_id)
+        if record is None:
+            raise UnknownTicket(f"unknown ticket {ticket_id} in {account_id} (never seen, or its record expired)")
+        if self.queries.role(account_id, agent_id) is None:
+            raise UnknownUser(f"unknown user {agent_id}")
+        if "created_ms" in record and event.replied_at.timestamp() * 1000 < int(record["created_ms"]):
+            raise InvalidInput(
+                f"the reply ({utc_iso(event.replied_at)}) is before the ticket was created ({record.get('created_at')})"
+            )
+        return enqueue_first_reply(event, self.queue_for(account_id))
+
+    @refusing
+    def bulk_assign(
+        self,
+        account_id: str,
+        team_id: str,
+        actor_id: str,
+        tickets: Iterable[str] | None = None,
+        *,
+        unassigned: bool = False,
+    ) -> Job:
+        """Spread ``tickets`` (or, with ``unassigned=True``, the oldest 10,000 waiting) over the team's
+        Online members, as one RQ job. The request is checked before anything is enqueued."""
+        ticket_ids = list(tickets) if tickets is not None else []
+        if bool(ticket_ids) == unassigned:
+            raise InvalidInput("give ticket ids or unassigned (exactly one)")
+        request = BulkAssignRequest.model_validate(
+            {
+                "account_id": account_id,
+                "team_id": team_id,
+                "actor_id": actor_id,
+                "ticket_ids": ticket_ids or None,
+                "unassigned": unassigned,
+            }
+        )
+        return start_bulk_assign(self.state, request, self.queue_for(account_id))
+
+    @refusing
+    def wait_for_bulk(self, job: Job, echo: Any = None, timeout: float = 600) -> dict[str, Any]:
+        """Wait for a bulk job (``echo`` gets a progress line as it changes); returns its result."""
+        return wait_for(job, echo=echo or (lambda _line: None), timeout=timeout)
+
+    @refusing
+    def drain(self) -> bool:
+        """Decide everything queued now, in this process (a burst worker): demos and local setups.
+
+        Production runs ``helpdesk-rr worker`` processes instead. Returns whether any job ran."""
+        queue_url = self.topology.queue_urls[0]
+        state = None if self.topology.single else self.state
+        return run_one(queue_url, burst=True, state=state, settings=self.config)
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    @refusing
+    def users(self, account_id: str) -> list[UserView]:
+        """Every user of the account: role, status, rotation place, tickets assigned."""
+        _ids(account=account_id)
+        return self.queries.users(account_id)
+
+    @refusing
+    def settings(self, account_id: str) -> AccountSettings:
+        """The account's settings: round robin and office hours."""
+        _ids(account=account_id)
+        return self.queries.settings(account_id)
+
+    @refusing
+    def teams(self, account_id: str) -> list[TeamView]:
+        """Every team with its members and who of them is Online (rotation order)."""
+        _ids(account=account_id)
+        return self.queries.teams(account_id)
+
+    @refusing
+    def unassigned(self, account_id: str, limit: int | None = None) -> list[UnassignedTicket]:
+        """The unassigned tickets, oldest first, with their reason."""
+        _ids(account=account_id)
+        return self.queries.unassigned(account_id, limit)
+
+    @refusing
+    def events(self, account_id: str, after: str = "-", count: int | None = None) -> list[tuple[str, Event]]:
+        """The account's events after stream id ``after`` (exclusive), oldest first, with their ids."""
+        _ids(account=account_id)
+        return self.queries.events(account_id, after=after, count=count)
+
+    def follow_events(self, account_id: str, after: str = "$", block_ms: int = 1000) -> Iterator[tuple[str, Event]]:
+        """Yield the account's events as they are appended (blocking), starting after ``after``."""
+        with typed_refusals(self.redis_location):
+            _ids(account=account_id)
+            yield from self.queries.follow_events(account_id, after=after, block_ms=block_ms)
+
+    def event_consumer(self, group: str, consumer: str, block_ms: int | None = 1000) -> EventConsumer:
+        """A consumer-group reader of every account's events (the partition streams; docs/CONSUMERS.md).
+
+        ``block_ms=None`` drains what is there and returns; call ``ensure_groups`` first."""
+        with typed_refusals(self.redis_location):
+            _ids(group=group, consumer=consumer)
+            return EventConsumer(self.state, group, consumer, self.config.partitions, block_ms=block_ms)
+
+    @refusing
+    def report(
+        self,
+        account_id: str,
+        day_from: date | str | None = None,
+        day_to: date | str | None = None,
+        now: datetime | None = None,
+    ) -> Report:
+        """The account's figures over whole UTC days (default: the last 7 days up to today)."""
+        _ids(account=account_id)
+        now = now or utc_now()
+        start, end = resolve_period(now.date(), _day_text(day_from), _day_text(day_to))
+        return load_report(self.state, account_id, start, end, now=now, partitions=self.config.partitions)
+
+    @refusing
+    def failed_jobs(self, account_id: str | None = None) -> list[FailedTicketJob]:
+        """Failed jobs in RQ's failed registry (of every queue shard), ``account_id``'s or all."""
+        if account_id is not None:
+            _ids(account=account_id)
+        return [row for queue in self.queue_clients() for row in list_failed(queue, account_id)]
+
+    @refusing
+    def requeue_failed(self, account_id: str | None = None) -> int:
+        """Put the failed jobs (``account_id``'s or all) back on their queue. Returns how many."""
+        if account_id is not None:
+            _ids(account=account_id)
+        return sum(requeue(queue, list_failed(queue, account_id)) for queue in self.queue_clients())
+
+    @refusing
+    def reset_account(self, account_id: str) -> int:
+        """Delete every key of one account (the demo's fresh start). A SCAN: not for live accounts."""
+        _ids(account=account_id)
+        pattern = AccountKeys.for_account(account_id, self.config.partitions).base + ":*"
+        return sum(int(self.state.delete(key)) for key in self.state.scan_iter(match=pattern, count=1000))
+
+
+def _ids(**values: str) -> None:
+    """Ids become parts of key names: refuse a bad one with a message naming the field."""
+    for field, value in values.items():
+        check_id(field, value)
+
+
+def _day_text(day: date | str | None) -> str | None:
+    return day.isoformat() if isinstance(day, date) else day

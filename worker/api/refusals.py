@@ -1,0 +1,61 @@
+"""Every expected failure below the API becomes one typed ``HelpdeskError`` with a one-line message.
+
+The CLI prints ``error: <message>``, an HTTP edge answers with it, a platform's backend catches the
+class: all three see the same words, so they are written once, here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from producers.queue import EnqueueFailed
+from worker.errors import HelpdeskError, InvalidInput, Unavailable, validation_summary
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@contextmanager
+def typed_refusals(where: Callable[[], str]) -> Iterator[None]:
+    """Map validation, bad ids, unreachable Redis and failed enqueues to ``HelpdeskError`` subclasses.
+
+    ``where`` names the Redis for the message; it is called only when Redis was unreachable."""
+    try:
+        yield
+    except HelpdeskError:
+        raise
+    except ValidationError as error:
+        raise InvalidInput(validation_summary(error)) from None
+    except EnqueueFailed as error:
+        raise Unavailable(str(error)) from None
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        raise Unavailable(f"cannot reach Redis at {where()}: {error}") from None
+    except ValueError as error:  # ids (check_id), periods, office-hours specs: one line each
+        raise InvalidInput(str(error)) from None
+
+
+class Located(Protocol):
+    """Anything that can say which Redis it talks to (for the "cannot reach Redis at …" message)."""
+
+    def redis_location(self) -> str: ...
+
+
+S = TypeVar("S", bound=Located)
+
+
+def refusing(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """Decorate an API method: its expected failures come out as typed ``HelpdeskError``s."""
+
+    @functools.wraps(method)
+    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with typed_refusals(self.redis_location):
+            return method(self, *args, **kwargs)
+
+    return wrapper
