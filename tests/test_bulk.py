@@ -17,8 +17,8 @@ import worker.core.bulk
 from producers.queue import QUEUE_NAME
 from schemas.common import AgentStatus, Role
 from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
-from tests.conftest import NOW, TicketFactory, setup_account
-from tests.test_engine import snapshot
+from tests.support.accounts import NOW, TicketFactory, setup_account
+from tests.support.snapshots import snapshot
 from worker.core.bulk import (
     BATCH_SIZE,
     MAX_BATCH_SIZE,

@@ -26,8 +26,9 @@ import worker.core.bulk
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
 from schemas.office_hours import OfficeHours
-from tests.conftest import NOW, TicketFactory, all_keys
-from tests.test_scripts import RecordingScripts, exercise
+from tests.support.accounts import NOW, TicketFactory
+from tests.support.backends import all_keys
+from tests.support.recording import RecordingScripts, exercise
 from worker.core.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, run_bulk_assign
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys, partition_count, partition_of, partition_stream

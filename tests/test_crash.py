@@ -20,7 +20,7 @@ from rq.registry import StartedJobRegistry
 from producers.queue import QUEUE_NAME, enqueue_many
 from schemas.common import Channel
 from schemas.inbound import TicketCreated
-from tests.conftest import setup_account
+from tests.support.accounts import setup_account
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
 

@@ -11,7 +11,8 @@ import redis
 from schemas.common import AgentStatus, Channel, Role
 from schemas.events import parse_event
 from schemas.office_hours import OfficeHours
-from tests.conftest import NOW, TicketFactory, all_keys, setup_account
+from tests.support.accounts import NOW, TicketFactory, setup_account
+from tests.support.snapshots import snapshot
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
@@ -29,26 +30,6 @@ def assign(engine: Engine, make_ticket: TicketFactory, n: int, **kwargs: object)
 
 def event_types(client: redis.Redis, account: str = "acme") -> list[str]:
     return [event.type for _, event in Queries(client).events(account)]
-
-
-def snapshot(client: redis.Redis) -> dict[bytes, object]:
-    """Every key and its value: used to prove a refused action changed nothing."""
-    state: dict[bytes, object] = {}
-    for key in sorted(all_keys(client)):
-        kind = client.type(key)
-        if kind == b"hash":
-            state[key] = client.hgetall(key)
-        elif kind == b"zset":
-            state[key] = client.zrange(key, 0, -1, withscores=True)
-        elif kind == b"stream":
-            state[key] = client.xrange(key)
-        elif kind == b"set":
-            state[key] = client.smembers(key)
-        elif kind == b"list":
-            state[key] = client.lrange(key, 0, -1)
-        else:
-            state[key] = client.get(key)
-    return state
 
 
 # --- the round-robin setting -----------------------------------------------------------------

@@ -13,7 +13,7 @@ import redis
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
 from schemas.office_hours import OfficeHours
-from tests.conftest import NOW
+from tests.support.accounts import NOW
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
 from worker.errors import HelpdeskError

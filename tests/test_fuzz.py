@@ -46,7 +46,7 @@ from producers import ADAPTERS, PROCESS_TICKET, QUEUE_NAME
 from schemas.common import Channel, Role
 from schemas.inbound import AgentFirstReply, TicketCreated
 from schemas.office_hours import OfficeHours, TimeInterval
-from tests.test_cli import logging_restored
+from tests.support.cli import logging_restored
 from worker.cli import cli
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries

@@ -11,7 +11,7 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from producers.queue import PROCESS_TICKET, QUEUE_NAME, enqueue, enqueue_many
-from tests.conftest import NOW, TicketFactory, setup_account
+from tests.support.accounts import NOW, TicketFactory, setup_account
 from worker.core.engine import Engine
 from worker.core.queries import Queries
 from worker.runtime.runner import run_one

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from producers.queue import build_ticket, enqueue
 from schemas.office_hours import OfficeHours
-from tests.conftest import TicketFactory, setup_account
+from tests.support.accounts import TicketFactory, setup_account
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys, partition_accounts, partition_metrics
 from worker.ops.metrics import HelpdeskCollector, build_registry, metrics_client

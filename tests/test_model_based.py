@@ -1,4 +1,4 @@
-"""Model-based test: random sequences of every engine operation against the reference model (tests/model.py).
+"""Model-based test: random sequences of every engine operation against the reference model (tests/support/model.py).
 
 A ``RuleBasedStateMachine`` drives the real ``worker.core.engine.Engine`` (two engine instances sharing the
 client, like two worker processes, so the stale-office-hours reload path is exercised) over two accounts
@@ -42,7 +42,7 @@ import worker.core.bulk
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
-from tests.model import Model, ModelEvent, Outcome, TeamRow, UnassignedRow, UserRow
+from tests.support.model import Model, ModelEvent, Outcome, TeamRow, UnassignedRow, UserRow
 from worker.core.bulk import BATCH_SIZE, start_bulk_assign
 from worker.core.engine import Decision, Engine
 from worker.core.keys import AccountKeys, partition_of

@@ -31,7 +31,8 @@ from schemas.common import AgentStatus, Channel, Role
 from schemas.events import AgentStatusChanged, SettingsChanged, parse_event
 from schemas.inbound import TicketCreated
 from schemas.office_hours import OfficeHours
-from tests.conftest import NOW, all_keys
+from tests.support.accounts import NOW
+from tests.support.backends import all_keys
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys, partition_of, partition_stream
 from worker.core.queries import Queries

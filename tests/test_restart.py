@@ -21,7 +21,7 @@ from producers.connection import connect
 from producers.queue import enqueue_many
 from schemas.common import Channel
 from schemas.inbound import TicketCreated
-from tests.conftest import setup_account
+from tests.support.accounts import setup_account
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
 from worker.ops.redis_server import RedisServer, find_redis_server

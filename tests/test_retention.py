@@ -10,7 +10,7 @@ import redis
 
 from schemas.common import Channel
 from schemas.inbound import TicketCreated
-from tests.conftest import NOW, TicketFactory, setup_account
+from tests.support.accounts import NOW, TicketFactory, setup_account
 from worker.config import Retention
 from worker.core.engine import Engine, utc_now
 from worker.core.keys import AccountKeys

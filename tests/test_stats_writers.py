@@ -14,9 +14,10 @@ from rq.job import Job
 from producers.queue import PROCESS_FIRST_REPLY, QUEUE_NAME, enqueue_first_reply
 from schemas.common import AgentStatus, Channel
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
-from tests.conftest import NOT_ON_CLUSTER, NOW, TicketFactory, setup_account
-from tests.test_cli import ok, refused
-from tests.test_engine import snapshot
+from tests.support.accounts import NOW, TicketFactory, setup_account
+from tests.support.backends import NOT_ON_CLUSTER
+from tests.support.cli import ok, refused
+from tests.support.snapshots import snapshot
 from worker.core.bulk import start_bulk_assign
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
