@@ -628,7 +628,9 @@ def one(values: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
     return values.map(lambda v: [v])
 
 
-stray = st.one_of(st.just([]), st.just([]), st.just([]), one(cli_text), st.just(["--bogus"]))
+stray: st.SearchStrategy[list[str]] = st.one_of(
+    st.just([]), st.just([]), st.just([]), one(cli_text), st.just(["--bogus"])
+)
 """Now and then an extra argument or an unknown option (usage errors)."""
 
 CLI_COMMANDS: dict[str, st.SearchStrategy[list[str]]] = {
