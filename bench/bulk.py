@@ -357,7 +357,9 @@ def setup_floor(client: redis.Redis, tickets: int) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def verify_ours(client: redis.Redis, engine: Engine, result: dict[str, Any], tickets: int, team_size: int) -> dict:
+def verify_ours(
+    client: redis.Redis, engine: Engine, result: dict[str, Any], tickets: int, team_size: int
+) -> dict[str, Any]:
     keys = engine.keys(ACCOUNT)
     problems = []
     if result.get("assigned") != tickets or result.get("tickets") != tickets:
@@ -399,7 +401,8 @@ def run_ours(
         raise RuntimeError(f"ours: job {job.id} is {job.get_status()}: {job.exc_info}")
     checked = verify_ours(client, engine, job.return_value() or {}, tickets, team_size)
     batches = timings["batches"]
-    logging_on = int(client.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]) < 1000
+    config: Any = client.config_get("slowlog-log-slower-than")  # typed optional; the setting always exists
+    logging_on = int(config["slowlog-log-slower-than"]) < 1000
     if logging_on and slow["calls"] < len(batches):  # more: a NOSCRIPT in the warm-up
         raise RuntimeError(f"SLOWLOG saw {slow['calls']} bulk_assign calls, the job made {len(batches)}")
     (job_seconds,) = timings["run_bulk_assign"]
@@ -568,6 +571,7 @@ def run_all(
     run_ours(client, 1000, team_size, PRODUCTION)
     runs = []
     plan: list[tuple[int | str, str]] = []
+    repeat: int | str
     for repeat in range(repeats):
         plan += [(repeat, name) for name in (names if repeat % 2 == 0 else list(reversed(names)))]
     if use_probe:  # apart from the timed runs: the probe process takes CPU from them on 2 cores
@@ -749,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     with bench_redis(None, args.redis_server) as (url, where):
         client = redis.Redis.from_url(url)
         try:
-            meta = {"redis": where, "machine": machine(client)}
+            meta: dict[str, Any] = {"redis": where, "machine": machine(client)}
             print(f"# {where}; {meta['machine']}", file=sys.stderr)
             slowlog_on(client, args.slowlog_threshold)
             runs = run_all(

@@ -127,15 +127,15 @@ class RoundTrips:
         def send_packed_command(conn: Any, command: Any, check_health: bool = True) -> None:
             with counter._lock:
                 counter.round_trips += 1
-            return original_send(conn, command, check_health)
+            original_send(conn, command, check_health)  # type: ignore[no-untyped-call]
 
         def execute_command(client: Any, *args: Any, **options: Any) -> Any:
             with counter._lock:
                 counter.commands[str(args[0]).upper() if args else "?"] += 1
-            return original_exec(client, *args, **options)
+            return original_exec(client, *args, **options)  # type: ignore[no-untyped-call]
 
         redis.connection.AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
-        redis.Redis.execute_command = execute_command  # type: ignore[method-assign]
+        redis.Redis.execute_command = execute_command  # type: ignore[method-assign,assignment]
         try:
             yield self
         finally:

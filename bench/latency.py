@@ -27,6 +27,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50": float("nan"), "p99": float("nan"), "max": float("nan"), "n": 0}
     ordered = sorted(values)
-    at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    at: Callable[[float], float] = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
     return {"p50": round(at(0.50), 2), "p99": round(at(0.99), 2), "max": round(ordered[-1], 2), "n": len(ordered)}
 
 
@@ -147,7 +148,8 @@ def one_run(url: str, workload: str, rate: int, p: dict[str, Any], pycache: Path
     if workload == "ours":
         enqueued = {ticket: at for _, ticket, at in sent}
         stream = AccountKeys.for_account(ACCOUNT).events
-        for entry_id, fields in client.xrange(stream):
+        entries: Any = client.xrange(stream)  # bytes: the client does not decode responses
+        for entry_id, fields in entries:
             if fields.get(b"type") != b"ticket.assigned":
                 continue
             ticket = json.loads(fields[b"data"])["ticket_id"]

@@ -41,13 +41,13 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from redis.cluster import RedisCluster, key_slot
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
 from rq import Queue
 from rq.job import Job
 
 from bench.common import helpdesk_rr_command, markdown_table, median, ratio, run_quietly, worker_env
-from bench.inprocess import make_events, setup_account
-from bench.worker_class import _stamp
+from bench.inprocess import make_events, parse_stamp, setup_account
 from producers.queue import QUEUE_NAME
 from producers.routing import QueueRouter, shard_of
 from schemas.inbound import TicketCreated
@@ -194,7 +194,9 @@ def drain_env(state_url: str, queue_urls: list[str], pycache: Path) -> dict[str,
     return env
 
 
-def run_once(servers: Servers, topology: str, accounts: list[str], count: int, procs: int, pycache: Path) -> dict:
+def run_once(
+    servers: Servers, topology: str, accounts: list[str], count: int, procs: int, pycache: Path
+) -> dict[str, Any]:
     state_url, queue_urls = servers.layout(topology)
     state = connect_state(state_url)
     queues = [redis.Redis.from_url(u) for u in queue_urls]
@@ -241,10 +243,10 @@ def run_once(servers: Servers, topology: str, accounts: list[str], count: int, p
             for job_id in ids:
                 pipe.hmget(Job.key_for(job_id), ["started_at", "ended_at"])
             for started_at, ended_at in pipe.execute():
-                starts.append(_stamp(started_at))
-                ends.append(_stamp(ended_at))
+                starts.append(parse_stamp(started_at))
+                ends.append(parse_stamp(ended_at))
             per_shard.append(len(ids))
-        window = (max(ends) - min(starts)).total_seconds()  # type: ignore[operator]
+        window = (max(ends) - min(starts)).total_seconds()
         engine = Engine(state)
         pipe = state.pipeline(transaction=False)
         for event in events:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import fakeredis
@@ -25,8 +25,9 @@ import redis
 from hypothesis import settings
 from redis.cluster import RedisCluster
 
-from schemas.common import AgentStatus, Channel, Role
+from schemas.common import Channel
 from schemas.inbound import TicketCreated
+from tests.support.accounts import NOW, TicketFactory
 from worker.core.engine import Engine
 from worker.ops.redis_server import RedisClusterServers, RedisServer, find_redis_server
 
@@ -35,9 +36,6 @@ from worker.ops.redis_server import RedisClusterServers, RedisServer, find_redis
 settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-"""A Tuesday, 15:00 UTC: the default clock of engine tests (time is passed in)."""
 
 
 @pytest.fixture(scope="session")
@@ -129,18 +127,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("client", backends, indirect=True)
 
 
-def all_keys(client: redis.Redis | RedisCluster) -> list[bytes]:
-    """Every key of the database. On a Redis Cluster KEYS goes to one node unless told to ask every
-    primary, and a snapshot of one node would prove nothing."""
-    if isinstance(client, RedisCluster):
-        return client.keys("*", target_nodes=RedisCluster.PRIMARIES)  # type: ignore[return-value]
-    return client.keys("*")  # type: ignore[return-value]
-
-
-NOT_ON_CLUSTER = pytest.mark.parametrize("client", ["real", "fake"], indirect=True)
-"""For a test of a cluster-enabled module that cannot run on a Redis Cluster (say why next to it)."""
-
-
 @pytest.fixture
 def client(request: pytest.FixtureRequest) -> redis.Redis:
     """The engine suite runs on a real Redis, on fakeredis and (where the module says so) on a Redis
@@ -151,9 +137,6 @@ def client(request: pytest.FixtureRequest) -> redis.Redis:
 @pytest.fixture
 def engine(client: redis.Redis) -> Engine:
     return Engine(client)
-
-
-TicketFactory = Callable[..., TicketCreated]
 
 
 @pytest.fixture
@@ -178,22 +161,3 @@ def make_ticket() -> TicketFactory:
         )
 
     return make
-
-
-def setup_account(
-    engine: Engine,
-    account_id: str = "acme",
-    *,
-    agents: tuple[str, ...] = ("ana", "ben", "cara"),
-    online: tuple[str, ...] = (),
-    round_robin: bool = True,
-    manager: str = "max",
-) -> None:
-    """An account with a manager, some agents (those in ``online`` set Online, in that order)."""
-    engine.upsert_user(account_id, manager, Role.MANAGER, NOW)
-    for agent in agents:
-        engine.upsert_user(account_id, agent, Role.AGENT, NOW)
-    for agent in online:
-        engine.set_status(account_id, agent, AgentStatus.ONLINE, agent, NOW)
-    if round_robin:
-        engine.set_round_robin(account_id, True, manager, NOW)

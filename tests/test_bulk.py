@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis
@@ -16,9 +17,11 @@ from rq.job import Job
 import worker.core.bulk
 from producers.queue import QUEUE_NAME
 from schemas.common import AgentStatus, Role
+from schemas.events import TicketAssigned
 from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
-from tests.conftest import NOW, TicketFactory, setup_account
-from tests.test_engine import snapshot
+from tests.support.accounts import NOW, TicketFactory, setup_account
+from tests.support.jobs import returned
+from tests.support.snapshots import snapshot
 from worker.core.bulk import (
     BATCH_SIZE,
     MAX_BATCH_SIZE,
@@ -60,13 +63,13 @@ def tickets(engine: Engine, make_ticket: TicketFactory, n: int, prefix: str = "b
     return ids
 
 
-def run(client: redis.Redis, **request: object) -> Job:
+def run(client: redis.Redis, **request: Any) -> Job:
     job = start_bulk_assign(client, BulkAssignRequest(account_id="acme", team_id="billing", actor_id="ana", **request))
     make_worker(client).work(burst=True)
     return Job.fetch(job.id, connection=client)
 
 
-def assigned_events(client: redis.Redis) -> list[object]:
+def assigned_events(client: redis.Redis) -> list[TicketAssigned]:
     return [
         e for _, e in Queries(client).events("acme") if e.type == "ticket.assigned" and e.reason.value == "bulk_team"
     ]
@@ -120,7 +123,7 @@ def test_bulk_spreads_over_online_members_in_rotation_order(
     assert agents == ["cara", "dan", "ben", "cara", "dan", "ben", "cara", "dan"]
     counts = Counter(agents)
     assert max(counts.values()) - min(counts.values()) <= 1
-    assert job.return_value()["assigned"] == 8
+    assert returned(job)["assigned"] == 8
 
 
 def test_bulk_skips_offline_members(engine: Engine, client: redis.Redis, make_ticket: TicketFactory) -> None:
@@ -169,7 +172,9 @@ def test_toasts_sent_in_chunks_survive_a_crash_between_chunks(
     ids = tickets(engine, make_ticket, 7)
     keys = engine.keys("acme")
     engine.scripts.bulk_assign(keys, "billing", "job1", ids, 0, NOW)
-    toasts = lambda: [e.user_id for _, e in Queries(client).events("acme") if e.type == "toast"]  # noqa: E731
+    toasts: Callable[[], list[str]] = lambda: [  # noqa: E731
+        e.user_id for _, e in Queries(client).events("acme") if e.type == "toast"
+    ]
     # the first attempt sent ben's toast (a first chunk of one agent), then its worker died:
     engine.scripts._call(
         "bulk_finish",
@@ -191,7 +196,7 @@ def test_no_member_online_leaves_tickets_unassigned_and_says_so(
     owned = make_ticket(ticket_id="owned")
     engine.decide(owned, NOW)  # assigned to ana, who is not in the team
     job = run(client, ticket_ids=[*waiting, "owned"])
-    assert job.return_value()["no_team_member_online"] is True
+    assert returned(job)["no_team_member_online"] is True
     rows = {r.ticket_id: r.reason.value for r in Queries(client).unassigned("acme")}
     assert rows == {"b0": "no_team_member_online", "b1": "no_team_member_online", "owned": "no_team_member_online"}
     assert not [e for _, e in Queries(client).events("acme") if e.type == "toast" and "team" in e.text]
@@ -200,7 +205,7 @@ def test_no_member_online_leaves_tickets_unassigned_and_says_so(
 def test_unknown_tickets_are_counted_not_invented(engine: Engine, client: redis.Redis) -> None:
     billing(engine)
     job = run(client, ticket_ids=["never-seen"])
-    assert job.return_value()["unknown"] == 1 and assigned_events(client) == []
+    assert returned(job)["unknown"] == 1 and assigned_events(client) == []
 
 
 def before_each_batch(monkeypatch: pytest.MonkeyPatch, hook: Callable[[list[int]], None] | None = None) -> list[int]:
@@ -261,7 +266,7 @@ def test_batches_are_sized_from_how_long_the_last_calls_ran(
     with freeze_time(NOW, tick=True):  # fakeredis's TIME is the (otherwise frozen) clock
         job = run(client, ticket_ids=ids)
     assert sizes == expected
-    assert job.return_value()["assigned"] == len(ids)
+    assert returned(job)["assigned"] == len(ids)
 
 
 @pytest.mark.parametrize(
@@ -310,7 +315,7 @@ def test_a_script_cache_flush_half_way_reloads_the_script_and_loses_no_batch(
     before_each_batch(monkeypatch, flush)
     job = run(client, ticket_ids=ids)
     assert job.get_status() == "finished", job.latest_result().exc_string  # type: ignore[union-attr]
-    assert (job.return_value()["assigned"], job.return_value()["already_done"]) == (200, 0)
+    assert (returned(job)["assigned"], returned(job)["already_done"]) == (200, 0)
     per_ticket = Counter(e.ticket_id for e in assigned_events(client))
     assert set(per_ticket) == set(ids) and max(per_ticket.values()) == 1
 
@@ -333,7 +338,7 @@ def test_a_connection_dropped_half_way_resumes_from_the_first_unconfirmed_batch(
     built = before_each_batch(monkeypatch, drop)
     job = run(real_redis, ticket_ids=ids)
     assert job.get_status() == "finished"
-    result = job.return_value()
+    result = returned(job)
     assert result["assigned"] + result["already_done"] == 300 and result["assigned"] >= 200
     assert len(built) > 300 // 50  # batches after the drop were sent again
     per_ticket = Counter(e.ticket_id for e in assigned_events(real_redis))
@@ -374,7 +379,7 @@ def test_a_job_retried_after_a_crash_half_way_assigns_no_ticket_twice(
     keys = engine.keys("acme")
     engine.scripts.bulk_assign(keys, "billing", job.id, ids[:120], 0, NOW)
     make_worker(client).work(burst=True)  # the retry
-    result = Job.fetch(job.id, connection=client).return_value()
+    result = returned(Job.fetch(job.id, connection=client))
     assert (result["assigned"], result["already_done"]) == (180, 120)
     per_ticket = Counter(e.ticket_id for e in assigned_events(client))
     assert set(per_ticket) == set(ids) and max(per_ticket.values()) == 1

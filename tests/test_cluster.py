@@ -26,8 +26,9 @@ import worker.core.bulk
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
 from schemas.office_hours import OfficeHours
-from tests.conftest import NOW, TicketFactory, all_keys
-from tests.test_scripts import RecordingScripts, exercise
+from tests.support.accounts import NOW, TicketFactory
+from tests.support.backends import all_keys
+from tests.support.recording import RecordingScripts, exercise
 from worker.core.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, run_bulk_assign
 from worker.core.engine import Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of, partition_stream
@@ -43,7 +44,7 @@ def _node_client(host: str, port: int) -> redis.Redis:
 
 
 def _raw(client: redis.Redis, *args: Any) -> str:
-    reply = client.execute_command(*args)
+    reply = client.execute_command(*args)  # type: ignore[no-untyped-call]
     return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
@@ -69,14 +70,14 @@ def test_local_cluster_has_three_primaries_with_a_replica_each(local_cluster: Re
 
 
 def test_the_cluster_is_ok_and_every_slot_is_served(cluster_redis: RedisCluster) -> None:
-    primaries = cluster_redis.get_primaries()
+    primaries = cluster_redis.get_primaries()  # type: ignore[no-untyped-call]
     assert len(primaries) >= 2, "a one-node cluster would prove nothing about slots"
     covered: set[int] = set()
     for node in primaries:
         client = _node_client(node.host, node.port)
         try:
             assert "cluster_state:ok" in _raw(client, "CLUSTER", "INFO")
-            for first, last, *_ in client.execute_command("CLUSTER", "SLOTS"):
+            for first, last, *_ in client.execute_command("CLUSTER", "SLOTS"):  # type: ignore[no-untyped-call]
                 covered.update(range(int(first), int(last) + 1))
         finally:
             client.close()
@@ -116,10 +117,10 @@ def _accounts_on_every_primary(client: RedisCluster) -> list[str]:
     by_node: dict[str, str] = {}
     for n in range(10_000):
         account = f"acct{n}"
-        node = client.get_node_from_key(AccountKeys.for_account(account).users)
+        node = client.get_node_from_key(AccountKeys.for_account(account).users)  # type: ignore[no-untyped-call]
         assert node is not None
         by_node.setdefault(node.name, account)
-        if len(by_node) == len(client.get_primaries()):
+        if len(by_node) == len(client.get_primaries()):  # type: ignore[no-untyped-call]
             break
     return list(by_node.values())
 
@@ -138,13 +139,13 @@ def test_every_key_of_an_account_is_in_its_partitions_slot(cluster_redis: RedisC
         keys = AccountKeys.for_account(account)
         slots = {key_slot(key.encode()) for key in _every_key_of(keys)}
         assert slots == {key_slot(partition_stream(partition_of(account)).encode())}
-        nodes = {cluster_redis.get_node_from_key(key).name for key in _every_key_of(keys)}
+        nodes = {cluster_redis.get_node_from_key(key).name for key in _every_key_of(keys)}  # type: ignore[no-untyped-call]
         assert len(nodes) == 1
 
 
 def test_partitions_are_spread_over_the_primaries(cluster_redis: RedisCluster) -> None:
-    nodes = {cluster_redis.get_node_from_key(partition_stream(p)).name for p in range(DEFAULT_PARTITIONS)}
-    assert len(nodes) == len(cluster_redis.get_primaries()), "cross-node behaviour would go untested"
+    nodes = {cluster_redis.get_node_from_key(partition_stream(p)).name for p in range(DEFAULT_PARTITIONS)}  # type: ignore[no-untyped-call]
+    assert len(nodes) == len(cluster_redis.get_primaries()), "cross-node behaviour would go untested"  # type: ignore[no-untyped-call]
 
 
 def test_a_script_whose_keys_span_two_slots_is_refused(cluster_redis: RedisCluster) -> None:
@@ -155,12 +156,12 @@ def test_a_script_whose_keys_span_two_slots_is_refused(cluster_redis: RedisClust
     with pytest.raises(RedisClusterException, match="same key slot"):
         script(keys=keys)
     # ... and the server refuses it too, even when both slots are its own.
-    node = cluster_redis.get_node_from_key(keys[0])
+    node = cluster_redis.get_node_from_key(keys[0])  # type: ignore[no-untyped-call]
     assert node is not None
     same_node = next(
         AccountKeys.for_account(f"x{n}").users
         for n in range(10_000)
-        if cluster_redis.get_node_from_key(AccountKeys.for_account(f"x{n}").users) == node
+        if cluster_redis.get_node_from_key(AccountKeys.for_account(f"x{n}").users) == node  # type: ignore[no-untyped-call]
         and key_slot(AccountKeys.for_account(f"x{n}").users.encode()) != key_slot(keys[0].encode())
     )
     client = _node_client(node.host, node.port)

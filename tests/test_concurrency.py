@@ -17,7 +17,7 @@ import redis
 from producers.queue import enqueue_many
 from schemas.common import AgentStatus, Channel
 from schemas.inbound import TicketCreated
-from tests.conftest import setup_account
+from tests.support.accounts import setup_account
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
 

@@ -17,8 +17,8 @@ from structlog.testing import capture_logs
 
 from schemas.common import AgentStatus, Channel
 from schemas.events import Event, parse_event
-from tests.conftest import NOW, TicketFactory, setup_account
-from tests.test_cli import ok, refused
+from tests.support.accounts import NOW, TicketFactory, setup_account
+from tests.support.cli import ok, refused
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys, all_partition_streams, partition_of, partition_stream
 from worker.core.queries import Queries

@@ -20,7 +20,8 @@ from rq.registry import StartedJobRegistry
 from producers.queue import QUEUE_NAME, enqueue_many
 from schemas.common import Channel
 from schemas.inbound import TicketCreated
-from tests.conftest import setup_account
+from tests.support import replies
+from tests.support.accounts import setup_account
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
 
@@ -39,7 +40,7 @@ def start_worker(redis_url: str) -> subprocess.Popen[bytes]:
 
 def worker_name(client: redis.Redis, pid: int) -> str | None:
     """RQ's name for the worker running in process ``pid`` (from its worker registry)."""
-    for key in client.smembers("rq:workers"):
+    for key in replies.smembers(client, "rq:workers"):
         if client.hget(key, "pid") == str(pid).encode():
             return key.decode().removeprefix("rq:worker:")
     return None

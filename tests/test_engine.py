@@ -11,7 +11,9 @@ import redis
 from schemas.common import AgentStatus, Channel, Role
 from schemas.events import parse_event
 from schemas.office_hours import OfficeHours
-from tests.conftest import NOW, TicketFactory, all_keys, setup_account
+from tests.support import replies
+from tests.support.accounts import NOW, TicketFactory, setup_account
+from tests.support.snapshots import snapshot
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
@@ -29,26 +31,6 @@ def assign(engine: Engine, make_ticket: TicketFactory, n: int, **kwargs: object)
 
 def event_types(client: redis.Redis, account: str = "acme") -> list[str]:
     return [event.type for _, event in Queries(client).events(account)]
-
-
-def snapshot(client: redis.Redis) -> dict[bytes, object]:
-    """Every key and its value: used to prove a refused action changed nothing."""
-    state: dict[bytes, object] = {}
-    for key in sorted(all_keys(client)):
-        kind = client.type(key)
-        if kind == b"hash":
-            state[key] = client.hgetall(key)
-        elif kind == b"zset":
-            state[key] = client.zrange(key, 0, -1, withscores=True)
-        elif kind == b"stream":
-            state[key] = client.xrange(key)
-        elif kind == b"set":
-            state[key] = client.smembers(key)
-        elif kind == b"list":
-            state[key] = client.lrange(key, 0, -1)
-        else:
-            state[key] = client.get(key)
-    return state
 
 
 # --- the round-robin setting -----------------------------------------------------------------
@@ -225,7 +207,7 @@ def test_demoting_an_online_agent_to_viewer_takes_them_out_of_the_pool(
     assert engine.upsert_user("acme", "ana", Role.VIEWER, NOW) == (Role.AGENT, True)
     assert set(assign(engine, make_ticket, 3)) == {"ben"}
     offline = [e for _, e in Queries(client).events("acme") if e.type == "agent.status_changed" and e.status is OFFLINE]
-    assert offline[-1].actor_id is None  # type: ignore[union-attr]
+    assert offline[-1].actor_id is None
 
 
 def test_unknown_user_or_actor_is_refused(engine: Engine, client: redis.Redis) -> None:
@@ -408,7 +390,7 @@ def test_every_event_has_the_common_fields_and_parses(
     engine.set_office_hours("acme", BERLIN_WEEKDAYS, "max", NOW)
     engine.decide(make_ticket(), NOW)
     engine.decide(make_ticket(channel=Channel.WEBCHAT, created_at=berlin(22, 3)), NOW)
-    raw = client.xrange(AccountKeys.for_account("acme").events)
+    raw = replies.xrange(client, AccountKeys.for_account("acme").events)
     types = set()
     ids = set()
     for _, fields in raw:
@@ -429,8 +411,10 @@ def test_events_reach_the_partition_stream_in_account_order(
         engine.decide(make_ticket(account_id=account), NOW)
     for account in ("acme", "globex"):
         keys = AccountKeys.for_account(account)
-        own = [fields[b"data"] for _, fields in client.xrange(keys.events)]
-        shared = [f[b"data"] for _, f in client.xrange(keys.partition_events) if f[b"account_id"] == account.encode()]
+        own = [fields[b"data"] for _, fields in replies.xrange(client, keys.events)]
+        shared = [
+            f[b"data"] for _, f in replies.xrange(client, keys.partition_events) if f[b"account_id"] == account.encode()
+        ]
         assert shared == own
 
 

@@ -13,8 +13,8 @@ from rq.job import Job
 
 from producers.connection import connect
 from producers.queue import PROCESS_TICKET, QUEUE_NAME, EnqueueFailed, enqueue, enqueue_many
-from tests.conftest import NOW, TicketFactory, setup_account
-from tests.test_cli import ok
+from tests.support.accounts import NOW, TicketFactory, setup_account
+from tests.support.cli import ok
 from worker.core.engine import Engine
 from worker.core.queries import Queries
 from worker.runtime.failures import list_failed, requeue

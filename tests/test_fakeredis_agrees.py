@@ -13,7 +13,8 @@ import redis
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
 from schemas.office_hours import OfficeHours
-from tests.conftest import NOW
+from tests.support import replies
+from tests.support.accounts import NOW
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
 from worker.errors import HelpdeskError
@@ -52,7 +53,7 @@ def run_script(client: redis.Redis, seed: int) -> list[object]:
                 outcomes.append((decision.outcome, decision.agent_id, decision.reason, decision.available_at))
         except HelpdeskError as error:
             outcomes.append((type(error).__name__, str(error)))
-    for _, fields in client.xrange(AccountKeys.for_account("acme").events):
+    for _, fields in replies.xrange(client, AccountKeys.for_account("acme").events):
         event = json.loads(fields[b"data"])
         event.pop("id")
         outcomes.append(event)

@@ -46,7 +46,7 @@ from producers import ADAPTERS, PROCESS_TICKET, QUEUE_NAME
 from schemas.common import Channel, Role
 from schemas.inbound import AgentFirstReply, TicketCreated
 from schemas.office_hours import OfficeHours, TimeInterval
-from tests.test_cli import logging_restored
+from tests.support.cli import logging_restored
 from worker.cli import cli
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
@@ -628,7 +628,9 @@ def one(values: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
     return values.map(lambda v: [v])
 
 
-stray = st.one_of(st.just([]), st.just([]), st.just([]), one(cli_text), st.just(["--bogus"]))
+stray: st.SearchStrategy[list[str]] = st.one_of(
+    st.just([]), st.just([]), st.just([]), one(cli_text), st.just(["--bogus"])
+)
 """Now and then an extra argument or an unknown option (usage errors)."""
 
 CLI_COMMANDS: dict[str, st.SearchStrategy[list[str]]] = {

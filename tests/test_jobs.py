@@ -11,7 +11,8 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from producers.queue import PROCESS_TICKET, QUEUE_NAME, enqueue, enqueue_many
-from tests.conftest import NOW, TicketFactory, setup_account
+from tests.support.accounts import NOW, TicketFactory, setup_account
+from tests.support.jobs import failure_reason, returned
 from worker.core.engine import Engine
 from worker.core.queries import Queries
 from worker.runtime.runner import run_one
@@ -33,7 +34,7 @@ def test_worker_decides_enqueued_tickets(client: redis.Redis, make_ticket: Ticke
     setup_account(engine, online=("ana", "ben"))
     jobs = enqueue_many([make_ticket() for _ in range(4)], client)
     drain(client)
-    results = [Job.fetch(job.id, connection=client).return_value() for job in jobs]
+    results = [returned(Job.fetch(job.id, connection=client)) for job in jobs]
     assert [r["agent_id"] for r in results] == ["ana", "ben", "ana", "ben"]
     assert Queries(client).agent_counts("acme") == {"ana": 2, "ben": 2}
 
@@ -54,8 +55,8 @@ def test_same_ticket_enqueued_twice_is_decided_once(
     ticket = make_ticket()
     first, second = enqueue(ticket, client), enqueue(ticket, client)
     drain(client)
-    assert Job.fetch(first.id, connection=client).return_value()["duplicate"] is False
-    assert Job.fetch(second.id, connection=client).return_value()["duplicate"] is True
+    assert returned(Job.fetch(first.id, connection=client))["duplicate"] is False
+    assert returned(Job.fetch(second.id, connection=client))["duplicate"] is True
     assert [e.type for _, e in Queries(client).events("acme")].count("ticket.assigned") == 1
 
 
@@ -70,7 +71,7 @@ def test_malformed_job_fails_with_its_reason_and_the_worker_goes_on(
     drain(client)
     failed = queue.failed_job_registry.get_job_ids()
     assert set(failed) == {bad.id, not_a_dict.id}
-    reason = Job.fetch(bad.id, connection=client).latest_result().exc_string  # type: ignore[union-attr]
+    reason = failure_reason(Job.fetch(bad.id, connection=client))
     assert "channel" in reason and "created_at" in reason and "InvalidJob" in reason
-    assert Job.fetch(good.id, connection=client).return_value()["agent_id"] == "ana"
+    assert returned(Job.fetch(good.id, connection=client))["agent_id"] == "ana"
     assert Queries(client).ticket("acme", "x1") is None

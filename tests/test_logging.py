@@ -9,7 +9,7 @@ import pytest
 import redis
 import structlog
 
-from tests.conftest import NOW, TicketFactory, setup_account
+from tests.support.accounts import NOW, TicketFactory, setup_account
 from worker.core.engine import Engine
 from worker.logging import configure_logging
 

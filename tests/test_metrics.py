@@ -21,13 +21,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from producers.queue import build_ticket, enqueue
 from schemas.office_hours import OfficeHours
-from tests.conftest import TicketFactory, setup_account
+from tests.support.accounts import TicketFactory, setup_account
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys, partition_accounts, partition_metrics
 from worker.ops.metrics import HelpdeskCollector, build_registry, metrics_client
 from worker.runtime.failures import failed_registry
 
-NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday (as conftest.NOW): 16:00 in Berlin
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday (as support.accounts.NOW): 16:00 in Berlin
 PARTITIONS = 4
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).parent / "helpdesk-rr"

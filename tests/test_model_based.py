@@ -1,4 +1,4 @@
-"""Model-based test: random sequences of every engine operation against the reference model (tests/model.py).
+"""Model-based test: random sequences of every engine operation against the reference model (tests/support/model.py).
 
 A ``RuleBasedStateMachine`` drives the real ``worker.core.engine.Engine`` (two engine instances sharing the
 client, like two worker processes, so the stale-office-hours reload path is exercised) over two accounts
@@ -42,7 +42,8 @@ import worker.core.bulk
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
-from tests.model import Model, ModelEvent, Outcome, TeamRow, UnassignedRow, UserRow
+from tests.support import replies
+from tests.support.model import Model, ModelEvent, Outcome, TeamRow, UnassignedRow, UserRow
 from worker.core.bulk import BATCH_SIZE, start_bulk_assign
 from worker.core.engine import Decision, Engine
 from worker.core.keys import AccountKeys, partition_of
@@ -247,9 +248,11 @@ class EngineHarness:
         """The partition stream holds exactly each account's stream, in the same order."""
         partitions = {partition_of(account_id) for account_id in ACCOUNTS}
         assert len(partitions) == 1, "the accounts are chosen to share a partition"
-        shared = self.client.xrange(AccountKeys.for_account(ACCOUNTS[0]).partition_events)
+        shared = replies.xrange(self.client, AccountKeys.for_account(ACCOUNTS[0]).partition_events)
         for account_id in ACCOUNTS:
-            own = [fields[b"data"] for _, fields in self.client.xrange(AccountKeys.for_account(account_id).events)]
+            own = [
+                fields[b"data"] for _, fields in replies.xrange(self.client, AccountKeys.for_account(account_id).events)
+            ]
             in_partition = [fields[b"data"] for _, fields in shared if fields[b"account_id"] == account_id.encode()]
             assert in_partition == own
 

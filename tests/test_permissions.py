@@ -31,7 +31,9 @@ from schemas.common import AgentStatus, Channel, Role
 from schemas.events import AgentStatusChanged, SettingsChanged, parse_event
 from schemas.inbound import TicketCreated
 from schemas.office_hours import OfficeHours
-from tests.conftest import NOW, all_keys
+from tests.support import replies
+from tests.support.accounts import NOW
+from tests.support.backends import all_keys
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys, partition_of, partition_stream
 from worker.core.queries import Queries
@@ -83,7 +85,7 @@ def snapshot(client: redis.Redis) -> dict[bytes, object]:
 class Action:
     """One action: how to prepare the account, how the actor performs it, and what success looks like."""
 
-    prepare: Callable[[Engine, str], None]
+    prepare: Callable[[Engine, str], object]
     perform: Callable[[Engine, str], bool]
     check: Callable[[redis.Redis, str], None]
     """Asserts the state an allowed action leads to (``actor`` as argument)."""
@@ -94,7 +96,7 @@ def _online(client: redis.Redis) -> list[str]:
     return Queries(client).online_in_rotation_order(ACCOUNT)
 
 
-def _go_online(user: str) -> Callable[[Engine, str], None]:
+def _go_online(user: str) -> Callable[[Engine, str], object]:
     return lambda engine, actor: engine.set_status(ACCOUNT, user if user != "$actor" else actor, ONLINE, BOSS, NOW)
 
 
@@ -250,14 +252,14 @@ def test_permission(client: redis.Redis, role: str, action: str) -> None:
         assert (event.user_id, event.status) == (target, ONLINE if action.endswith("online") else OFFLINE)
     else:
         assert set(event.changes) == {"office_hours" if "office_hours" in action else "round_robin"}
-    (_, last_shared), *_ = reversed(client.xrange(keys.partition_events))
+    (_, last_shared), *_ = reversed(replies.xrange(client, keys.partition_events))
     assert last_shared[b"account_id"] == ACCOUNT.encode() and parse_event(last_shared[b"data"]) == event
 
 
 def test_the_table_covers_every_role_and_action() -> None:
     assert len(CELLS) == len(ROLES) * len(ACTIONS) == 60
-    refused = [c for c in CELLS if isinstance(expected(*c.values), tuple)]
-    assert {expected(*c.values)[0] for c in refused} == {Forbidden, UnknownUser}  # type: ignore[index]
+    outcomes = [expected(role, action) for role in ROLES for action in ACTIONS]
+    assert {outcome[0] for outcome in outcomes if isinstance(outcome, tuple)} == {Forbidden, UnknownUser}
 
 
 # --- isolation property ------------------------------------------------------------------------
@@ -378,27 +380,27 @@ def check_isolation(client: redis.Redis) -> None:
         partition_accounts.setdefault(partition_of(account), set()).add(account)
     for account in ACCOUNTS:
         keys = AccountKeys.for_account(account)
-        users = {u.decode() for u in client.hkeys(keys.users)}
+        users = {u.decode() for u in replies.hkeys(client, keys.users)}
         for ticket_id in TICKETS:
-            record = client.hgetall(keys.ticket(ticket_id))
+            record = replies.hgetall(client, keys.ticket(ticket_id))
             if record.get(b"status") == b"assigned":
                 assert record[b"agent_id"].decode() in users, (account, ticket_id, record)
-        for agent in client.zrange(keys.online, 0, -1):
+        for agent in replies.zrange(client, keys.online):
             assert agent.decode() in users
-        for agent in client.hkeys(keys.counts):
+        for agent in replies.hkeys(client, keys.counts):
             assert agent.decode() in users
-        own = client.xrange(keys.events)
+        own = replies.xrange(client, keys.events)
         for _, fields in own:
             event = parse_event(fields[b"data"])
             assert event.account_id == account
             if event.type == "ticket.assigned" or event.type == "toast":
                 owner = event.agent_id if event.type == "ticket.assigned" else event.user_id
                 assert owner in users, (account, event)
-        shared = client.xrange(keys.partition_events)
+        shared = replies.xrange(client, keys.partition_events)
         mine = [fields for _, fields in shared if fields[b"account_id"] == account.encode()]
         assert [(f[b"type"], f[b"data"]) for f in mine] == [(f[b"type"], f[b"data"]) for _, f in own]
     for partition, accounts in partition_accounts.items():
-        for _, fields in client.xrange(partition_stream(partition)):
+        for _, fields in replies.xrange(client, partition_stream(partition)):
             assert fields[b"account_id"].decode() in accounts
             data = json.loads(fields[b"data"])
             assert data["account_id"] == fields[b"account_id"].decode()

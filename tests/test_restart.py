@@ -21,7 +21,7 @@ from producers.connection import connect
 from producers.queue import enqueue_many
 from schemas.common import Channel
 from schemas.inbound import TicketCreated
-from tests.conftest import setup_account
+from tests.support.accounts import setup_account
 from worker.api import Helpdesk, InvalidInput, Unavailable
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries

@@ -10,7 +10,8 @@ import redis
 
 from schemas.common import Channel
 from schemas.inbound import TicketCreated
-from tests.conftest import NOW, TicketFactory, setup_account
+from tests.support import replies
+from tests.support.accounts import NOW, TicketFactory, setup_account
 from worker.config import Retention
 from worker.core.engine import Engine, utc_now
 from worker.core.keys import AccountKeys
@@ -20,7 +21,7 @@ from worker.runtime.maintenance import trim_partition_streams
 STREAM = AccountKeys.for_account("acme").partition_events
 
 
-def fill(client: redis.Redis, n: int) -> list[bytes]:
+def fill(client: redis.Redis, n: int) -> list[bytes | str]:
     return [client.xadd(STREAM, {"n": i}, id=f"{1000 + i}-0") for i in range(n)]
 
 
@@ -28,14 +29,14 @@ def test_trim_without_consumer_groups_goes_up_to_the_horizon(client: redis.Redis
     fill(client, 10)
     removed, minid = Scripts(client).trim_events(STREAM, horizon_ms=1005)
     assert (removed, minid) == (5, "1005-0")
-    assert client.xrange(STREAM)[0][0] == b"1005-0"
+    assert replies.xrange(client, STREAM)[0][0] == b"1005-0"
 
 
 def test_trim_never_drops_what_a_group_has_not_read(client: redis.Redis) -> None:
     ids = fill(client, 10)
     client.xgroup_create(STREAM, "toasts", id=ids[2])  # has read up to and including the 3rd entry
     removed, _ = Scripts(client).trim_events(STREAM, horizon_ms=2000)
-    assert removed == 2 and client.xrange(STREAM)[0][0] == ids[2]
+    assert removed == 2 and replies.xrange(client, STREAM)[0][0] == ids[2]
 
 
 def test_trim_keeps_delivered_but_unacknowledged_entries(client: redis.Redis) -> None:
@@ -44,7 +45,7 @@ def test_trim_keeps_delivered_but_unacknowledged_entries(client: redis.Redis) ->
     client.xreadgroup("toasts", "c1", {STREAM: ">"}, count=6)
     client.xack(STREAM, "toasts", *ids[:3])  # 4th..6th delivered, not acknowledged (a dead consumer)
     removed, _ = Scripts(client).trim_events(STREAM, horizon_ms=2000)
-    assert removed == 3 and client.xrange(STREAM)[0][0] == ids[3]
+    assert removed == 3 and replies.xrange(client, STREAM)[0][0] == ids[3]
 
 
 def test_trim_honours_the_slowest_of_several_groups(client: redis.Redis) -> None:

@@ -7,7 +7,7 @@ from rq import Queue
 
 from producers.queue import QUEUE_NAME
 from producers.routing import QueueRouter, shard_of
-from tests.conftest import TicketFactory
+from tests.support.accounts import TicketFactory
 
 
 def test_router_sends_each_account_to_its_own_shard(make_ticket: TicketFactory) -> None:

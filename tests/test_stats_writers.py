@@ -14,9 +14,12 @@ from rq.job import Job
 from producers.queue import PROCESS_FIRST_REPLY, QUEUE_NAME, enqueue_first_reply
 from schemas.common import AgentStatus, Channel
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
-from tests.conftest import NOT_ON_CLUSTER, NOW, TicketFactory, setup_account
-from tests.test_cli import ok, refused
-from tests.test_engine import snapshot
+from tests.support import replies
+from tests.support.accounts import NOW, TicketFactory, setup_account
+from tests.support.backends import NOT_ON_CLUSTER
+from tests.support.cli import ok, refused
+from tests.support.jobs import failure_reason, returned
+from tests.support.snapshots import snapshot
 from worker.core.bulk import start_bulk_assign
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
@@ -31,7 +34,7 @@ KEYS = AccountKeys.for_account("acme")
 
 
 def stats(client: redis.Redis, day: str = DAY) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in client.hgetall(KEYS.stats(day)).items()}
+    return {k.decode(): v.decode() for k, v in replies.hgetall(client, KEYS.stats(day)).items()}
 
 
 def reply(ticket_id: str, agent: str = "ana", minutes_after: float = 5) -> AgentFirstReply:
@@ -97,7 +100,7 @@ def test_partition_counters_and_enqueue_latency(
     setup_account(engine, online=("ana",))
     engine.decide(make_ticket(), NOW, enqueued_at=NOW - timedelta(milliseconds=40))
     engine.decide(make_ticket(), NOW, enqueued_at=NOW - timedelta(seconds=3))
-    metrics = {k.decode(): v.decode() for k, v in client.hgetall(KEYS.metrics).items()}
+    metrics = {k.decode(): v.decode() for k, v in replies.hgetall(client, KEYS.metrics).items()}
     assert metrics["decisions:assigned:round_robin"] == "2"
     assert (metrics["latency_ms:50"], metrics["latency_ms:5000"]) == ("1", "1")
     assert (metrics["latency_ms_sum"], metrics["latency_ms_count"]) == ("3040", "2")
@@ -168,10 +171,10 @@ def test_first_reply_job_records_and_bad_ones_fail_once_with_a_reason(
     early = enqueue_first_reply(reply("t1x", minutes_after=2), client)
     garbage = Queue(QUEUE_NAME, connection=client).enqueue(PROCESS_FIRST_REPLY, {"ticket_id": "t1"})
     make_worker(client).work(burst=True)
-    assert Job.fetch(good.id, connection=client).return_value()["ttfr_seconds"] == 120
+    assert returned(Job.fetch(good.id, connection=client))["ttfr_seconds"] == 120
     failed = Queue(QUEUE_NAME, connection=client).failed_job_registry.get_job_ids()
     assert set(failed) == {early.id, garbage.id}
-    reason = Job.fetch(early.id, connection=client).latest_result().exc_string  # type: ignore[union-attr]
+    reason = failure_reason(Job.fetch(early.id, connection=client))
     assert "no such ticket" in reason
 
 

@@ -1,0 +1,54 @@
+"""Scripts that record the KEYS of every call, and one call of every Lua script through its wrapper.
+
+Used by tests/test_scripts.py and tests/test_cluster.py to check every script call touches one slot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from tests.support.accounts import NOW
+from worker.core.keys import AccountKeys
+from worker.core.scripts import Scripts, TicketArgs
+
+NOW_ISO = "2026-11-24T15:00:00.000Z"
+"""``NOW`` as the scripts take it."""
+
+
+class RecordingScripts(Scripts):
+    """Records the KEYS of every call, so tests can check them (Redis itself is real)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(client)
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def _call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
+        self.calls.append((name, keys))
+        return super()._call(name, keys, args)
+
+
+def exercise(scripts: Scripts, account: str) -> None:
+    keys = AccountKeys.for_account(account)
+    scripts.set_user(keys, "boss", "owner", NOW_ISO, "e1")
+    scripts.set_user(keys, "ana", "agent", NOW_ISO, "e2")
+    scripts.set_round_robin(keys, "boss", "on", NOW_ISO, "e3")
+    scripts.set_office_hours(keys, "boss", '{"timezone":"UTC","weekly":{},"closed_dates":[]}', NOW_ISO, "e4")
+    scripts.set_status(keys, "ana", "online", "ana", NOW, "e5")
+    scripts.decide_ticket(
+        keys,
+        TicketArgs("t1", "email", NOW_ISO, 1),
+        now_iso=NOW_ISO,
+        office_hours_version="",
+        open_at_arrival=True,
+        available_at_iso="",
+        event_ids=("e6", "e7"),
+        now=NOW,
+        enqueued_ms=1,
+    )
+    scripts.trim_events(keys.partition_events, horizon_ms=1)
+    scripts.set_team(keys, "billing", ["ana"], "boss", NOW_ISO, "e8")
+    scripts.bulk_assign(keys, "billing", "job1", ["t1", "t2"], 0, NOW)
+    scripts.bulk_finish(keys, "billing", "job1", NOW, 60)
+    scripts.record_first_reply(keys, "t1", "ana", NOW, NOW)
