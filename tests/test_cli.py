@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from schemas.events import parse_event
 from schemas.views import UnassignedTicket
 from worker.cli import cli
-from worker.ops.redis_server import stop_embedded_server
+from worker.ops.embedded import stop_embedded_server
 
 SCRIPT = Path(sys.executable).parent / "helpdesk-rr"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "worker.cli"]

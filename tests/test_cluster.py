@@ -27,13 +27,14 @@ from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
 from schemas.office_hours import OfficeHours
 from tests.conftest import NOW, TicketFactory, all_keys
+from tests.support.redis_cluster import CLUSTER_SLOTS, RedisClusterServers
 from tests.test_scripts import RecordingScripts, exercise
 from worker.core.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, run_bulk_assign
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys, partition_count, partition_of, partition_stream
 from worker.core.queries import Queries
 from worker.core.scripts import SCRIPT_FILES
-from worker.ops.redis_server import CLUSTER_SLOTS, RedisClusterServers, RedisServerError
+from worker.ops.redis_errors import RedisServerError
 
 # --- the launcher ------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Tests for worker.ops.redis_server: real redis-server processes, started and stopped per test.
+"""Tests for worker.ops.redis_binary, redis_process and embedded: real redis-server processes, started
+and stopped per test.
 
 Directories come from ``tempfile.mkdtemp(prefix="rr-")`` under /tmp (not pytest's tmp_path) so
 unix socket paths stay short; every server started here is stopped in a finalizer.
@@ -21,15 +22,11 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from worker.ops import redis_server as rs
-from worker.ops.redis_server import (
-    RedisServer,
-    RedisServerError,
-    default_state_dir,
-    ensure_embedded_server,
-    find_redis_server,
-    stop_embedded_server,
-)
+from worker.ops import embedded, redis_binary
+from worker.ops.embedded import default_state_dir, ensure_embedded_server, stop_embedded_server
+from worker.ops.redis_binary import find_redis_server
+from worker.ops.redis_errors import RedisServerError
+from worker.ops.redis_process import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,7 +106,7 @@ def test_prefer_path_uses_path_binary(monkeypatch: pytest.MonkeyPatch, short_dir
 
 def test_no_binary_at_all_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "")
-    monkeypatch.setattr(rs, "_bundled_redis_server", lambda: None)
+    monkeypatch.setattr(redis_binary, "_bundled_redis_server", lambda: None)
     with pytest.raises(RedisServerError, match="no redis-server binary found"):
         find_redis_server()
 
@@ -269,7 +266,7 @@ def test_ensure_uses_env_state_dir(monkeypatch: pytest.MonkeyPatch, state_dir: P
 _CHILD = """
 import sys, time
 from pathlib import Path
-from worker.ops.redis_server import ensure_embedded_server
+from worker.ops.embedded import ensure_embedded_server
 start_at = float(sys.argv[2])
 time.sleep(max(0.0, start_at - time.time()))
 print(ensure_embedded_server(Path(sys.argv[1])))
@@ -390,6 +387,6 @@ def test_embedded_start_failure_is_reported(monkeypatch: pytest.MonkeyPatch, sta
     bogus = state_dir.parent / "broken-redis"
     bogus.write_text("#!/bin/sh\necho 'cannot start' >&2\nexit 1\n")
     bogus.chmod(0o755)
-    monkeypatch.setattr(rs, "find_redis_server", lambda prefer="path": str(bogus))
+    monkeypatch.setattr(embedded, "find_redis_server", lambda prefer="path": str(bogus))
     with pytest.raises(RedisServerError, match="cannot start"):
         ensure_embedded_server(state_dir, timeout=3)

@@ -24,7 +24,8 @@ from schemas.inbound import TicketCreated
 from tests.conftest import setup_account
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
-from worker.ops.redis_server import RedisServer, find_redis_server
+from worker.ops.redis_binary import find_redis_server
+from worker.ops.redis_process import RedisServer
 
 pytestmark = pytest.mark.slow
 

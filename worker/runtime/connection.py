@@ -14,6 +14,6 @@ def resolve_redis_url(explicit: str | None = None) -> str:
     url = explicit or os.environ.get("REDIS_URL", "").strip()
     if url:
         return url
-    from worker.ops.redis_server import ensure_embedded_server
+    from worker.ops.embedded import ensure_embedded_server
 
     return ensure_embedded_server()
