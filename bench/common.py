@@ -17,7 +17,8 @@ from typing import Any
 
 import redis
 
-from worker.ops.redis_server import RedisServer, find_redis_server
+from worker.ops.redis_binary import find_redis_server
+from worker.ops.redis_process import RedisServer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

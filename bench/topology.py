@@ -51,9 +51,10 @@ from bench.inprocess import make_events, parse_stamp, setup_account
 from producers.queue import QUEUE_NAME
 from producers.routing import QueueRouter, shard_of
 from schemas.inbound import TicketCreated
+from tests.support.redis_cluster import RedisClusterServers
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
-from worker.ops.redis_server import RedisClusterServers, RedisServer
+from worker.ops.redis_process import RedisServer
 from worker.runtime.topology import connect_state
 
 NAME = "topology"

@@ -28,8 +28,10 @@ from redis.cluster import RedisCluster
 from schemas.common import Channel
 from schemas.inbound import TicketCreated
 from tests.support.accounts import NOW, TicketFactory
+from tests.support.redis_cluster import RedisClusterServers
 from worker.core.engine import Engine
-from worker.ops.redis_server import RedisClusterServers, RedisServer, find_redis_server
+from worker.ops.redis_binary import find_redis_server
+from worker.ops.redis_process import RedisServer
 
 # In CI, property tests replay the same examples every run (a new random failure must not decide
 # whether a submission lands; explore locally, where hypothesis keeps what it finds).

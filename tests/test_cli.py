@@ -20,7 +20,7 @@ import redis
 from schemas.events import parse_event
 from schemas.views import UnassignedTicket
 from tests.support.cli import COMMAND, ok, refused, run
-from worker.ops.redis_server import stop_embedded_server
+from worker.ops.embedded import stop_embedded_server
 
 
 def ok_sub(url: str, *args: str) -> str:

@@ -29,12 +29,13 @@ from schemas.office_hours import OfficeHours
 from tests.support.accounts import NOW, TicketFactory
 from tests.support.backends import all_keys
 from tests.support.recording import RecordingScripts, exercise
+from tests.support.redis_cluster import CLUSTER_SLOTS, RedisClusterServers
 from worker.core.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, run_bulk_assign
 from worker.core.engine import Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of, partition_stream
 from worker.core.queries import Queries
 from worker.core.scripts import SCRIPT_FILES
-from worker.ops.redis_server import CLUSTER_SLOTS, RedisClusterServers, RedisServerError
+from worker.ops.redis_errors import RedisServerError
 
 # --- the launcher ------------------------------------------------------------------------------
 

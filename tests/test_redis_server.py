@@ -1,4 +1,5 @@
-"""Tests for worker.ops.redis_server: real redis-server processes, started and stopped per test.
+"""Tests for worker.ops.redis_binary, redis_process and embedded: real redis-server processes, started
+and stopped per test.
 
 Directories come from ``tempfile.mkdtemp(prefix="rr-")`` under /tmp (not pytest's tmp_path) so
 unix socket paths stay short; every server started here is stopped in a finalizer.
@@ -21,15 +22,12 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from worker.ops import redis_server as rs
-from worker.ops.redis_server import (
-    RedisServer,
-    RedisServerError,
-    default_state_dir,
-    ensure_embedded_server,
-    find_redis_server,
-    stop_embedded_server,
-)
+from worker.config import Settings
+from worker.ops import embedded, redis_binary
+from worker.ops.embedded import ensure_embedded_server, stop_embedded_server
+from worker.ops.redis_binary import find_redis_server
+from worker.ops.redis_errors import RedisServerError
+from worker.ops.redis_process import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,7 +107,7 @@ def test_prefer_path_uses_path_binary(monkeypatch: pytest.MonkeyPatch, short_dir
 
 def test_no_binary_at_all_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "")
-    monkeypatch.setattr(rs, "_bundled_redis_server", lambda: None)
+    monkeypatch.setattr(redis_binary, "_bundled_redis_server", lambda: None)
     with pytest.raises(RedisServerError, match="no redis-server binary found"):
         find_redis_server()
 
@@ -235,14 +233,11 @@ def test_binary_that_never_answers_times_out(short_dir: Path) -> None:
 
 
 def test_default_state_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HELPDESK_RR_STATE_DIR", raising=False)
-    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
     monkeypatch.setenv("HOME", "/home/someone")
-    assert default_state_dir() == Path("/home/someone/.local/state/helpdesk-rr")
-    monkeypatch.setenv("XDG_STATE_HOME", "/xdg/state")
-    assert default_state_dir() == Path("/xdg/state/helpdesk-rr")
-    monkeypatch.setenv("HELPDESK_RR_STATE_DIR", "/explicit/dir")
-    assert default_state_dir() == Path("/explicit/dir")
+    assert Settings.from_env({}).state_dir == Path("/home/someone/.local/state/helpdesk-rr")
+    assert Settings.from_env({"XDG_STATE_HOME": "/xdg/state"}).state_dir == Path("/xdg/state/helpdesk-rr")
+    explicit = {"XDG_STATE_HOME": "/xdg/state", "HELPDESK_RR_STATE_DIR": "/explicit/dir"}
+    assert Settings.from_env(explicit).state_dir == Path("/explicit/dir")
 
 
 def test_ensure_twice_returns_same_server(state_dir: Path) -> None:
@@ -261,15 +256,15 @@ def test_ensure_twice_returns_same_server(state_dir: Path) -> None:
 
 def test_ensure_uses_env_state_dir(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
     monkeypatch.setenv("HELPDESK_RR_STATE_DIR", str(state_dir))
-    url = ensure_embedded_server()
+    url = ensure_embedded_server(Settings.from_env().state_dir)
     assert url == f"unix://{state_dir}/redis.sock"
-    assert stop_embedded_server() is True
+    assert stop_embedded_server(Settings.from_env().state_dir) is True
 
 
 _CHILD = """
 import sys, time
 from pathlib import Path
-from worker.ops.redis_server import ensure_embedded_server
+from worker.ops.embedded import ensure_embedded_server
 start_at = float(sys.argv[2])
 time.sleep(max(0.0, start_at - time.time()))
 print(ensure_embedded_server(Path(sys.argv[1])))
@@ -390,6 +385,6 @@ def test_embedded_start_failure_is_reported(monkeypatch: pytest.MonkeyPatch, sta
     bogus = state_dir.parent / "broken-redis"
     bogus.write_text("#!/bin/sh\necho 'cannot start' >&2\nexit 1\n")
     bogus.chmod(0o755)
-    monkeypatch.setattr(rs, "find_redis_server", lambda prefer="path": str(bogus))
+    monkeypatch.setattr(embedded, "find_redis_server", lambda prefer="path": str(bogus))
     with pytest.raises(RedisServerError, match="cannot start"):
         ensure_embedded_server(state_dir, timeout=3)

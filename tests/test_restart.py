@@ -25,7 +25,8 @@ from tests.support.accounts import setup_account
 from worker.api import Helpdesk, InvalidInput, Unavailable
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
-from worker.ops.redis_server import RedisServer, find_redis_server
+from worker.ops.redis_binary import find_redis_server
+from worker.ops.redis_process import RedisServer
 
 pytestmark = pytest.mark.slow
 

@@ -85,7 +85,7 @@ def embedded_group() -> None:
 @embedded_group.command("stop")
 def embedded_stop() -> None:
     """Stop the embedded server (its data is kept on disk and reloaded on next use)."""
-    from worker.ops.redis_server import stop_embedded_server
+    from worker.ops.embedded import stop_embedded_server
 
     with refusals():
         state_dir = Settings.from_env().state_dir

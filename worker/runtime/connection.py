@@ -12,6 +12,6 @@ def resolve_redis_url(settings: Settings) -> str:
     """The URL to use; with none configured, start (once) and return the per-user embedded server."""
     if settings.redis_url:
         return settings.redis_url
-    from worker.ops.redis_server import ensure_embedded_server
+    from worker.ops.embedded import ensure_embedded_server
 
     return ensure_embedded_server(settings.state_dir)
