@@ -23,19 +23,9 @@ from freezegun import freeze_time
 from schemas.report import Report
 from worker import cli as cli_module
 from worker.core.keys import AccountKeys, partition_tag
-from worker.reports.figures import (
-    TTFR_BUCKETS,
-    build_report,
-    duration,
-    estimate_percentile,
-    format_text,
-    load_report,
-    online_key,
-    resolve_period,
-    stats_key,
-    uq_depth_key,
-)
-from worker.reports.html import render_html
+from worker.reports import format_text, load_report, render_html, resolve_period
+from worker.reports.display import duration
+from worker.reports.figures import TTFR_BUCKETS, build_report, estimate_percentile, online_key, stats_key, uq_depth_key
 
 ACCOUNT = "acme"
 D23 = date(2026, 11, 23)

@@ -1,0 +1,252 @@
+"""The SVG charts of the HTML report: agent bars, the stacked unassigned-queue chart, TTFR histograms.
+
+Each chart is a function from report figures to one ``<svg>`` string (empty when there is nothing
+to draw), drawn by hand rather than with a plotting library so the page stays self-contained and
+well-formed XML. Page layout and tables are ``html``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from html import escape
+
+from schemas.report import TtfrBucket, TtfrStats, UnassignedQueue
+from worker.reports.display import hour_label, ttfr_label
+
+PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
+SPIKE_COLOUR = "#d62728"
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _f(value: float) -> str:
+    """Coordinates to one decimal: enough on screen, and the markup stays short and stable."""
+    return f"{value:.1f}"
+
+
+def _svg_open(title: str, width: float, height: float) -> list[str]:
+    """The opening tag (accessible name and size) and the title every chart carries."""
+    return [
+        f'<svg role="img" aria-label="{_e(title)}" width="{_f(width)}" height="{_f(height)}" '
+        f'viewBox="0 0 {_f(width)} {_f(height)}">',
+        f"<title>{_e(title)}</title>",
+    ]
+
+
+def _legend(names: Sequence[str], x: float, y: float) -> list[str]:
+    parts = []
+    for i, name in enumerate(names):
+        colour = PALETTE[i % len(PALETTE)]
+        parts.append(f'<rect x="{_f(x)}" y="{_f(y + i * 16)}" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{_f(x + 14)}" y="{_f(y + i * 16 + 9)}">{_e(name)}</text>')
+    return parts
+
+
+# --- agents ----------------------------------------------------------------------------------------
+
+
+def agent_bars_svg(items: Sequence[tuple[str, int]], title: str) -> str:
+    """Horizontal bars, one per agent."""
+    if not items:
+        return ""
+    label_width, bar_width, row = 160.0, 560.0, 22.0
+    height = row * len(items) + 30
+    top = max(value for _, value in items) or 1
+    parts = _svg_open(title, label_width + bar_width + 60, height)
+    for i, (label, value) in enumerate(items):
+        y = 10 + i * row
+        width = bar_width * value / top
+        parts.append(f'<text x="{_f(label_width - 6)}" y="{_f(y + 14)}" text-anchor="end">{_e(label)}</text>')
+        parts.append(
+            f'<rect x="{_f(label_width)}" y="{_f(y + 2)}" width="{_f(width)}" height="{_f(row - 6)}" '
+            f'fill="{PALETTE[0]}"><title>{_e(label)}: {value}</title></rect>'
+        )
+        parts.append(f'<text x="{_f(label_width + width + 4)}" y="{_f(y + 14)}">{value}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+# --- unassigned queue ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _QueuePlot:
+    """The queue chart's geometry: one step of ``step`` pixels per hour, y scaled to the highest total."""
+
+    count: int
+    peak_total: int
+    left: float = 50.0
+    right: float = 20.0
+    top_pad: float = 16.0
+    plot_h: float = 220.0
+    plot_w: float = 700.0
+    legend_w: float = 240.0
+
+    @property
+    def step(self) -> float:
+        return self.plot_w / self.count
+
+    @property
+    def bottom(self) -> float:
+        return self.top_pad + self.plot_h
+
+    def y_of(self, value: float) -> float:
+        return self.top_pad + self.plot_h - self.plot_h * value / self.peak_total
+
+
+def _queue_areas(queue: UnassignedQueue, plot: _QueuePlot) -> list[str]:
+    """One step-shaped polygon per channel:reason, stacked on the ones before it."""
+    parts = []
+    left, step, count = plot.left, plot.step, plot.count
+    base = [0] * count
+    for s, name in enumerate(queue.series):
+        tops = [base[i] + queue.hours[i].depth.get(name, 0) for i in range(count)]
+        if tops != base:
+            upper = []
+            for i in range(count):
+                upper += [(left + i * step, plot.y_of(tops[i])), (left + (i + 1) * step, plot.y_of(tops[i]))]
+            lower = []
+            for i in reversed(range(count)):
+                lower += [(left + (i + 1) * step, plot.y_of(base[i])), (left + i * step, plot.y_of(base[i]))]
+            points = " ".join(f"{_f(x)},{_f(y)}" for x, y in upper + lower)
+            parts.append(
+                f'<polygon points="{points}" fill="{PALETTE[s % len(PALETTE)]}" fill-opacity="0.85">'
+                f"<title>{_e(name)}</title></polygon>"
+            )
+        base = tops
+    return parts
+
+
+def _queue_axes(plot: _QueuePlot) -> list[str]:
+    """Both axes, and gridlines labelled 0, half and the highest total."""
+    left, top_pad, plot_w, bottom = plot.left, plot.top_pad, plot.plot_w, plot.bottom
+    parts = [
+        f'<line x1="{_f(left)}" y1="{_f(bottom)}" x2="{_f(left + plot_w)}" y2="{_f(bottom)}" stroke="#555"/>',
+        f'<line x1="{_f(left)}" y1="{_f(top_pad)}" x2="{_f(left)}" y2="{_f(bottom)}" stroke="#555"/>',
+    ]
+    for value in sorted({0, plot.peak_total // 2, plot.peak_total}):
+        y = plot.y_of(value)
+        parts.append(f'<text x="{_f(left - 6)}" y="{_f(y + 4)}" text-anchor="end">{value}</text>')
+        parts.append(f'<line x1="{_f(left)}" y1="{_f(y)}" x2="{_f(left + plot_w)}" y2="{_f(y)}" stroke="#eee"/>')
+    return parts
+
+
+def _queue_day_ticks(queue: UnassignedQueue, plot: _QueuePlot) -> list[str]:
+    """A tick at each midnight; labels on at most about ten of them so they do not overlap."""
+    parts = []
+    days = [i for i, row in enumerate(queue.hours) if row.hour.astimezone(UTC).hour == 0 or i == 0]
+    every = max(1, len(days) // 10)
+    for n, i in enumerate(days):
+        x = plot.left + i * plot.step
+        parts.append(
+            f'<line x1="{_f(x)}" y1="{_f(plot.bottom)}" x2="{_f(x)}" y2="{_f(plot.bottom + 4)}" stroke="#555"/>'
+        )
+        if n % every == 0:
+            label = queue.hours[i].hour.astimezone(UTC).strftime("%m-%d")
+            parts.append(f'<text x="{_f(x + 2)}" y="{_f(plot.bottom + 16)}">{label}</text>')
+    return parts
+
+
+def _queue_spike_marks(queue: UnassignedQueue, plot: _QueuePlot) -> list[str]:
+    """A small red triangle above each spike hour, its tooltip saying why."""
+    parts = []
+    index = {row.hour: i for i, row in enumerate(queue.hours)}
+    for spike in queue.spikes:
+        position = index.get(spike.hour)
+        if position is None:
+            continue
+        x, y = plot.left + (position + 0.5) * plot.step, plot.y_of(spike.total) - 3
+        parts.append(
+            f'<polygon points="{_f(x - 4)},{_f(y - 7)} {_f(x + 4)},{_f(y - 7)} {_f(x)},{_f(y)}" '
+            f'fill="{SPIKE_COLOUR}"><title>spike {_e(hour_label(spike.hour))}: {_e(spike.detail)}</title></polygon>'
+        )
+    return parts
+
+
+def queue_svg(queue: UnassignedQueue, title: str) -> str:
+    """Stacked step areas: the depth of each channel:reason at the end of each hour; spikes marked."""
+    if not queue.hours or not queue.series:
+        return ""
+    plot = _QueuePlot(count=len(queue.hours), peak_total=max(max(row.total for row in queue.hours), 1))
+    legend_x = plot.left + plot.plot_w + plot.right + 10
+    parts = _svg_open(title, plot.left + plot.plot_w + plot.right + plot.legend_w, plot.bottom + 40)
+    parts += _queue_areas(queue, plot)
+    parts += _queue_axes(plot)
+    parts += _queue_day_ticks(queue, plot)
+    parts += _queue_spike_marks(queue, plot)
+    parts += _legend([*queue.series], legend_x, plot.top_pad)
+    parts.append(
+        f'<text x="{_f(legend_x)}" y="{_f(plot.top_pad + 16 * len(queue.series) + 12)}" '
+        f'fill="{SPIKE_COLOUR}">&#9660; spike</text>'
+    )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+# --- time to first reply ---------------------------------------------------------------------------
+
+
+def short_duration(seconds: int) -> str:
+    """A bucket bound as the shortest exact unit: 60 -> 1m, 7200 -> 2h, 172800 -> 2d, 90 -> 90s."""
+    for unit, name in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= unit and seconds % unit == 0:
+            return f"{seconds // unit}{name}"
+    return f"{seconds}s"
+
+
+def bucket_label(bucket: TtfrBucket, previous: int | None) -> str:
+    """``≤5m`` for a bounded bucket; the unbounded one is ``>2d`` (above the previous bound)."""
+    if bucket.upper_seconds is None:
+        return f">{short_duration(previous)}" if previous is not None else "any"
+    return f"\u2264{short_duration(bucket.upper_seconds)}"
+
+
+def _bucket_labels(buckets: Sequence[TtfrBucket]) -> list[str]:
+    labels, previous = [], None
+    for bucket in buckets:
+        labels.append(bucket_label(bucket, previous))
+        previous = bucket.upper_seconds
+    return labels
+
+
+def ttfr_svg(series: Sequence[TtfrStats], title: str) -> str:
+    """Grouped bars per TTFR bucket: the share of each series' replies in the bucket."""
+    shown = [s for s in series if s.count > 0]
+    if not shown:
+        return ""
+    buckets = shown[0].buckets
+    labels = _bucket_labels(buckets)
+    left, top_pad, plot_h, group_w = 40.0, 16.0, 180.0, 54.0
+    plot_w = group_w * len(buckets)
+    bar_w = (group_w - 8) / len(shown)
+    parts = _svg_open(title, left + plot_w + 220, top_pad + plot_h + 40)
+    parts.append(
+        f'<line x1="{_f(left)}" y1="{_f(top_pad + plot_h)}" x2="{_f(left + plot_w)}" y2="{_f(top_pad + plot_h)}" '
+        'stroke="#555"/>'
+    )
+    shares = [[b.count / s.count for b in s.buckets] for s in shown]
+    top = max(max(row) for row in shares) or 1.0
+    for value in (0.0, top / 2, top):
+        y = top_pad + plot_h - plot_h * value / top
+        parts.append(f'<text x="{_f(left - 4)}" y="{_f(y + 4)}" text-anchor="end">{value * 100:.0f}%</text>')
+    for b, label in enumerate(labels):
+        x0 = left + b * group_w + 4
+        for s, stats in enumerate(shown):
+            share = shares[s][b]
+            h = plot_h * share / top
+            parts.append(
+                f'<rect x="{_f(x0 + s * bar_w)}" y="{_f(top_pad + plot_h - h)}" width="{_f(bar_w)}" height="{_f(h)}" '
+                f'fill="{PALETTE[s % len(PALETTE)]}"><title>{_e(ttfr_label(stats))} {_e(label)}: '
+                f"{stats.buckets[b].count} ({share * 100:.1f}%)</title></rect>"
+            )
+        parts.append(
+            f'<text x="{_f(x0 + (group_w - 8) / 2)}" y="{_f(top_pad + plot_h + 14)}" text-anchor="middle">'
+            f"{_e(label)}</text>"
+        )
+    parts += _legend([f"{ttfr_label(s)} (n={s.count})" for s in shown], left + plot_w + 16, top_pad)
+    parts.append("</svg>")
+    return "\n".join(parts)

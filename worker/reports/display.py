@@ -1,0 +1,77 @@
+"""How the figures are spelled, shared by the text and the HTML renderings so both say the same thing.
+
+Durations, UTC hours, depths and TTFR series names, the round-robin comparison sentence, and the
+merging of equal consecutive hours into runs: change one here and both renderings follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+from schemas.report import QueueHour, Spike, TtfrStats, UnassignedQueue
+
+
+def duration(seconds: float | None) -> str:
+    """Compact human duration: 45s, 4m15s, 2h03m, 1d02h; '-' for none."""
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+def hour_label(when: datetime) -> str:
+    """An hour as ``YYYY-MM-DD HH:MM`` in UTC, whatever zone the datetime carries."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def queue_runs(queue: UnassignedQueue) -> list[tuple[datetime, datetime, QueueHour]]:
+    """Consecutive hours with the same depths merged: (first hour, last hour, that hour's row)."""
+    runs: list[tuple[datetime, datetime, QueueHour]] = []
+    for row in queue.hours:
+        if runs and runs[-1][2].depth == row.depth:
+            runs[-1] = (runs[-1][0], row.hour, runs[-1][2])
+        else:
+            runs.append((row.hour, row.hour, row))
+    return runs
+
+
+def spike_runs(spikes: Sequence[Spike]) -> list[list[Spike]]:
+    """Spikes of consecutive hours with the same rules, grouped (oldest first)."""
+    runs: list[list[Spike]] = []
+    for spike in spikes:
+        previous = runs[-1][-1] if runs else None
+        if previous and previous.rules == spike.rules and spike.hour - previous.hour == timedelta(hours=1):
+            runs[-1].append(spike)
+        else:
+            runs.append([spike])
+    return runs
+
+
+def depth_text(depth: Mapping[str, int]) -> str:
+    """``email:no_agent_online=2 webchat:after_hours=7``, sorted; '-' for an empty queue."""
+    return " ".join(f"{name}={n}" for name, n in sorted(depth.items())) or "-"
+
+
+def ttfr_label(stats: TtfrStats) -> str:
+    """A TTFR series in words: ``round robin on``, ``agent ana``, ``channel email``."""
+    names = {"all": "all replies", "rr:on": "round robin on", "rr:off": "round robin off"}
+    if stats.dim in names:
+        return names[stats.dim]
+    kind, _, value = stats.dim.partition(":")
+    return f"{kind} {value}"
+
+
+def rr_comparison(on: TtfrStats, off: TtfrStats) -> str | None:
+    """'round robin on vs off: median -95%, p90 -92%' (on relative to off), when both have replies."""
+    parts = []
+    for name, a, b in (("median", on.median_seconds, off.median_seconds), ("p90", on.p90_seconds, off.p90_seconds)):
+        if a is not None and b:
+            parts.append(f"{name} {100 * (a - b) / b:+.0f}%")
+    return f"round robin on vs off: {', '.join(parts)}" if parts else None
