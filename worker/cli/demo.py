@@ -116,11 +116,15 @@ class DemoDay:
             self.echo("   " + describe(event))
 
     def run(self) -> None:
-        echo, account = self.echo, self.account
-        echo(f"helpdesk-rr demo: account {account!r}, a day on {self.day.isoformat()} ({TIMEZONE})")
-        echo(f"Redis: {self.helpdesk.redis_location()}")
-        self.helpdesk.reset_account(account)
+        self.echo(f"helpdesk-rr demo: account {self.account!r}, a day on {self.day.isoformat()} ({TIMEZONE})")
+        self.echo(f"Redis: {self.helpdesk.redis_location()}")
+        self.helpdesk.reset_account(self.account)
+        for scene in (self.set_up, self.early_morning, self.morning, self.late_morning, self.duplicates):
+            scene()
+        self.evening_and_next_morning()
+        self.summary()
 
+    def set_up(self) -> None:
         self.step("Set-up: users (owner, manager, three agents, a viewer) and webchat office hours")
         for user, role in [
             ("olivia", Role.OWNER),
@@ -130,19 +134,19 @@ class DemoDay:
             ("chloe", Role.AGENT),
             ("vic", Role.VIEWER),
         ]:
-            self.helpdesk.save_user(account, user, role)
-            echo(f"   {user}: {role.value}")
+            self.helpdesk.save_user(self.account, user, role)
+            self.echo(f"   {user}: {role.value}")
         hours = OfficeHours.from_specs(TIMEZONE, ["mon-fri 09:00-17:00"], [])
-        self.helpdesk.set_office_hours(account, hours, "max")
+        self.helpdesk.set_office_hours(self.account, hours, "max")
         self.show_events()
 
+    def early_morning(self) -> None:
+        account = self.account
         self.step("08:05 Round robin is still off: tickets stay unassigned")
         self.tickets((Channel.EMAIL, 8, 5), (Channel.SMS, 8, 7))
 
         self.step("08:10 An agent may not turn round robin on; the manager does")
-        self.try_action(
-            "ana turns round robin on", lambda: self.helpdesk.set_round_robin(account, True, "ana")
-        )
+        self.try_action("ana turns round robin on", lambda: self.helpdesk.set_round_robin(account, True, "ana"))
         self.helpdesk.set_round_robin(account, True, "max")
         self.show_events()
 
@@ -153,6 +157,7 @@ class DemoDay:
         self.status("ana", AgentStatus.ONLINE)
         self.tickets((Channel.EMAIL, 8, 30), (Channel.SMS, 8, 31), (Channel.SOCIAL, 8, 32), (Channel.WEBCHAT, 8, 40))
 
+    def morning(self) -> None:
         self.step("09:00 ben and chloe go Online (they join at the back of the line); a mixed morning")
         self.status("ben", AgentStatus.ONLINE)
         self.status("chloe", AgentStatus.ONLINE)
@@ -163,6 +168,7 @@ class DemoDay:
             ]
         )
 
+    def late_morning(self) -> None:
         self.step("11:00 A viewer cannot go Online; ben takes a break and keeps his place in the line")
         self.try_action("vic goes online", lambda: self.status("vic", AgentStatus.ONLINE))
         self.try_action("ana sets chloe offline", lambda: self.status("chloe", AgentStatus.OFFLINE, actor="ana"))
@@ -171,12 +177,15 @@ class DemoDay:
         self.status("ben", AgentStatus.ONLINE)
         self.tickets((Channel.EMAIL, 11, 30), (Channel.SOCIAL, 11, 35), (Channel.EMAIL, 11, 40))
 
+    def duplicates(self) -> None:
         self.step("12:00 The same webhook delivered twice: decided once, no second event")
         self.deliver(Channel.EMAIL, "T001", self.at(8, 5), "again")
         self.deliver(Channel.SMS, "T010", self.at(9, 28), "again")
         self.drain()
-        echo("   (no new events)")
+        self.echo("   (no new events)")
 
+    def evening_and_next_morning(self) -> None:
+        account = self.account
         self.step("17:30 Everyone signs off; evening tickets wait (webchat until tomorrow 09:00)")
         self.status("max", AgentStatus.OFFLINE)
         for user in ("ana", "ben", "chloe"):
@@ -192,8 +201,6 @@ class DemoDay:
         self.drain()
         result = job.return_value(refresh=True) or {}
         self.echo(f"   bulk job {job.id}: {result.get('assigned', 0)} assigned, {result.get('toasts', 0)} toasts")
-
-        self.summary()
 
     def summary(self) -> None:
         echo = self.echo
