@@ -3,19 +3,19 @@
   least-recently-assigned pick among Online agents, the record, the unassigned set and the events.
 
   Input:
-    KEYS[1] settings     rr:{rr:pNN}:a:<acct>:settings    hash round_robin, oh_active, office_hours_version
-    KEYS[2] online       rr:{rr:pNN}:a:<acct>:online      zset Online agents by rotation place
-    KEYS[3] places       rr:{rr:pNN}:a:<acct>:places      hash agent → rotation place (kept while Offline)
-    KEYS[4] seq          rr:{rr:pNN}:a:<acct>:seq         counter of rotation places
-    KEYS[5] unassigned   rr:{rr:pNN}:a:<acct>:unassigned  zset ticket → created_at ms
-    KEYS[6] ticket       rr:{rr:pNN}:a:<acct>:t:<ticket>  hash, the decision (idempotency record)
-    KEYS[7] counts       rr:{rr:pNN}:a:<acct>:counts      hash agent → tickets assigned
-    KEYS[8] events       rr:{rr:pNN}:a:<acct>:events      the account's event stream
-    KEYS[9] pevents      {rr:pNN}:events                  the partition's event stream
-    KEYS[10] stats       rr:{rr:pNN}:a:<acct>:stats:<DAY>              the day's figures (docs/STATS.md)
-    KEYS[11] statsOnline rr:{rr:pNN}:a:<acct>:stats:<DAY>:online:<HH>  agents Online in the hour
-    KEYS[12] uqDepth     rr:{rr:pNN}:a:<acct>:uq_depth                 unassigned depth per channel:reason
-    KEYS[13] metrics     {rr:pNN}:metrics                              the partition's ops counters
+    KEYS[1] settings     {rr:pNN}:a:<acct>:settings                 hash round_robin, oh_active, office_hours_version
+    KEYS[2] online       {rr:pNN}:a:<acct>:online                   zset Online agents by rotation place
+    KEYS[3] places       {rr:pNN}:a:<acct>:places                   hash agent → rotation place (kept while Offline)
+    KEYS[4] seq          {rr:pNN}:a:<acct>:seq                      counter of rotation places
+    KEYS[5] unassigned   {rr:pNN}:a:<acct>:unassigned               zset ticket → created_at ms
+    KEYS[6] ticket       {rr:pNN}:a:<acct>:t:<ticket>               hash, the decision (idempotency record)
+    KEYS[7] counts       {rr:pNN}:a:<acct>:counts                   hash agent → tickets assigned
+    KEYS[8] events       {rr:pNN}:a:<acct>:events                   the account's event stream
+    KEYS[9] pevents      {rr:pNN}:events                            the partition's event stream
+    KEYS[10] stats       {rr:pNN}:a:<acct>:stats:<DAY>              the day's figures (docs/STATS.md)
+    KEYS[11] statsOnline {rr:pNN}:a:<acct>:stats:<DAY>:online:<HH>  agents Online in the hour
+    KEYS[12] uqDepth     {rr:pNN}:a:<acct>:uq_depth                 unassigned depth per channel:reason
+    KEYS[13] metrics     {rr:pNN}:metrics                           the partition's ops counters
 
     ARGV[1] account id        ARGV[2] ticket id          ARGV[3] channel
     ARGV[4] created_at ISO    ARGV[5] created_at ms      ARGV[6] now ISO (occurred_at)

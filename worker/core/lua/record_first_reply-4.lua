@@ -4,10 +4,10 @@
   arrived (docs/STATS.md). Only the first reply counts; a repeat changes nothing.
 
   Input:
-    KEYS[1] ticket  rr:{rr:pNN}:a:<acct>:t:<ticket>  the ticket's record
-    KEYS[2] users   rr:{rr:pNN}:a:<acct>:users       hash user → role
-    KEYS[3] stats   rr:{rr:pNN}:a:<acct>:stats:<DAY> the day's figures (day of processing)
-    KEYS[4] metrics {rr:pNN}:metrics                 the partition's ops counters
+    KEYS[1] ticket  {rr:pNN}:a:<acct>:t:<ticket>   the ticket's record
+    KEYS[2] users   {rr:pNN}:a:<acct>:users        hash user → role
+    KEYS[3] stats   {rr:pNN}:a:<acct>:stats:<DAY>  the day's figures (day of processing)
+    KEYS[4] metrics {rr:pNN}:metrics               the partition's ops counters
 
     ARGV[1] agent id  ARGV[2] replied_at ISO  ARGV[3] replied_at ms  ARGV[4] seconds to keep stats
 
