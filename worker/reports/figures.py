@@ -37,7 +37,7 @@ from worker.core.keys import AccountKeys
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 400
-TTFR_BUCKETS: tuple[float, ...] = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, math.inf)
+from worker.core.shared_constants import TTFR_BUCKETS as TTFR_BUCKETS  # noqa: E402, I001  (one source with the Lua side)
 """Documented TTFR bucket upper bounds in seconds (docs/STATS.md)."""
 
 BUSIEST_HOURS = 3

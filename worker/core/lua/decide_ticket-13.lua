@@ -43,8 +43,6 @@ local maxlen, partitionMaxlen, recordTtl = ARGV[12], ARGV[13], tonumber(ARGV[14]
 local statsKey, statsOnlineKey, uqDepthKey, metricsKey = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local hour, statsTtl, enqueuedMs, nowMs = ARGV[15], ARGV[16], ARGV[17], tonumber(ARGV[18])
 
-local LATENCY_BUCKETS_MS = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000}
-
 -- The figures every first decision files (docs/STATS.md); duplicates return before reaching this.
 local function count_decision(outcome, reason)
   rcall('HINCRBY', statsKey, 'decided:' .. outcome .. ':' .. reason, 1)
@@ -67,6 +65,7 @@ local function count_decision(outcome, reason)
   if enqueuedMs ~= '' then
     local latency = math.max(0, nowMs - tonumber(enqueuedMs))
     local bucket = 'inf'
+    -- LATENCY_BUCKETS_MS: the generated prelude (worker/core/shared_constants.py)
     for _, bound in ipairs(LATENCY_BUCKETS_MS) do
       if latency <= bound then bucket = tostring(bound) break end
     end
