@@ -41,13 +41,12 @@ from producers.queue import QUEUE_NAME
 from schemas.office_hours import OfficeHours
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_accounts, partition_metrics, partition_stream
 from worker.core.office_hours import is_open
+from worker.core.shared_constants import LATENCY_BUCKETS_MS as LATENCY_BUCKETS_MS  # always exposed, even at 0
 from worker.runtime.failures import failed_registry
 
 log = structlog.get_logger("helpdesk_rr.metrics")
 
 PREFIX = "helpdesk_rr"
-LATENCY_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, math.inf)
-"""The documented upper bounds of ``latency_ms:<bucket>`` (docs/STATS.md); always exposed, even at 0."""
 PIPELINE_CHUNK = 3000
 """Most commands sent in one pipeline of the per-account round trip (3 per account)."""
 _OFFICE_HOURS_CACHE = 10_000

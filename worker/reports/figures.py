@@ -31,12 +31,10 @@ from schemas.report import (
     TtfrStats,
 )
 from worker.core.keys import AccountKeys
+from worker.core.shared_constants import TTFR_BUCKETS as TTFR_BUCKETS  # one source with the Lua side
 from worker.reports.period import days_of, hour_start
 from worker.reports.stats_fields import DayStats, ParsedStats, parse_fields
 from worker.reports.unassigned import last_depths, unassigned_queue
-
-TTFR_BUCKETS: tuple[float, ...] = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, math.inf)
-"""Documented TTFR bucket upper bounds in seconds (docs/STATS.md)."""
 
 BUSIEST_HOURS = 3
 

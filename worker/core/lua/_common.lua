@@ -1,10 +1,11 @@
 --[[
-  Shared helpers, prepended by worker/scripts.py to every script in this folder (so each script
+  Shared helpers, prepended by worker/core/scripts.py to every script in this folder (so each script
   stays one atomic EVALSHA). Only locals: a global would poison fakeredis for later scripts.
+  ROLE_RANK, LATENCY_BUCKETS_MS and TTFR_BUCKETS are not defined in any .lua file: scripts.py
+  generates them from Python (worker/core/shared_constants.py, schemas.common.Role) in a prelude
+  sent before this file.
 ]]
 local rcall = redis.call
-
-local ROLE_RANK = {owner = 4, admin = 3, manager = 2, agent = 1, viewer = 0}
 local unpack = unpack or table.unpack
 
 -- Append an already-encoded event to the account stream and the partition stream.

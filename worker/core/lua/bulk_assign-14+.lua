@@ -8,21 +8,21 @@
   to keep each call within a few milliseconds on whatever machine it runs (worker/bulk.py).
 
   Input:
-    KEYS[1] online      rr:{rr:pNN}:a:<acct>:online           zset Online agents by rotation place
-    KEYS[2] places      rr:{rr:pNN}:a:<acct>:places           hash agent → rotation place
-    KEYS[3] seq         rr:{rr:pNN}:a:<acct>:seq              counter of rotation places
-    KEYS[4] unassigned  rr:{rr:pNN}:a:<acct>:unassigned       zset ticket → created_at ms
-    KEYS[5] counts      rr:{rr:pNN}:a:<acct>:counts           hash agent → tickets assigned
-    KEYS[6] team        rr:{rr:pNN}:a:<acct>:team:<team>      set of members
-    KEYS[7] events      rr:{rr:pNN}:a:<acct>:events           account stream
-    KEYS[8] pevents     {rr:pNN}:events                       partition stream
-    KEYS[9] done        rr:{rr:pNN}:a:<acct>:bulk:<job>:done  list of 'agent ticket' this job assigned
-    KEYS[10] progress   rr:{rr:pNN}:a:<acct>:bulk:<job>       hash of the job's bookkeeping
-    KEYS[11] stats      rr:{rr:pNN}:a:<acct>:stats:<DAY>      the day's figures (docs/STATS.md)
-    KEYS[12] uqDepth    rr:{rr:pNN}:a:<acct>:uq_depth         unassigned depth per channel:reason
-    KEYS[13] metrics    {rr:pNN}:metrics                      the partition's ops counters
-    KEYS[14] scratch    rr:{rr:pNN}:a:<acct>:bulk:<job>:queue zset, written and deleted within the call
-    KEYS[15...] one ticket record per ticket: rr:{rr:pNN}:a:<acct>:t:<ticket>
+    KEYS[1] online      {rr:pNN}:a:<acct>:online            zset Online agents by rotation place
+    KEYS[2] places      {rr:pNN}:a:<acct>:places            hash agent → rotation place
+    KEYS[3] seq         {rr:pNN}:a:<acct>:seq               counter of rotation places
+    KEYS[4] unassigned  {rr:pNN}:a:<acct>:unassigned        zset ticket → created_at ms
+    KEYS[5] counts      {rr:pNN}:a:<acct>:counts            hash agent → tickets assigned
+    KEYS[6] team        {rr:pNN}:a:<acct>:team:<team>       set of members
+    KEYS[7] events      {rr:pNN}:a:<acct>:events            account stream
+    KEYS[8] pevents     {rr:pNN}:events                     partition stream
+    KEYS[9] done        {rr:pNN}:a:<acct>:bulk:<job>:done   list of 'agent ticket' this job assigned
+    KEYS[10] progress   {rr:pNN}:a:<acct>:bulk:<job>        hash of the job's bookkeeping
+    KEYS[11] stats      {rr:pNN}:a:<acct>:stats:<DAY>       the day's figures (docs/STATS.md)
+    KEYS[12] uqDepth    {rr:pNN}:a:<acct>:uq_depth          unassigned depth per channel:reason
+    KEYS[13] metrics    {rr:pNN}:metrics                    the partition's ops counters
+    KEYS[14] scratch    {rr:pNN}:a:<acct>:bulk:<job>:queue  zset, written and deleted within the call
+    KEYS[15...] tickets {rr:pNN}:a:<acct>:t:<ticket>        one ticket record per ticket (ARGV[11...] order)
 
     ARGV[1] account id  ARGV[2] team id  ARGV[3] job id  ARGV[4] now ISO
     ARGV[5] account stream MAXLEN  ARGV[6] partition stream MAXLEN  ARGV[7] assigned record TTL (s)

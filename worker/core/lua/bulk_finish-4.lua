@@ -6,10 +6,10 @@
   job's hash before it is sent, so a re-run call skips it; the call marked last stores 'toasted'.
 
   Input:
-    KEYS[1] progress  rr:{rr:pNN}:a:<acct>:bulk:<job>       hash: toast:<agent> flags, toasted
-    KEYS[2] done      rr:{rr:pNN}:a:<acct>:bulk:<job>:done  list of 'agent ticket' the job assigned
-    KEYS[3] events    rr:{rr:pNN}:a:<acct>:events           account stream
-    KEYS[4] pevents   {rr:pNN}:events                       partition stream
+    KEYS[1] progress {rr:pNN}:a:<acct>:bulk:<job>       hash: toast:<agent> flags, toasted
+    KEYS[2] done     {rr:pNN}:a:<acct>:bulk:<job>:done  list of 'agent ticket' the job assigned
+    KEYS[3] events   {rr:pNN}:a:<acct>:events           account stream
+    KEYS[4] pevents  {rr:pNN}:events                    partition stream
 
     ARGV[1] account id  ARGV[2] team id  ARGV[3] job id  ARGV[4] now ISO
     ARGV[5] account stream MAXLEN  ARGV[6] partition stream MAXLEN

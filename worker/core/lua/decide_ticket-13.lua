@@ -3,19 +3,19 @@
   least-recently-assigned pick among Online agents, the record, the unassigned set and the events.
 
   Input:
-    KEYS[1] settings     rr:{rr:pNN}:a:<acct>:settings    hash round_robin, oh_active, office_hours_version
-    KEYS[2] online       rr:{rr:pNN}:a:<acct>:online      zset Online agents by rotation place
-    KEYS[3] places       rr:{rr:pNN}:a:<acct>:places      hash agent → rotation place (kept while Offline)
-    KEYS[4] seq          rr:{rr:pNN}:a:<acct>:seq         counter of rotation places
-    KEYS[5] unassigned   rr:{rr:pNN}:a:<acct>:unassigned  zset ticket → created_at ms
-    KEYS[6] ticket       rr:{rr:pNN}:a:<acct>:t:<ticket>  hash, the decision (idempotency record)
-    KEYS[7] counts       rr:{rr:pNN}:a:<acct>:counts      hash agent → tickets assigned
-    KEYS[8] events       rr:{rr:pNN}:a:<acct>:events      the account's event stream
-    KEYS[9] pevents      {rr:pNN}:events                  the partition's event stream
-    KEYS[10] stats       rr:{rr:pNN}:a:<acct>:stats:<DAY>              the day's figures (docs/STATS.md)
-    KEYS[11] statsOnline rr:{rr:pNN}:a:<acct>:stats:<DAY>:online:<HH>  agents Online in the hour
-    KEYS[12] uqDepth     rr:{rr:pNN}:a:<acct>:uq_depth                 unassigned depth per channel:reason
-    KEYS[13] metrics     {rr:pNN}:metrics                              the partition's ops counters
+    KEYS[1] settings     {rr:pNN}:a:<acct>:settings                 hash round_robin, oh_active, office_hours_version
+    KEYS[2] online       {rr:pNN}:a:<acct>:online                   zset Online agents by rotation place
+    KEYS[3] places       {rr:pNN}:a:<acct>:places                   hash agent → rotation place (kept while Offline)
+    KEYS[4] seq          {rr:pNN}:a:<acct>:seq                      counter of rotation places
+    KEYS[5] unassigned   {rr:pNN}:a:<acct>:unassigned               zset ticket → created_at ms
+    KEYS[6] ticket       {rr:pNN}:a:<acct>:t:<ticket>               hash, the decision (idempotency record)
+    KEYS[7] counts       {rr:pNN}:a:<acct>:counts                   hash agent → tickets assigned
+    KEYS[8] events       {rr:pNN}:a:<acct>:events                   the account's event stream
+    KEYS[9] pevents      {rr:pNN}:events                            the partition's event stream
+    KEYS[10] stats       {rr:pNN}:a:<acct>:stats:<DAY>              the day's figures (docs/STATS.md)
+    KEYS[11] statsOnline {rr:pNN}:a:<acct>:stats:<DAY>:online:<HH>  agents Online in the hour
+    KEYS[12] uqDepth     {rr:pNN}:a:<acct>:uq_depth                 unassigned depth per channel:reason
+    KEYS[13] metrics     {rr:pNN}:metrics                           the partition's ops counters
 
     ARGV[1] account id        ARGV[2] ticket id          ARGV[3] channel
     ARGV[4] created_at ISO    ARGV[5] created_at ms      ARGV[6] now ISO (occurred_at)
@@ -43,8 +43,6 @@ local maxlen, partitionMaxlen, recordTtl = ARGV[12], ARGV[13], tonumber(ARGV[14]
 local statsKey, statsOnlineKey, uqDepthKey, metricsKey = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local hour, statsTtl, enqueuedMs, nowMs = ARGV[15], ARGV[16], ARGV[17], tonumber(ARGV[18])
 
-local LATENCY_BUCKETS_MS = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000}
-
 -- The figures every first decision files (docs/STATS.md); duplicates return before reaching this.
 local function count_decision(outcome, reason)
   rcall('HINCRBY', statsKey, 'decided:' .. outcome .. ':' .. reason, 1)
@@ -67,6 +65,7 @@ local function count_decision(outcome, reason)
   if enqueuedMs ~= '' then
     local latency = math.max(0, nowMs - tonumber(enqueuedMs))
     local bucket = 'inf'
+    -- LATENCY_BUCKETS_MS: the generated prelude (worker/core/shared_constants.py)
     for _, bound in ipairs(LATENCY_BUCKETS_MS) do
       if latency <= bound then bucket = tostring(bound) break end
     end

@@ -4,10 +4,10 @@
   arrived (docs/STATS.md). Only the first reply counts; a repeat changes nothing.
 
   Input:
-    KEYS[1] ticket  rr:{rr:pNN}:a:<acct>:t:<ticket>  the ticket's record
-    KEYS[2] users   rr:{rr:pNN}:a:<acct>:users       hash user → role
-    KEYS[3] stats   rr:{rr:pNN}:a:<acct>:stats:<DAY> the day's figures (day of processing)
-    KEYS[4] metrics {rr:pNN}:metrics                 the partition's ops counters
+    KEYS[1] ticket  {rr:pNN}:a:<acct>:t:<ticket>   the ticket's record
+    KEYS[2] users   {rr:pNN}:a:<acct>:users        hash user → role
+    KEYS[3] stats   {rr:pNN}:a:<acct>:stats:<DAY>  the day's figures (day of processing)
+    KEYS[4] metrics {rr:pNN}:metrics               the partition's ops counters
 
     ARGV[1] agent id  ARGV[2] replied_at ISO  ARGV[3] replied_at ms  ARGV[4] seconds to keep stats
 
@@ -18,7 +18,6 @@
 ]]
 local ticketKey, usersKey, statsKey, metricsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local agentId, repliedIso, repliedMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local BUCKETS = {60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800}
 
 local rec = rcall('HMGET', ticketKey, 'created_ms', 'channel', 'rr', 'ttfr')
 if not rec[1] then
@@ -31,8 +30,9 @@ local ttfr = math.floor((repliedMs - tonumber(rec[1])) / 1000)
 if repliedMs < tonumber(rec[1]) then
   return redis.error_reply('RR_INVALID the reply (' .. repliedIso .. ') is before the ticket was created')
 end
+-- TTFR_BUCKETS: the generated prelude (worker/core/shared_constants.py)
 local bucket = 'inf'
-for _, bound in ipairs(BUCKETS) do
+for _, bound in ipairs(TTFR_BUCKETS) do
   if ttfr <= bound then bucket = tostring(bound) break end
 end
 for _, dim in ipairs({'all', 'agent:' .. agentId, 'channel:' .. rec[2], 'rr:' .. (rec[3] or 'on')}) do

@@ -3,10 +3,10 @@
   office_hours_version so workers holding an older copy get RR_STALE_OFFICE_HOURS and reload.
 
   Input:
-    KEYS[1] users     rr:{rr:pNN}:a:<acct>:users     hash user → role
-    KEYS[2] settings  rr:{rr:pNN}:a:<acct>:settings  hash office_hours, oh_active, office_hours_version
-    KEYS[3] events    rr:{rr:pNN}:a:<acct>:events    account stream
-    KEYS[4] pevents   {rr:pNN}:events                partition stream
+    KEYS[1] users    {rr:pNN}:a:<acct>:users     hash user → role
+    KEYS[2] settings {rr:pNN}:a:<acct>:settings  hash office_hours, oh_active, office_hours_version
+    KEYS[3] events   {rr:pNN}:a:<acct>:events    account stream
+    KEYS[4] pevents  {rr:pNN}:events             partition stream
 
     ARGV[1] account id  ARGV[2] actor id  ARGV[3] office hours JSON, '' to clear (always open)
     ARGV[4] now ISO     ARGV[5] event id  ARGV[6] account stream MAXLEN  ARGV[7] partition stream MAXLEN

@@ -2,10 +2,10 @@
   Turn the account's round robin on or off (owner, admin or manager only).
 
   Input:
-    KEYS[1] users     rr:{rr:pNN}:a:<acct>:users     hash user → role
-    KEYS[2] settings  rr:{rr:pNN}:a:<acct>:settings  hash round_robin
-    KEYS[3] events    rr:{rr:pNN}:a:<acct>:events    account stream
-    KEYS[4] pevents   {rr:pNN}:events                partition stream
+    KEYS[1] users    {rr:pNN}:a:<acct>:users     hash user → role
+    KEYS[2] settings {rr:pNN}:a:<acct>:settings  hash round_robin
+    KEYS[3] events   {rr:pNN}:a:<acct>:events    account stream
+    KEYS[4] pevents  {rr:pNN}:events             partition stream
 
     ARGV[1] account id  ARGV[2] actor id  ARGV[3] 'on' | 'off'  ARGV[4] now ISO  ARGV[5] event id
     ARGV[6] account stream MAXLEN   ARGV[7] partition stream MAXLEN

@@ -3,13 +3,13 @@
   rotation place; an agent never assigned before joins at the back of the line.
 
   Input:
-    KEYS[1] users    rr:{rr:pNN}:a:<acct>:users    hash user → role
-    KEYS[2] online   rr:{rr:pNN}:a:<acct>:online   zset Online agents by rotation place
-    KEYS[3] places   rr:{rr:pNN}:a:<acct>:places   hash agent → rotation place
-    KEYS[4] seq      rr:{rr:pNN}:a:<acct>:seq      counter of rotation places
-    KEYS[5] events   rr:{rr:pNN}:a:<acct>:events   account stream
-    KEYS[6] pevents  {rr:pNN}:events               partition stream
-    KEYS[7] statsOnline rr:{rr:pNN}:a:<acct>:stats:<DAY>:online:<HH>  agents Online in this hour
+    KEYS[1] users       {rr:pNN}:a:<acct>:users                    hash user → role
+    KEYS[2] online      {rr:pNN}:a:<acct>:online                   zset Online agents by rotation place
+    KEYS[3] places      {rr:pNN}:a:<acct>:places                   hash agent → rotation place
+    KEYS[4] seq         {rr:pNN}:a:<acct>:seq                      counter of rotation places
+    KEYS[5] events      {rr:pNN}:a:<acct>:events                   account stream
+    KEYS[6] pevents     {rr:pNN}:events                            partition stream
+    KEYS[7] statsOnline {rr:pNN}:a:<acct>:stats:<DAY>:online:<HH>  agents Online in this hour
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] 'online' | 'offline'  ARGV[4] actor id
     ARGV[5] now ISO     ARGV[6] event id ARGV[7] account stream MAXLEN   ARGV[8] partition stream MAXLEN

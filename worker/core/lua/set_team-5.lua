@@ -3,11 +3,11 @@
   agent or higher: a team is a pool of people tickets can be assigned to.
 
   Input:
-    KEYS[1] users    rr:{rr:pNN}:a:<acct>:users        hash user → role
-    KEYS[2] teams    rr:{rr:pNN}:a:<acct>:teams        set of team ids
-    KEYS[3] team     rr:{rr:pNN}:a:<acct>:team:<team>  set of members
-    KEYS[4] events   rr:{rr:pNN}:a:<acct>:events       account stream
-    KEYS[5] pevents  {rr:pNN}:events                   partition stream
+    KEYS[1] users   {rr:pNN}:a:<acct>:users        hash user → role
+    KEYS[2] teams   {rr:pNN}:a:<acct>:teams        set of team ids
+    KEYS[3] team    {rr:pNN}:a:<acct>:team:<team>  set of members
+    KEYS[4] events  {rr:pNN}:a:<acct>:events       account stream
+    KEYS[5] pevents {rr:pNN}:events                partition stream
 
     ARGV[1] account id  ARGV[2] team id  ARGV[3] actor id  ARGV[4] now ISO  ARGV[5] event id
     ARGV[6] account stream MAXLEN   ARGV[7] partition stream MAXLEN

@@ -4,11 +4,11 @@
   actor_id is null.
 
   Input:
-    KEYS[1] users    rr:{rr:pNN}:a:<acct>:users    hash user → role
-    KEYS[2] online   rr:{rr:pNN}:a:<acct>:online   zset Online agents
-    KEYS[3] events   rr:{rr:pNN}:a:<acct>:events   account stream
-    KEYS[4] pevents  {rr:pNN}:events               partition stream
-    KEYS[5] accounts {rr:pNN}:accounts             set of the partition's accounts (for metrics)
+    KEYS[1] users    {rr:pNN}:a:<acct>:users   hash user → role
+    KEYS[2] online   {rr:pNN}:a:<acct>:online  zset Online agents
+    KEYS[3] events   {rr:pNN}:a:<acct>:events  account stream
+    KEYS[4] pevents  {rr:pNN}:events           partition stream
+    KEYS[5] accounts {rr:pNN}:accounts         set of the partition's accounts (for metrics)
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] role (validated by the caller)  ARGV[4] now ISO
     ARGV[5] event id    ARGV[6] account stream MAXLEN   ARGV[7] partition stream MAXLEN

@@ -4,7 +4,7 @@
   delivered them and had them acknowledged (no pending entry at or before them).
 
   Input:
-    KEYS[1] pevents  {rr:pNN}:events   the partition's event stream
+    KEYS[1] pevents {rr:pNN}:events  the partition's event stream
     ARGV[1] horizon stream id 'ms-0': nothing at or after it is removed (the minimum age)
 
   Output:
