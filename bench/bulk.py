@@ -65,7 +65,7 @@ from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import BulkAssignRequest, TicketCreated
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
-from worker.core.scripts import script_source
+from worker.core.script_sources import script_source
 from worker.logging import configure_logging
 from worker.runtime.runner import make_worker
 

@@ -34,7 +34,7 @@ from worker.core.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, 
 from worker.core.engine import Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of, partition_stream
 from worker.core.queries import Queries
-from worker.core.scripts import SCRIPT_FILES
+from worker.core.script_sources import SCRIPT_FILES
 from worker.ops.redis_errors import RedisServerError
 
 # --- the launcher ------------------------------------------------------------------------------

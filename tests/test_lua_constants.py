@@ -1,7 +1,7 @@
 """The values Lua and Python share have one source, in Python, and the scripts really use it.
 
 Role ranks come from ``schemas.common.Role``, the latency and TTFR bucket bounds from
-``worker.core.shared_constants``; ``worker.core.scripts.lua_prelude`` renders them into Lua before every
+``worker.core.shared_constants``; ``worker.core.script_sources.lua_prelude`` renders them into Lua before every
 script. Checked here: the prelude, evaluated by Redis, holds those values; decisions and first replies
 are filed under the Python bounds (at each bound and just past it); no .lua file defines its own copy.
 """
@@ -21,7 +21,8 @@ import redis
 from schemas.common import Role, utc_iso
 from worker.core import shared_constants
 from worker.core.keys import AccountKeys
-from worker.core.scripts import SCRIPT_FILES, Scripts, TicketArgs, _lua_bounds, _read, lua_prelude
+from worker.core.script_sources import SCRIPT_FILES, _lua_bounds, _read, lua_prelude
+from worker.core.scripts import Scripts, TicketArgs
 from worker.ops.metrics import LATENCY_BUCKETS_MS as METRICS_LATENCY_BUCKETS_MS
 from worker.reports.figures import TTFR_BUCKETS as REPORT_TTFR_BUCKETS
 

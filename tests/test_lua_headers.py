@@ -22,7 +22,8 @@ import redis
 
 from tests.support.recording import RecordingScripts
 from worker.core.keys import PREFIX, AccountKeys, partition_tag
-from worker.core.scripts import SCRIPT_FILES, Scripts, TicketArgs, _read, key_count, takes_more_keys
+from worker.core.script_sources import SCRIPT_FILES, _read, key_count, takes_more_keys
+from worker.core.scripts import Scripts, TicketArgs
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 NOW_ISO = "2026-11-24T15:00:00.000Z"

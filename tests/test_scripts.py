@@ -11,7 +11,8 @@ from redis.crc import key_slot
 
 from tests.support.recording import RecordingScripts, exercise
 from worker.core.keys import AccountKeys
-from worker.core.scripts import SCRIPT_FILES, Scripts, _read, key_count
+from worker.core.script_sources import SCRIPT_FILES, _read, key_count
+from worker.core.scripts import Scripts
 
 BACKENDS = ("real", "fake", "cluster")
 """These tests also run on a local Redis Cluster (tests/conftest.py)."""

@@ -1,7 +1,7 @@
 --[[
-  Shared helpers, prepended by worker/core/scripts.py to every script in this folder (so each script
+  Shared helpers, prepended by worker/core/script_sources.py to every script in this folder (so each script
   stays one atomic EVALSHA). Only locals: a global would poison fakeredis for later scripts.
-  ROLE_RANK, LATENCY_BUCKETS_MS and TTFR_BUCKETS are not defined in any .lua file: scripts.py
+  ROLE_RANK, LATENCY_BUCKETS_MS and TTFR_BUCKETS are not defined in any .lua file: script_sources.py
   generates them from Python (worker/core/shared_constants.py, schemas.common.Role) in a prelude
   sent before this file.
 ]]
