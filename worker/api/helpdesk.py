@@ -38,7 +38,7 @@ from worker.errors import InvalidInput, UnknownTicket, UnknownUser
 from worker.ops.consumer import EventConsumer
 from worker.reports import load_report, resolve_period
 from worker.runtime.failures import FailedTicketJob, list_failed, requeue
-from worker.runtime.runner import run_one
+from worker.runtime.runner import run_on
 from worker.runtime.topology import Topology
 
 
@@ -256,9 +256,8 @@ class Helpdesk:
         """Decide everything queued now, in this process (a burst worker): demos and local setups.
 
         Production runs ``helpdesk-rr worker`` processes instead. Returns whether any job ran."""
-        queue_url = self.topology.queue_urls[0]
         state = None if self.topology.single else self.state
-        return run_one(queue_url, burst=True, state=state, settings=self.config)
+        return any([run_on(queue, burst=True, state=state, settings=self.config) for queue in self.queue_clients()])
 
     # --- reads ------------------------------------------------------------------------------------
 

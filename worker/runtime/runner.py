@@ -120,9 +120,23 @@ def run_one(
     """One worker in this process on the queue at ``url``; decisions go to ``state`` (default: the
     same Redis). Returns RQ's ``work()`` result (True if it did any job)."""
     settings = settings or Settings()
-    configure(settings)
+    connection = connect(url, settings.redis_retries)
+    return run_on(connection, burst=burst, worker_class=worker_class, max_jobs=max_jobs, state=state, settings=settings)
+
+
+def run_on(
+    connection: Any,
+    *,
+    burst: bool,
+    worker_class: str = "simple",
+    max_jobs: int | None = None,
+    state: Any = None,
+    settings: Settings | None = None,
+) -> bool:
+    """``run_one`` on a client the caller already has (the control API's ``drain``)."""
+    configure(settings or Settings())
     use_state_client(state)
-    worker = make_worker(connect(url, settings.redis_retries), worker_class)
+    worker = make_worker(connection, worker_class)
     return bool(worker.work(burst=burst, logging_level="WARNING", max_jobs=max_jobs))
 
 
