@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 import redis
 from rq.job import Job
 
-from producers.connection import connect
 from producers.queue import enqueue, enqueue_many
 from schemas.inbound import TicketCreated
 
@@ -33,10 +32,6 @@ class QueueRouter:
         if not connections:
             raise ValueError("QueueRouter needs at least one queue connection")
         self.connections = list(connections)
-
-    @classmethod
-    def from_urls(cls, urls: Sequence[str]) -> QueueRouter:
-        return cls([connect(url) for url in urls])
 
     def for_account(self, account_id: str) -> redis.Redis:
         return self.connections[shard_of(account_id, len(self.connections))]

@@ -13,6 +13,7 @@ from schemas.events import parse_event
 from schemas.office_hours import OfficeHours
 from tests.support import replies
 from tests.support.accounts import NOW, TicketFactory, setup_account
+from tests.support.office_hours import BERLIN_WEEKDAYS, berlin
 from tests.support.snapshots import snapshot
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
@@ -232,15 +233,6 @@ def test_setting_the_same_status_again_changes_and_emits_nothing(engine: Engine,
 
 
 # --- office hours (webchat only) ---------------------------------------------------------------
-
-BERLIN_WEEKDAYS = OfficeHours.from_specs("Europe/Berlin", ["mon-fri 09:00-17:00"], ["2026-12-25"])
-
-
-def berlin(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
-    from zoneinfo import ZoneInfo
-
-    return datetime(2026, month, day, hour, minute, tzinfo=ZoneInfo("Europe/Berlin"))
-
 
 def test_webchat_arriving_after_hours_waits_with_next_opening(engine: Engine, make_ticket: TicketFactory) -> None:
     setup_account(engine, online=("ana",))

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 import fakeredis
 import pytest
 import redis
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
@@ -696,7 +696,9 @@ def snapshot(client: redis.Redis) -> dict[bytes, bytes | None]:
     return {key: client.dump(key) for key in sorted(client.scan_iter(count=1000))}
 
 
-def run_cli(url: str, args: list[str]) -> None:
+def run_cli(url: str, args: list[str]) -> Result:
+    """Run one CLI command on a seeded account and check the exit contract; returns the result so a
+    caller can also assert which of 0, 1 or 2 it was."""
     client = seed(url)
     try:
         before = snapshot(client)
@@ -705,7 +707,7 @@ def run_cli(url: str, args: list[str]) -> None:
         assert result.exit_code in (0, 1, 2), (args, result.exit_code, result.output)
         if result.exit_code == 0:
             ACCEPTED[f"cli {args[0]}"] += 1
-            return
+            return result
         assert "Traceback" not in result.output, (args, result.output)
         lines = [line for line in result.stderr.split("\n") if line.strip()]  # terminal lines: "\n" only
         assert lines, (args, result.output)
@@ -715,6 +717,7 @@ def run_cli(url: str, args: list[str]) -> None:
         else:  # a usage error: exactly one line, "Error: ..." (worker.cli.OneLineErrors)
             assert len(lines) == 1 and lines[0].startswith("Error: "), (args, result.stderr)
         assert snapshot(client) == before, (args, result.stderr)
+        return result
     finally:
         client.close()
 
@@ -769,9 +772,14 @@ def test_worker_fails_an_edge_of_time_job_once_as_invalid() -> None:
     assert attempts[job.id] == 1  # today: 4 (retried 3 times)
 
 
-def test_cli_refuses_an_edge_of_time_created_at_with_one_line(redis_url: str) -> None:
+@pytest.mark.parametrize("created_at", EDGE_OF_TIME)
+def test_cli_refuses_an_edge_of_time_created_at_with_one_line(redis_url: str, created_at: str) -> None:
     TRIED["pinned"] += 1
-    run_cli(redis_url, ["ticket", "acme", "t1", "--channel", "email", "--created-at", EDGE_OF_TIME[0]])
+    result = run_cli(redis_url, ["ticket", "acme", "t1", "--channel", "email", "--created-at", created_at])
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    lines = [line for line in result.stderr.split("\n") if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: created_at: ") and "out of range" in lines[0], result.stderr
 
 
 @pytest.mark.parametrize(

@@ -21,20 +21,26 @@ from rq.job import Job
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from worker.config import Settings
 from worker.core.engine import Engine, utc_now
+from worker.core.lru import LRUCache
 from worker.errors import HelpdeskError, validation_summary
 from worker.runtime.topology import state_client_or
 
 log = structlog.get_logger("helpdesk_rr.jobs")
 
-_engines: dict[int, Engine] = {}
+ENGINES_CACHE_SIZE = 4
+"""Engines kept per process, one per Redis client. A worker uses one (its state client); more appear
+only where clients come and go (tests, embedding code). Each engine carries its own bounded account
+caches (worker/core/engine.py), so the process total is at most this many times theirs."""
+
+_engines: LRUCache[int, Engine] = LRUCache(ENGINES_CACHE_SIZE)
 _settings: Settings | None = None
 
 
 def configure(settings: Settings) -> None:
     """The worker entry point (worker/runtime/runner.py) hands its settings over before taking jobs."""
-    global _settings
+    global _settings, _engines
     _settings = settings
-    _engines.clear()
+    _engines = LRUCache(ENGINES_CACHE_SIZE)  # engines built with other settings must not be reused
 
 
 def _current_settings() -> Settings:
@@ -57,9 +63,10 @@ def engine_for(connection: redis.Redis) -> Engine:
     (worker/runtime/topology.py); with one Redis for everything that is the job's own connection."""
     connection = state_client_or(connection)
     engine = _engines.get(id(connection))
-    if engine is None or engine.client is not connection:
+    if engine is None or engine.client is not connection:  # new, evicted, or an id reused by a new client
         settings = _current_settings()
-        engine = _engines[id(connection)] = Engine(connection, settings.retention, settings.partitions)
+        engine = Engine(connection, settings.retention, settings.partitions)
+        _engines.put(id(connection), engine)
     return engine
 
 

@@ -3,7 +3,8 @@
 The Lua scripts make the decisions atomically; this module validates input, supplies time (always
 passed in, never read here), computes the webchat office-hours gate from a per-process cache of
 the account's office hours (kept honest by a version the script checks), and logs one line per
-decision.
+decision. Both per-account caches are bounded LRUs (a worker lives for days and sees every account
+of its queue); an evicted account is simply loaded again on its next ticket.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from schemas.inbound import AgentFirstReply, TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.config import Retention
 from worker.core.keys import AccountKeys
+from worker.core.lru import LRUCache
 from worker.core.office_hours import gate
 from worker.core.scripts import Scripts, TicketArgs
 from worker.errors import InvalidInput, StaleOfficeHours
@@ -28,6 +30,18 @@ from worker.errors import InvalidInput, StaleOfficeHours
 log = structlog.get_logger("helpdesk_rr.engine")
 
 _STALE_RETRIES = 5
+
+ACCOUNT_KEYS_CACHE_SIZE = 10_000
+"""Accounts whose key names an engine keeps. An entry (``AccountKeys``, the id string, the LRU slot)
+is about 0.2 KB, so about 2 MB at the bound; a miss costs only an id check and a crc32 (no Redis),
+so the bound is about memory, not speed."""
+
+OFFICE_HOURS_CACHE_SIZE = 1_000
+"""Accounts whose parsed office hours an engine keeps (webchat only). A typical entry (one interval a
+weekday, no closed dates) is about 7 KB, so about 7 MB at the bound; the largest allowed (48 intervals
+on each of 7 days, 1,000 closed dates) is about 310 KB, so even a worst case stays near 310 MB. A miss
+costs one HMGET and a parse before the decision call; correctness never depends on a hit, because
+``decide_ticket`` checks the version the gate was computed from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +66,8 @@ class Engine:
         self.client = client
         self.scripts = Scripts(client, retention)
         self._partitions = partitions
-        self._keys: dict[str, AccountKeys] = {}
-        self._office_hours: dict[str, tuple[str, OfficeHours | None]] = {}
+        self._keys: LRUCache[str, AccountKeys] = LRUCache(ACCOUNT_KEYS_CACHE_SIZE)
+        self._office_hours: LRUCache[str, tuple[str, OfficeHours | None]] = LRUCache(OFFICE_HOURS_CACHE_SIZE)
 
     @property
     def partitions(self) -> int | None:
@@ -65,7 +79,8 @@ class Engine:
         keys = self._keys.get(account_id)
         if keys is None:
             _check_ids(account_id=account_id)
-            keys = self._keys[account_id] = AccountKeys.for_account(account_id, self._partitions)
+            keys = AccountKeys.for_account(account_id, self._partitions)
+            self._keys.put(account_id, keys)
         return keys
 
     # --- tickets -------------------------------------------------------------------------------
@@ -102,7 +117,7 @@ class Engine:
                     enqueued_ms=int(enqueued_at.timestamp() * 1000) if enqueued_at else None,
                 )
             except StaleOfficeHours:
-                self._office_hours.pop(ticket.account_id, None)
+                self._office_hours.pop(ticket.account_id)
                 continue
             break
         else:  # pragma: no cover - needs office hours changing five times during one decision
@@ -132,9 +147,11 @@ class Engine:
         return decision
 
     def _cached_office_hours(self, account_id: str) -> tuple[str, OfficeHours | None]:
+        """(version, office hours) from the LRU, loaded from Redis on a miss (first use, eviction, stale)."""
         cached = self._office_hours.get(account_id)
         if cached is None:
-            cached = self._office_hours[account_id] = self.load_office_hours(account_id)
+            cached = self.load_office_hours(account_id)
+            self._office_hours.put(account_id, cached)
         return cached
 
     def load_office_hours(self, account_id: str) -> tuple[str, OfficeHours | None]:
@@ -186,7 +203,7 @@ class Engine:
         changed, version = self.scripts.set_office_hours(
             self.keys(account_id), actor_id, hours_json, utc_iso(now), new_event_id()
         )
-        self._office_hours[account_id] = (version, hours)
+        self._office_hours.put(account_id, (version, hours))
         log.info("settings.office_hours", account_id=account_id, actor_id=actor_id, changed=changed, version=version)
         return changed
 

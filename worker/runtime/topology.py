@@ -20,7 +20,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from producers.connection import RETRIES, connect
-from producers.routing import QueueRouter, shard_of
+from producers.routing import shard_of
 from worker.config import Settings
 
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
@@ -75,9 +75,6 @@ class Topology:
         if self._queues is None:
             self._queues = [self.state()] if self.single else [connect(u, self.retries) for u in self.queue_urls]
         return self._queues
-
-    def router(self) -> QueueRouter:
-        return QueueRouter(self.queues())
 
     def queue_for(self, account_id: str) -> redis.Redis:
         return self.queues()[shard_of(account_id, len(self.queue_urls))]
