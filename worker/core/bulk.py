@@ -27,6 +27,7 @@ from worker.core.engine import Engine, utc_now
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
 from worker.core.scripts import BulkBatchReply
+from worker.core.text import text
 from worker.errors import Forbidden, HelpdeskError, UnknownUser
 
 log = structlog.get_logger("helpdesk_rr.bulk")
@@ -95,13 +96,13 @@ def resolve_tickets(engine: Engine, job: Job, request: BulkAssignRequest) -> lis
     key = engine.keys(request.account_id).bulk_tickets(job.id)
     saved: Any = engine.client.lrange(key, 0, -1)
     if saved:
-        return [t.decode() if isinstance(t, bytes) else str(t) for t in saved]
+        return [text(t) for t in saved]
     if request.ticket_ids is not None:
         tickets = list(request.ticket_ids)
     else:
         unassigned = engine.keys(request.account_id).unassigned
         members: Any = engine.client.zrange(unassigned, 0, MAX_BULK_TICKETS - 1)
-        tickets = [t.decode() if isinstance(t, bytes) else str(t) for t in members]
+        tickets = [text(t) for t in members]
     if tickets:
         pipe = engine.client.pipeline(transaction=True)
         pipe.rpush(key, *tickets)

@@ -25,6 +25,7 @@ from worker.core.keys import AccountKeys
 from worker.core.lru import LRUCache
 from worker.core.office_hours import gate
 from worker.core.scripts import Scripts, TicketArgs
+from worker.core.text import optional_text
 from worker.errors import InvalidInput, StaleOfficeHours
 
 log = structlog.get_logger("helpdesk_rr.engine")
@@ -160,7 +161,7 @@ class Engine:
             self.keys(account_id).settings, ["office_hours", "office_hours_version", "oh_active"]
         )
         hours = OfficeHours.model_validate_json(raw) if raw and active in (b"1", "1") else None
-        return (_decode(version) or ""), hours
+        return (optional_text(version) or ""), hours
 
     # --- users, status, settings -----------------------------------------------------------------
 
@@ -249,12 +250,6 @@ def _check_ids(**ids: str) -> None:
             check_id(field, value)
         except ValueError as error:
             raise InvalidInput(str(error)) from None
-
-
-def _decode(value: bytes | str | None) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def utc_now() -> datetime:

@@ -17,10 +17,7 @@ from schemas.events import Event, parse_event
 from schemas.office_hours import OfficeHours
 from schemas.views import TeamView, UnassignedTicket, UserView
 from worker.core.keys import AccountKeys
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+from worker.core.text import text
 
 
 def _data(fields: dict[Any, Any]) -> bytes | str:
@@ -44,8 +41,8 @@ class Queries:
         )
         return AccountSettings.model_validate(
             {
-                "round_robin": _s(round_robin or b"off") == "on",
-                "office_hours": OfficeHours.model_validate_json(hours) if hours and _s(active) == "1" else None,
+                "round_robin": text(round_robin or b"off") == "on",
+                "office_hours": OfficeHours.model_validate_json(hours) if hours and text(active) == "1" else None,
             }
         )
 
@@ -57,17 +54,17 @@ class Queries:
         pipe.hgetall(keys.places)
         pipe.hgetall(keys.counts)
         roles, online, places, counts = pipe.execute()
-        online_ids = {_s(u) for u in online}
-        place_of = {_s(k): int(v) for k, v in places.items()}
-        count_of = {_s(k): int(v) for k, v in counts.items()}
+        online_ids = {text(u) for u in online}
+        place_of = {text(k): int(v) for k, v in places.items()}
+        count_of = {text(k): int(v) for k, v in counts.items()}
         return sorted(
             (
                 UserView(
-                    user_id=_s(user),
-                    role=Role(_s(role)),
-                    status=AgentStatus.ONLINE if _s(user) in online_ids else AgentStatus.OFFLINE,
-                    place=place_of.get(_s(user)),
-                    assigned=count_of.get(_s(user), 0),
+                    user_id=text(user),
+                    role=Role(text(role)),
+                    status=AgentStatus.ONLINE if text(user) in online_ids else AgentStatus.OFFLINE,
+                    place=place_of.get(text(user)),
+                    assigned=count_of.get(text(user), 0),
                 )
                 for user, role in roles.items()
             ),
@@ -76,15 +73,15 @@ class Queries:
 
     def role(self, account_id: str, user_id: str) -> Role | None:
         role = self.client.hget(self.keys(account_id).users, user_id)
-        return Role(_s(role)) if role else None
+        return Role(text(role)) if role else None
 
     def team_members(self, account_id: str, team_id: str) -> list[str]:
-        return sorted(_s(m) for m in self.client.smembers(self.keys(account_id).team(team_id)))
+        return sorted(text(m) for m in self.client.smembers(self.keys(account_id).team(team_id)))
 
     def teams(self, account_id: str) -> list[TeamView]:
         """Every team with its members and who of them is Online (rotation order)."""
         keys = self.keys(account_id)
-        team_ids = sorted(_s(t) for t in self.client.smembers(keys.teams))
+        team_ids = sorted(text(t) for t in self.client.smembers(keys.teams))
         online = self.online_in_rotation_order(account_id)
         views = []
         for team_id in team_ids:
@@ -94,16 +91,16 @@ class Queries:
 
     def online_in_rotation_order(self, account_id: str) -> list[str]:
         """Online agents, next to be assigned first."""
-        return [_s(u) for u in self.client.zrange(self.keys(account_id).online, 0, -1)]
+        return [text(u) for u in self.client.zrange(self.keys(account_id).online, 0, -1)]
 
     def agent_counts(self, account_id: str) -> dict[str, int]:
-        return {_s(k): int(v) for k, v in self.client.hgetall(self.keys(account_id).counts).items()}
+        return {text(k): int(v) for k, v in self.client.hgetall(self.keys(account_id).counts).items()}
 
     def unassigned(self, account_id: str, limit: int | None = None) -> list[UnassignedTicket]:
         """The unassigned set, oldest first."""
         keys = self.keys(account_id)
         stop = -1 if limit is None else limit - 1
-        ticket_ids = [_s(t) for t in self.client.zrange(keys.unassigned, 0, stop)]
+        ticket_ids = [text(t) for t in self.client.zrange(keys.unassigned, 0, stop)]
         pipe = self.client.pipeline(transaction=False)
         for ticket_id in ticket_ids:
             pipe.hmget(keys.ticket(ticket_id), ["channel", "reason", "created_at", "available_at"])
@@ -114,10 +111,10 @@ class Queries:
             rows.append(
                 UnassignedTicket(
                     ticket_id=ticket_id,
-                    channel=Channel(_s(channel)),
-                    reason=UnassignedReason(_s(reason)),
-                    created_at=datetime.fromisoformat(_s(created_at)),
-                    available_at=datetime.fromisoformat(_s(available_at)) if available_at else None,
+                    channel=Channel(text(channel)),
+                    reason=UnassignedReason(text(reason)),
+                    created_at=datetime.fromisoformat(text(created_at)),
+                    available_at=datetime.fromisoformat(text(available_at)) if available_at else None,
                 )
             )
         return rows
@@ -125,13 +122,13 @@ class Queries:
     def ticket(self, account_id: str, ticket_id: str) -> dict[str, str] | None:
         """A ticket's stored decision, or None if it was never seen (or its record expired)."""
         raw = self.client.hgetall(self.keys(account_id).ticket(ticket_id))
-        return {_s(k): _s(v) for k, v in raw.items()} or None
+        return {text(k): text(v) for k, v in raw.items()} or None
 
     def events(self, account_id: str, after: str = "-", count: int | None = None) -> list[tuple[str, Event]]:
         """The account's events after stream id ``after`` (exclusive), oldest first."""
         start = "-" if after == "-" else f"({after}"
         entries: Any = self.client.xrange(self.keys(account_id).events, min=start, max="+", count=count)
-        return [(_s(entry_id), parse_event(_data(fields))) for entry_id, fields in entries]
+        return [(text(entry_id), parse_event(_data(fields))) for entry_id, fields in entries]
 
     def follow_events(self, account_id: str, after: str = "$", block_ms: int = 1000) -> Iterator[tuple[str, Event]]:
         """Yield the account's events as they are appended (blocking), starting after ``after``."""
@@ -141,5 +138,5 @@ class Queries:
             reply: Any = self.client.xread({stream: last}, block=block_ms, count=100) or []
             for _name, entries in reply:
                 for entry_id, fields in entries:
-                    last = _s(entry_id)
+                    last = text(entry_id)
                     yield last, parse_event(_data(fields))

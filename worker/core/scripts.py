@@ -26,11 +26,8 @@ from worker.config import Retention
 from worker.core.keys import AccountKeys
 from worker.core.script_pipeline import ScriptPipeline
 from worker.core.script_sources import SCRIPT_FILES, key_count, script_source, takes_more_keys
+from worker.core.text import text
 from worker.errors import from_response_error
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class DecideReply(NamedTuple):
@@ -152,7 +149,7 @@ class Scripts:
                 int(now.timestamp() * 1000),
             ],
         )
-        return DecideReply(_text(reply[0]), _text(reply[1]), _text(reply[2]), int(reply[3]) == 1, _text(reply[4]))
+        return DecideReply(text(reply[0]), text(reply[1]), text(reply[2]), int(reply[3]) == 1, text(reply[4]))
 
     def set_status(
         self, keys: AccountKeys, user_id: str, status: str, actor_id: str, now: datetime, event_id: str
@@ -189,7 +186,7 @@ class Scripts:
             [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts],
             [keys.account_id, user_id, role, now_iso, event_id, *self._stream_args()],
         )
-        return _text(reply[0]), int(reply[1]) == 1
+        return text(reply[0]), int(reply[1]) == 1
 
     def set_round_robin(self, keys: AccountKeys, actor_id: str, value: str, now_iso: str, event_id: str) -> bool:
         """Returns whether the setting changed."""
@@ -209,13 +206,13 @@ class Scripts:
             [keys.users, keys.settings, keys.events, keys.partition_events],
             [keys.account_id, actor_id, hours_json, now_iso, event_id, *self._stream_args()],
         )
-        return int(reply[0]) == 1, _text(reply[1])
+        return int(reply[0]) == 1, text(reply[1])
 
     def trim_events(self, partition_stream: str, horizon_ms: int) -> tuple[int, str]:
         """Trim one partition stream up to ``horizon_ms`` but never past what a group has not read.
         Returns (entries removed, the MINID used or '')."""
         reply = self._call("trim_events", [partition_stream], [f"{horizon_ms}-0"])
-        return int(reply[0]), _text(reply[1])
+        return int(reply[0]), text(reply[1])
 
     def set_team(
         self, keys: AccountKeys, team_id: str, members: list[str], actor_id: str, now_iso: str, event_id: str
@@ -276,7 +273,7 @@ class Scripts:
         head: list[Any] = [keys.account_id, team_id, job_id, utc_iso(now), *self._stream_args(), keep_seconds]
         by_agent: dict[str, list[str]] = {}  # in order of first assignment
         for entry in self._client.lrange(fixed[1], 0, -1):
-            agent_id, _, ticket_id = _text(entry).partition(" ")
+            agent_id, _, ticket_id = text(entry).partition(" ")
             by_agent.setdefault(agent_id, []).append(ticket_id)
         agents = list(by_agent.items())
         sent = 0

@@ -30,6 +30,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from schemas.events import Event, parse_event
 from worker.core.keys import DEFAULT_PARTITIONS, partition_stream
+from worker.core.text import text
 
 log = structlog.get_logger("helpdesk_rr.consumer")
 
@@ -46,11 +47,6 @@ it), short enough that a crashed consumer's toasts are shown within about a minu
 DEFAULT_MAX_DELIVERIES = 5
 DEAD_LETTER_DATA_CHARS = 2000
 """How much of a poison entry's data goes into the dead-letter log line."""
-
-
-def _s(value: Any) -> str:
-    """Text of a reply value: bytes on a default client, str on a ``decode_responses`` one."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +70,16 @@ class Delivery:
 
     @classmethod
     def from_entry(cls, stream: str, entry_id: Any, fields: dict[Any, Any]) -> Delivery:
-        text = {_s(k): _s(v) for k, v in fields.items()}
-        data = text.get("data", "")
+        decoded = {text(k): text(v) for k, v in fields.items()}
+        data = decoded.get("data", "")
         event: Event | None = None
         error: str | None = None
         try:
             event = parse_event(data)
         except ValidationError as exc:
             error = f"{exc.error_count()} validation error(s): {exc.errors()[0]['msg']}"
-        account_id = text.get("account_id") or (event.account_id if event is not None else None)
-        return cls(_s(stream), _s(entry_id), account_id, event, error, data)
+        account_id = decoded.get("account_id") or (event.account_id if event is not None else None)
+        return cls(text(stream), text(entry_id), account_id, event, error, data)
 
 
 class EventConsumer:
@@ -176,7 +172,7 @@ class EventConsumer:
         for stream, entries in items:
             for entry_id, fields in entries:
                 if fields is not None:
-                    deliveries.append(Delivery.from_entry(_s(stream), entry_id, fields))
+                    deliveries.append(Delivery.from_entry(text(stream), entry_id, fields))
         return deliveries
 
     def _read_new(self) -> Any:
@@ -231,7 +227,7 @@ class EventConsumer:
                 if "NOGROUP" in str(reply):
                     continue  # poll() recreates the group; nothing can be pending in a new one
                 raise reply
-            self._claim_cursor[stream] = _s(reply[0])
+            self._claim_cursor[stream] = text(reply[0])
             for entry_id, fields in reply[1]:
                 # Redis 6.2 returns entries deleted (trimmed) while pending as nil: nothing to deliver.
                 if entry_id is not None and fields is not None:

@@ -42,6 +42,7 @@ from schemas.office_hours import OfficeHours
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_accounts, partition_metrics, partition_stream
 from worker.core.office_hours import is_open
 from worker.core.shared_constants import LATENCY_BUCKETS_MS as LATENCY_BUCKETS_MS  # always exposed, even at 0
+from worker.core.text import text
 from worker.runtime.failures import failed_registry
 
 log = structlog.get_logger("helpdesk_rr.metrics")
@@ -104,14 +105,10 @@ class Snapshot:
         return pairs
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
 def _number(value: Any) -> float:
     """A stored counter; anything unreadable counts as 0 rather than breaking the scrape."""
     try:
-        number = float(_text(value))
+        number = float(text(value, "replace"))
     except (TypeError, ValueError):
         return 0.0
     return number if math.isfinite(number) else 0.0
@@ -181,7 +178,7 @@ class HelpdeskCollector(Collector):
         for partition in range(self.partitions):
             counters, members = results[offset + 2 * partition], results[offset + 1 + 2 * partition]
             self._add_counters(snapshot, counters)
-            accounts.extend(AccountKeys(_text(m), partition) for m in sorted(members))
+            accounts.extend(AccountKeys(text(m, "replace"), partition) for m in sorted(members))
         self._read_accounts(snapshot, accounts, now)
         self._read_groups(snapshot)
         return snapshot
@@ -195,7 +192,7 @@ class HelpdeskCollector(Collector):
             if isinstance(reply, Exception):  # the stream does not exist yet
                 continue
             for group in reply:
-                name = _text(group.get("name") or group.get(b"name") or "")
+                name = text(group.get("name") or group.get(b"name") or "", "replace")
                 snapshot.group_pending[name] = snapshot.group_pending.get(name, 0.0) + _number(group.get("pending"))
                 lag = group.get("lag")
                 if lag is not None:
@@ -216,7 +213,7 @@ class HelpdeskCollector(Collector):
     @staticmethod
     def _add_counters(snapshot: Snapshot, counters: dict[bytes, bytes]) -> None:
         for raw_field, raw_value in counters.items():
-            name, value = _text(raw_field), _number(raw_value)
+            name, value = text(raw_field, "replace"), _number(raw_value)
             if name.startswith("decisions:"):
                 parts = name.split(":", 2)
                 if len(parts) == 3:

@@ -32,6 +32,7 @@ from schemas.report import (
 )
 from worker.core.keys import AccountKeys
 from worker.core.shared_constants import TTFR_BUCKETS as TTFR_BUCKETS  # one source with the Lua side
+from worker.core.text import text
 from worker.reports.period import days_of, hour_start
 from worker.reports.stats_fields import DayStats, ParsedStats, parse_fields
 from worker.reports.unassigned import last_depths, unassigned_queue
@@ -60,12 +61,8 @@ def uq_depth_key(keys: AccountKeys) -> str:
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _decode(raw: Mapping[Any, Any]) -> dict[str, str]:
-    return {_s(k): _s(v) for k, v in raw.items()}
+    return {text(k): text(v) for k, v in raw.items()}
 
 
 def _read_stats(
@@ -92,7 +89,7 @@ def _read_online(
         for when, _count in busiest:
             pipe.smembers(online_key(keys, when.date(), when.hour))
         for (when, _count), members in zip(busiest, pipe.execute(), strict=True):
-            online[when] = sorted(_s(m) for m in members)
+            online[when] = sorted(text(m) for m in members)
     return online
 
 
