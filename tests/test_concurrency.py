@@ -18,6 +18,7 @@ from producers.queue import enqueue_many
 from schemas.common import AgentStatus, Channel
 from schemas.inbound import TicketCreated
 from tests.support.accounts import setup_account
+from tests.support.snapshots import agent_counts
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
 
@@ -57,7 +58,7 @@ def check_account(queries: Queries, account: str, tickets: list[TicketCreated]) 
         else:
             assert ticket.ticket_id not in assigned_to and record[b"reason"] == b"no_agent_online"
     assert len(queries.unassigned(account)) == len(tickets) - len(assigned_to)
-    assert sum(queries.agent_counts(account).values()) == len(assigned_to)
+    assert sum(agent_counts(queries.client, account).values()) == len(assigned_to)
 
     # Fairness: over every stretch where the Online set did not change, counts differ by at most 1.
     online: set[str] = set(FIRST_ONLINE)

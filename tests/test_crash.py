@@ -22,6 +22,7 @@ from schemas.common import Channel
 from schemas.inbound import TicketCreated
 from tests.support import replies
 from tests.support.accounts import setup_account
+from tests.support.snapshots import agent_counts
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
 
@@ -58,7 +59,7 @@ def jobs_left_running_by(client: redis.Redis, name: str | None) -> list[str]:
 
 def decided(client: redis.Redis, tickets: list[TicketCreated]) -> int:
     queries = Queries(client)
-    return sum(queries.agent_counts("acme").values()) + len(queries.unassigned("acme"))
+    return sum(agent_counts(queries.client, "acme").values()) + len(queries.unassigned("acme"))
 
 
 def test_sigkilled_workers_lose_no_ticket_and_double_none(real_redis: redis.Redis, redis_url: str) -> None:

@@ -22,6 +22,7 @@ from producers.queue import enqueue_many
 from schemas.common import Channel
 from schemas.inbound import TicketCreated
 from tests.support.accounts import setup_account
+from tests.support.snapshots import agent_counts
 from worker.api import Helpdesk, InvalidInput, Unavailable
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
@@ -53,19 +54,19 @@ def test_workers_ride_out_a_redis_restart(tmp_path: Path) -> None:
         enqueue_many(tickets, client)
         command = [sys.executable, "-m", "worker.cli", "--redis-url", url, "worker"]
         workers = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
-        while sum(Queries(client).agent_counts("acme").values()) < 200:  # under load
+        while sum(agent_counts(client, "acme").values()) < 200:  # under load
             time.sleep(0.05)
-        decided_before = sum(Queries(client).agent_counts("acme").values())
+        decided_before = sum(agent_counts(client, "acme").values())
         server.stop()  # SHUTDOWN: the AOF is flushed
         time.sleep(2)
         server = RedisServer.start(directory, binary=binary, appendonly=True, socket_path=socket)
         assert server.url == url
-        assert sum(Queries(client).agent_counts("acme").values()) >= decided_before, "persisted decisions lost"
+        assert sum(agent_counts(client, "acme").values()) >= decided_before, "persisted decisions lost"
 
         deadline = time.monotonic() + 120
         queries = Queries(client)
         while time.monotonic() < deadline:
-            if sum(queries.agent_counts("acme").values()) >= TICKETS:
+            if sum(agent_counts(queries.client, "acme").values()) >= TICKETS:
                 break
             time.sleep(0.5)
         assert all(worker.poll() is None for worker in workers), "a worker died instead of reconnecting"

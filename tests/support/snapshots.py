@@ -1,10 +1,14 @@
-"""A snapshot of every key and its value, to prove that a refused action changed nothing."""
+"""Looking at raw state: a snapshot of every key (to prove a refused action changed nothing), per-agent counts."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import redis
 
 from tests.support.backends import all_keys
+from worker.core.keys import AccountKeys
+from worker.core.text import text
 
 
 def snapshot(client: redis.Redis) -> dict[bytes, object]:
@@ -25,3 +29,9 @@ def snapshot(client: redis.Redis) -> dict[bytes, object]:
         else:
             state[key] = client.get(key)
     return state
+
+
+def agent_counts(client: Any, account_id: str) -> dict[str, int]:
+    """Tickets assigned per agent, straight from the counts hash (what ``users()`` reports as ``assigned``)."""
+    raw = client.hgetall(AccountKeys.for_account(account_id).counts)
+    return {text(agent): int(count) for agent, count in raw.items()}

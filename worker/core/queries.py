@@ -93,9 +93,6 @@ class Queries:
         """Online agents, next to be assigned first."""
         return [text(u) for u in self.client.zrange(self.keys(account_id).online, 0, -1)]
 
-    def agent_counts(self, account_id: str) -> dict[str, int]:
-        return {text(k): int(v) for k, v in self.client.hgetall(self.keys(account_id).counts).items()}
-
     def unassigned(self, account_id: str, limit: int | None = None) -> list[UnassignedTicket]:
         """The unassigned set, oldest first."""
         keys = self.keys(account_id)
