@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from tests.support.recording import RecordingScripts
+from tests.support.recording import RecordingScripts, exercise
 from worker.core.keys import PREFIX, AccountKeys, partition_tag
 from worker.core.script_sources import SCRIPT_FILES, _read, key_count, takes_more_keys
-from worker.core.scripts import Scripts, TicketArgs
+from worker.core.scripts import Scripts
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 NOW_ISO = "2026-11-24T15:00:00.000Z"
@@ -105,29 +105,8 @@ def as_pattern(key: str, keys: AccountKeys) -> str:
 
 
 def call_every_script(scripts: Scripts, keys: AccountKeys) -> None:
-    """One call of every wrapper (in an order where each succeeds), with the ids ``as_pattern`` knows."""
-    boss, ana = USERS
-    scripts.set_user(keys, boss, "owner", NOW_ISO, "e1")
-    scripts.set_user(keys, ana, "agent", NOW_ISO, "e2")
-    scripts.set_round_robin(keys, boss, "on", NOW_ISO, "e3")
-    scripts.set_office_hours(keys, boss, '{"timezone":"UTC","weekly":{},"closed_dates":[]}', NOW_ISO, "e4")
-    scripts.set_status(keys, ana, "online", ana, NOW, "e5")
-    scripts.decide_ticket(
-        keys,
-        TicketArgs(TICKETS[0], "email", NOW_ISO, 1),
-        now_iso=NOW_ISO,
-        office_hours_version="",
-        open_at_arrival=True,
-        available_at_iso="",
-        event_ids=("e6", "e7"),
-        now=NOW,
-        enqueued_ms=1,
-    )
-    scripts.trim_events(keys.partition_events, horizon_ms=1)
-    scripts.set_team(keys, TEAM, [ana], boss, NOW_ISO, "e8")
-    scripts.bulk_assign(keys, TEAM, JOB, list(TICKETS), 0, NOW)  # two tickets: the tail repeats
-    scripts.bulk_finish(keys, TEAM, JOB, NOW, 60)
-    scripts.record_first_reply(keys, TICKETS[0], ana, NOW, NOW)
+    """One call of every wrapper, with the ids ``as_pattern`` knows."""
+    exercise(scripts, keys, users=USERS, tickets=TICKETS, team=TEAM, job=JOB)
 
 
 def mismatches(name: str, documented: Documented, call_keys: list[str], keys: AccountKeys) -> list[str]:

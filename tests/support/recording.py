@@ -29,16 +29,26 @@ class RecordingScripts(Scripts):
         return super()._call(name, keys, args)
 
 
-def exercise(scripts: Scripts, account: str) -> None:
-    keys = AccountKeys.for_account(account)
-    scripts.set_user(keys, "boss", "owner", NOW_ISO, "e1")
-    scripts.set_user(keys, "ana", "agent", NOW_ISO, "e2")
-    scripts.set_round_robin(keys, "boss", "on", NOW_ISO, "e3")
-    scripts.set_office_hours(keys, "boss", '{"timezone":"UTC","weekly":{},"closed_dates":[]}', NOW_ISO, "e4")
-    scripts.set_status(keys, "ana", "online", "ana", NOW, "e5")
+def exercise(
+    scripts: Scripts,
+    account: str | AccountKeys,
+    *,
+    users: tuple[str, str] = ("boss", "ana"),
+    tickets: tuple[str, str] = ("t1", "t2"),
+    team: str = "billing",
+    job: str = "job1",
+) -> None:
+    """One call of every wrapper, in an order where each succeeds (two tickets: a variadic tail repeats)."""
+    keys = account if isinstance(account, AccountKeys) else AccountKeys.for_account(account)
+    boss, ana = users
+    scripts.set_user(keys, boss, "owner", NOW_ISO, "e1")
+    scripts.set_user(keys, ana, "agent", NOW_ISO, "e2")
+    scripts.set_round_robin(keys, boss, "on", NOW_ISO, "e3")
+    scripts.set_office_hours(keys, boss, '{"timezone":"UTC","weekly":{},"closed_dates":[]}', NOW_ISO, "e4")
+    scripts.set_status(keys, ana, "online", ana, NOW, "e5")
     scripts.decide_ticket(
         keys,
-        TicketArgs("t1", "email", NOW_ISO, 1),
+        TicketArgs(tickets[0], "email", NOW_ISO, 1),
         now_iso=NOW_ISO,
         office_hours_version="",
         open_at_arrival=True,
@@ -48,7 +58,7 @@ def exercise(scripts: Scripts, account: str) -> None:
         enqueued_ms=1,
     )
     scripts.trim_events(keys.partition_events, horizon_ms=1)
-    scripts.set_team(keys, "billing", ["ana"], "boss", NOW_ISO, "e8")
-    scripts.bulk_assign(keys, "billing", "job1", ["t1", "t2"], 0, NOW)
-    scripts.bulk_finish(keys, "billing", "job1", NOW, 60)
-    scripts.record_first_reply(keys, "t1", "ana", NOW, NOW)
+    scripts.set_team(keys, team, [ana], boss, NOW_ISO, "e8")
+    scripts.bulk_assign(keys, team, job, list(tickets), 0, NOW)
+    scripts.bulk_finish(keys, team, job, NOW, 60)
+    scripts.record_first_reply(keys, tickets[0], ana, NOW, NOW)
