@@ -87,9 +87,7 @@ class Helpdesk:
     @classmethod
     def for_client(cls, client: redis.Redis, settings: Settings | None = None) -> Helpdesk:
         """Over an existing client (state and queue on it): tests, notebooks, an embedding app."""
-        topology = Topology("(given client)", ("(given client)",))
-        topology._state = client
-        return cls(settings, topology)
+        return cls(settings, Topology.over_client(client))
 
     # --- plumbing ---------------------------------------------------------------------------------
 

@@ -71,6 +71,13 @@ class Topology:
             self._state = connect_state(self.state_url, self.retries)
         return self._state
 
+    @classmethod
+    def over_client(cls, client: Any, label: str = "(given client)") -> Topology:
+        """One Redis for state and queues, on a client the caller already has."""
+        topology = cls(label, (label,))
+        topology._state = client
+        return topology
+
     def queues(self) -> list[redis.Redis]:
         if self._queues is None:
             self._queues = [self.state()] if self.single else [connect(u, self.retries) for u in self.queue_urls]
