@@ -17,6 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producers.queue import EnqueueFailed
 from worker.errors import HelpdeskError, InvalidInput, Unavailable, validation_summary
+from worker.ops.redis_errors import UnsafeDirectory
 from worker.redaction import redacted
 
 P = ParamSpec("P")
@@ -35,7 +36,7 @@ def typed_refusals(where: Callable[[], str]) -> Iterator[None]:
         raise
     except ValidationError as error:
         raise InvalidInput(validation_summary(error)) from None
-    except EnqueueFailed as error:
+    except (EnqueueFailed, UnsafeDirectory) as error:  # UnsafeDirectory: the embedded server's (one line)
         raise Unavailable(redacted(str(error))) from None
     except (RedisConnectionError, RedisTimeoutError) as error:
         raise Unavailable(redacted(f"cannot reach Redis at {where()}: {error}")) from None
