@@ -58,6 +58,11 @@ def secret_url(locked_server: tuple[str, int]) -> str:
     return f"redis://:{SECRET}@{host}:{port}/0"
 
 
+@pytest.fixture
+def acl_url(secret_url: str) -> str:
+    return secret_url.replace("redis://:", f"redis://{ACL_USER}:")
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -214,9 +219,9 @@ class RecordedChildren:
 
 
 def test_worker_children_get_the_url_from_their_environment_not_argv(
-    secret_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    acl_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {"REDIS_URL": secret_url}
+    env = {"REDIS_URL": acl_url}  # an ACL user, not the default one
     for command in [("user", "acme", "ana", "--role", "agent"), ("status", "acme", "ana", "online")]:
         assert invoke(env, *command)[0] == 0
     for n in range(4):
@@ -230,7 +235,7 @@ def test_worker_children_get_the_url_from_their_environment_not_argv(
     for argv in children.argv:
         assert "worker" in argv
         no_secret(argv)
-    assert [child_env["REDIS_URL"] for child_env in children.environments] == [secret_url] * 2
+    assert [child_env["REDIS_URL"] for child_env in children.environments] == [acl_url] * 2
     for path in children.outputs:
         no_secret(path.read_text())
     assert invoke(env, "events", "acme", "--json")[1].count('"round_robin_off"') == 4  # the children decided
