@@ -23,6 +23,7 @@ from pathlib import Path
 
 from producers.connection import RETRIES
 from worker.core.keys import DEFAULT_PARTITIONS
+from worker.redaction import safe_repr
 
 
 def _int_env(environ: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
@@ -90,6 +91,14 @@ def _state_dir(environ: Mapping[str, str]) -> Path:
     return Path.home() / ".local" / "state" / "helpdesk-rr"
 
 
+def child_environment(*, redis_url: str) -> dict[str, str]:
+    """The environment for a child helpdesk-rr process: ours, with ``REDIS_URL`` set to ``redis_url``.
+
+    URLs go to children this way, never as arguments: a URL may hold a password, and every local user
+    can read a process's command line (``ps``), while its environment is its owner's (docs/SECURITY.md)."""
+    return {**os.environ, "REDIS_URL": redis_url}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything helpdesk-rr takes from its environment, read in one place."""
@@ -102,6 +111,9 @@ class Settings:
     redis_retries: int = RETRIES
     state_dir: Path = field(default_factory=lambda: _state_dir({}))
     retention: Retention = field(default_factory=Retention)
+
+    def __repr__(self) -> str:  # the URLs may hold a password (worker/redaction.py)
+        return safe_repr(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, redis_url: str | None = None) -> Settings:

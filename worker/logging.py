@@ -7,6 +7,13 @@ import sys
 
 import structlog
 
+from worker.redaction import redacted
+
+
+def redact_values(_logger: object, _method: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
+    """Every string of a log line (an exception's text included) with URL credentials redacted."""
+    return {key: redacted(value) if isinstance(value, str) else value for key, value in event_dict.items()}
+
 
 def configure_logging(json: bool | None = None, level: str = "INFO") -> None:
     """Route structlog (and RQ's stdlib logging) to stderr.
@@ -25,6 +32,7 @@ def configure_logging(json: bool | None = None, level: str = "INFO") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info if use_json else structlog.processors.StackInfoRenderer(),
+            redact_values,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),

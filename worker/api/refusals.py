@@ -17,6 +17,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producers.queue import EnqueueFailed
 from worker.errors import HelpdeskError, InvalidInput, Unavailable, validation_summary
+from worker.ops.redis_errors import UnsafeDirectory
+from worker.redaction import redacted
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,19 +28,20 @@ R = TypeVar("R")
 def typed_refusals(where: Callable[[], str]) -> Iterator[None]:
     """Map validation, bad ids, unreachable Redis and failed enqueues to ``HelpdeskError`` subclasses.
 
-    ``where`` names the Redis for the message; it is called only when Redis was unreachable."""
+    ``where`` names the Redis for the message; it is called only when Redis was unreachable. Every
+    message is redacted (worker/redaction.py): a URL's password never reaches a caller's output."""
     try:
         yield
     except HelpdeskError:
         raise
     except ValidationError as error:
         raise InvalidInput(validation_summary(error)) from None
-    except EnqueueFailed as error:
-        raise Unavailable(str(error)) from None
+    except (EnqueueFailed, UnsafeDirectory) as error:  # UnsafeDirectory: the embedded server's (one line)
+        raise Unavailable(redacted(str(error))) from None
     except (RedisConnectionError, RedisTimeoutError) as error:
-        raise Unavailable(f"cannot reach Redis at {where()}: {error}") from None
+        raise Unavailable(redacted(f"cannot reach Redis at {where()}: {error}")) from None
     except ValueError as error:  # ids (check_id), periods, office-hours specs: one line each
-        raise InvalidInput(str(error)) from None
+        raise InvalidInput(redacted(str(error))) from None
 
 
 class Located(Protocol):

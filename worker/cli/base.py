@@ -19,6 +19,7 @@ from worker.api import Helpdesk, HelpdeskError
 from worker.api.refusals import typed_refusals
 from worker.config import Settings
 from worker.logging import configure_logging
+from worker.redaction import redacted
 
 
 class Context:
@@ -40,14 +41,14 @@ class Context:
         return self.helpdesk.config
 
     def where(self) -> str:
-        """The Redis for an error message, without resolving (or starting) anything."""
+        """The Redis for an error message (credentials redacted), without resolving (or starting) anything."""
         if self._helpdesk is not None and self._helpdesk._topology is not None:
-            return self._helpdesk.topology.state_url
-        return self._redis_url or "the configured Redis"
+            return redacted(self._helpdesk.topology.state_url)
+        return redacted(self._redis_url or "the configured Redis")
 
 
 def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {redacted(message)}", err=True)
     sys.exit(1)
 
 
@@ -81,10 +82,10 @@ class OneLineErrors(click.Group):
         try:
             super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         except click.UsageError as error:
-            click.echo("Error: " + " ".join(error.format_message().split()), err=True)
+            click.echo("Error: " + redacted(" ".join(error.format_message().split())), err=True)
             sys.exit(error.exit_code)
         except click.ClickException as error:
-            click.echo("error: " + " ".join(error.format_message().split()), err=True)
+            click.echo("error: " + redacted(" ".join(error.format_message().split())), err=True)
             sys.exit(error.exit_code)
         except click.exceptions.Abort:
             click.echo("Aborted!", err=True)

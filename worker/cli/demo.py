@@ -22,6 +22,7 @@ from worker.api import Helpdesk, HelpdeskError, utc_now
 from worker.cli.base import Context, cli, ids, pass_context, refusals
 from worker.cli.format import describe
 from worker.logging import configure_logging
+from worker.redaction import redacted
 
 TIMEZONE = "America/New_York"
 Echo = Callable[[str], None]
@@ -117,7 +118,7 @@ class DemoDay:
 
     def run(self) -> None:
         self.echo(f"helpdesk-rr demo: account {self.account!r}, a day on {self.day.isoformat()} ({TIMEZONE})")
-        self.echo(f"Redis: {self.helpdesk.redis_location()}")
+        self.echo(f"Redis: {redacted(self.helpdesk.redis_location())}")
         self.helpdesk.reset_account(self.account)
         for scene in (self.set_up, self.early_morning, self.morning, self.late_morning, self.duplicates):
             scene()

@@ -17,23 +17,64 @@ import errno
 import fcntl
 import hashlib
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from worker.ops.redis_binary import find_redis_server
-from worker.ops.redis_errors import RedisServerError
+from worker.ops.redis_errors import RedisServerError, UnsafeDirectory
 from worker.ops.redis_probe import looks_like_redis_in, pid_alive, ping, read_pid, server_pid
 from worker.ops.redis_process import LOGFILE_NAME, MAX_SOCKET_PATH, PIDFILE_NAME, SOCKET_NAME, RedisServer
 
 __all__ = [
     "LOCK_NAME",
+    "check_private_directory",
     "ensure_embedded_server",
     "stop_embedded_server",
 ]
 
 LOCK_NAME = "embedded.lock"
+
+_FIX = "use a directory only you own and can write (chmod go-w), or set HELPDESK_RR_STATE_DIR to one"
+
+
+def check_private_directory(directory: Path) -> None:
+    """Refuse ``directory`` if another user could read or swap what the embedded server keeps in it.
+
+    ``directory`` must be owned by this user and writable by nobody else; every directory above it
+    must be owned by this user or root, and writable by nobody else unless it has the sticky bit
+    (like /tmp, where others cannot rename or delete our entries). This is ssh's rule for ~/.ssh.
+    Raises :class:`UnsafeDirectory` with one line saying which directory and why (docs/SECURITY.md).
+    """
+    uid = os.getuid()
+    real = directory.resolve()
+    mode = real.stat()
+    if mode.st_uid != uid:
+        raise UnsafeDirectory(f"refusing {directory}: owned by uid {mode.st_uid}, not by you (uid {uid}); {_FIX}")
+    if mode.st_mode & 0o022:
+        raise UnsafeDirectory(
+            f"refusing {directory}: writable by group or others (mode {stat.S_IMODE(mode.st_mode):o}); {_FIX}"
+        )
+    for parent in real.parents:
+        above = parent.stat()
+        if above.st_uid not in (0, uid):
+            raise UnsafeDirectory(f"refusing {directory}: {parent} is owned by uid {above.st_uid}; {_FIX}")
+        if above.st_mode & 0o022 and not above.st_mode & stat.S_ISVTX:
+            raise UnsafeDirectory(
+                f"refusing {directory}: {parent} is writable by group or others "
+                f"(mode {stat.S_IMODE(above.st_mode):o}); {_FIX}"
+            )
+
+
+def _make_private(directory: Path) -> None:
+    """Create ``directory`` and whatever is missing above it, each owner-only (mode 700)."""
+    missing = [path for path in (directory, *directory.parents) if not path.exists()]
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+
 
 def _short_socket_dir_for(directory: Path) -> Path:
     """A short, deterministic, private directory under /tmp for ``directory``'s socket.
@@ -47,17 +88,20 @@ def _short_socket_dir_for(directory: Path) -> Path:
         short.mkdir(mode=0o700)
     st = os.lstat(short)
     if not os.path.isdir(short) or os.path.islink(short) or st.st_uid != os.getuid():
-        raise RedisServerError(f"{short} exists but is not a private directory owned by this user")
-    os.chmod(short, 0o700)
+        raise UnsafeDirectory(f"{short} exists but is not a private directory owned by this user")
+    check_private_directory(short)
     return short
 
 
 def _embedded_paths(state_dir: Path) -> tuple[Path, Path]:
     """(absolute state dir, socket path) — every process derives the same socket path.
 
-    ``state_dir`` comes from ``Settings.state_dir`` (``HELPDESK_RR_STATE_DIR``, else the XDG state dir)."""
+    ``state_dir`` comes from ``Settings.state_dir`` (``HELPDESK_RR_STATE_DIR``, else the XDG state dir).
+    It is created owner-only if missing, and refused (:class:`UnsafeDirectory`) if another user owns
+    it or can write to it: they could read the AOF or put their own server behind ``redis.sock``."""
     state = state_dir.expanduser().absolute()
-    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _make_private(state)
+    check_private_directory(state)
     sock = state / SOCKET_NAME
     if len(str(sock)) > MAX_SOCKET_PATH:
         sock = _short_socket_dir_for(state) / SOCKET_NAME
@@ -70,7 +114,7 @@ def _locked(state: Path, timeout: float) -> Iterator[None]:
 
     The lock dies with its holder, so a crashed starter cannot wedge everyone else.
     """
-    with open(state / LOCK_NAME, "a+b") as fh:
+    with open(os.open(state / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+b") as fh:
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -7,6 +7,7 @@ carries the tails of the server's output and log.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -135,9 +136,14 @@ class StartAttempt:
         return RedisServerError(f"redis-server {self.binary} in {self.directory}: {reason}{details}")
 
     def spawn(self, args: Sequence[str]) -> subprocess.Popen[bytes]:
-        """Start the binary with its stdout/stderr captured in :data:`OUTPUT_NAME`."""
+        """Start the binary with its stdout/stderr captured in :data:`OUTPUT_NAME`.
+
+        Under umask 077, so everything the server creates (AOF, RDB, log, pidfile) is owner-only
+        (0600); the socket is 0700 (``--unixsocketperm``). See docs/SECURITY.md."""
         out_fh: IO[bytes]
-        with open(self.output, "wb") as out_fh:
+        fd = os.open(self.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a file left by an older version may be 0644
+        with open(fd, "wb") as out_fh:
             try:
                 return subprocess.Popen(
                     args,
@@ -145,6 +151,7 @@ class StartAttempt:
                     stdout=out_fh,
                     stderr=subprocess.STDOUT,
                     cwd=self.directory,
+                    umask=0o077,
                     # A daemon must not receive the CLI's terminal signals (Ctrl-C); redis also
                     # setsid()s itself when daemonizing. A test server stays in our group so it
                     # dies with the test run on Ctrl-C.

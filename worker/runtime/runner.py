@@ -21,7 +21,7 @@ from rq.utils import now
 from rq.worker import BaseWorker
 
 from producers.queue import JOB_TIMEOUT_SECONDS, QUEUE_NAME
-from worker.config import Settings
+from worker.config import Settings, child_environment
 from worker.core.engine import utc_now
 from worker.jobs import configure, engine_for
 from worker.runtime.connection import connect
@@ -151,15 +151,20 @@ def run_many(
 ) -> int:
     """``processes`` worker processes (spread over ``shards`` queue shards, process i on shard
     i % shards); SIGINT/SIGTERM are passed on. Returns the worst exit code. ``url=None`` lets each
-    child read the split topology from the environment (REDIS_STATE_URL, REDIS_QUEUE_URLS)."""
+    child read the split topology from the environment (REDIS_STATE_URL, REDIS_QUEUE_URLS).
+
+    ``url`` reaches the children as ``REDIS_URL`` in their environment, never on their command line:
+    a URL may hold a password, and any local user can read a process's argv (``ps``); its environment
+    only its owner and root can (docs/SECURITY.md)."""
     log_flag = [] if log_json is None else ["--log-json" if log_json else "--log-console"]
-    base = [sys.executable, "-m", "worker.cli", *(["--redis-url", url] if url else []), *log_flag]
+    base = [sys.executable, "-m", "worker.cli", *log_flag]
+    env = child_environment(redis_url=url) if url else None
     children = []
     for index in range(processes):
         command = [*base, "worker", "--processes", "1", "--worker-class", worker_class]
         command += ["--shard", str(index % shards)] if shards > 1 else []
         command += ["--burst"] if burst else []
-        children.append(subprocess.Popen(command))
+        children.append(subprocess.Popen(command, env=env))
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         for child in children:

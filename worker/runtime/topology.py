@@ -22,6 +22,7 @@ from redis.cluster import RedisCluster
 from producers.connection import RETRIES, connect
 from producers.routing import shard_of
 from worker.config import Settings
+from worker.redaction import safe_repr
 
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
@@ -45,6 +46,9 @@ class Topology:
     retries: int = RETRIES
     _state: Any = field(default=None, repr=False)
     _queues: list[redis.Redis] | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:  # the URLs may hold a password (worker/redaction.py)
+        return safe_repr(self)
 
     @classmethod
     def resolve(cls, settings: Settings) -> Topology:
