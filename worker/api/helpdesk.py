@@ -36,6 +36,7 @@ from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
 from worker.errors import InvalidInput, UnknownTicket, UnknownUser
 from worker.ops.consumer import EventConsumer
+from worker.redaction import redacted
 from worker.reports import load_report, resolve_period
 from worker.runtime.failures import FailedTicketJob, list_failed, requeue
 from worker.runtime.runner import run_on
@@ -120,8 +121,8 @@ class Helpdesk:
         return Queries(self.state, self.config.partitions)
 
     def redis_location(self) -> str:
-        """The state Redis URL, for messages (resolving it may start the embedded server)."""
-        return self.topology.state_url
+        """The state Redis URL for messages, credentials redacted (resolving it may start the embedded server)."""
+        return redacted(self.topology.state_url)
 
     def queue_for(self, account_id: str) -> redis.Redis:
         """The Redis holding ``account_id``'s RQ queue (its shard when queues are split)."""
