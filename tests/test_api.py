@@ -183,3 +183,11 @@ def test_the_cli_reaches_helpdesk_state_only_through_the_api() -> None:
             assert not module.startswith(below), f"{path.name} imports {module}: call worker.api instead"
             if path.name != "ops.py":
                 assert not module.startswith(process_tools), f"{path.name} imports {module}"
+
+
+def test_an_unreachable_cluster_is_unavailable_not_a_traceback() -> None:
+    helpdesk = Helpdesk.from_env(
+        environ={"REDIS_STATE_URL": "redis+cluster://:pw@127.0.0.1:9", "REDIS_QUEUE_URLS": "redis://127.0.0.1:9/0"}
+    )
+    with pytest.raises(Unavailable, match=r"^cannot reach Redis at redis\+cluster://\*\*\*@127.0.0.1:9: "):
+        helpdesk.teams("acme")

@@ -13,6 +13,7 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producers.queue import EnqueueFailed
@@ -38,7 +39,8 @@ def typed_refusals(where: Callable[[], str]) -> Iterator[None]:
         raise InvalidInput(validation_summary(error)) from None
     except (EnqueueFailed, UnsafeDirectory) as error:  # UnsafeDirectory: the embedded server's (one line)
         raise Unavailable(redacted(str(error))) from None
-    except (RedisConnectionError, RedisTimeoutError) as error:
+    except (RedisConnectionError, RedisTimeoutError, RedisClusterException) as error:
+        # RedisClusterException: a redis+cluster:// URL none of whose nodes answers
         raise Unavailable(redacted(f"cannot reach Redis at {where()}: {error}")) from None
     except ValueError as error:  # ids (check_id), periods, office-hours specs: one line each
         raise InvalidInput(redacted(str(error))) from None
