@@ -61,6 +61,8 @@ class BulkBatchReply(NamedTuple):
     already_done: int
     redis_us: int
     """How long the call ran, by Redis's clock (0 where scripts see a frozen clock)."""
+    again: int = 0
+    """1: the call cleared stale entries of the job's rotation queue and touched no ticket: send it again."""
 
     @classmethod
     def from_reply(cls, reply: list[Any]) -> BulkBatchReply:
@@ -252,11 +254,30 @@ class Scripts:
         ]
         return [*fixed, *keys.tickets(ticket_ids)], args + ticket_ids
 
+    @staticmethod
+    def bulk_refresh_tail(members: list[str], keep_seconds: int) -> list[Any]:
+        """The ARGV tail of a ``bulk_assign`` call that refreshes ``members`` in the job's rotation queue
+        (appended to ``bulk_assign_call``'s arguments; keep slices small, each member costs a few commands)."""
+        return [keep_seconds, *members]
+
     def bulk_assign(
-        self, keys: AccountKeys, team_id: str, job_id: str, ticket_ids: list[str], first_position: int, now: datetime
+        self,
+        keys: AccountKeys,
+        team_id: str,
+        job_id: str,
+        ticket_ids: list[str],
+        first_position: int,
+        now: datetime,
+        members: list[str] | None = None,
+        keep_seconds: int = 24 * 3600,
     ) -> BulkBatchReply:
-        """One batch of a bulk team assignment (keep batches small: the call blocks Redis)."""
+        """One batch of a bulk team assignment (keep batches small: the call blocks Redis), refreshing
+        ``members`` in the job's rotation queue first (None: the whole team, read here — small teams only;
+        the job passes slices, worker/core/bulk.py)."""
         call_keys, args = self.bulk_assign_call(keys, team_id, job_id, ticket_ids, first_position, now)
+        if members is None:
+            members = sorted(text(m) for m in self._client.smembers(keys.team(team_id)))
+        args += self.bulk_refresh_tail(members, keep_seconds)
         return BulkBatchReply.from_reply(self._call("bulk_assign", call_keys, args))
 
     def pipeline(self, name: str, routing_key: str, depth: int = 2) -> ScriptPipeline[Any]:

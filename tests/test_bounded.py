@@ -1,0 +1,149 @@
+"""Large sizes stay correct once every Redis call is bounded (issue 13, item 5): a bulk job to a
+3,000-member team, a team set in slices, events and report read in pages. The timings themselves are
+measured by ``python -m bench --only bounded`` (docs/PERFORMANCE.md), never asserted here."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from freezegun import freeze_time
+from rq.job import Job
+
+import worker.core.bulk
+from schemas.common import AgentStatus, Role
+from schemas.events import TicketAssigned
+from schemas.inbound import BulkAssignRequest
+from tests.support.accounts import NOW, TicketFactory
+from tests.support.jobs import returned
+from worker.core.bulk import REFRESH_SLICE, start_bulk_assign
+from worker.core.engine import Engine
+from worker.core.queries import Queries
+from worker.core.scripts import BulkBatchReply
+from worker.runtime.runner import make_worker
+
+TEAM = 3_000
+
+
+@pytest.fixture(autouse=True)
+def frozen() -> Iterator[None]:
+    with freeze_time(NOW):
+        yield
+
+
+def members(n: int = TEAM) -> list[str]:
+    return [f"m{i:05d}" for i in range(n)]
+
+
+def big_team(engine: Engine, client: redis.Redis, n: int = TEAM) -> list[str]:
+    """A team of ``n`` agents, all Online, joined in a shuffled order (so rotation order ≠ id order).
+    Users and statuses are written straight into the account's keys: thousands of set_user and
+    set_status calls would only slow the test down."""
+    keys = engine.keys("acme")
+    engine.upsert_user("acme", "max", Role.MANAGER, NOW)
+    team = members(n)
+    joined = sorted(team, key=lambda m: (int(m[1:]) * 7919) % n)
+    pipe = client.pipeline(transaction=False)
+    pipe.hset(keys.users, mapping=dict.fromkeys(team, Role.AGENT.value))
+    for place, member in enumerate(joined, start=1):
+        pipe.zadd(keys.online, {member: place})
+        pipe.hset(keys.places, member, place)
+    pipe.set(keys.seq, n)
+    pipe.execute()
+    engine.set_round_robin("acme", True, "max", NOW)
+    engine.set_team("acme", "big", team, "max", NOW)
+    return joined
+
+
+def waiting_tickets(engine: Engine, make_ticket: TicketFactory, n: int) -> list[str]:
+    engine.set_round_robin("acme", False, "max", NOW)
+    ids = [f"w{i:05d}" for i in range(n)]
+    for ticket_id in ids:
+        engine.decide(make_ticket(ticket_id=ticket_id), NOW)
+    engine.set_round_robin("acme", True, "max", NOW)
+    return ids
+
+
+def run(client: redis.Redis, ids: list[str]) -> Job:
+    request = BulkAssignRequest(account_id="acme", team_id="big", actor_id="max", ticket_ids=ids)
+    job = start_bulk_assign(client, request)
+    make_worker(client).work(burst=True)
+    return Job.fetch(job.id, connection=client)
+
+
+def bulk_assigned(client: redis.Redis) -> list[TicketAssigned]:
+    return [e for _, e in Queries(client).events("acme") if e.type == "ticket.assigned" and e.reason.value == "bulk_team"]
+
+
+def test_a_large_team_is_assigned_in_rotation_order_and_evenly(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    assert TEAM > 2 * REFRESH_SLICE  # the job files the team a slice at a time before any ticket
+    rotation = big_team(engine, client)
+    ids = waiting_tickets(engine, make_ticket, 4_500)
+    job = run(client, ids)
+    assert returned(job)["assigned"] == 4_500
+    events = bulk_assigned(client)
+    assert [e.ticket_id for e in events] == ids
+    # one full round in rotation order, then the first 1,500 again (each went to the back):
+    assert [e.agent_id for e in events] == rotation + rotation[:1_500]
+    assert sorted(set(Counter(e.agent_id for e in events).values())) == [1, 2]
+    keys = engine.keys("acme")
+    assert not client.exists(keys.bulk_queue(job.id))  # the job's rotation queue is gone with the job
+    assert Queries(client).online_in_rotation_order("acme")[:3] == rotation[1_500:1_503]
+
+
+def test_members_going_offline_mid_job_get_no_ticket_and_the_job_goes_on(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rotation = big_team(engine, client)
+    ids = waiting_tickets(engine, make_ticket, 600)
+    gone = rotation[:1_000]  # the head of the line: more stale entries than one call clears
+    replies: list[BulkBatchReply] = []
+    original = BulkBatchReply.from_reply
+
+    def recording(reply: list[Any]) -> BulkBatchReply:
+        parsed = original(reply)
+        replies.append(parsed)
+        if len(replies) == len(rotation) // REFRESH_SLICE - 2:  # before the first ticket call is sent
+            for member in gone:
+                engine.set_status("acme", member, AgentStatus.OFFLINE, member, NOW)
+        return parsed
+
+    monkeypatch.setattr(BulkBatchReply, "from_reply", staticmethod(recording))
+    job = run(client, ids)
+    assert any(reply.again for reply in replies)  # some call cleared stale entries instead of assigning
+    events = bulk_assigned(client)
+    assert sorted(e.ticket_id for e in events) == sorted(ids)  # each exactly once
+    assert not {e.agent_id for e in events} & set(gone)
+    assert [e.agent_id for e in sorted(events, key=lambda e: ids.index(e.ticket_id))] == rotation[1_000:1_600]
+    result = returned(job)
+    assert result["assigned"] + result["already_done"] == 600
+
+
+def test_a_member_coming_online_mid_job_is_picked_up_when_their_slice_is_refreshed(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rotation = big_team(engine, client, n=600)
+    late = rotation[0]  # first in line, but Offline when the job starts
+    engine.set_status("acme", late, AgentStatus.OFFLINE, late, NOW)
+    ids = waiting_tickets(engine, make_ticket, 1_200)
+    monkeypatch.setattr(worker.core.bulk, "BATCH_TARGET_US", None)  # fixed batches of BATCH_SIZE
+    calls = 0
+    original = BulkBatchReply.from_reply
+
+    def recording(reply: list[Any]) -> BulkBatchReply:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            engine.set_status("acme", late, AgentStatus.ONLINE, late, NOW)
+        return original(reply)
+
+    monkeypatch.setattr(BulkBatchReply, "from_reply", staticmethod(recording))
+    run(client, ids)
+    counts = Counter(e.agent_id for e in bulk_assigned(client))
+    assert counts[late] >= 1  # back in the queue once a call re-checked their slice
+    assert sum(counts.values()) == 1_200
