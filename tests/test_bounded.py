@@ -20,9 +20,10 @@ from schemas.inbound import BulkAssignRequest
 from tests.support.accounts import NOW, TicketFactory
 from tests.support.jobs import returned
 from worker.core.bulk import REFRESH_SLICE, start_bulk_assign
-from worker.core.engine import Engine
+from worker.core.engine import MAX_TEAM_SIZE, Engine
 from worker.core.queries import Queries
 from worker.core.scripts import BulkBatchReply
+from worker.errors import InvalidInput, UnknownUser
 from worker.runtime.runner import make_worker
 
 TEAM = 3_000
@@ -147,3 +148,43 @@ def test_a_member_coming_online_mid_job_is_picked_up_when_their_slice_is_refresh
     counts = Counter(e.agent_id for e in bulk_assigned(client))
     assert counts[late] >= 1  # back in the queue once a call re-checked their slice
     assert sum(counts.values()) == 1_200
+
+
+# --- teams set a slice per call ----------------------------------------------------------------------
+
+
+def team_events(client: redis.Redis) -> list[dict[str, Any]]:
+    return [e.changes["team"] for _, e in Queries(client).events("acme") if e.type == "settings.changed" and "team" in e.changes]
+
+
+def test_a_large_team_is_set_in_slices_and_its_event_gives_a_count_not_the_list(
+    engine: Engine, client: redis.Redis
+) -> None:
+    big_team(engine, client, n=1_200)  # more than one set_team call (TEAM_SLICE) and than an event lists
+    keys = engine.keys("acme")
+    assert Queries(client).team_members("acme", "big") == members(1_200)
+    assert team_events(client) == [{"team_id": "big", "members": None, "member_count": 1_200}]
+    assert not client.exists(keys.team_staging("big"))
+    assert engine.set_team("acme", "big", members(1_200), "max", NOW) is False  # the same members: no change
+    assert engine.set_team("acme", "big", members(1_199), "max", NOW) is True
+    assert engine.set_team("acme", "big", members(3), "max", NOW) is True  # small again: listed in the event
+    assert Queries(client).team_members("acme", "big") == members(3)
+    assert team_events(client)[1:] == [
+        {"team_id": "big", "members": None, "member_count": 1_199},
+        {"team_id": "big", "members": members(3)},
+    ]
+
+
+def test_a_team_above_the_maximum_is_refused_and_nothing_changes(engine: Engine, client: redis.Redis) -> None:
+    engine.upsert_user("acme", "max", Role.MANAGER, NOW)
+    with pytest.raises(InvalidInput, match="at most 10,000 members"):
+        engine.set_team("acme", "big", members(MAX_TEAM_SIZE + 1), "max", NOW)
+    assert Queries(client).teams("acme") == []
+
+
+def test_a_refused_member_in_a_later_slice_leaves_the_team_as_it_was(engine: Engine, client: redis.Redis) -> None:
+    big_team(engine, client, n=600)
+    with pytest.raises(UnknownUser):
+        engine.set_team("acme", "big", [*members(600), "zz-ghost"], "max", NOW)  # the ghost is in the 2nd slice
+    assert Queries(client).team_members("acme", "big") == members(600)
+    assert len(team_events(client)) == 1

@@ -30,6 +30,13 @@ from worker.core.text import text
 from worker.errors import from_response_error
 
 
+TEAM_SLICE = 500
+"""Members one ``set_team`` call checks and stores (~1 ms of Redis time); larger teams take several calls."""
+EVENT_MEMBERS_MAX = 1_000
+"""A team's ``settings.changed`` event lists its members up to this many; beyond, only ``member_count``
+(a 10,000-member list would make a 110 KB event; docs/EVENTS.md)."""
+
+
 class DecideReply(NamedTuple):
     outcome: str
     """'assigned' or 'unassigned'."""
@@ -219,21 +226,28 @@ class Scripts:
     def set_team(
         self, keys: AccountKeys, team_id: str, members: list[str], actor_id: str, now_iso: str, event_id: str
     ) -> bool:
-        """Replace a team's members (sorted, deduplicated, non-empty). Returns whether they changed."""
-        reply = self._call(
-            "set_team",
-            [keys.users, keys.teams, keys.team(team_id), keys.events, keys.partition_events],
-            [
-                keys.account_id,
-                team_id,
-                actor_id,
-                now_iso,
-                event_id,
-                *self._stream_args(),
-                json.dumps(members),
-                *members,
-            ],
-        )
+        """Replace a team's members (sorted, deduplicated, non-empty). Returns whether they changed.
+
+        At most ``TEAM_SLICE`` members per call: a larger team is staged over several calls and swapped
+        in by the last (``set_team-7.lua``), so no call grows with the team."""
+        call_keys = [
+            keys.users,
+            keys.teams,
+            keys.team(team_id),
+            keys.events,
+            keys.partition_events,
+            keys.team_staging(team_id),
+            keys.team_meta(team_id),
+        ]
+        listed = json.dumps(members) if len(members) <= EVENT_MEMBERS_MAX else ""
+        slices = [members[i : i + TEAM_SLICE] for i in range(0, len(members), TEAM_SLICE)] or [[]]
+        same = 0
+        for n, part in enumerate(slices):
+            last = n == len(slices) - 1
+            step = "only" if len(slices) == 1 else "first" if n == 0 else "last" if last else "more"
+            head = [keys.account_id, team_id, actor_id, now_iso, event_id, *self._stream_args()]
+            reply = self._call("set_team", call_keys, [*head, step, len(members), same, listed if last else "", *part])
+            same += int(reply[1])
         return int(reply[0]) == 1
 
     def bulk_assign_call(
