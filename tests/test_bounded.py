@@ -4,6 +4,7 @@ measured by ``python -m bench --only bounded`` (docs/PERFORMANCE.md), never asse
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -14,15 +15,20 @@ from freezegun import freeze_time
 from rq.job import Job
 
 import worker.core.bulk
+import worker.core.queries
 from schemas.common import AgentStatus, Role
-from schemas.events import TicketAssigned
+from schemas.events import AgentStatusChanged, TicketAssigned, UnreadableEvent
 from schemas.inbound import BulkAssignRequest
 from tests.support.accounts import NOW, TicketFactory
+from tests.support.cli import ok
 from tests.support.jobs import returned
+from worker.api import Helpdesk
 from worker.core.bulk import REFRESH_SLICE, start_bulk_assign
 from worker.core.engine import MAX_TEAM_SIZE, Engine
+from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
 from worker.core.scripts import BulkBatchReply
+from worker.core.text import text
 from worker.errors import InvalidInput, UnknownUser
 from worker.runtime.runner import make_worker
 
@@ -76,7 +82,8 @@ def run(client: redis.Redis, ids: list[str]) -> Job:
 
 
 def bulk_assigned(client: redis.Redis) -> list[TicketAssigned]:
-    return [e for _, e in Queries(client).events("acme") if e.type == "ticket.assigned" and e.reason.value == "bulk_team"]
+    events = Queries(client).events("acme")
+    return [e for _, e in events if e.type == "ticket.assigned" and e.reason.value == "bulk_team"]
 
 
 def test_a_large_team_is_assigned_in_rotation_order_and_evenly(
@@ -154,7 +161,8 @@ def test_a_member_coming_online_mid_job_is_picked_up_when_their_slice_is_refresh
 
 
 def team_events(client: redis.Redis) -> list[dict[str, Any]]:
-    return [e.changes["team"] for _, e in Queries(client).events("acme") if e.type == "settings.changed" and "team" in e.changes]
+    events = Queries(client).events("acme")
+    return [e.changes["team"] for _, e in events if e.type == "settings.changed" and "team" in e.changes]
 
 
 def test_a_large_team_is_set_in_slices_and_its_event_gives_a_count_not_the_list(
@@ -188,3 +196,85 @@ def test_a_refused_member_in_a_later_slice_leaves_the_team_as_it_was(engine: Eng
         engine.set_team("acme", "big", [*members(600), "zz-ghost"], "max", NOW)  # the ghost is in the 2nd slice
     assert Queries(client).team_members("acme", "big") == members(600)
     assert len(team_events(client)) == 1
+
+
+# --- events read in pages; an unreadable entry is shown, not fatal -----------------------------------
+
+
+def status_event(n: int) -> str:
+    return AgentStatusChanged(
+        id=f"e{n}", account_id="acme", occurred_at=NOW, user_id=f"u{n}", status=AgentStatus.ONLINE, actor_id=None
+    ).model_dump_json()
+
+
+def fill_stream(client: redis.Redis, n: int) -> list[str]:
+    """``n`` valid events on acme's stream (written directly: only the reading is under test)."""
+    pipe = client.pipeline(transaction=False)
+    for i in range(n):
+        pipe.xadd(AccountKeys.for_account("acme").events, {"type": "agent.status_changed", "data": status_event(i)})
+    return [text(entry_id) for entry_id in pipe.execute()]
+
+
+def test_events_are_read_in_pages_and_come_back_complete_and_in_order(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker.core.queries, "EVENTS_PAGE", 100)
+    ids = fill_stream(client, 1_234)
+    calls: list[Any] = []
+    original = client.xrange
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs.get("count"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(client, "xrange", counting)
+    queries = Queries(client)
+    read = queries.events("acme")
+    assert [entry_id for entry_id, _ in read] == ids
+    assert [event.id for _, event in read] == [f"e{i}" for i in range(1_234)]
+    assert calls == [100] * 13  # 12 full pages and a short last one: never one call for the whole stream
+    assert [entry_id for entry_id, _ in queries.events("acme", after=ids[449], count=250)] == ids[450:700]
+    assert queries.events("acme", after=ids[-1]) == []
+
+
+def bad_entries(client: redis.Redis) -> list[str]:
+    """Valid events with three bad entries between them: not JSON, not an event, no data at all."""
+    stream = AccountKeys.for_account("acme").events
+    ids = fill_stream(client, 2)
+    ids.append(text(client.xadd(stream, {"type": "x", "data": "not json {"})))
+    ids.append(text(client.xadd(stream, {"type": "ticket.assigned", "data": '{"type": "ticket.assigned"}'})))
+    ids.append(text(client.xadd(stream, {"something": "else"})))
+    return ids + fill_stream(client, 1)
+
+
+def test_an_unreadable_entry_is_returned_in_place_and_the_rest_still_read(client: redis.Redis) -> None:
+    ids = bad_entries(client)
+    read = Helpdesk.for_client(client).events("acme")
+    assert [entry_id for entry_id, _ in read] == ids
+    kinds = [event.type for _, event in read]
+    assert kinds == ["agent.status_changed", "agent.status_changed", "unreadable", "unreadable", "unreadable",
+                     "agent.status_changed"]  # fmt: skip
+    unreadable = [event for _, event in read if isinstance(event, UnreadableEvent)]
+    assert [event.entry_id for event in unreadable] == ids[2:5]
+    assert "JSON" in unreadable[0].reason and unreadable[2].reason == "no data field"
+    assert all("\n" not in event.reason for event in unreadable)
+
+
+def test_follow_events_goes_on_past_an_unreadable_entry(client: redis.Redis) -> None:
+    ids = bad_entries(client)
+    followed = Helpdesk.for_client(client).follow_events("acme", after="0-0", block_ms=10)
+    got = [next(followed) for _ in ids]
+    assert [entry_id for entry_id, _ in got] == ids
+    assert [event.type for _, event in got].count("unreadable") == 3
+
+
+def test_the_events_command_prints_an_unreadable_entry_as_one_line_and_goes_on(
+    real_redis: redis.Redis, redis_url: str
+) -> None:
+    ids = bad_entries(real_redis)
+    lines = ok(redis_url, "events", "acme").splitlines()
+    assert len(lines) == 6
+    assert lines[2].startswith(f"unreadable entry {ids[2]}: ")
+    assert lines[4] == f"unreadable entry {ids[4]}: no data field"
+    as_json = [json.loads(line) for line in ok(redis_url, "events", "acme", "--json").splitlines()]
+    assert [row["type"] for row in as_json].count("unreadable") == 3 and as_json[4]["entry_id"] == ids[4]

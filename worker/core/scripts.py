@@ -29,7 +29,6 @@ from worker.core.script_sources import SCRIPT_FILES, key_count, script_source, t
 from worker.core.text import text
 from worker.errors import from_response_error
 
-
 TEAM_SLICE = 500
 """Members one ``set_team`` call checks and stores (~1 ms of Redis time); larger teams take several calls."""
 EVENT_MEMBERS_MAX = 1_000
