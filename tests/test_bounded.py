@@ -30,6 +30,7 @@ from worker.core.queries import Queries
 from worker.core.scripts import BulkBatchReply
 from worker.core.text import text
 from worker.errors import InvalidInput, UnknownUser
+from worker.reports import format_text, load_report, render_html
 from worker.runtime.runner import make_worker
 
 TEAM = 3_000
@@ -278,3 +279,20 @@ def test_the_events_command_prints_an_unreadable_entry_as_one_line_and_goes_on(
     assert lines[4] == f"unreadable entry {ids[4]}: no data field"
     as_json = [json.loads(line) for line in ok(redis_url, "events", "acme", "--json").splitlines()]
     assert [row["type"] for row in as_json].count("unreadable") == 3 and as_json[4]["entry_id"] == ids[4]
+
+
+# --- the report reads the busiest hours' Online sets in pages, and lists at most 100 -----------------
+
+
+def test_the_report_lists_at_most_100_online_agents_and_says_how_many_more(client: redis.Redis) -> None:
+    keys = AccountKeys.for_account("acme")
+    day, hour = NOW.date(), NOW.hour
+    client.hset(keys.stats(day.isoformat()), mapping={f"arrived:{hour:02d}:email": 5, "arrived:03:sms": 2})
+    client.sadd(keys.stats_online(day.isoformat(), f"{hour:02d}"), *members(2_500))
+    client.sadd(keys.stats_online(day.isoformat(), "03"), "ana", "ben")
+    report = load_report(client, "acme", day, day, now=NOW)
+    busy, quiet = report.busiest_hours
+    assert (busy.online_count, len(busy.online), busy.online == sorted(busy.online)) == (2_500, 100, True)
+    assert set(busy.online) <= set(members(2_500))
+    assert (quiet.online, quiet.online_count) == (["ana", "ben"], 2)  # a small set: every name, as before
+    assert "and 2,400 more" in format_text(report) and "and 2,400 more" in render_html(report)
