@@ -87,6 +87,24 @@ EVENT_MODELS: tuple[type[BaseEvent], ...] = (
 )
 
 
+class UnreadableEvent(BaseModel):
+    """A stream entry that is not a valid event (written by hand, by an older or buggy writer, or by
+    someone with write access to Redis). Readers show it as such and go on (docs/EVENTS.md); it is
+    never emitted, so it is not among the exported schemas."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["unreadable"] = Field(default="unreadable", description="Marks an entry that is not an event.")
+    id: str = Field(description="The stream entry's id (an unreadable entry has no event id to trust).")
+    account_id: str = Field(description="The account whose stream holds the entry.")
+    entry_id: str = Field(description="The stream entry's id.")
+    reason: str = Field(description="Why it could not be read, on one line.")
+
+
+EventOrUnreadable = Event | UnreadableEvent
+"""What readers of a stream yield for each entry: the event, or why the entry is not one."""
+
+
 def parse_event(data: str | bytes) -> Event:
     """Parse one event's JSON (the ``data`` field of a stream entry)."""
     return EVENT_ADAPTER.validate_json(data)

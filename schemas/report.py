@@ -89,7 +89,12 @@ class BusyHour(_Frozen):
     hour: AwareDatetime = Field(description="Start of the UTC hour.")
     arrivals: int = Field(description="Inbound tickets decided in the hour, all channels.")
     by_channel: dict[str, int] = Field(description="channel -> arrivals.")
-    online: list[str] = Field(description="Agents Online at some moment of the hour, sorted.")
+    online: list[str] = Field(
+        description="Agents Online at some moment of the hour, sorted; at most 100 of them (see online_count)."
+    )
+    online_count: int | None = Field(
+        default=None, description="How many agents were Online in the hour (more than listed when over 100)."
+    )
 
 
 class DecisionCount(_Frozen):

@@ -23,7 +23,7 @@ from rq.job import Job
 from producers.queue import build_ticket, enqueue, enqueue_first_reply
 from schemas.common import AgentStatus, Role, check_id, utc_iso
 from schemas.config import AccountSettings
-from schemas.events import Event
+from schemas.events import EventOrUnreadable
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from schemas.report import Report
@@ -285,12 +285,24 @@ class Helpdesk:
         return self.queries.unassigned(account_id, limit)
 
     @refusing
-    def events(self, account_id: str, after: str = "-", count: int | None = None) -> list[tuple[str, Event]]:
-        """The account's events after stream id ``after`` (exclusive), oldest first, with their ids."""
+    def events(
+        self, account_id: str, after: str = "-", count: int | None = None
+    ) -> list[tuple[str, EventOrUnreadable]]:
+        """The account's events after stream id ``after`` (exclusive), oldest first, with their ids. An
+        entry that is not a valid event comes back as an ``UnreadableEvent`` (its id and why), in place."""
         _ids(account=account_id)
         return self.queries.events(account_id, after=after, count=count)
 
-    def follow_events(self, account_id: str, after: str = "$", block_ms: int = 1000) -> Iterator[tuple[str, Event]]:
+    def iter_events(self, account_id: str, after: str = "-") -> Iterator[tuple[str, EventOrUnreadable]]:
+        """``events``, yielded as they are read (a page of 500 per Redis call): for long streams, where
+        a list of every event would not fit in memory."""
+        with typed_refusals(self.redis_location):
+            _ids(account=account_id)
+            yield from self.queries.iter_events(account_id, after=after)
+
+    def follow_events(
+        self, account_id: str, after: str = "$", block_ms: int = 1000
+    ) -> Iterator[tuple[str, EventOrUnreadable]]:
         """Yield the account's events as they are appended (blocking), starting after ``after``."""
         with typed_refusals(self.redis_location):
             _ids(account=account_id)

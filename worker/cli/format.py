@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 from schemas.common import utc_iso
-from schemas.events import Event
+from schemas.events import EventOrUnreadable
 
 
-def describe(event: Event) -> str:
-    """One readable line per event for terminals."""
+def describe(event: EventOrUnreadable) -> str:
+    """One readable line per event for terminals (an unreadable entry: its stream id and why)."""
+    if event.type == "unreadable":
+        return f"unreadable entry {event.entry_id}: {event.reason}"
     when = utc_iso(event.occurred_at)
     match event.type:
         case "ticket.assigned":

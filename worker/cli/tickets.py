@@ -7,7 +7,7 @@ from collections.abc import Callable
 import click
 
 from schemas.common import Channel, utc_iso
-from schemas.events import Event
+from schemas.events import EventOrUnreadable
 from worker.api import Helpdesk, utc_now
 from worker.cli.base import Context, cli, ids, pass_context, refusals
 from worker.cli.format import describe
@@ -90,7 +90,7 @@ def events(
     With --all, each event is acknowledged after it is printed, so the next run with the same
     --group prints only what is new (docs/CONSUMERS.md). Without --follow it exits once drained.
     """
-    show: Callable[[Event], str] = (lambda e: e.model_dump_json()) if as_json else describe
+    show: Callable[[EventOrUnreadable], str] = (lambda e: e.model_dump_json()) if as_json else describe
     with refusals(ctx):
         if bool(account) == all_accounts:
             raise ValueError("give an ACCOUNT or --all (not both)")
@@ -104,9 +104,9 @@ def events(
         _all_events(ctx.helpdesk, group, consumer, show, follow=follow, from_start=from_start)
 
 
-def _account_events(helpdesk: Helpdesk, account: str, show: Callable[[Event], str], follow: bool) -> None:
+def _account_events(helpdesk: Helpdesk, account: str, show: Callable[[EventOrUnreadable], str], follow: bool) -> None:
     last = "0-0"
-    for entry_id, event in helpdesk.events(account):
+    for entry_id, event in helpdesk.iter_events(account):  # read in pages, printed as they come
         last = entry_id
         click.echo(show(event))
     if not follow:
@@ -119,9 +119,15 @@ def _account_events(helpdesk: Helpdesk, account: str, show: Callable[[Event], st
 
 
 def _all_events(
-    helpdesk: Helpdesk, group: str, consumer: str, show: Callable[[Event], str], *, follow: bool, from_start: bool
+    helpdesk: Helpdesk,
+    group: str,
+    consumer: str,
+    show: Callable[[EventOrUnreadable], str],
+    *,
+    follow: bool,
+    from_start: bool,
 ) -> None:
-    def emit(event: Event) -> None:
+    def emit(event: EventOrUnreadable) -> None:
         click.echo(show(event))  # printed before run/drain acknowledges it
 
     reader = helpdesk.event_consumer(group, consumer, block_ms=1000 if follow else None)

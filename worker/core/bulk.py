@@ -4,7 +4,10 @@ The job spreads tickets over the team's Online members in the account's rotation
 batches (one Lua call each) sized so each call runs about ``BATCH_TARGET_US`` in Redis: Redis is
 never blocked for more than a few milliseconds whatever the job's size, the team's size or the
 machine's speed. ``IN_FLIGHT`` calls are kept in flight so the worker packs the next batch while
-Redis runs the current one (worker/core/script_pipeline.py). It is safe to retry: the ticket list is
+Redis runs the current one (worker/core/script_pipeline.py). The team's rotation order is kept in
+a queue of the job's own (read once, refreshed a slice of ``REFRESH_SLICE`` members per call), so no
+call does work in proportion to the team's size (docs/DESIGN.md, "Teams and bulk team
+assignment"). It is safe to retry: the ticket list is
 resolved once and kept in Redis, each ticket records the job that assigned it (so a batch re-run
 after a crash skips it), and the per-agent toasts are sent once at the end.
 """
@@ -44,6 +47,11 @@ IN_FLIGHT = 2
 """Calls sent ahead of their replies: 2 lets packing and running overlap; more only queues in Redis."""
 PROGRESS_EVERY_SECONDS = 0.1
 """How often the job's progress meta is saved (each save is a round trip; --wait polls it)."""
+REFRESH_SLICE = 250
+"""Team members each call re-checks in the job's rotation queue (Online now? at which place?). A team
+up to this size is re-checked whole on every call; a larger one a slice per call, in turn."""
+MAX_AGAIN = 1_000
+"""Calls that may come back ``again`` (they cleared stale queue entries instead) before the job fails."""
 BULK_JOB_FUNCTION = "worker.jobs.bulk_assign"
 BULK_JOB_TIMEOUT_SECONDS = 300
 BOOKKEEPING_KEEP_SECONDS = 24 * 3600
@@ -140,12 +148,26 @@ RESUME_BACKOFF_SECONDS = 0.1
 """Pause before resuming: 0.2 s, 0.4 s, 0.8 s (a failover takes about that long to settle)."""
 
 
+def team_slices(engine: Engine, keys: AccountKeys, team_id: str) -> list[list[str]]:
+    """The team's members, read once per job attempt in bounded pages (SSCAN), in slices of
+    ``REFRESH_SLICE``: the member lists the job's calls carry, in turn."""
+    members: Any = engine.client.sscan_iter(keys.team(team_id), count=500)
+    ordered = sorted(text(m) for m in members)
+    return [ordered[i : i + REFRESH_SLICE] for i in range(0, len(ordered), REFRESH_SLICE)] or [[]]
+
+
+class _Again(Exception):
+    """A call cleared stale entries of the rotation queue and touched no ticket: go on from there."""
+
+
 class _Progress:
     """What the job has confirmed so far, and its ``meta["progress"]`` (saved at most every 0.1 s)."""
 
     def __init__(self, job: Job, total: int, totals: dict[str, int]) -> None:
         self.job, self.total, self.totals = job, total, totals
         self.done = self.batches = self.longest_us = 0
+        self.warm = False
+        """Whether the rotation queue has seen every slice of the team (ticket calls may start)."""
         self._saved_at = 0.0
 
     def confirm(self, count: int, reply: BulkBatchReply) -> None:
@@ -163,26 +185,39 @@ class _Progress:
 
 
 def _assign_batches(
-    engine: Engine, keys: AccountKeys, request: BulkAssignRequest, job_id: str, tickets: list[str], progress: _Progress
+    engine: Engine,
+    keys: AccountKeys,
+    request: BulkAssignRequest,
+    job_id: str,
+    tickets: list[str],
+    progress: _Progress,
+    slices: list[list[str]],
 ) -> None:
-    """From the first unconfirmed ticket to the end: ``IN_FLIGHT`` calls at a time on one connection."""
+    """From the first unconfirmed ticket to the end: ``IN_FLIGHT`` calls at a time on one connection.
+    Until the queue is warm, the first ``len(slices) - 1`` calls only file team slices (no ticket)."""
     scripts = engine.scripts
-    size, sent = BATCH_SIZE, progress.done
+    size, sent, made = BATCH_SIZE, progress.done, 0
+    warmup = 0 if progress.warm else len(slices) - 1
     last_reply_at = time.perf_counter()
     with scripts.pipeline("bulk_assign", keys.online, depth=IN_FLIGHT) as calls:
         while progress.done < len(tickets):
             while sent < len(tickets) and calls.in_flight < IN_FLIGHT:
-                batch = tickets[sent : sent + size]
+                batch = [] if made < warmup else tickets[sent : sent + size]
                 call_keys, args = scripts.bulk_assign_call(keys, request.team_id, job_id, batch, sent, utc_now())
+                args += scripts.bulk_refresh_tail(slices[made % len(slices)], BOOKKEEPING_KEEP_SECONDS)
                 calls.send(call_keys, args, tag=(len(batch), time.perf_counter()))
-                sent += len(batch)
+                sent, made = sent + len(batch), made + 1
             (count, sent_at), raw = calls.receive()
             reply_at = time.perf_counter()
             reply = BulkBatchReply.from_reply(raw)
+            if reply.again:
+                raise _Again()
             duration_us = call_duration_us(reply.redis_us, sent_at, last_reply_at, reply_at)
             last_reply_at = reply_at
-            size = next_batch_size(count, duration_us, size)
-            progress.confirm(count, reply)
+            if count:
+                progress.warm = True
+                size = next_batch_size(count, duration_us, size)
+                progress.confirm(count, reply)
 
 
 def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dict[str, Any]:
@@ -192,16 +227,22 @@ def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dic
     tickets = resolve_tickets(engine, job, request)
     totals = {"assigned": 0, "unassigned": 0, "unknown": 0, "already_done": 0}
     progress = _Progress(job, len(tickets), totals)
-    resumes = 0
+    slices = team_slices(engine, keys, request.team_id)
+    resumes = again = 0
     while progress.done < len(tickets):
         try:
-            _assign_batches(engine, keys, request, job.id, tickets, progress)
+            _assign_batches(engine, keys, request, job.id, tickets, progress, slices)
+        except _Again:
+            again += 1  # the stale entries that call removed are gone: the next one gets further
+            if again > MAX_AGAIN:
+                raise RuntimeError(f"bulk job {job.id}: the team's rotation queue keeps going stale") from None
         except RESUMABLE as error:
             resumes += 1
             if resumes > MAX_RESUMES:
                 raise
             log.warning("bulk.resume", job_id=job.id, done=progress.done, attempt=resumes, error=str(error))
             time.sleep(RESUME_BACKOFF_SECONDS * 2**resumes)
+    engine.client.unlink(keys.bulk_queue(job.id))  # UNLINK: a large queue is freed off Redis's main thread
     batches, longest_us = progress.batches, progress.longest_us
     toasts = engine.scripts.bulk_finish(keys, request.team_id, job.id, utc_now(), BOOKKEEPING_KEEP_SECONDS)
     result = {

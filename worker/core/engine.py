@@ -229,16 +229,30 @@ class Engine:
         _check_ids(team_id=team_id, actor_id=actor_id)
         unique = _members(members)
         changed = self.scripts.set_team(self.keys(account_id), team_id, unique, actor_id, utc_iso(now), new_event_id())
+        shown = unique if len(unique) <= 20 else [*unique[:20], f"... {len(unique) - 20} more"]
         log.info(
-            "team.saved", account_id=account_id, team_id=team_id, members=unique, actor_id=actor_id, changed=changed
+            "team.saved",
+            account_id=account_id,
+            team_id=team_id,
+            members=shown,
+            member_count=len(unique),
+            actor_id=actor_id,
+            changed=changed,
         )
         return changed
+
+
+MAX_TEAM_SIZE = 10_000
+"""The most members a team may have (as many as one bulk job's tickets). Larger teams are refused:
+every call on a team is bounded by slicing (set_team, bulk jobs), but the work per change is not."""
 
 
 def _members(members: list[str]) -> list[str]:
     unique = sorted(set(members))
     if not unique:
         raise InvalidInput("a team needs at least one member")
+    if len(unique) > MAX_TEAM_SIZE:
+        raise InvalidInput(f"a team has at most {MAX_TEAM_SIZE:,} members, got {len(unique):,}")
     _check_ids(**{f"member {n + 1}": member for n, member in enumerate(unique)})
     return unique
 

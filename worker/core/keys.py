@@ -113,6 +113,14 @@ class AccountKeys:
         """Set of a team's members."""
         return f"{self.base}:team:{team_id}"
 
+    def team_staging(self, team_id: str) -> str:
+        """Set of a large team's new members while they are sent a slice per call (``set_team``)."""
+        return f"{self.base}:team:{team_id}:staging"
+
+    def team_meta(self, team_id: str) -> str:
+        """Hash of a team's bookkeeping: ``version`` (bumped by every change), who is staging it."""
+        return f"{self.base}:team:{team_id}:meta"
+
     @property
     def metrics(self) -> str:
         return partition_metrics(self.partition)
@@ -143,7 +151,7 @@ class AccountKeys:
         return f"{self.base}:bulk:{job_id}"
 
     def bulk_queue(self, job_id: str) -> str:
-        """Scratch zset of a bulk batch: the team's Online members by place (deleted in the same call)."""
+        """Zset of a bulk job's rotation queue: the team's Online members by place (unlinked when the job ends)."""
         return f"{self.base}:bulk:{job_id}:queue"
 
     def bulk_done(self, job_id: str) -> str:

@@ -34,7 +34,7 @@ SCRIPT_FILES: dict[str, str] = {
     "set_round_robin": "set_round_robin-4.lua",
     "set_office_hours": "set_office_hours-4.lua",
     "trim_events": "trim_events-1.lua",
-    "set_team": "set_team-5.lua",
+    "set_team": "set_team-7.lua",
     "bulk_assign": "bulk_assign-14+.lua",
     "bulk_finish": "bulk_finish-4.lua",
     "record_first_reply": "record_first_reply-4.lua",

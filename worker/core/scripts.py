@@ -29,6 +29,12 @@ from worker.core.script_sources import SCRIPT_FILES, key_count, script_source, t
 from worker.core.text import text
 from worker.errors import from_response_error
 
+TEAM_SLICE = 500
+"""Members one ``set_team`` call checks and stores (~1 ms of Redis time); larger teams take several calls."""
+EVENT_MEMBERS_MAX = 1_000
+"""A team's ``settings.changed`` event lists its members up to this many; beyond, only ``member_count``
+(a 10,000-member list would make a 110 KB event; docs/EVENTS.md)."""
+
 
 class DecideReply(NamedTuple):
     outcome: str
@@ -61,6 +67,8 @@ class BulkBatchReply(NamedTuple):
     already_done: int
     redis_us: int
     """How long the call ran, by Redis's clock (0 where scripts see a frozen clock)."""
+    again: int = 0
+    """1: the call cleared stale entries of the job's rotation queue and touched no ticket: send it again."""
 
     @classmethod
     def from_reply(cls, reply: list[Any]) -> BulkBatchReply:
@@ -217,21 +225,28 @@ class Scripts:
     def set_team(
         self, keys: AccountKeys, team_id: str, members: list[str], actor_id: str, now_iso: str, event_id: str
     ) -> bool:
-        """Replace a team's members (sorted, deduplicated, non-empty). Returns whether they changed."""
-        reply = self._call(
-            "set_team",
-            [keys.users, keys.teams, keys.team(team_id), keys.events, keys.partition_events],
-            [
-                keys.account_id,
-                team_id,
-                actor_id,
-                now_iso,
-                event_id,
-                *self._stream_args(),
-                json.dumps(members),
-                *members,
-            ],
-        )
+        """Replace a team's members (sorted, deduplicated, non-empty). Returns whether they changed.
+
+        At most ``TEAM_SLICE`` members per call: a larger team is staged over several calls and swapped
+        in by the last (``set_team-7.lua``), so no call grows with the team."""
+        call_keys = [
+            keys.users,
+            keys.teams,
+            keys.team(team_id),
+            keys.events,
+            keys.partition_events,
+            keys.team_staging(team_id),
+            keys.team_meta(team_id),
+        ]
+        listed = json.dumps(members) if len(members) <= EVENT_MEMBERS_MAX else ""
+        slices = [members[i : i + TEAM_SLICE] for i in range(0, len(members), TEAM_SLICE)] or [[]]
+        same = 0
+        for n, part in enumerate(slices):
+            last = n == len(slices) - 1
+            step = "only" if len(slices) == 1 else "first" if n == 0 else "last" if last else "more"
+            head = [keys.account_id, team_id, actor_id, now_iso, event_id, *self._stream_args()]
+            reply = self._call("set_team", call_keys, [*head, step, len(members), same, listed if last else "", *part])
+            same += int(reply[1])
         return int(reply[0]) == 1
 
     def bulk_assign_call(
@@ -252,11 +267,30 @@ class Scripts:
         ]
         return [*fixed, *keys.tickets(ticket_ids)], args + ticket_ids
 
+    @staticmethod
+    def bulk_refresh_tail(members: list[str], keep_seconds: int) -> list[Any]:
+        """The ARGV tail of a ``bulk_assign`` call that refreshes ``members`` in the job's rotation queue
+        (appended to ``bulk_assign_call``'s arguments; keep slices small, each member costs a few commands)."""
+        return [keep_seconds, *members]
+
     def bulk_assign(
-        self, keys: AccountKeys, team_id: str, job_id: str, ticket_ids: list[str], first_position: int, now: datetime
+        self,
+        keys: AccountKeys,
+        team_id: str,
+        job_id: str,
+        ticket_ids: list[str],
+        first_position: int,
+        now: datetime,
+        members: list[str] | None = None,
+        keep_seconds: int = 24 * 3600,
     ) -> BulkBatchReply:
-        """One batch of a bulk team assignment (keep batches small: the call blocks Redis)."""
+        """One batch of a bulk team assignment (keep batches small: the call blocks Redis), refreshing
+        ``members`` in the job's rotation queue first (None: the whole team, read here — small teams only;
+        the job passes slices, worker/core/bulk.py)."""
         call_keys, args = self.bulk_assign_call(keys, team_id, job_id, ticket_ids, first_position, now)
+        if members is None:
+            members = sorted(text(m) for m in self._client.smembers(keys.team(team_id)))
+        args += self.bulk_refresh_tail(members, keep_seconds)
         return BulkBatchReply.from_reply(self._call("bulk_assign", call_keys, args))
 
     def pipeline(self, name: str, routing_key: str, depth: int = 2) -> ScriptPipeline[Any]:

@@ -75,3 +75,9 @@ def rr_comparison(on: TtfrStats, off: TtfrStats) -> str | None:
         if a is not None and b:
             parts.append(f"{name} {100 * (a - b) / b:+.0f}%")
     return f"round robin on vs off: {', '.join(parts)}" if parts else None
+
+
+def online_text(names: list[str], count: int | None) -> str:
+    """Who was Online: the names listed, and "and N more" when the report lists only some of them."""
+    more = (count or 0) - len(names)
+    return (", ".join(names) or "nobody") + (f" and {more:,} more" if more > 0 else "")

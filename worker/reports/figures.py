@@ -38,6 +38,10 @@ from worker.reports.stats_fields import DayStats, ParsedStats, parse_fields
 from worker.reports.unassigned import last_depths, unassigned_queue
 
 BUSIEST_HOURS = 3
+ONLINE_SHOWN = 100
+"""Agents listed per busiest hour; beyond, the report says "and N more" (docs/REPORTS.md). The set is read
+with SSCAN in pages of ``ONLINE_PAGE`` until that many are found, never with one SMEMBERS of the whole set."""
+ONLINE_PAGE = 100
 
 
 # --- key names (docs/STATS.md) ---------------------------------------------------------------------
@@ -81,16 +85,31 @@ def _read_stats(
 
 def _read_online(
     client: redis.Redis, keys: AccountKeys, busiest: list[tuple[datetime, int]]
-) -> dict[datetime, list[str]]:
-    """Second round trip: who was Online in the busiest hours (the only Online sets the report shows)."""
+) -> tuple[dict[datetime, list[str]], dict[datetime, int]]:
+    """Who was Online in the busiest hours (the only Online sets the report shows): how many (SCARD, one
+    pipelined round trip) and up to ``ONLINE_SHOWN`` of them (sorted), each set read in bounded pages."""
     online: dict[datetime, list[str]] = {}
-    if busiest:
-        pipe = client.pipeline(transaction=False)
-        for when, _count in busiest:
-            pipe.smembers(online_key(keys, when.date(), when.hour))
-        for (when, _count), members in zip(busiest, pipe.execute(), strict=True):
-            online[when] = sorted(text(m) for m in members)
-    return online
+    counts: dict[datetime, int] = {}
+    if not busiest:
+        return online, counts
+    pipe = client.pipeline(transaction=False)
+    for when, _count in busiest:
+        pipe.scard(online_key(keys, when.date(), when.hour))
+    for (when, _count), count in zip(busiest, pipe.execute(), strict=True):
+        counts[when] = int(count)
+        online[when] = _some_members(client, online_key(keys, when.date(), when.hour)) if count else []
+    return online, counts
+
+
+def _some_members(client: redis.Redis, key: str) -> list[str]:
+    """Up to ``ONLINE_SHOWN`` members of a set, sorted (all of them when it has no more), by SSCAN pages."""
+    found: set[str] = set()
+    cursor = 0
+    while True:
+        cursor, page = client.sscan(key, cursor, count=ONLINE_PAGE)
+        found.update(text(m) for m in page)
+        if cursor == 0 or len(found) >= ONLINE_SHOWN:
+            return sorted(found)[:ONLINE_SHOWN]
 
 
 def load_report(
@@ -110,9 +129,19 @@ def load_report(
     check_id("account", account_id)
     keys = AccountKeys.for_account(account_id, partitions)
     before, stats, current = _read_stats(client, keys, days_of(day_from, day_to))
-    online = _read_online(client, keys, busiest_hours(stats))
+    online, online_counts = _read_online(client, keys, busiest_hours(stats))
     generated = now or hour_start(day_to, 23) + timedelta(hours=1)
-    return build_report(account_id, day_from, day_to, stats, online, before=before, current=current, now=generated)
+    return build_report(
+        account_id,
+        day_from,
+        day_to,
+        stats,
+        online,
+        before=before,
+        current=current,
+        now=generated,
+        online_counts=online_counts,
+    )
 
 
 # --- computation -----------------------------------------------------------------------------------
@@ -207,7 +236,10 @@ def _assignments(parsed: ParsedStats) -> AssignmentSpread:
 
 
 def _busy_hours(
-    busiest: list[tuple[datetime, int]], parsed: ParsedStats, online: Mapping[datetime, list[str]]
+    busiest: list[tuple[datetime, int]],
+    parsed: ParsedStats,
+    online: Mapping[datetime, list[str]],
+    counts: Mapping[datetime, int],
 ) -> list[BusyHour]:
     return [
         BusyHour(
@@ -215,6 +247,7 @@ def _busy_hours(
             arrivals=arrivals,
             by_channel=dict(sorted(parsed.arrived[when].items())),
             online=sorted(online.get(when, [])),
+            online_count=counts.get(when, len(online.get(when, []))),
         )
         for when, arrivals in busiest
     ]
@@ -249,10 +282,12 @@ def build_report(
     now: datetime,
     before: DayStats | None = None,
     current: DayStats | None = None,
+    online_counts: Mapping[datetime, int] | None = None,
 ) -> Report:
     """The report from decoded hashes: ``stats`` per day, ``online`` sets of the busiest hours,
     ``before`` the stats hash of the day before the period (seeds the depth), ``current`` the
-    account's running ``uq_depth`` counters. Hours after ``now`` are left out of the depth series."""
+    account's running ``uq_depth`` counters, ``online_counts`` the sizes of the Online sets (default:
+    as many as listed). Hours after ``now`` are left out of the depth series."""
     days = days_of(day_from, day_to)
     parsed = ParsedStats()
     for day in days:
@@ -272,7 +307,7 @@ def build_report(
         assignments=_assignments(parsed),
         ttfr=_ttfr_report(parsed),
         unassigned=queue,
-        busiest_hours=_busy_hours(busiest, parsed, online),
+        busiest_hours=_busy_hours(busiest, parsed, online, online_counts or {}),
         decisions=_decisions(parsed),
         warnings=warnings,
     )

@@ -13,7 +13,7 @@ from html import escape
 from schemas.common import utc_iso
 from schemas.report import AssignmentSpread, Report, TtfrReport, TtfrStats, UnassignedQueue
 from worker.reports.charts import agent_bars_svg, queue_svg, ttfr_svg
-from worker.reports.display import depth_text, duration, hour_label, queue_runs, rr_comparison, ttfr_label
+from worker.reports.display import depth_text, duration, hour_label, online_text, queue_runs, rr_comparison, ttfr_label
 from worker.reports.unassigned import SPIKE_LEVEL_FACTOR, SPIKE_LEVEL_MIN
 
 NUMERIC = ' class="n"'
@@ -181,7 +181,7 @@ def _busiest_hours(report: Report) -> list[str]:
             hour_label(b.hour),
             b.arrivals,
             ", ".join(f"{c} {n}" for c, n in b.by_channel.items()),
-            ", ".join(b.online) or "nobody",
+            online_text(b.online, b.online_count),
         ]
         for b in report.busiest_hours
     ]

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from schemas.common import utc_iso
 from schemas.report import AssignmentSpread, Report, Spike, TtfrReport, TtfrStats, UnassignedQueue
-from worker.reports.display import depth_text, duration, hour_label, queue_runs, rr_comparison, spike_runs, ttfr_label
+from worker.reports.display import (
+    depth_text,
+    duration,
+    hour_label,
+    online_text,
+    queue_runs,
+    rr_comparison,
+    spike_runs,
+    ttfr_label,
+)
 from worker.reports.unassigned import SPIKE_LEVEL_FACTOR, SPIKE_LEVEL_MIN
 
 MAX_QUEUE_ROWS = 100
@@ -112,9 +121,8 @@ def _busiest_hours(report: Report) -> list[str]:
         lines.append("  no arrivals in the period")
     for busy in report.busiest_hours:
         channels = ", ".join(f"{c} {n}" for c, n in busy.by_channel.items())
-        lines.append(
-            f"  {hour_label(busy.hour)}  {busy.arrivals:>5} ({channels})  online: {', '.join(busy.online) or 'nobody'}"
-        )
+        online = online_text(busy.online, busy.online_count)
+        lines.append(f"  {hour_label(busy.hour)}  {busy.arrivals:>5} ({channels})  online: {online}")
     return lines
 
 

@@ -5,7 +5,16 @@
   Hot loop: per ticket only the record and the two XADDs are touched; the unassigned set, rotation
   places, counts and figures are written once per batch (per agent where they are per agent).
   The reply carries the call's own duration (TIME at both ends) so the job can size its next batch
-  to keep each call within a few milliseconds on whatever machine it runs (worker/bulk.py).
+  to keep each call within a few milliseconds on whatever machine it runs (worker/core/bulk.py).
+
+  Bounded whatever the team's size: the job keeps its own rotation queue (the 'queue' key below, the team's
+  Online members scored by rotation place), built and refreshed a slice at a time by the member
+  lists the calls carry (ARGV tail), instead of intersecting Online and the team on every call.
+  Every member picked from it is checked against the Online zset and the team set in this call
+  (an Offline or removed member is dropped from the queue, a member whose place moved is re-filed),
+  so nobody Offline gets a ticket and the order is the account's rotation order. If more than
+  MAX_SKIPPED stale entries stand in the way, the call assigns nothing and replies again = 1 (the
+  job sends the same tickets again: the stale entries it removed are gone). docs/DESIGN.md.
 
   Input:
     KEYS[1] online      {rr:pNN}:a:<acct>:online            zset Online agents by rotation place
@@ -21,38 +30,93 @@
     KEYS[11] stats      {rr:pNN}:a:<acct>:stats:<DAY>       the day's figures (docs/STATS.md)
     KEYS[12] uqDepth    {rr:pNN}:a:<acct>:uq_depth          unassigned depth per channel:reason
     KEYS[13] metrics    {rr:pNN}:metrics                    the partition's ops counters
-    KEYS[14] scratch    {rr:pNN}:a:<acct>:bulk:<job>:queue  zset, written and deleted within the call
+    KEYS[14] queue      {rr:pNN}:a:<acct>:bulk:<job>:queue  zset the job's rotation queue: member → place
     KEYS[15...] tickets {rr:pNN}:a:<acct>:t:<ticket>        one ticket record per ticket (ARGV[11...] order)
 
     ARGV[1] account id  ARGV[2] team id  ARGV[3] job id  ARGV[4] now ISO
     ARGV[5] account stream MAXLEN  ARGV[6] partition stream MAXLEN  ARGV[7] assigned record TTL (s)
     ARGV[8] hour HH of now (UTC)   ARGV[9] seconds to keep the stats keys
     ARGV[10] position of the batch's first ticket in the job (event ids are '<job>.<position>')
-    ARGV[11...] the ticket ids, in KEYS order
+    ARGV[11...] the ticket ids, in KEYS order (T of them: T = #KEYS - 14, may be 0)
+    ARGV[11+T] seconds to keep the queue (optional: absent = no refresh, the queue as it is)
+    ARGV[12+T...] team members to refresh in the queue first (Online: filed at their place; else removed)
 
   Output:
-    {assigned, unassigned, unknown, already_done, redis_us}: unknown = tickets with no record (never
+    {assigned, unassigned, unknown, already_done, redis_us, again}: unknown = tickets with no record (never
     seen by helpdesk-rr, or expired); unassigned = left/made unassigned as no_team_member_online;
-    redis_us = microseconds the call ran, by Redis's clock (0 if that clock is frozen in scripts).
+    redis_us = microseconds the call ran, by Redis's clock (0 if that clock is frozen in scripts);
+    again = 1 when too many stale queue entries were cleared to pick in this call (no ticket was touched).
 ]]
 local onlineKey, placesKey, seqKey, unassignedKey, countsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local teamKey, eventsKey, partitionEventsKey, doneKey, progressKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local statsKey, uqDepthKey, metricsKey, scratchKey = KEYS[11], KEYS[12], KEYS[13], KEYS[14]
+local statsKey, uqDepthKey, metricsKey, rotationKey = KEYS[11], KEYS[12], KEYS[13], KEYS[14]
 local accountId, teamId, jobId, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local maxlen, partitionMaxlen, recordTtl = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local hour, statsTtl, firstPosition = ARGV[8], ARGV[9], tonumber(ARGV[10])
 local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 15, 11
 local started = rcall('TIME')
 
--- The team's Online members in rotation order. Each assignment gives its agent the next place,
--- i.e. moves them behind everyone else, so the batch simply cycles through this order, and needs
--- no more of it than one member per ticket. Redis intersects and orders them (in C; a Lua sort of
--- a 500-member team took ~5 ms per call), scores = places (the team set's weight is 0).
+local MAX_SKIPPED = 256  -- stale queue entries one call clears before it gives up (again = 1)
+local WINDOW = 64        -- queue entries read per ZRANGE while picking
 local batchSize = #KEYS - FIRST_TICKET_KEY + 1
+local tail = FIRST_TICKET_ARG + batchSize
+
+-- Refresh a slice of the team: Online members are filed at their current place, others leave.
+if ARGV[tail] then
+  for i = tail + 1, #ARGV do
+    local member = ARGV[i]
+    local place = rcall('ZSCORE', onlineKey, member)
+    if place and rcall('SISMEMBER', teamKey, member) == 1 then
+      rcall('ZADD', rotationKey, place, member)
+    else
+      rcall('ZREM', rotationKey, member)
+    end
+  end
+  if rcall('EXISTS', rotationKey) == 1 then rcall('EXPIRE', rotationKey, ARGV[tail]) end
+end
+
+-- The first `need` members of the queue by their true place. Places only grow (every assignment
+-- takes INCR seq), so a queue score is at most the member's true place: a member whose place moved
+-- is re-filed further back and the walk goes on from where it was; one that went Offline (or left
+-- the team) is dropped. Returns the picked members, or nil when MAX_SKIPPED was exceeded.
+local function pick(need)
+  local picked, skipped = {}, 0
+  while #picked < need do
+    local from = #picked
+    local head = rcall('ZRANGE', rotationKey, from, from + math.min(need - from, WINDOW) - 1, 'WITHSCORES')
+    if #head == 0 then break end
+    local gone = {}
+    for j = 1, #head, 2 do
+      local member, filed = head[j], tonumber(head[j + 1])
+      local place = rcall('ZSCORE', onlineKey, member)
+      if not place or rcall('SISMEMBER', teamKey, member) == 0 then
+        gone[#gone + 1] = member
+        skipped = skipped + 1
+      elseif tonumber(place) ~= filed then
+        rcall('ZADD', rotationKey, place, member)
+        skipped = skipped + 1
+        if tonumber(place) < filed then picked = {} end  -- not expected (places only grow): start over
+        break
+      elseif #gone == 0 then
+        picked[#picked + 1] = member
+      else
+        break  -- ranks shift once the gone ones are removed: read again from #picked
+      end
+    end
+    if #gone > 0 then rcall('ZREM', rotationKey, unpack(gone)) end
+    if skipped > MAX_SKIPPED then return nil end
+  end
+  return picked
+end
+
 local queue = {}
-if batchSize > 0 and rcall('ZINTERSTORE', scratchKey, 2, onlineKey, teamKey, 'WEIGHTS', 1, 0) > 0 then
-  queue = rcall('ZRANGE', scratchKey, 0, batchSize - 1)
-  rcall('DEL', scratchKey)
+if batchSize > 0 then
+  queue = pick(batchSize)
+  if queue == nil then
+    local stopped = rcall('TIME')
+    return {0, 0, 0, 0, (tonumber(stopped[1]) - tonumber(started[1])) * 1000000 + tonumber(stopped[2]) -
+            tonumber(started[2]), 1}
+  end
 end
 
 -- Ids are validated to [A-Za-z0-9._@+-] (and channels/job ids are ours), so they need no JSON escaping.
@@ -130,6 +194,7 @@ if assigned > 0 then
   for i = 1, #byPlace, 1000 do  -- pairs: 1000 is even
     rcall('ZADD', onlineKey, unpack(byPlace, i, math.min(i + 999, #byPlace)))
     rcall('HSET', placesKey, unpack(byAgent, i, math.min(i + 999, #byAgent)))
+    rcall('ZADD', rotationKey, unpack(byPlace, i, math.min(i + 999, #byPlace)))  -- the job's queue, too
   end
   for i = 1, #done, 1000 do
     rcall('RPUSH', doneKey, unpack(done, i, math.min(i + 999, #done)))
@@ -151,4 +216,4 @@ rcall('EXPIRE', statsKey, statsTtl)
 rcall('HSETNX', progressKey, 'toasted', '0')
 local finished = rcall('TIME')
 local redisUs = (tonumber(finished[1]) - tonumber(started[1])) * 1000000 + tonumber(finished[2]) - tonumber(started[2])
-return {assigned, unassigned, unknown, already, redisUs}
+return {assigned, unassigned, unknown, already, redisUs, 0}
