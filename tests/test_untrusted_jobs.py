@@ -276,3 +276,25 @@ def test_a_job_result_over_the_cap_is_stored_as_a_marker() -> None:
     small = {"account_id": "acme", "ticket_id": "t1"}
     assert bounded(small) is small
     assert bounded({"x": "y" * MAX_RESULT_BYTES}) == {"truncated": True, "bytes": MAX_RESULT_BYTES + 9}
+
+
+def test_redis_unreachable_while_checking_an_entry_never_moves_a_valid_job_aside(
+    real_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from worker.runtime import malformed
+    from worker.runtime.runner import HelpdeskQueue
+
+    job = enqueue(ticket(), real_redis)
+    queue = HelpdeskQueue(QUEUE_NAME, connection=real_redis)
+
+    def unreachable(*_args: object, **_kwargs: object) -> Job:
+        raise RedisConnectionError("connection reset")
+
+    monkeypatch.setattr(Job, "fetch", unreachable)
+    with pytest.raises(RedisConnectionError):
+        malformed.check_entry(queue, job.id.encode())
+    with pytest.raises(RedisConnectionError):  # RQ's clean-up would drop an id it is told has no job
+        queue.fetch_job(job.id)
+    assert list_failed(real_redis) == []

@@ -20,7 +20,15 @@ from rq.registry import FailedJobRegistry
 
 from producers.queue import QUEUE_NAME, SERIALIZER
 from worker.core.engine import utc_now
-from worker.runtime.malformed import JOB_ID, MAX_ENTRY_CHARS, MAX_REASON_CHARS, job_problem, list_entries, one_line
+from worker.runtime.malformed import (
+    JOB_ID,
+    MAX_ENTRY_CHARS,
+    MAX_REASON_CHARS,
+    TRANSIENT,
+    job_problem,
+    list_entries,
+    one_line,
+)
 
 Kind = Literal["failed", "undecodable", "malformed"]
 
@@ -89,6 +97,8 @@ def _row(connection: redis.Redis, raw: bytes) -> FailedTicketJob | None:
         job = Job.fetch(job_id, connection=connection, serializer=SERIALIZER)
     except NoSuchJobError:
         return None
+    except TRANSIENT:
+        raise
     except Exception as error:  # a hash that is not an RQ job
         reason = one_line(f"unreadable job hash: {type(error).__name__}: {error}")
         return FailedTicketJob(

@@ -23,6 +23,8 @@ from typing import Any
 
 import redis
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 from rq.queue import Queue
@@ -52,6 +54,9 @@ MAX_STORED_FAILURE_CHARS = 16_000
 characters kept (the end of a traceback says what failed)."""
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 """What RQ accepts as a job id (its own are uuid4 hex), with a length bound of ours."""
+
+TRANSIENT = (RedisConnectionError, RedisTimeoutError)
+"""Errors that say nothing about the entry: re-raised, never a reason to move a job aside."""
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
 
@@ -114,6 +119,8 @@ def check_entry(queue: Queue, entry: bytes | str) -> tuple[Job | None, str | Non
         job = Job.fetch(job_id, connection=queue.connection, serializer=SERIALIZER)
     except NoSuchJobError:
         return None, "no job hash for this id (never created, deleted or expired)"
+    except TRANSIENT:
+        raise
     except Exception as error:  # a hash that is not an RQ job: any field may be the one that breaks
         return None, f"unreadable job hash: {type(error).__name__}: {error}"
     problem = job_problem(job)

@@ -32,6 +32,7 @@ from worker.jobs import configure, engine_for
 from worker.runtime.connection import connect
 from worker.runtime.maintenance import maybe_trim
 from worker.runtime.malformed import (
+    TRANSIENT,
     check_entry,
     clip_traceback,
     move_aside_from_intermediate,
@@ -79,9 +80,12 @@ class HelpdeskQueue(Queue):
 
     def fetch_job(self, job_id: str) -> Job | None:
         """RQ's, but a bad id or a hash that is not a job reads as no job (RQ raises, which stops
-        its registry clean-up and with it the worker)."""
+        its registry clean-up and with it the worker). Redis being unreachable still raises: "no job"
+        would make RQ's clean-up drop a valid job's id."""
         try:
             return super().fetch_job(job_id)
+        except TRANSIENT:
+            raise
         except Exception as error:
             log.warning("queue.unreadable_job", job_id=repr(job_id)[:200], error=type(error).__name__)
             return None
@@ -120,7 +124,7 @@ class CrashRecoveryMixin:
     queues: list[Queue]
     last_cleaned_at: Any  # RQ's: when this worker last swept (None: never)
     fault: Exception | None = None
-    """The exception that ended RQ's work loop, if one did (see ``noting_faults``)."""
+    """The exception that ended RQ's work loop, if one did (see ``_noting_fault``)."""
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # SimpleWorker does not heartbeat while a job runs, so the entry must outlive the job's own
