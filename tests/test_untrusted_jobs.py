@@ -183,9 +183,10 @@ def test_a_bad_id_left_in_the_intermediate_queue_does_not_stop_maintenance(real_
     assert [(r.job_id, r.kind) for r in list_failed(real_redis)] == [(BAD_ID, "malformed")]
 
 
-def test_an_id_without_a_job_hash_is_moved_aside_with_its_reason(real_redis: redis.Redis) -> None:
+@pytest.mark.parametrize("worker_class", ["simple", "fork"])
+def test_an_id_without_a_job_hash_is_moved_aside_with_its_reason(real_redis: redis.Redis, worker_class: str) -> None:
     real_redis.rpush(QUEUE_KEY, "no-such-job")
-    drain(real_redis)
+    make_worker(real_redis, worker_class).work(burst=True)
     [row] = list_failed(real_redis)
     assert (row.job_id, row.kind) == ("no-such-job", "malformed") and "no job hash" in row.reason
     assert real_redis.llen(INTERMEDIATE_KEY) == 0
