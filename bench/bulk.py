@@ -61,6 +61,7 @@ from rq.job import Job
 
 import worker.core.bulk
 from bench.common import bench_redis, machine, markdown_table, median, ratio, utc_now_iso, write_json
+from producers.queue import SERIALIZER
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import BulkAssignRequest, TicketCreated
 from worker.core.engine import Engine
@@ -396,7 +397,7 @@ def run_ours(
     slow = slowlog_read(client, BULK_SHA)
     finish = slowlog_read(client, FINISH_SHA)
     commands = commandstats_delta(stats_before, client.info("commandstats"), tickets)
-    job = Job.fetch(job.id, connection=client)
+    job = Job.fetch(job.id, connection=client, serializer=SERIALIZER)
     if job.get_status() != "finished":
         raise RuntimeError(f"ours: job {job.id} is {job.get_status()}: {job.exc_info}")
     checked = verify_ours(client, engine, job.return_value() or {}, tickets, team_size)
@@ -496,7 +497,7 @@ def profile_ours(client: redis.Redis, tickets: int, team_size: int) -> dict[str,
     profiler.enable()
     make_worker(client).work(burst=True, logging_level="WARNING")
     profiler.disable()
-    if Job.fetch(job.id, connection=client).get_status() != "finished":
+    if Job.fetch(job.id, connection=client, serializer=SERIALIZER).get_status() != "finished":
         raise RuntimeError("profiled job did not finish")
     stats = pstats.Stats(profiler)
     total = stats.total_tt  # type: ignore[attr-defined]

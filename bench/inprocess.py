@@ -25,7 +25,14 @@ from rq import Queue
 from rq.job import Job
 
 from bench.common import NOOP
-from producers.queue import FAILURE_TTL_SECONDS, JOB_TIMEOUT_SECONDS, QUEUE_NAME, RESULT_TTL_SECONDS, enqueue_many
+from producers.queue import (
+    FAILURE_TTL_SECONDS,
+    JOB_TIMEOUT_SECONDS,
+    QUEUE_NAME,
+    RESULT_TTL_SECONDS,
+    SERIALIZER,
+    enqueue_many,
+)
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
 from worker.core.engine import Engine
@@ -81,13 +88,15 @@ def enqueue(client: redis.Redis, workload: str, events: list[TicketCreated], chu
         if workload == "ours":
             jobs = enqueue_many(part, client)
         else:
-            jobs = Queue(QUEUE_NAME, connection=client).enqueue_many([noop_data(e) for e in part])
+            jobs = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).enqueue_many(
+                [noop_data(e) for e in part]
+            )
         ids += [job.id for job in jobs]
     return ids
 
 
 def check_finished(client: redis.Redis, count: int) -> None:
-    queue = Queue(QUEUE_NAME, connection=client)
+    queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
     state = (queue.count, queue.finished_job_registry.count, queue.failed_job_registry.count)
     if state != (0, count, 0):
         raise RuntimeError(f"drain incomplete: queued/finished/failed = {state}, expected (0, {count}, 0)")

@@ -43,6 +43,7 @@ from producers.queue import (
     JOB_TIMEOUT_SECONDS,
     QUEUE_NAME,
     RESULT_TTL_SECONDS,
+    SERIALIZER,
     enqueue,
     ticket_queue,
 )
@@ -86,7 +87,7 @@ def _enqueue_one(client: redis.Redis, workload: str, event: TicketCreated) -> Jo
 
 
 def _wait_drained(client: redis.Redis, expected: int, timeout: float = 120) -> None:
-    queue = Queue(QUEUE_NAME, connection=client)
+    queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if queue.count == 0 and queue.finished_job_registry.count >= expected:

@@ -48,7 +48,7 @@ from rq.job import Job
 
 from bench.common import helpdesk_rr_command, markdown_table, median, ratio, run_quietly, worker_env
 from bench.inprocess import make_events, parse_stamp, setup_account
-from producers.queue import QUEUE_NAME
+from producers.queue import QUEUE_NAME, SERIALIZER
 from producers.routing import QueueRouter, shard_of
 from schemas.inbound import TicketCreated
 from tests.support.redis_cluster import RedisClusterServers
@@ -236,7 +236,7 @@ def run_once(
         starts, ends, per_shard = [], [], []
         for shard, queue_client in enumerate(queues):
             ids = ids_by_shard[shard]
-            q = Queue(QUEUE_NAME, connection=queue_client)
+            q = Queue(QUEUE_NAME, connection=queue_client, serializer=SERIALIZER)
             got = (q.count, q.finished_job_registry.count, q.failed_job_registry.count)
             if got != (0, len(ids), 0):
                 raise RuntimeError(f"{topology}: shard {shard} queued/finished/failed = {got}, expected {len(ids)}")

@@ -56,7 +56,14 @@ from bench.common import (
     worker_env,
     write_json,
 )
-from producers.queue import FAILURE_TTL_SECONDS, JOB_TIMEOUT_SECONDS, QUEUE_NAME, RESULT_TTL_SECONDS, enqueue_many
+from producers.queue import (
+    FAILURE_TTL_SECONDS,
+    JOB_TIMEOUT_SECONDS,
+    QUEUE_NAME,
+    RESULT_TTL_SECONDS,
+    SERIALIZER,
+    enqueue_many,
+)
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
 from schemas.office_hours import OfficeHours
@@ -124,7 +131,7 @@ def enqueue_workload(client: redis.Redis, workload: str, events: list[TicketCrea
                 )
                 for event in chunk
             ]
-            jobs = Queue(QUEUE_NAME, connection=client).enqueue_many(datas)
+            jobs = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).enqueue_many(datas)
         job_ids += [job.id for job in jobs]
     return job_ids
 
@@ -167,7 +174,7 @@ def job_window(client: redis.Redis, job_ids: list[str]) -> float:
 
 def verify(client: redis.Redis, workload: str, job_ids: list[str], events: list[TicketCreated]) -> dict[str, Any]:
     """Every job finished, none failed; for ours every ticket has a decision. Raises otherwise."""
-    queue = Queue(QUEUE_NAME, connection=client)
+    queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
     state = {
         "queued": queue.count,
         "finished": queue.finished_job_registry.count,
@@ -194,7 +201,7 @@ def verify(client: redis.Redis, workload: str, job_ids: list[str], events: list[
         failed = queue.failed_job_registry.get_job_ids()[:1]
         detail = ""
         if failed:
-            job = Job.fetch(failed[0], connection=client)
+            job = Job.fetch(failed[0], connection=client, serializer=SERIALIZER)
             detail = f"; first failed job: {(job.exc_info or '').strip().splitlines()[-1:]}"
         raise RuntimeError(f"{workload}: run did not complete cleanly: {'; '.join(problems)}{detail}")
     return {"registries": state, "tickets": outcome}

@@ -2,6 +2,10 @@
 
 Producers never import the worker: jobs are referenced by dotted name, so an integration needs
 only ``schemas``, ``producers``, ``rq`` and ``redis``.
+
+Job data, meta and results are JSON (RQ's ``JSONSerializer``), never pickle: whoever can write to
+Redis must not be able to make a worker or ``helpdesk-rr failed`` run code by planting a job
+(docs/PRODUCERS.md, "The job format").
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Retry
 from rq.job import Job
+from rq.serializers import JSONSerializer
 
 from schemas.inbound import AgentFirstReply, TicketCreated
 
@@ -32,6 +37,9 @@ worker's crash detection (worker/runtime/runner.py) is built on it."""
 JOB_RETRIES = 3
 """Attempts after the first when a job fails for a reason that may pass (a worker killed mid-job,
 Redis unreachable). Invalid payloads are never retried (worker/jobs.py)."""
+SERIALIZER = JSONSerializer
+"""How every helpdesk-rr queue, job and registry (de)serializes job data, meta and results: JSON.
+Workers never unpickle; a job whose data is not JSON is moved aside (worker/runtime/failures.py)."""
 MAX_BATCH = 10_000
 """Largest batch ``enqueue_many`` accepts in one pipeline (bounds one round trip's size)."""
 
@@ -52,10 +60,10 @@ def _unreachable(connection: redis.Redis, error: Exception) -> EnqueueFailed:
 
 def ticket_queue(connection: redis.Redis) -> Queue:
     """The ticket queue on ``connection``, built once per connection: RQ's ``Queue`` asks Redis for
-    its version when built, which would cost every enqueue an extra round trip."""
+    its version when built, which would cost every enqueue an extra round trip. Its jobs are JSON."""
     queue = _queues.get(id(connection))
     if queue is None or queue.connection is not connection:
-        queue = _queues[id(connection)] = Queue(QUEUE_NAME, connection=connection)
+        queue = _queues[id(connection)] = Queue(QUEUE_NAME, connection=connection, serializer=SERIALIZER)
     return queue
 
 

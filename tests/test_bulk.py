@@ -15,7 +15,7 @@ from rq import Queue
 from rq.job import Job
 
 import worker.core.bulk
-from producers.queue import QUEUE_NAME
+from producers.queue import QUEUE_NAME, SERIALIZER
 from schemas.common import AgentStatus, Role
 from schemas.events import TicketAssigned
 from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
@@ -66,7 +66,7 @@ def tickets(engine: Engine, make_ticket: TicketFactory, n: int, prefix: str = "b
 def run(client: redis.Redis, **request: Any) -> Job:
     job = start_bulk_assign(client, BulkAssignRequest(account_id="acme", team_id="billing", actor_id="ana", **request))
     make_worker(client).work(burst=True)
-    return Job.fetch(job.id, connection=client)
+    return Job.fetch(job.id, connection=client, serializer=SERIALIZER)
 
 
 def assigned_events(client: redis.Redis) -> list[TicketAssigned]:
@@ -379,11 +379,13 @@ def test_a_job_retried_after_a_crash_half_way_assigns_no_ticket_twice(
     keys = engine.keys("acme")
     engine.scripts.bulk_assign(keys, "billing", job.id, ids[:120], 0, NOW)
     make_worker(client).work(burst=True)  # the retry
-    result = returned(Job.fetch(job.id, connection=client))
+    result = returned(Job.fetch(job.id, connection=client, serializer=SERIALIZER))
     assert (result["assigned"], result["already_done"]) == (180, 120)
     per_ticket = Counter(e.ticket_id for e in assigned_events(client))
     assert set(per_ticket) == set(ids) and max(per_ticket.values()) == 1
-    run_bulk_assign(engine, Job.fetch(job.id, connection=client), request)  # and once more: nothing new
+    run_bulk_assign(
+        engine, Job.fetch(job.id, connection=client, serializer=SERIALIZER), request
+    )  # and once more: nothing new
     assert len(assigned_events(client)) == 300
     assert len([e for _, e in Queries(client).events("acme") if e.type == "toast" and "team" in e.text]) == 3
 
@@ -409,7 +411,7 @@ def test_bulk_request_refused_before_enqueue(
     fields = {"account_id": "acme", "team_id": "billing", "actor_id": "ana", "ticket_ids": ["t1"], **request_fields}
     with pytest.raises(error, match=message):
         start_bulk_assign(client, BulkAssignRequest.model_validate(fields))
-    assert Queue(QUEUE_NAME, connection=client).count == 0
+    assert Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).count == 0
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from rq import Queue
 from rq.job import Job
 
 import worker.core.bulk
+from producers.queue import SERIALIZER
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
 from schemas.office_hours import OfficeHours
@@ -278,12 +279,14 @@ def test_a_bulk_job_pipelines_its_batches_to_the_node_of_its_account(
             engine.decide(ticket, NOW)
         engine.set_round_robin(account, True, "max", NOW)
         request = BulkAssignRequest(account_id=account, team_id="billing", actor_id="max", unassigned=True)
-        job = Queue("cluster-bulk", connection=real_redis).enqueue(BULK_JOB_FUNCTION, request.model_dump(mode="json"))
+        job = Queue("cluster-bulk", connection=real_redis, serializer=SERIALIZER).enqueue(
+            BULK_JOB_FUNCTION, request.model_dump(mode="json")
+        )
         result = run_bulk_assign(engine, job, request)
         assert (result["tickets"], result["assigned"], result["toasts"]) == (30, 30, 2)
         assert queries.unassigned(account) == []
         assert agent_counts(queries.client, account) == {"ana": 15, "ben": 15}
-        assert Job.fetch(job.id, connection=real_redis).meta["progress"]["done"] == 30
+        assert Job.fetch(job.id, connection=real_redis, serializer=SERIALIZER).meta["progress"]["done"] == 30
 
 
 def test_scripts_reload_after_a_script_flush_on_every_primary(cluster_redis: RedisCluster) -> None:

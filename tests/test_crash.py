@@ -17,7 +17,7 @@ import redis
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
-from producers.queue import QUEUE_NAME, enqueue_many
+from producers.queue import QUEUE_NAME, SERIALIZER, enqueue_many
 from schemas.common import Channel
 from schemas.inbound import TicketCreated
 from tests.support import replies
@@ -49,7 +49,7 @@ def worker_name(client: redis.Redis, pid: int) -> str | None:
 
 def jobs_left_running_by(client: redis.Redis, name: str | None) -> list[str]:
     """Jobs still marked started by worker ``name``: after a SIGKILL, the ones it was running."""
-    registry = StartedJobRegistry(QUEUE_NAME, connection=client)
+    registry = StartedJobRegistry(QUEUE_NAME, connection=client, serializer=SERIALIZER)
     return [
         job_id
         for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False)
@@ -97,7 +97,9 @@ def test_sigkilled_workers_lose_no_ticket_and_double_none(real_redis: redis.Redi
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline and (
             decided(real_redis, tickets) < TICKETS
-            or not all(Job.fetch(j, connection=real_redis).get_status() == "finished" for j in orphans)
+            or not all(
+                Job.fetch(j, connection=real_redis, serializer=SERIALIZER).get_status() == "finished" for j in orphans
+            )
         ):
             time.sleep(0.5)
     finally:
@@ -120,7 +122,7 @@ def test_sigkilled_workers_lose_no_ticket_and_double_none(real_redis: redis.Redi
     decided_at = {e.ticket_id: e.occurred_at.timestamp() for e in events if e.type == "ticket.assigned"}
     recoveries, waits = [], []
     for job_id, killed_at in orphans.items():
-        job = Job.fetch(job_id, connection=real_redis)
+        job = Job.fetch(job_id, connection=real_redis, serializer=SERIALIZER)
         assert job.get_status() == "finished", f"job {job_id} of a killed worker was never run again"
         assert job.ended_at is not None
         recoveries.append(job.ended_at.replace(tzinfo=UTC).timestamp() - killed_at)

@@ -12,7 +12,7 @@ from rq import Queue
 from rq.job import Job
 
 from producers.connection import connect
-from producers.queue import PROCESS_TICKET, QUEUE_NAME, EnqueueFailed, enqueue, enqueue_many
+from producers.queue import PROCESS_TICKET, QUEUE_NAME, SERIALIZER, EnqueueFailed, enqueue, enqueue_many
 from tests.support.accounts import NOW, TicketFactory, setup_account
 from tests.support.cli import ok
 from tests.support.snapshots import agent_counts
@@ -34,7 +34,9 @@ def frozen() -> Iterator[None]:
 
 def enqueue_raw(client: redis.Redis, payload: object, account: str | None = None) -> Job:
     meta = {"account_id": account} if account else {}
-    return Queue(QUEUE_NAME, connection=client).enqueue(PROCESS_TICKET, payload, meta=meta, retry=None)
+    return Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).enqueue(
+        PROCESS_TICKET, payload, meta=meta, retry=None
+    )
 
 
 def test_invalid_job_is_not_retried(client: redis.Redis, frozen: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,11 +52,11 @@ def test_invalid_job_is_not_retried(client: redis.Redis, frozen: None, monkeypat
         return real(payload)
 
     monkeypatch.setattr(worker.jobs, "process_ticket", counted)  # RQ imports the function by name per run
-    job = Queue(QUEUE_NAME, connection=client).enqueue(
+    job = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).enqueue(
         PROCESS_TICKET, {"account_id": "acme", "ticket_id": "x", "channel": "fax"}, retry=Retry(max=3)
     )
     drain(client)
-    assert Job.fetch(job.id, connection=client).get_status() == "failed"
+    assert Job.fetch(job.id, connection=client, serializer=SERIALIZER).get_status() == "failed"
     assert len(attempts) == 1  # one attempt, no pointless retries
 
 
@@ -79,7 +81,7 @@ def test_requeued_job_runs_again(client: redis.Redis, make_ticket: TicketFactory
     rows = list_failed(client, "acme")
     assert [r.job_id for r in rows] == [bad.id]
     assert requeue(client, rows) == 1
-    assert Queue(QUEUE_NAME, connection=client).count == 1
+    assert Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).count == 1
     assert job.id not in [r.job_id for r in list_failed(client)]
 
 
@@ -89,7 +91,7 @@ def test_failed_command_lists_and_requeues(real_redis: redis.Redis, redis_url: s
     out = ok(redis_url, "failed", "acme")
     assert "acme/t1" in out and "InvalidJob" in out
     assert "requeued 1 job(s)" in ok(redis_url, "failed", "--all", "--requeue")
-    assert Queue(QUEUE_NAME, connection=real_redis).count == 1
+    assert Queue(QUEUE_NAME, connection=real_redis, serializer=SERIALIZER).count == 1
 
 
 def test_producer_gives_a_clear_error_after_a_bounded_retry(make_ticket: TicketFactory) -> None:
@@ -118,7 +120,11 @@ def test_a_long_job_is_not_taken_for_abandoned_while_it_runs(real_redis: redis.R
 
     worker = make_worker(real_redis)
     assert isinstance(worker, HelpdeskWorker)
-    ticket_job = Queue(QUEUE_NAME, connection=real_redis).enqueue(PROCESS_TICKET, {}, job_timeout=10)
-    bulk_job = Queue(QUEUE_NAME, connection=real_redis).enqueue(PROCESS_TICKET, {}, job_timeout=300)
+    ticket_job = Queue(QUEUE_NAME, connection=real_redis, serializer=SERIALIZER).enqueue(
+        PROCESS_TICKET, {}, job_timeout=10
+    )
+    bulk_job = Queue(QUEUE_NAME, connection=real_redis, serializer=SERIALIZER).enqueue(
+        PROCESS_TICKET, {}, job_timeout=300
+    )
     assert worker.get_heartbeat_ttl(ticket_job) == 10 + HEARTBEAT_MARGIN_SECONDS
     assert worker.get_heartbeat_ttl(bulk_job) == 300 + HEARTBEAT_MARGIN_SECONDS

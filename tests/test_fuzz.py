@@ -22,6 +22,7 @@ breaks in worker payload keys) so the properties keep guarding everything else.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -43,6 +44,7 @@ from rq.registry import FailedJobRegistry
 
 import worker.jobs
 from producers import ADAPTERS, PROCESS_TICKET, QUEUE_NAME
+from producers.queue import SERIALIZER
 from schemas.common import Channel, Role
 from schemas.inbound import AgentFirstReply, TicketCreated
 from schemas.office_hours import OfficeHours, TimeInterval
@@ -437,7 +439,7 @@ def test_adapters_refuse_without_touching_redis_or_enqueue_exactly_one_job(
         assert client.dbsize() == 0, sorted(client.keys())
     else:
         ACCEPTED["adapter payload"] += 1
-        queue = Queue(QUEUE_NAME, connection=client)
+        queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
         assert queue.job_ids == [job.id]
         assert only_queue_keys(client), sorted(client.keys())
     finally:
@@ -467,8 +469,14 @@ def _no_line_break_in_keys(payload: Any) -> bool:
     return not isinstance(payload, dict) or not any(c in str(key) for key in payload for c in LINE_BREAKS)
 
 
+def as_json(value: Any) -> Any:
+    """What a job can carry: jobs are JSON (a datetime or bytes arrives as its text)."""
+    return json.loads(json.dumps(value, default=str))
+
+
 bad_job_payloads = (
     st.one_of(mutated(TICKET_BASE, TICKET_FIELDS).map(lambda case: case[0]), any_value)
+    .map(as_json)
     .filter(_no_line_break_in_keys)
     .filter(_is_invalid_ticket)
 )
@@ -505,16 +513,16 @@ def test_bad_jobs_fail_once_as_invalid_write_nothing_and_the_worker_goes_on(payl
     TRIED["worker job"] += len(payloads) + 1
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
     try:
-        queue = Queue(QUEUE_NAME, connection=client)
+        queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
         # with retries, as the producers enqueue: an invalid job must not use them
         bad = [queue.enqueue(PROCESS_TICKET, payload, retry=Retry(max=3)) for payload in payloads]
         with counting_attempts() as attempts:
             make_worker(client).work(burst=True)
 
-        failed = FailedJobRegistry(QUEUE_NAME, connection=client).get_job_ids()
+        failed = FailedJobRegistry(QUEUE_NAME, connection=client, serializer=SERIALIZER).get_job_ids()
         reasons = {row.job_id: row.reason for row in list_failed(client)}
         for job in bad:
-            job = Job.fetch(job.id, connection=client)
+            job = Job.fetch(job.id, connection=client, serializer=SERIALIZER)
             assert job.get_status() == "failed"
             assert job.id in failed
             assert "InvalidJob" in reasons[job.id], reasons[job.id]
@@ -522,10 +530,10 @@ def test_bad_jobs_fail_once_as_invalid_write_nothing_and_the_worker_goes_on(payl
             assert attempts[job.id] == 1, attempts
         assert only_queue_keys(client), sorted(client.keys())
 
-        valid = {**TICKET_BASE, "account_id": "zz-valid", "created_at": utc_now() - timedelta(hours=1)}
+        valid = {**TICKET_BASE, "account_id": "zz-valid", "created_at": (utc_now() - timedelta(hours=1)).isoformat()}
         good = queue.enqueue(PROCESS_TICKET, valid)
         make_worker(client).work(burst=True)
-        assert Job.fetch(good.id, connection=client).get_status() == "finished"
+        assert Job.fetch(good.id, connection=client, serializer=SERIALIZER).get_status() == "finished"
         assert Queries(client).ticket("zz-valid", "t-1") is not None
     finally:
         client.close()
@@ -534,13 +542,13 @@ def test_bad_jobs_fail_once_as_invalid_write_nothing_and_the_worker_goes_on(payl
 def test_one_worker_run_decides_the_valid_job_queued_behind_bad_ones() -> None:
     TRIED["worker job"] += 4
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    queue = Queue(QUEUE_NAME, connection=client)
+    queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
     for payload in ("garbage", None, {**TICKET_BASE, "channel": "fax"}):
         queue.enqueue(PROCESS_TICKET, payload)
-    good = queue.enqueue(PROCESS_TICKET, {**TICKET_BASE, "created_at": utc_now() - timedelta(hours=1)})
+    good = queue.enqueue(PROCESS_TICKET, {**TICKET_BASE, "created_at": (utc_now() - timedelta(hours=1)).isoformat()})
     make_worker(client).work(burst=True)
-    assert Job.fetch(good.id, connection=client).get_status() == "finished"
-    assert len(FailedJobRegistry(QUEUE_NAME, connection=client)) == 3
+    assert Job.fetch(good.id, connection=client, serializer=SERIALIZER).get_status() == "finished"
+    assert len(FailedJobRegistry(QUEUE_NAME, connection=client, serializer=SERIALIZER)) == 3
     client.close()
 
 
@@ -763,11 +771,11 @@ def test_adapter_refuses_a_webhook_timestamp_at_the_edge_of_time() -> None:
 def test_worker_fails_an_edge_of_time_job_once_as_invalid() -> None:
     TRIED["pinned"] += 1
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    queue = Queue(QUEUE_NAME, connection=client)
+    queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
     job = queue.enqueue(PROCESS_TICKET, {**TICKET_BASE, "created_at": EDGE_OF_TIME[0]}, retry=Retry(max=3))
     with counting_attempts() as attempts:
         make_worker(client).work(burst=True)
-    assert Job.fetch(job.id, connection=client).get_status() == "failed"
+    assert Job.fetch(job.id, connection=client, serializer=SERIALIZER).get_status() == "failed"
     assert "InvalidJob" in list_failed(client)[0].reason  # today: "OverflowError: date value out of range"
     assert attempts[job.id] == 1  # today: 4 (retried 3 times)
 
@@ -813,9 +821,11 @@ def test_cli_refuses_non_ascii_digits_in_hours(redis_url: str) -> None:
 def test_failed_reason_of_a_payload_with_a_line_break_in_a_key_still_says_invalid_job(key: str) -> None:
     TRIED["pinned"] += 1
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    job = Queue(QUEUE_NAME, connection=client).enqueue(PROCESS_TICKET, {**TICKET_BASE, key: None})
+    job = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).enqueue(
+        PROCESS_TICKET, {**TICKET_BASE, key: None}
+    )
     make_worker(client).work(burst=True)
-    assert Job.fetch(job.id, connection=client).get_status() == "failed"
+    assert Job.fetch(job.id, connection=client, serializer=SERIALIZER).get_status() == "failed"
     [row] = list_failed(client)
     assert "InvalidJob" in row.reason, row.reason
 

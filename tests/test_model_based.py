@@ -39,6 +39,7 @@ from hypothesis.stateful import (
 from rq.job import Job, JobStatus
 
 import worker.core.bulk
+from producers.queue import SERIALIZER
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
@@ -204,7 +205,7 @@ class EngineHarness:
             with bulk_job_clock(now, batch_size):
                 job = start_bulk_assign(self.client, request)  # a refusal raises here, before enqueueing
                 work_burst(self.client)
-            job = Job.fetch(job.id, connection=self.client)
+            job = Job.fetch(job.id, connection=self.client, serializer=SERIALIZER)
             assert job.get_status() == JobStatus.FINISHED, job.latest_result()
             return job.return_value()
 

@@ -15,7 +15,16 @@ from rq.job import Job
 
 from producers.adapter import RAW_TEXT_MAX_LENGTH
 from producers.channels import ADAPTERS
-from producers.queue import MAX_BATCH, PROCESS_TICKET, QUEUE_NAME, build_ticket, enqueue, enqueue_many, ticket_queue
+from producers.queue import (
+    MAX_BATCH,
+    PROCESS_TICKET,
+    QUEUE_NAME,
+    SERIALIZER,
+    build_ticket,
+    enqueue,
+    enqueue_many,
+    ticket_queue,
+)
 from schemas.common import Channel, utc_iso
 from schemas.inbound import SUBJECT_MAX_LENGTH, TicketCreated
 
@@ -211,7 +220,7 @@ def test_adapter_enqueue_puts_the_mapped_ticket_on_the_queue(client: redis.Redis
     job = ADAPTERS[Channel.SMS].enqueue("acme", payload(Channel.SMS), client, now=NOW)
     expected = ADAPTERS[Channel.SMS].to_ticket("acme", payload(Channel.SMS), now=NOW)
     assert ticket_queue(client).job_ids == [job.id]
-    assert Job.fetch(job.id, connection=client).args[0] == expected.model_dump(mode="json")
+    assert Job.fetch(job.id, connection=client, serializer=SERIALIZER).args[0] == expected.model_dump(mode="json")
 
 
 # --- adapters: refusals (and nothing enqueued) -------------------------------------------------
@@ -319,7 +328,7 @@ def test_adapter_future_check_without_now_uses_the_wall_clock() -> None:
 def test_enqueue_puts_one_job_on_the_helpdesk_queue(client: redis.Redis) -> None:
     event = make_events(1)[0]
     job = enqueue(event, client)
-    queue = Queue(QUEUE_NAME, connection=client)
+    queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
     assert QUEUE_NAME == "helpdesk-rr"
     assert queue.count == 1
     assert queue.job_ids == [job.id]
@@ -327,7 +336,7 @@ def test_enqueue_puts_one_job_on_the_helpdesk_queue(client: redis.Redis) -> None
 
 def test_enqueued_job_carries_the_event_json_and_the_worker_function(client: redis.Redis) -> None:
     event = make_events(1)[0]
-    job = Job.fetch(enqueue(event, client).id, connection=client)
+    job = Job.fetch(enqueue(event, client).id, connection=client, serializer=SERIALIZER)
     assert job.func_name == PROCESS_TICKET == "worker.jobs.process_ticket"
     assert job.args[0] == event.model_dump(mode="json")
     assert job.args[0]["created_at"] == utc_iso(event.created_at)
@@ -336,7 +345,7 @@ def test_enqueued_job_carries_the_event_json_and_the_worker_function(client: red
 
 def test_enqueued_event_validates_back_into_the_same_ticket(client: redis.Redis) -> None:
     event = make_events(1)[0]
-    job = Job.fetch(enqueue(event, client).id, connection=client)
+    job = Job.fetch(enqueue(event, client).id, connection=client, serializer=SERIALIZER)
     assert TicketCreated.model_validate(job.args[0], context={"now": NOW}) == event
 
 
@@ -362,7 +371,7 @@ def test_enqueue_many_of_500_events_enqueues_500_jobs(client: redis.Redis) -> No
 def test_enqueue_many_jobs_carry_each_event_in_order(client: redis.Redis) -> None:
     events = make_events(500)
     jobs = enqueue_many(events, client)
-    fetched = Job.fetch_many([job.id for job in jobs], connection=client)
+    fetched = Job.fetch_many([job.id for job in jobs], connection=client, serializer=SERIALIZER)
     assert [job.args[0] for job in fetched if job is not None] == [e.model_dump(mode="json") for e in events]
     assert {job.func_name for job in fetched if job is not None} == {PROCESS_TICKET}
 

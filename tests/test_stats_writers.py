@@ -11,7 +11,7 @@ from freezegun import freeze_time
 from rq import Queue
 from rq.job import Job
 
-from producers.queue import PROCESS_FIRST_REPLY, QUEUE_NAME, enqueue_first_reply
+from producers.queue import PROCESS_FIRST_REPLY, QUEUE_NAME, SERIALIZER, enqueue_first_reply
 from schemas.common import AgentStatus, Channel
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
 from tests.support import replies
@@ -169,12 +169,14 @@ def test_first_reply_job_records_and_bad_ones_fail_once_with_a_reason(
     engine.decide(make_ticket(ticket_id="t1", created_at=NOW), NOW)
     good = enqueue_first_reply(reply("t1", minutes_after=2), client)
     early = enqueue_first_reply(reply("t1x", minutes_after=2), client)
-    garbage = Queue(QUEUE_NAME, connection=client).enqueue(PROCESS_FIRST_REPLY, {"ticket_id": "t1"})
+    garbage = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).enqueue(
+        PROCESS_FIRST_REPLY, {"ticket_id": "t1"}
+    )
     make_worker(client).work(burst=True)
-    assert returned(Job.fetch(good.id, connection=client))["ttfr_seconds"] == 120
-    failed = Queue(QUEUE_NAME, connection=client).failed_job_registry.get_job_ids()
+    assert returned(Job.fetch(good.id, connection=client, serializer=SERIALIZER))["ttfr_seconds"] == 120
+    failed = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).failed_job_registry.get_job_ids()
     assert set(failed) == {early.id, garbage.id}
-    reason = failure_reason(Job.fetch(early.id, connection=client))
+    reason = failure_reason(Job.fetch(early.id, connection=client, serializer=SERIALIZER))
     assert "no such ticket" in reason
 
 

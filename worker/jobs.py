@@ -7,6 +7,7 @@ that message, and the worker goes on. Transient Redis errors are retried by the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -31,6 +32,12 @@ ENGINES_CACHE_SIZE = 4
 """Engines kept per process, one per Redis client. A worker uses one (its state client); more appear
 only where clients come and go (tests, embedding code). Each engine carries its own bounded account
 caches (worker/core/engine.py), so the process total is at most this many times theirs."""
+
+MAX_RESULT_BYTES = 4_096
+"""A job's stored result (RQ keeps it, JSON, for ``--wait`` callers) is at most this big. Ours are a
+few ids and counts (ids are at most 128 characters), well under 1 KB; a result over the cap is
+stored as ``{"truncated": true, "bytes": n}`` (the decision itself is in the ticket record and the
+event stream)."""
 
 _engines: LRUCache[int, Engine] = LRUCache(ENGINES_CACHE_SIZE)
 _settings: Settings | None = None
@@ -102,6 +109,15 @@ def _validated(model: type[ModelT], payload: Any, label: str, now: datetime | No
         raise InvalidJob(f"invalid {label}: {validation_summary(error)}") from None
 
 
+def bounded(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` as stored by RQ (JSON), or a small marker when it is over ``MAX_RESULT_BYTES``."""
+    size = len(json.dumps(result).encode())
+    if size <= MAX_RESULT_BYTES:
+        return result
+    log.warning("job.result_truncated", bytes=size, limit=MAX_RESULT_BYTES)
+    return {"truncated": True, "bytes": size}
+
+
 def process_ticket(payload: Any) -> dict[str, Any]:
     """Decide one ticket-created event (the payload is ``TicketCreated.model_dump(mode="json")``)."""
     job = _current_job()
@@ -109,15 +125,17 @@ def process_ticket(payload: Any) -> dict[str, Any]:
     with _refusals_are_final(job):
         ticket = _validated(TicketCreated, payload, "ticket.created event", now)
         decision = engine_for(job.connection).decide(ticket, now, enqueued_at=job.enqueued_at)
-    return {
-        "account_id": decision.account_id,
-        "ticket_id": decision.ticket_id,
-        "outcome": decision.outcome,
-        "agent_id": decision.agent_id,
-        "reason": decision.reason,
-        "available_at": decision.available_at.isoformat() if decision.available_at else None,
-        "duplicate": decision.duplicate,
-    }
+    return bounded(
+        {
+            "account_id": decision.account_id,
+            "ticket_id": decision.ticket_id,
+            "outcome": decision.outcome,
+            "agent_id": decision.agent_id,
+            "reason": decision.reason,
+            "available_at": decision.available_at.isoformat() if decision.available_at else None,
+            "duplicate": decision.duplicate,
+        }
+    )
 
 
 def process_first_reply(payload: Any) -> dict[str, Any]:
@@ -127,7 +145,9 @@ def process_first_reply(payload: Any) -> dict[str, Any]:
     with _refusals_are_final(job):
         reply = _validated(AgentFirstReply, payload, "agent.first_reply event", now)
         ttfr, duplicate = engine_for(job.connection).record_first_reply(reply, now)
-    return {"account_id": reply.account_id, "ticket_id": reply.ticket_id, "ttfr_seconds": ttfr, "duplicate": duplicate}
+    return bounded(
+        {"account_id": reply.account_id, "ticket_id": reply.ticket_id, "ttfr_seconds": ttfr, "duplicate": duplicate}
+    )
 
 
 def bulk_assign(payload: Any) -> dict[str, Any]:
@@ -137,4 +157,4 @@ def bulk_assign(payload: Any) -> dict[str, Any]:
     job = _current_job()
     with _refusals_are_final(job):
         request = _validated(BulkAssignRequest, payload, "bulk-assign request")
-        return run_bulk_assign(engine_for(job.connection), job, request)
+        return bounded(run_bulk_assign(engine_for(job.connection), job, request))

@@ -332,14 +332,17 @@ class Helpdesk:
 
     @refusing
     def failed_jobs(self, account_id: str | None = None) -> list[FailedTicketJob]:
-        """Failed jobs in RQ's failed registry (of every queue shard), ``account_id``'s or all."""
+        """Failed jobs in RQ's failed registry (of every queue shard), ``account_id``'s or all. Without an
+        account, also the jobs whose data is not JSON (``kind="undecodable"``) and the queue entries
+        workers moved aside (``kind="malformed"``, docs/OPERATIONS.md); their text is printable and cut."""
         if account_id is not None:
             _ids(account=account_id)
         return [row for queue in self.queue_clients() for row in list_failed(queue, account_id)]
 
     @refusing
     def requeue_failed(self, account_id: str | None = None) -> int:
-        """Put the failed jobs (``account_id``'s or all) back on their queue. Returns how many."""
+        """Put the failed jobs (``account_id``'s or all) back on their queue. Returns how many.
+        Undecodable and malformed rows are never requeued (they could never run)."""
         if account_id is not None:
             _ids(account=account_id)
         return sum(requeue(queue, list_failed(queue, account_id)) for queue in self.queue_clients())

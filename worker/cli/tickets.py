@@ -148,7 +148,11 @@ def _all_events(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_context
 def failed(ctx: Context, account: str | None, all_accounts: bool, do_requeue: bool, as_json: bool) -> None:
-    """List (and --requeue) failed ticket jobs of ACCOUNT, or of --all accounts."""
+    """List (and --requeue) failed ticket jobs of ACCOUNT, or of --all accounts.
+
+    --all also lists jobs whose data is not JSON ([undecodable]) and queue entries workers moved aside
+    ([malformed]: bad id, no job hash, data not JSON); those are never requeued. Every line is
+    printable text (control characters shown escaped), the reason cut at 2,000 characters."""
     with refusals(ctx):
         if bool(account) == all_accounts:
             raise ValueError("give an ACCOUNT or --all (not both)")
@@ -160,9 +164,12 @@ def failed(ctx: Context, account: str | None, all_accounts: bool, do_requeue: bo
                 click.echo(row.model_dump_json())
             else:
                 when = utc_iso(row.failed_at) if row.failed_at else "-"
-                click.echo(f"{row.job_id}  {row.account_id or '?'}/{row.ticket_id or '?'}  {when}  {row.reason}")
+                kind = "" if row.kind == "failed" else f"[{row.kind}] "
+                click.echo(f"{row.job_id}  {row.account_id or '?'}/{row.ticket_id or '?'}  {when}  {kind}{row.reason}")
         if do_requeue:
             requeued = ctx.helpdesk.requeue_failed(None if all_accounts else account)
-            click.echo(f"requeued {requeued} job(s)", err=as_json)
+            kept = sum(not row.requeueable for row in rows)
+            unrunnable = f"; {kept} undecodable or malformed cannot be requeued" if kept else ""
+            click.echo(f"requeued {requeued} job(s){unrunnable}", err=as_json)
         elif not rows and not as_json:
             click.echo("no failed ticket jobs")

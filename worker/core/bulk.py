@@ -84,7 +84,7 @@ def start_bulk_assign(client: redis.Redis, request: BulkAssignRequest, queue: re
     """Check the request against the state Redis ``client`` and enqueue one bulk-assign job on
     ``queue`` (the account's queue shard; default: the same Redis). The Python API integrations use."""
     check_request(client, request)
-    job: Job = ticket_queue(queue if queue is not None else client).enqueue(
+    job: Job = ticket_queue(queue if queue is not None else client).enqueue(  # JSON job, like every producer's
         BULK_JOB_FUNCTION,
         request.model_dump(mode="json"),
         job_timeout=BULK_JOB_TIMEOUT_SECONDS,
@@ -268,17 +268,18 @@ def wait_for(job: Job, echo: Callable[[str], None], poll_seconds: float = 0.2, t
     while time.monotonic() < deadline:
         status = job.get_status(refresh=True)
         job.refresh()  # type: ignore[no-untyped-call]
-        progress = job.meta.get("progress") or {}
+        progress = job.meta.get("progress") if isinstance(job.meta, dict) else None
+        progress = progress if isinstance(progress, dict) else {}  # JSON meta (never pickle) of our own shape
         done, total = progress.get("done", 0), progress.get("total")
-        if total:
+        if isinstance(done, int) and isinstance(total, int) and total > 0:
             filled = int(30 * done / total)
             line = f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}"
             if line != shown:
                 echo(line)
                 shown = line
         if status == "finished":
-            result: dict[str, Any] = job.return_value() or {}
-            return result
+            result = job.return_value()
+            return result if isinstance(result, dict) else {}
         if status in ("failed", "stopped", "canceled"):
             raise BulkJobFailed(f"bulk job {job.id} {status}: see 'helpdesk-rr failed --all'")
         time.sleep(poll_seconds)

@@ -41,6 +41,14 @@ def partition_accounts(partition: int) -> str:
     return f"{partition_tag(partition)}:accounts"
 
 
+def malformed_queue_entries(queue_name: str) -> str:
+    """Sorted set of the entries workers took off RQ queue ``queue_name`` and moved aside because they
+    can never run (bad id, no job hash, data not JSON): JSON records scored by when (ms). It lives on
+    the queue's Redis next to RQ's ``rq:queue:<name>`` keys; not an account key, no hash tag (RQ's
+    queues are never on a Cluster). See worker/runtime/malformed.py."""
+    return f"{PREFIX}:queue:{queue_name}:malformed"
+
+
 def all_partition_streams(partitions: int | None = None) -> list[str]:
     return [partition_stream(p) for p in range(partitions or DEFAULT_PARTITIONS)]
 
