@@ -9,16 +9,19 @@ of its queue); an evicted account is simply loaded again on its next ticket.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from enum import StrEnum
+from typing import Literal, TypeVar
 
 import redis
 import structlog
+from pydantic import ValidationError
 
-from schemas.common import AgentStatus, Channel, Role, check_id, utc_iso
+from schemas.common import ID_MAX_LENGTH, ID_PATTERN, AgentStatus, Channel, Role, check_id, utc_iso
 from schemas.events import new_event_id
-from schemas.inbound import AgentFirstReply, TicketCreated
+from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.config import Retention
 from worker.core.keys import AccountKeys
@@ -26,7 +29,7 @@ from worker.core.lru import LRUCache
 from worker.core.office_hours import gate
 from worker.core.scripts import Scripts, TicketArgs
 from worker.core.text import optional_text
-from worker.errors import InvalidInput, StaleOfficeHours
+from worker.errors import InvalidInput, StaleOfficeHours, validation_summary
 
 log = structlog.get_logger("helpdesk_rr.engine")
 
@@ -89,11 +92,18 @@ class Engine:
     def decide(self, ticket: TicketCreated, now: datetime, enqueued_at: datetime | None = None) -> Decision:
         """Assign ``ticket`` or leave it unassigned with a reason; a repeat returns the first decision.
 
-        ``enqueued_at`` (when the producer enqueued it) feeds the enqueue-to-event latency metric."""
+        ``enqueued_at`` (when the producer enqueued it) feeds the enqueue-to-event latency metric.
+
+        Raises:
+            InvalidInput: an id or the channel is not valid (a model built with ``model_copy`` or
+                ``model_construct`` skips validation; the ids go into key names and event JSON).
+        """
         keys = self.keys(ticket.account_id)
+        _check_ids(ticket_id=ticket.ticket_id)
+        channel = _member(Channel, ticket.channel, "channel")
         args = TicketArgs(
             ticket.ticket_id,
-            ticket.channel.value,
+            channel.value,
             utc_iso(ticket.created_at),
             int(ticket.created_at.timestamp() * 1000),
         )
@@ -101,7 +111,7 @@ class Engine:
         event_ids = (new_event_id(), new_event_id())
         for _ in range(_STALE_RETRIES):
             version, is_open, available_at = "", True, ""
-            if ticket.channel is Channel.WEBCHAT:
+            if channel is Channel.WEBCHAT:
                 version, hours = self._cached_office_hours(ticket.account_id)
                 is_open, next_open = gate(hours, ticket.created_at)
                 available_at = utc_iso(next_open) if next_open else ""
@@ -168,23 +178,23 @@ class Engine:
     def upsert_user(self, account_id: str, user_id: str, role: Role, now: datetime) -> tuple[Role | None, bool]:
         """Create or update a user. Returns (previous role, whether a demotion took them Offline)."""
         _check_ids(user_id=user_id)
+        role = _member(Role, role, "role")
         previous, went_offline = self.scripts.set_user(
-            self.keys(account_id), user_id, Role(role).value, utc_iso(now), new_event_id()
+            self.keys(account_id), user_id, role.value, utc_iso(now), new_event_id()
         )
-        log.info("user.saved", account_id=account_id, user_id=user_id, role=Role(role).value, went_offline=went_offline)
+        log.info("user.saved", account_id=account_id, user_id=user_id, role=role.value, went_offline=went_offline)
         return (Role(previous) if previous else None), went_offline
 
     def set_status(self, account_id: str, user_id: str, status: AgentStatus, actor_id: str, now: datetime) -> bool:
         """Set Online/Offline under the role rules. Returns whether anything changed."""
         _check_ids(user_id=user_id, actor_id=actor_id)
-        changed = self.scripts.set_status(
-            self.keys(account_id), user_id, AgentStatus(status).value, actor_id, now, new_event_id()
-        )
+        status = _member(AgentStatus, status, "status")
+        changed = self.scripts.set_status(self.keys(account_id), user_id, status.value, actor_id, now, new_event_id())
         log.info(
             "agent.status",
             account_id=account_id,
             user_id=user_id,
-            status=AgentStatus(status).value,
+            status=status.value,
             actor_id=actor_id,
             changed=changed,
         )
@@ -200,7 +210,13 @@ class Engine:
     def set_office_hours(self, account_id: str, hours: OfficeHours | None, actor_id: str, now: datetime) -> bool:
         """Replace the office hours (``None`` clears them: always open)."""
         _check_ids(actor_id=actor_id)
-        hours_json = hours.model_dump_json() if hours is not None else ""
+        hours_json = ""
+        if hours is not None:  # validated again: model_copy/model_construct skip validation
+            hours_json = hours.model_dump_json()
+            try:
+                hours = OfficeHours.model_validate_json(hours_json)
+            except ValidationError as error:
+                raise InvalidInput(f"office hours: {validation_summary(error)}") from None
         changed, version = self.scripts.set_office_hours(
             self.keys(account_id), actor_id, hours_json, utc_iso(now), new_event_id()
         )
@@ -210,7 +226,7 @@ class Engine:
 
     def record_first_reply(self, reply: AgentFirstReply, now: datetime) -> tuple[int, bool]:
         """Record an agent's first reply (TTFR); returns (seconds, whether it was already recorded)."""
-        _check_ids(agent_id=reply.agent_id)
+        _check_ids(ticket_id=reply.ticket_id, agent_id=reply.agent_id)
         ttfr, duplicate = self.scripts.record_first_reply(
             self.keys(reply.account_id), reply.ticket_id, reply.agent_id, reply.replied_at, now
         )
@@ -235,6 +251,14 @@ class Engine:
         return changed
 
 
+    def check_bulk_request(self, request: BulkAssignRequest) -> None:
+        """Re-check a bulk request's ids before they reach Lua (worker/core/bulk.py calls it first)."""
+        self.keys(request.account_id)
+        _check_ids(team_id=request.team_id, actor_id=request.actor_id)
+        for n, ticket_id in enumerate(request.ticket_ids or ()):
+            _check_ids(**{f"ticket_ids[{n}]": ticket_id})
+
+
 def _members(members: list[str]) -> list[str]:
     unique = sorted(set(members))
     if not unique:
@@ -243,13 +267,32 @@ def _members(members: list[str]) -> list[str]:
     return unique
 
 
+_ID = re.compile(ID_PATTERN)
+EnumT = TypeVar("EnumT", bound=StrEnum)
+
+
 def _check_ids(**ids: str) -> None:
-    """Ids become parts of key names: refuse any that could break the key structure."""
+    """Ids become parts of key names and of event JSON: refuse any that could break either.
+
+    Every entry re-checks, even ids that came in a validated model: ``model_copy(update=...)`` and
+    ``model_construct`` skip validation, and one quote in an id would forge an event field."""
     for field, value in ids.items():
+        if isinstance(value, str) and len(value) <= ID_MAX_LENGTH and _ID.fullmatch(value):
+            continue  # the common case, without pydantic; check_id words the refusal
         try:
             check_id(field, value)
         except ValueError as error:
             raise InvalidInput(str(error)) from None
+        raise InvalidInput(f"{field}: not a valid id (got {value!r})")  # pragma: no cover - check_id agrees
+
+
+def _member(enum: type[EnumT], value: object, field: str) -> EnumT:
+    """``value`` as a member of ``enum``, or InvalidInput naming the field."""
+    try:
+        return enum(value)  # type: ignore[arg-type]  # anything may come in; a non-member raises ValueError
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise InvalidInput(f"{field}: must be one of {allowed} (got {value!r})") from None
 
 
 def utc_now() -> datetime:
