@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 import redis
 import structlog
@@ -27,7 +27,7 @@ from worker.config import Retention
 from worker.core.keys import AccountKeys
 from worker.core.lru import LRUCache
 from worker.core.office_hours import gate
-from worker.core.scripts import Scripts, TicketArgs
+from worker.core.scripts import DecideReply, Scripts, TicketArgs
 from worker.core.text import optional_text
 from worker.errors import InvalidInput, StaleOfficeHours, validation_summary
 
@@ -46,6 +46,19 @@ weekday, no closed dates) is about 7 KB, so about 7 MB at the bound; the largest
 on each of 7 days, 1,000 closed dates) is about 310 KB, so even a worst case stays near 310 MB. A miss
 costs one HMGET and a parse before the decision call; correctness never depends on a hit, because
 ``decide_ticket`` checks the version the gate was computed from."""
+
+
+class StoredOfficeHours(NamedTuple):
+    """An account's office hours as this process read them, and the version they were read at."""
+
+    version: str
+    hours: OfficeHours | None
+    """None: no office hours (always open), or unloadable ones."""
+    unloadable: bool = False
+    """Stored and active, but this process could not load them: decided as if there were none."""
+
+
+_NO_OFFICE_HOURS = StoredOfficeHours("", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +84,7 @@ class Engine:
         self.scripts = Scripts(client, retention)
         self._partitions = partitions
         self._keys: LRUCache[str, AccountKeys] = LRUCache(ACCOUNT_KEYS_CACHE_SIZE)
-        self._office_hours: LRUCache[str, tuple[str, OfficeHours | None]] = LRUCache(OFFICE_HOURS_CACHE_SIZE)
+        self._office_hours: LRUCache[str, StoredOfficeHours] = LRUCache(OFFICE_HOURS_CACHE_SIZE)
 
     @property
     def partitions(self) -> int | None:
@@ -107,32 +120,7 @@ class Engine:
             utc_iso(ticket.created_at),
             int(ticket.created_at.timestamp() * 1000),
         )
-        now_iso = utc_iso(now)
-        event_ids = (new_event_id(), new_event_id())
-        for _ in range(_STALE_RETRIES):
-            version, is_open, available_at = "", True, ""
-            if channel is Channel.WEBCHAT:
-                version, hours = self._cached_office_hours(ticket.account_id)
-                is_open, next_open = gate(hours, ticket.created_at)
-                available_at = utc_iso(next_open) if next_open else ""
-            try:
-                reply = self.scripts.decide_ticket(
-                    keys,
-                    args,
-                    now_iso=now_iso,
-                    office_hours_version=version,
-                    open_at_arrival=is_open,
-                    available_at_iso=available_at,
-                    event_ids=event_ids,
-                    now=now,
-                    enqueued_ms=int(enqueued_at.timestamp() * 1000) if enqueued_at else None,
-                )
-            except StaleOfficeHours:
-                self._office_hours.pop(ticket.account_id)
-                continue
-            break
-        else:  # pragma: no cover - needs office hours changing five times during one decision
-            raise StaleOfficeHours("changing faster than this worker can decide")
+        reply = self._decide_call(keys, args, ticket.created_at, now, enqueued_at)
         assigned = reply.outcome == "assigned"
         decision = Decision(
             account_id=ticket.account_id,
@@ -157,21 +145,62 @@ class Engine:
         )
         return decision
 
-    def _cached_office_hours(self, account_id: str) -> tuple[str, OfficeHours | None]:
-        """(version, office hours) from the LRU, loaded from Redis on a miss (first use, eviction, stale)."""
+    def _decide_call(
+        self, keys: AccountKeys, args: TicketArgs, created_at: datetime, now: datetime, enqueued_at: datetime | None
+    ) -> DecideReply:
+        """The decision script, with the webchat gate computed from this process's copy of the office
+        hours; a stale copy (``RR_STALE_OFFICE_HOURS``) is reloaded and the call made again."""
+        now_iso = utc_iso(now)
+        event_ids = (new_event_id(), new_event_id())
+        for _ in range(_STALE_RETRIES):
+            stored, is_open, available_at = _NO_OFFICE_HOURS, True, ""
+            if args.channel == Channel.WEBCHAT.value:
+                stored = self._cached_office_hours(keys.account_id)
+                is_open, next_open = gate(stored.hours, created_at)
+                available_at = utc_iso(next_open) if next_open else ""
+            try:
+                return self.scripts.decide_ticket(
+                    keys,
+                    args,
+                    now_iso=now_iso,
+                    office_hours_version=stored.version,
+                    open_at_arrival=is_open,
+                    available_at_iso=available_at,
+                    event_ids=event_ids,
+                    now=now,
+                    enqueued_ms=int(enqueued_at.timestamp() * 1000) if enqueued_at else None,
+                    office_hours_unloadable=stored.unloadable,
+                )
+            except StaleOfficeHours:
+                self._office_hours.pop(keys.account_id)
+        raise StaleOfficeHours("changing faster than this worker can decide")  # pragma: no cover - 5 changes mid-call
+
+    def _cached_office_hours(self, account_id: str) -> StoredOfficeHours:
+        """The account's office hours from the LRU, loaded from Redis on a miss (first use, eviction, stale)."""
         cached = self._office_hours.get(account_id)
         if cached is None:
             cached = self.load_office_hours(account_id)
             self._office_hours.put(account_id, cached)
         return cached
 
-    def load_office_hours(self, account_id: str) -> tuple[str, OfficeHours | None]:
-        """(version, office hours or None) as stored in Redis."""
+    def load_office_hours(self, account_id: str) -> StoredOfficeHours:
+        """The office hours as stored in Redis (``hours`` None: none set, or cleared).
+
+        Stored office hours this process cannot load (a zone its ``tzdata`` lacks, a JSON written by
+        hand) must not cost the ticket: they count as none (always open), ``unloadable`` is set so the
+        decision counts it in the metrics, and ``office_hours.unloadable`` is logged once per load."""
         raw, version, active = self.client.hmget(
             self.keys(account_id).settings, ["office_hours", "office_hours_version", "oh_active"]
         )
-        hours = OfficeHours.model_validate_json(raw) if raw and active in (b"1", "1") else None
-        return (optional_text(version) or ""), hours
+        version_text = optional_text(version) or ""
+        if not raw or active not in (b"1", "1"):
+            return StoredOfficeHours(version_text, None)
+        try:
+            return StoredOfficeHours(version_text, OfficeHours.model_validate_json(raw))
+        except (ValueError, KeyError, OSError) as error:  # ValidationError; a zone that fails to load
+            reason = validation_summary(error) if isinstance(error, ValidationError) else repr(error)
+            log.warning("office_hours.unloadable", account_id=account_id, version=version_text, error=reason)
+            return StoredOfficeHours(version_text, None, unloadable=True)
 
     # --- users, status, settings -----------------------------------------------------------------
 
@@ -220,7 +249,7 @@ class Engine:
         changed, version = self.scripts.set_office_hours(
             self.keys(account_id), actor_id, hours_json, utc_iso(now), new_event_id()
         )
-        self._office_hours.put(account_id, (version, hours))
+        self._office_hours.put(account_id, StoredOfficeHours(version, hours))
         log.info("settings.office_hours", account_id=account_id, actor_id=actor_id, changed=changed, version=version)
         return changed
 

@@ -110,6 +110,7 @@ class Scripts:
         event_ids: tuple[str, str],
         now: datetime,
         enqueued_ms: int | None = None,
+        office_hours_unloadable: bool = False,
     ) -> DecideReply:
         day, hour = day_of(now), hour_of(now)
         reply = self._call(
@@ -147,6 +148,7 @@ class Scripts:
                 self._stats_ttl(),
                 "" if enqueued_ms is None else enqueued_ms,
                 int(now.timestamp() * 1000),
+                "1" if office_hours_unloadable else "0",
             ],
         )
         return DecideReply(text(reply[0]), text(reply[1]), text(reply[2]), int(reply[3]) == 1, text(reply[4]))

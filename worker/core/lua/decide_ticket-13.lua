@@ -27,6 +27,8 @@
     ARGV[14] seconds to keep an assigned ticket's record (0 = forever)
     ARGV[15] hour HH of now (UTC)   ARGV[16] seconds to keep the stats keys
     ARGV[17] when the job was enqueued, ms since the epoch ('' = unknown)   ARGV[18] now, ms
+    ARGV[19] '1' if the caller could not load the stored office hours and decided as if there were
+             none (counted as office_hours_unloadable in the partition's metrics), else '0'
 
   Output:
     {outcome, agent_id_or_reason, available_at_or_empty, duplicate, channel}
@@ -62,6 +64,9 @@ local function count_decision(outcome, reason)
     rcall('HSET', statsKey, snapField, offset)
   end
   rcall('HINCRBY', metricsKey, 'decisions:' .. outcome .. ':' .. reason, 1)
+  if ARGV[19] == '1' then
+    rcall('HINCRBY', metricsKey, 'office_hours_unloadable', 1)
+  end
   if enqueuedMs ~= '' then
     local latency = math.max(0, nowMs - tonumber(enqueuedMs))
     local bucket = 'inf'
