@@ -183,6 +183,7 @@ class OfficeHours(BaseModel):
     _zone: ZoneInfo = PrivateAttr()
     _wall_minutes: tuple[tuple[tuple[int, int], ...], ...] = PrivateAttr()
     _closed_set: frozenset[date] = PrivateAttr()
+    _stretch_end: dict[date, date] = PrivateAttr()
 
     @field_validator("timezone")
     @classmethod
@@ -212,6 +213,7 @@ class OfficeHours(BaseModel):
             tuple((iv.start_minute, iv.end_offset_minute) for iv in self.weekly.get(day, ())) for day in _WEEKDAY_ORDER
         )
         self._closed_set = frozenset(self.closed_dates)
+        self._stretch_end = _closed_stretch_ends(self.closed_dates, self._wall_minutes)
 
     def _private(self, name: str) -> object:
         private = self.__pydantic_private__
@@ -236,6 +238,16 @@ class OfficeHours(BaseModel):
     def closed_date_set(self) -> frozenset[date]:
         """``closed_dates`` as a set, for constant-time lookups."""
         return cast(frozenset[date], self._private("_closed_set"))
+
+    @property
+    def closed_stretch_end(self) -> dict[date, date]:
+        """Each closed date → the last closed date of its stretch, where nothing in between can open.
+
+        A stretch is a run of closed dates in which each next one is either the following day, or
+        comes after only days without intervals while the earlier one's intervals do not cross
+        midnight into them. So no interval starting on a stretch day before its last can be open, and
+        the next-opening search crosses a stretch in one step, however many dates it holds."""
+        return cast(dict[date, date], self._private("_stretch_end"))
 
     @classmethod
     def from_specs(cls, timezone: str, specs: list[str], closed: list[str | date] | None = None) -> OfficeHours:
@@ -281,6 +293,21 @@ class OfficeHours(BaseModel):
             groups.setdefault(tuple(days_of[interval]), []).append(str(interval))
         ordered = sorted(groups.items(), key=lambda item: _run_starts(list(item[0]))[0])
         return [f"{_render_days(list(days))} {' '.join(intervals)}" for days, intervals in ordered]
+
+
+def _closed_stretch_ends(closed: list[date], table: tuple[tuple[tuple[int, int], ...], ...]) -> dict[date, date]:
+    """``closed_stretch_end`` for sorted ``closed`` dates and per-weekday ``(start, end)`` minutes."""
+    stretches: list[list[date]] = []
+    for day in closed:
+        if stretches:
+            last = stretches[-1][-1]
+            gap = range(last.weekday() + 1, last.weekday() + (day - last).days)  # weekdays strictly between
+            crosses = any(end > MINUTES_PER_DAY for _, end in table[last.weekday()])
+            if not gap or (len(gap) < 7 and not crosses and not any(table[k % 7] for k in gap)):
+                stretches[-1].append(day)
+                continue
+        stretches.append([day])
+    return {day: stretch[-1] for stretch in stretches for day in stretch}
 
 
 def _run_starts(indexes: list[int]) -> list[int]:
