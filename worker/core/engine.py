@@ -29,7 +29,7 @@ from worker.core.lru import LRUCache
 from worker.core.office_hours import gate
 from worker.core.scripts import DecideReply, Scripts, TicketArgs
 from worker.core.text import optional_text
-from worker.errors import InvalidInput, StaleOfficeHours, validation_summary
+from worker.errors import InvalidInput, StaleOfficeHours, UnknownAccount, WaitingCeiling, validation_summary
 
 log = structlog.get_logger("helpdesk_rr.engine")
 
@@ -120,7 +120,11 @@ class Engine:
             utc_iso(ticket.created_at),
             int(ticket.created_at.timestamp() * 1000),
         )
-        reply = self._decide_call(keys, args, ticket.created_at, now, enqueued_at)
+        try:
+            reply = self._decide_call(keys, args, ticket.created_at, now, enqueued_at)
+        except (UnknownAccount, WaitingCeiling) as error:  # into RQ's failed registry, with this reason
+            log.warning("ticket.refused", account_id=keys.account_id, ticket_id=args.ticket_id, error=str(error))
+            raise
         assigned = reply.outcome == "assigned"
         decision = Decision(
             account_id=ticket.account_id,

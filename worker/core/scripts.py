@@ -129,6 +129,7 @@ class Scripts:
                 keys.stats_online(day, hour),
                 keys.uq_depth,
                 keys.metrics,
+                keys.users,
             ],
             [
                 keys.account_id,
@@ -149,6 +150,7 @@ class Scripts:
                 "" if enqueued_ms is None else enqueued_ms,
                 int(now.timestamp() * 1000),
                 "1" if office_hours_unloadable else "0",
+                self._retention.max_waiting_tickets,
             ],
         )
         return DecideReply(text(reply[0]), text(reply[1]), text(reply[2]), int(reply[3]) == 1, text(reply[4]))

@@ -89,6 +89,8 @@ class Snapshot:
     """Consumer group → entries delivered but not acknowledged, summed over partition streams."""
     group_lag: dict[str, float] = field(default_factory=dict)
     """Consumer group → entries not yet delivered (Redis >= 7 reports it; absent on 6.2)."""
+    refused: dict[str, float] = field(default_factory=dict)
+    """Reason (``unknown_account``, ``waiting_ceiling``) → tickets refused into RQ's failed registry."""
     office_hours_unloadable: float = 0.0
     """Webchat tickets decided as if the account had no office hours, because a worker could not load them."""
 
@@ -231,6 +233,9 @@ class HelpdeskCollector(Collector):
                 snapshot.latency_count += value
             elif name == "office_hours_unloadable":
                 snapshot.office_hours_unloadable += value
+            elif name.startswith("refused:"):
+                reason = name.removeprefix("refused:")
+                snapshot.refused[reason] = snapshot.refused.get(reason, 0.0) + value
 
     def _read_accounts(self, snapshot: Snapshot, accounts: list[AccountKeys], now: datetime) -> None:
         per_chunk = max(PIPELINE_CHUNK // 3, 1)
@@ -343,7 +348,14 @@ def _decision_families(s: Snapshot) -> list[Metric]:
         "Webchat tickets decided as if there were no office hours: a worker could not load the stored ones.",
         value=s.office_hours_unloadable,
     )
-    return [decisions, latency, unloadable]
+    refused = CounterMetricFamily(
+        f"{PREFIX}_tickets_refused",
+        "Tickets refused into RQ's failed registry: account with no users, or its waiting-ticket ceiling reached.",
+        labels=["reason"],
+    )
+    for reason in sorted({"unknown_account", "waiting_ceiling"} | set(s.refused)):  # both always exposed
+        refused.add_metric([reason], s.refused.get(reason, 0.0))
+    return [decisions, latency, unloadable, refused]
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
