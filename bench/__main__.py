@@ -25,7 +25,18 @@ import redis
 from bench.common import PROJECT_ROOT, RESULTS_DIR, bench_redis, machine, utc_now_iso
 from worker.logging import configure_logging
 
-BENCHES = ("ticket_path", "engine", "latency", "growth", "bulk", "memory", "profile_worker", "topology", "bounded")
+BENCHES = (
+    "ticket_path",
+    "engine",
+    "latency",
+    "growth",
+    "bulk",
+    "memory",
+    "profile_worker",
+    "topology",
+    "bounded",
+    "office_hours",
+)
 DOC = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
 ARCHIVE = Path(__file__).resolve().parent / "PERFORMANCE_archive.md"
 FINDINGS = Path(__file__).resolve().parent / "PERFORMANCE_findings.md"

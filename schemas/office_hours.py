@@ -22,9 +22,11 @@ import re
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from schemas.timezones import load_zone
 
 MINUTES_PER_DAY = 24 * 60
 MAX_CLOSED_DATES = 1000
@@ -162,7 +164,10 @@ class OfficeHours(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str = Field(description='IANA time zone the wall-clock times are in, e.g. "Europe/Berlin".')
+    timezone: str = Field(
+        description='IANA time zone the wall-clock times are in, e.g. "Europe/Berlin" (one of the tzdata package\'s '
+        "zones, so every process can load it)."
+    )
     weekly: dict[Weekday, DayIntervals] = Field(
         default_factory=dict,
         description="Intervals per weekday, keyed by the day each interval starts on. A day with no entry is closed.",
@@ -178,14 +183,12 @@ class OfficeHours(BaseModel):
     _zone: ZoneInfo = PrivateAttr()
     _wall_minutes: tuple[tuple[tuple[int, int], ...], ...] = PrivateAttr()
     _closed_set: frozenset[date] = PrivateAttr()
+    _stretch_end: dict[date, date] = PrivateAttr()
 
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-            raise ValueError(f"timezone {value!r} is not a known IANA time zone (e.g. 'Europe/Berlin')") from exc
+        load_zone(value)  # tzdata's zone list, not the checking machine's zone database (schemas/timezones.py)
         return value
 
     @field_validator("weekly")
@@ -210,6 +213,7 @@ class OfficeHours(BaseModel):
             tuple((iv.start_minute, iv.end_offset_minute) for iv in self.weekly.get(day, ())) for day in _WEEKDAY_ORDER
         )
         self._closed_set = frozenset(self.closed_dates)
+        self._stretch_end = _closed_stretch_ends(self.closed_dates, self._wall_minutes)
 
     def _private(self, name: str) -> object:
         private = self.__pydantic_private__
@@ -234,6 +238,16 @@ class OfficeHours(BaseModel):
     def closed_date_set(self) -> frozenset[date]:
         """``closed_dates`` as a set, for constant-time lookups."""
         return cast(frozenset[date], self._private("_closed_set"))
+
+    @property
+    def closed_stretch_end(self) -> dict[date, date]:
+        """Each closed date → the last closed date of its stretch, where nothing in between can open.
+
+        A stretch is a run of closed dates in which each next one is either the following day, or
+        comes after only days without intervals while the earlier one's intervals do not cross
+        midnight into them. So no interval starting on a stretch day before its last can be open, and
+        the next-opening search crosses a stretch in one step, however many dates it holds."""
+        return cast(dict[date, date], self._private("_stretch_end"))
 
     @classmethod
     def from_specs(cls, timezone: str, specs: list[str], closed: list[str | date] | None = None) -> OfficeHours:
@@ -279,6 +293,21 @@ class OfficeHours(BaseModel):
             groups.setdefault(tuple(days_of[interval]), []).append(str(interval))
         ordered = sorted(groups.items(), key=lambda item: _run_starts(list(item[0]))[0])
         return [f"{_render_days(list(days))} {' '.join(intervals)}" for days, intervals in ordered]
+
+
+def _closed_stretch_ends(closed: list[date], table: tuple[tuple[tuple[int, int], ...], ...]) -> dict[date, date]:
+    """``closed_stretch_end`` for sorted ``closed`` dates and per-weekday ``(start, end)`` minutes."""
+    stretches: list[list[date]] = []
+    for day in closed:
+        if stretches:
+            last = stretches[-1][-1]
+            gap = range(last.weekday() + 1, last.weekday() + (day - last).days)  # weekdays strictly between
+            crosses = any(end > MINUTES_PER_DAY for _, end in table[last.weekday()])
+            if not gap or (len(gap) < 7 and not crosses and not any(table[k % 7] for k in gap)):
+                stretches[-1].append(day)
+                continue
+        stretches.append([day])
+    return {day: stretch[-1] for stretch in stretches for day in stretch}
 
 
 def _run_starts(indexes: list[int]) -> list[int]:

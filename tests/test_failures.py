@@ -13,6 +13,7 @@ from rq.job import Job
 
 from producers.connection import connect
 from producers.queue import PROCESS_TICKET, QUEUE_NAME, SERIALIZER, EnqueueFailed, enqueue, enqueue_many
+from schemas.common import Role
 from tests.support.accounts import NOW, TicketFactory, setup_account
 from tests.support.cli import ok
 from tests.support.snapshots import agent_counts
@@ -73,8 +74,9 @@ def test_failed_jobs_are_listed_per_account_with_their_reason(client: redis.Redi
 
 def test_requeued_job_runs_again(client: redis.Redis, make_ticket: TicketFactory, frozen: None) -> None:
     ticket = make_ticket()
+    Engine(client).upsert_user("acme", "max", Role.MANAGER, NOW)  # an account nobody set up is refused
     job = enqueue_raw(client, ticket.model_dump(mode="json"), "acme")
-    drain(client)  # no users yet: the ticket is decided (no_agent_online), so break it instead:
+    drain(client)  # nobody Online: the ticket is decided (round_robin_off), so break it instead:
     assert Queries(client).ticket("acme", ticket.ticket_id) is not None
     bad = enqueue_raw(client, {**ticket.model_dump(mode="json"), "ticket_id": "later", "channel": "fax"}, "acme")
     drain(client)

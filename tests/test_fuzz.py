@@ -531,6 +531,7 @@ def test_bad_jobs_fail_once_as_invalid_write_nothing_and_the_worker_goes_on(payl
         assert only_queue_keys(client), sorted(client.keys())
 
         valid = {**TICKET_BASE, "account_id": "zz-valid", "created_at": (utc_now() - timedelta(hours=1)).isoformat()}
+        Engine(client).upsert_user("zz-valid", "max", Role.MANAGER, utc_now())  # set up: not refused as unknown
         good = queue.enqueue(PROCESS_TICKET, valid)
         make_worker(client).work(burst=True)
         assert Job.fetch(good.id, connection=client, serializer=SERIALIZER).get_status() == "finished"
@@ -545,6 +546,7 @@ def test_one_worker_run_decides_the_valid_job_queued_behind_bad_ones() -> None:
     queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
     for payload in ("garbage", None, {**TICKET_BASE, "channel": "fax"}):
         queue.enqueue(PROCESS_TICKET, payload)
+    Engine(client).upsert_user(TICKET_BASE["account_id"], "max", Role.MANAGER, utc_now())  # a set-up account
     good = queue.enqueue(PROCESS_TICKET, {**TICKET_BASE, "created_at": (utc_now() - timedelta(hours=1)).isoformat()})
     make_worker(client).work(burst=True)
     assert Job.fetch(good.id, connection=client, serializer=SERIALIZER).get_status() == "finished"

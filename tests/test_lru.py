@@ -15,7 +15,7 @@ from schemas.common import Channel
 from schemas.office_hours import OfficeHours
 from tests.support.accounts import NOW, TicketFactory, setup_account
 from tests.support.office_hours import BERLIN_WEEKDAYS, berlin
-from worker.core.engine import ACCOUNT_KEYS_CACHE_SIZE, OFFICE_HOURS_CACHE_SIZE, Engine
+from worker.core.engine import ACCOUNT_KEYS_CACHE_SIZE, OFFICE_HOURS_CACHE_SIZE, Engine, StoredOfficeHours
 from worker.core.lru import LRUCache
 from worker.jobs import ENGINES_CACHE_SIZE, engine_for
 
@@ -102,9 +102,9 @@ def test_engine_caches_stay_at_their_bounds_over_100000_accounts_and_an_evicted_
     real_load = worker_side.load_office_hours
     loads: Counter[str] = Counter()
 
-    def load(account_id: str) -> tuple[str, OfficeHours | None]:
+    def load(account_id: str) -> StoredOfficeHours:
         loads[account_id] += 1
-        return real_load(account_id) if account_id == "acme" else ("", None)
+        return real_load(account_id) if account_id == "acme" else StoredOfficeHours("", None)
 
     monkeypatch.setattr(worker_side, "load_office_hours", load)
     largest = [0, 0]

@@ -64,6 +64,7 @@ def test_the_prelude_redis_runs_holds_the_python_values(client: redis.Redis) -> 
 def test_decisions_are_filed_under_the_python_latency_buckets(client: redis.Redis) -> None:
     keys = AccountKeys.for_account("acme")
     scripts = Scripts(client)
+    scripts.set_user(keys, "ana", "agent", utc_iso(NOW), "e-user")  # an account nobody set up is refused
     now_ms = int(NOW.timestamp() * 1000)
     expected: Counter[str] = Counter()
     for n, latency in enumerate(_probes(shared_constants.LATENCY_BUCKETS_MS)):

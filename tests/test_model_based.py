@@ -545,6 +545,7 @@ def test_redelivery_on_another_channel_returns_the_first_decision_and_emits_noth
     later = saturday + timedelta(days=3)
     again = h.decide(ticket_created("acme", "t1", Channel.EMAIL, later, later), later)
     assert again == first._replace(duplicate=True)
+    h.call("upsert_user", "hooli", "hal", Role.MANAGER, NOW)
     other_account = h.decide(ticket_created("hooli", "t1", Channel.EMAIL, later, later), later)
     assert other_account.reason == "round_robin_off"  # the same ticket id elsewhere is another ticket
     h.check_views()

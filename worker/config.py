@@ -12,6 +12,7 @@ A bad value fails there, with one line naming the variable, instead of in the mi
 | ``HELPDESK_RR_REDIS_RETRIES`` | retries of a transient Redis error per call | 6 |
 | ``HELPDESK_RR_STATE_DIR`` / ``XDG_STATE_HOME`` | the embedded server's files | ``~/.local/state/helpdesk-rr`` |
 | ``HELPDESK_RR_ACCOUNT_STREAM_MAXLEN`` … | retention (``Retention`` below) | see docs/DESIGN.md |
+| ``HELPDESK_RR_MAX_WAITING_TICKETS`` | per-account ceiling on waiting (unassigned) tickets | 100,000 |
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class Retention:
     maintenance (``trim_events``) only past what every group has read and acknowledged, and only
     once older than ``partition_stream_min_age_seconds``; ``partition_stream_maxlen`` (0 = none) is
     an emergency cap that *can* drop unread events, so it is off by default.
+
+    ``max_waiting_tickets`` bounds one account's unassigned set (records of waiting tickets are kept
+    until assigned): a ticket that would have to wait beyond it is refused into RQ's failed registry
+    with its reason, never dropped silently (docs/DESIGN.md, "Retention").
     """
 
     account_stream_maxlen: int = 100_000
@@ -55,6 +60,7 @@ class Retention:
     partition_stream_min_age_seconds: int = 24 * 3600
     assigned_record_ttl_seconds: int = 30 * 24 * 3600
     stats_retention_days: int = 400
+    max_waiting_tickets: int = 100_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Retention:
@@ -69,6 +75,9 @@ class Retention:
                 env, "HELPDESK_RR_RECORD_TTL_SECONDS", cls.assigned_record_ttl_seconds
             ),
             stats_retention_days=_int_env(env, "HELPDESK_RR_STATS_RETENTION_DAYS", cls.stats_retention_days),
+            max_waiting_tickets=_int_env(
+                env, "HELPDESK_RR_MAX_WAITING_TICKETS", cls.max_waiting_tickets, minimum=1, maximum=10**9
+            ),
         )
 
 

@@ -34,6 +34,15 @@ class UnknownTicket(HelpdeskError):
     """helpdesk-rr never saw the ticket (or its record expired)."""
 
 
+class UnknownAccount(HelpdeskError):
+    """A ticket for an account with no users (nobody set it up): refused, nothing was written."""
+
+
+class WaitingCeiling(HelpdeskError):
+    """The ticket would wait, but its account already has the most waiting tickets allowed
+    (``HELPDESK_RR_MAX_WAITING_TICKETS``): refused, nothing was written."""
+
+
 class Unavailable(HelpdeskError):
     """Redis could not be reached (after the client's bounded retries); nothing was confirmed.
 
@@ -60,6 +69,8 @@ _CODES: dict[str, type[HelpdeskError]] = {
     "RR_UNKNOWN_USER": UnknownUser,
     "RR_UNKNOWN_TICKET": UnknownTicket,
     "RR_INVALID": InvalidInput,
+    "RR_UNKNOWN_ACCOUNT": UnknownAccount,
+    "RR_WAITING_CEILING": WaitingCeiling,
 }
 
 

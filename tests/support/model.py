@@ -46,7 +46,7 @@ from schemas.inbound import MAX_BULK_TICKETS, TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.core.bulk import BATCH_SIZE, EmptyTeam, UnknownTeam
 from worker.core.office_hours import gate
-from worker.errors import Forbidden, InvalidInput, UnknownUser
+from worker.errors import Forbidden, InvalidInput, UnknownAccount, UnknownUser
 
 ModelEvent = dict[str, Any]
 """One expected event: every field the engine emits except ``id``."""
@@ -239,6 +239,8 @@ class Model:
             reason = "round_robin" if stored.outcome == "assigned" else stored.reason  # also after a bulk job
             outcome = Outcome(stored.outcome, stored.agent_id, reason, stored.available_at, True, stored.channel)
             return outcome, []
+        if not account.roles:  # nobody set the account up: refused, nothing written (docs/DESIGN.md, "Retention")
+            raise UnknownAccount(f"account {account_id} has no users")
         channel = Channel(ticket.channel).value
 
         def leave_unassigned(reason: str, available_at: datetime | None) -> tuple[Outcome, list[ModelEvent]]:

@@ -222,6 +222,7 @@ def _assign_batches(
 
 def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dict[str, Any]:
     """The job's body: batches, progress in ``job.meta["progress"]``, one toast per agent at the end."""
+    engine.check_bulk_request(request)
     check_request(engine.client, request)
     keys = engine.keys(request.account_id)
     tickets = resolve_tickets(engine, job, request)

@@ -9,24 +9,27 @@ of its queue); an evicted account is simply loaded again on its next ticket.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from enum import StrEnum
+from typing import Literal, NamedTuple, TypeVar
 
 import redis
 import structlog
+from pydantic import ValidationError
 
-from schemas.common import AgentStatus, Channel, Role, check_id, utc_iso
+from schemas.common import ID_MAX_LENGTH, ID_PATTERN, AgentStatus, Channel, Role, check_id, utc_iso
 from schemas.events import new_event_id
-from schemas.inbound import AgentFirstReply, TicketCreated
+from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.config import Retention
 from worker.core.keys import AccountKeys
 from worker.core.lru import LRUCache
 from worker.core.office_hours import gate
-from worker.core.scripts import Scripts, TicketArgs
+from worker.core.scripts import DecideReply, Scripts, TicketArgs
 from worker.core.text import optional_text
-from worker.errors import InvalidInput, StaleOfficeHours
+from worker.errors import InvalidInput, StaleOfficeHours, UnknownAccount, WaitingCeiling, validation_summary
 
 log = structlog.get_logger("helpdesk_rr.engine")
 
@@ -43,6 +46,19 @@ weekday, no closed dates) is about 7 KB, so about 7 MB at the bound; the largest
 on each of 7 days, 1,000 closed dates) is about 310 KB, so even a worst case stays near 310 MB. A miss
 costs one HMGET and a parse before the decision call; correctness never depends on a hit, because
 ``decide_ticket`` checks the version the gate was computed from."""
+
+
+class StoredOfficeHours(NamedTuple):
+    """An account's office hours as this process read them, and the version they were read at."""
+
+    version: str
+    hours: OfficeHours | None
+    """None: no office hours (always open), or unloadable ones."""
+    unloadable: bool = False
+    """Stored and active, but this process could not load them: decided as if there were none."""
+
+
+_NO_OFFICE_HOURS = StoredOfficeHours("", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +84,7 @@ class Engine:
         self.scripts = Scripts(client, retention)
         self._partitions = partitions
         self._keys: LRUCache[str, AccountKeys] = LRUCache(ACCOUNT_KEYS_CACHE_SIZE)
-        self._office_hours: LRUCache[str, tuple[str, OfficeHours | None]] = LRUCache(OFFICE_HOURS_CACHE_SIZE)
+        self._office_hours: LRUCache[str, StoredOfficeHours] = LRUCache(OFFICE_HOURS_CACHE_SIZE)
 
     @property
     def partitions(self) -> int | None:
@@ -89,40 +105,26 @@ class Engine:
     def decide(self, ticket: TicketCreated, now: datetime, enqueued_at: datetime | None = None) -> Decision:
         """Assign ``ticket`` or leave it unassigned with a reason; a repeat returns the first decision.
 
-        ``enqueued_at`` (when the producer enqueued it) feeds the enqueue-to-event latency metric."""
+        ``enqueued_at`` (when the producer enqueued it) feeds the enqueue-to-event latency metric.
+
+        Raises:
+            InvalidInput: an id or the channel is not valid (a model built with ``model_copy`` or
+                ``model_construct`` skips validation; the ids go into key names and event JSON).
+        """
         keys = self.keys(ticket.account_id)
+        _check_ids(ticket_id=ticket.ticket_id)
+        channel = _member(Channel, ticket.channel, "channel")
         args = TicketArgs(
             ticket.ticket_id,
-            ticket.channel.value,
+            channel.value,
             utc_iso(ticket.created_at),
             int(ticket.created_at.timestamp() * 1000),
         )
-        now_iso = utc_iso(now)
-        event_ids = (new_event_id(), new_event_id())
-        for _ in range(_STALE_RETRIES):
-            version, is_open, available_at = "", True, ""
-            if ticket.channel is Channel.WEBCHAT:
-                version, hours = self._cached_office_hours(ticket.account_id)
-                is_open, next_open = gate(hours, ticket.created_at)
-                available_at = utc_iso(next_open) if next_open else ""
-            try:
-                reply = self.scripts.decide_ticket(
-                    keys,
-                    args,
-                    now_iso=now_iso,
-                    office_hours_version=version,
-                    open_at_arrival=is_open,
-                    available_at_iso=available_at,
-                    event_ids=event_ids,
-                    now=now,
-                    enqueued_ms=int(enqueued_at.timestamp() * 1000) if enqueued_at else None,
-                )
-            except StaleOfficeHours:
-                self._office_hours.pop(ticket.account_id)
-                continue
-            break
-        else:  # pragma: no cover - needs office hours changing five times during one decision
-            raise StaleOfficeHours("changing faster than this worker can decide")
+        try:
+            reply = self._decide_call(keys, args, ticket.created_at, now, enqueued_at)
+        except (UnknownAccount, WaitingCeiling) as error:  # into RQ's failed registry, with this reason
+            log.warning("ticket.refused", account_id=keys.account_id, ticket_id=args.ticket_id, error=str(error))
+            raise
         assigned = reply.outcome == "assigned"
         decision = Decision(
             account_id=ticket.account_id,
@@ -147,44 +149,85 @@ class Engine:
         )
         return decision
 
-    def _cached_office_hours(self, account_id: str) -> tuple[str, OfficeHours | None]:
-        """(version, office hours) from the LRU, loaded from Redis on a miss (first use, eviction, stale)."""
+    def _decide_call(
+        self, keys: AccountKeys, args: TicketArgs, created_at: datetime, now: datetime, enqueued_at: datetime | None
+    ) -> DecideReply:
+        """The decision script, with the webchat gate computed from this process's copy of the office
+        hours; a stale copy (``RR_STALE_OFFICE_HOURS``) is reloaded and the call made again."""
+        now_iso = utc_iso(now)
+        event_ids = (new_event_id(), new_event_id())
+        for _ in range(_STALE_RETRIES):
+            stored, is_open, available_at = _NO_OFFICE_HOURS, True, ""
+            if args.channel == Channel.WEBCHAT.value:
+                stored = self._cached_office_hours(keys.account_id)
+                is_open, next_open = gate(stored.hours, created_at)
+                available_at = utc_iso(next_open) if next_open else ""
+            try:
+                return self.scripts.decide_ticket(
+                    keys,
+                    args,
+                    now_iso=now_iso,
+                    office_hours_version=stored.version,
+                    open_at_arrival=is_open,
+                    available_at_iso=available_at,
+                    event_ids=event_ids,
+                    now=now,
+                    enqueued_ms=int(enqueued_at.timestamp() * 1000) if enqueued_at else None,
+                    office_hours_unloadable=stored.unloadable,
+                )
+            except StaleOfficeHours:
+                self._office_hours.pop(keys.account_id)
+        raise StaleOfficeHours("changing faster than this worker can decide")  # pragma: no cover - 5 changes mid-call
+
+    def _cached_office_hours(self, account_id: str) -> StoredOfficeHours:
+        """The account's office hours from the LRU, loaded from Redis on a miss (first use, eviction, stale)."""
         cached = self._office_hours.get(account_id)
         if cached is None:
             cached = self.load_office_hours(account_id)
             self._office_hours.put(account_id, cached)
         return cached
 
-    def load_office_hours(self, account_id: str) -> tuple[str, OfficeHours | None]:
-        """(version, office hours or None) as stored in Redis."""
+    def load_office_hours(self, account_id: str) -> StoredOfficeHours:
+        """The office hours as stored in Redis (``hours`` None: none set, or cleared).
+
+        Stored office hours this process cannot load (a zone its ``tzdata`` lacks, a JSON written by
+        hand) must not cost the ticket: they count as none (always open), ``unloadable`` is set so the
+        decision counts it in the metrics, and ``office_hours.unloadable`` is logged once per load."""
         raw, version, active = self.client.hmget(
             self.keys(account_id).settings, ["office_hours", "office_hours_version", "oh_active"]
         )
-        hours = OfficeHours.model_validate_json(raw) if raw and active in (b"1", "1") else None
-        return (optional_text(version) or ""), hours
+        version_text = optional_text(version) or ""
+        if not raw or active not in (b"1", "1"):
+            return StoredOfficeHours(version_text, None)
+        try:
+            return StoredOfficeHours(version_text, OfficeHours.model_validate_json(raw))
+        except (ValueError, KeyError, OSError) as error:  # ValidationError; a zone that fails to load
+            reason = validation_summary(error) if isinstance(error, ValidationError) else repr(error)
+            log.warning("office_hours.unloadable", account_id=account_id, version=version_text, error=reason)
+            return StoredOfficeHours(version_text, None, unloadable=True)
 
     # --- users, status, settings -----------------------------------------------------------------
 
     def upsert_user(self, account_id: str, user_id: str, role: Role, now: datetime) -> tuple[Role | None, bool]:
         """Create or update a user. Returns (previous role, whether a demotion took them Offline)."""
         _check_ids(user_id=user_id)
+        role = _member(Role, role, "role")
         previous, went_offline = self.scripts.set_user(
-            self.keys(account_id), user_id, Role(role).value, utc_iso(now), new_event_id()
+            self.keys(account_id), user_id, role.value, utc_iso(now), new_event_id()
         )
-        log.info("user.saved", account_id=account_id, user_id=user_id, role=Role(role).value, went_offline=went_offline)
+        log.info("user.saved", account_id=account_id, user_id=user_id, role=role.value, went_offline=went_offline)
         return (Role(previous) if previous else None), went_offline
 
     def set_status(self, account_id: str, user_id: str, status: AgentStatus, actor_id: str, now: datetime) -> bool:
         """Set Online/Offline under the role rules. Returns whether anything changed."""
         _check_ids(user_id=user_id, actor_id=actor_id)
-        changed = self.scripts.set_status(
-            self.keys(account_id), user_id, AgentStatus(status).value, actor_id, now, new_event_id()
-        )
+        status = _member(AgentStatus, status, "status")
+        changed = self.scripts.set_status(self.keys(account_id), user_id, status.value, actor_id, now, new_event_id())
         log.info(
             "agent.status",
             account_id=account_id,
             user_id=user_id,
-            status=AgentStatus(status).value,
+            status=status.value,
             actor_id=actor_id,
             changed=changed,
         )
@@ -200,17 +243,23 @@ class Engine:
     def set_office_hours(self, account_id: str, hours: OfficeHours | None, actor_id: str, now: datetime) -> bool:
         """Replace the office hours (``None`` clears them: always open)."""
         _check_ids(actor_id=actor_id)
-        hours_json = hours.model_dump_json() if hours is not None else ""
+        hours_json = ""
+        if hours is not None:  # validated again: model_copy/model_construct skip validation
+            hours_json = hours.model_dump_json()
+            try:
+                hours = OfficeHours.model_validate_json(hours_json)
+            except ValidationError as error:
+                raise InvalidInput(f"office hours: {validation_summary(error)}") from None
         changed, version = self.scripts.set_office_hours(
             self.keys(account_id), actor_id, hours_json, utc_iso(now), new_event_id()
         )
-        self._office_hours.put(account_id, (version, hours))
+        self._office_hours.put(account_id, StoredOfficeHours(version, hours))
         log.info("settings.office_hours", account_id=account_id, actor_id=actor_id, changed=changed, version=version)
         return changed
 
     def record_first_reply(self, reply: AgentFirstReply, now: datetime) -> tuple[int, bool]:
         """Record an agent's first reply (TTFR); returns (seconds, whether it was already recorded)."""
-        _check_ids(agent_id=reply.agent_id)
+        _check_ids(ticket_id=reply.ticket_id, agent_id=reply.agent_id)
         ttfr, duplicate = self.scripts.record_first_reply(
             self.keys(reply.account_id), reply.ticket_id, reply.agent_id, reply.replied_at, now
         )
@@ -242,6 +291,14 @@ class Engine:
         return changed
 
 
+    def check_bulk_request(self, request: BulkAssignRequest) -> None:
+        """Re-check a bulk request's ids before they reach Lua (worker/core/bulk.py calls it first)."""
+        self.keys(request.account_id)
+        _check_ids(team_id=request.team_id, actor_id=request.actor_id)
+        for n, ticket_id in enumerate(request.ticket_ids or ()):
+            _check_ids(**{f"ticket_ids[{n}]": ticket_id})
+
+
 MAX_TEAM_SIZE = 10_000
 """The most members a team may have (as many as one bulk job's tickets). Larger teams are refused:
 every call on a team is bounded by slicing (set_team, bulk jobs), but the work per change is not."""
@@ -257,13 +314,32 @@ def _members(members: list[str]) -> list[str]:
     return unique
 
 
+_ID = re.compile(ID_PATTERN)
+EnumT = TypeVar("EnumT", bound=StrEnum)
+
+
 def _check_ids(**ids: str) -> None:
-    """Ids become parts of key names: refuse any that could break the key structure."""
+    """Ids become parts of key names and of event JSON: refuse any that could break either.
+
+    Every entry re-checks, even ids that came in a validated model: ``model_copy(update=...)`` and
+    ``model_construct`` skip validation, and one quote in an id would forge an event field."""
     for field, value in ids.items():
+        if isinstance(value, str) and len(value) <= ID_MAX_LENGTH and _ID.fullmatch(value):
+            continue  # the common case, without pydantic; check_id words the refusal
         try:
             check_id(field, value)
         except ValueError as error:
             raise InvalidInput(str(error)) from None
+        raise InvalidInput(f"{field}: not a valid id (got {value!r})")  # pragma: no cover - check_id agrees
+
+
+def _member(enum: type[EnumT], value: object, field: str) -> EnumT:
+    """``value`` as a member of ``enum``, or InvalidInput naming the field."""
+    try:
+        return enum(value)  # type: ignore[arg-type]  # anything may come in; a non-member raises ValueError
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise InvalidInput(f"{field}: must be one of {allowed} (got {value!r})") from None
 
 
 def utc_now() -> datetime:

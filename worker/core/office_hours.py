@@ -24,10 +24,15 @@ Semantics (the office is the :class:`~schemas.office_hours.OfficeHours` of one a
 
 Cost: deciding one instant resolves only the intervals of the local day before, the day of and, when
 closed, the following days up to the next opening (the scan stops at the first day whose midnight is
-past the best candidate). Wall-time resolutions are memoised per (zone, date, minute), so a ticket on
-an already-seen day costs under ~10 us (about 15-35 us uncached) for "mon-fri 09:00-17:00"; the zone,
-the interval minutes and the closed-date set are precomputed by the model. A pathological office
-(no intervals, or a closed year) scans the whole horizon, still well under a millisecond.
+past the best candidate). It does not grow with the number of closed dates: a stretch of closed
+dates (consecutive ones, or ones with only interval-less days between them: see
+``OfficeHours.closed_stretch_end``) is crossed in one step, and its last day costs one wall-time
+resolution; days without intervals cost a weekday lookup; office hours without intervals return at
+once. After a stretch the next opening is at most a week away, so a search examines a handful of
+days whatever the closed dates (``tests/test_office_hours_cost.py`` counts them). Wall-time
+resolutions are memoised per (zone, date, minute), so a ticket on an already-seen day costs under
+~10 us (about 15-35 us uncached) for "mon-fri 09:00-17:00"; the zone, the interval minutes, the
+closed-date set and the stretches are precomputed by the model (docs/PERFORMANCE.md, "Office hours").
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from schemas.office_hours import OfficeHours
+from schemas.office_hours import MINUTES_PER_DAY, OfficeHours
 
 HORIZON_DAYS = 400
 """How many local days :func:`next_opening` looks ahead before giving up."""
@@ -108,10 +113,14 @@ def _first_open(hours: OfficeHours, at: datetime, stop_after: datetime | None) -
     Scans local days from the day before ``at``'s local date (its intervals may cross midnight) forward.
     A day's intervals cannot start before that day's local midnight, so the scan stops once a day begins
     at or after the best candidate, or after ``stop_after`` (``is_open`` only cares about ``at`` itself).
+    Days without intervals cost a weekday lookup; a closed stretch (``OfficeHours.closed_stretch_end``)
+    is crossed in one step to its last day, whose intervals can only open past its midnight.
     """
     zone = hours.zone
     table = hours.wall_minutes
     closed = hours.closed_date_set
+    if not any(table):
+        return None
     local_date = _local_date(zone, at)
     day = local_date - _DAY
     last_day = local_date + timedelta(days=HORIZON_DAYS)
@@ -122,25 +131,75 @@ def _first_open(hours: OfficeHours, at: datetime, stop_after: datetime | None) -
             day_start = _wall_to_utc(zone, day, 0)
             if (best is not None and day_start >= best) or (stop_after is not None and day_start > stop_after):
                 break
-        for start_minute, end_minute in table[day.weekday()]:
-            end = _wall_to_utc(zone, day, end_minute)
-            if end <= at:
+        intervals = table[day.weekday()]
+        if day in closed:
+            stretch_end = hours.closed_stretch_end[day]
+            if stretch_end > day:
+                day = stretch_end  # nothing between here and there can open (see closed_stretch_end)
                 continue
-            start = _wall_to_utc(zone, day, start_minute)
-            candidate = start if start > at else at
-            if candidate >= end:
-                continue  # swallowed by a spring-forward gap
-            if closed:
-                skipped = _skip_closed(zone, closed, candidate, end)
-                if skipped is None:
-                    continue
-                candidate = skipped
-            if best is None or candidate < best:
-                best = candidate
-                if best == at:
-                    return best
+            candidate = _open_after_closed_day(zone, day, intervals, at)
+        elif intervals:
+            candidate = _open_on_day(zone, closed, day, intervals, at, day < local_date)
+        else:
+            candidate = None
+        if candidate is not None and (best is None or candidate < best):
+            best = candidate
+            if best == at:
+                return best
         day += _DAY
     return best
+
+
+def _open_on_day(
+    zone: ZoneInfo,
+    closed: frozenset[date],
+    day: date,
+    intervals: tuple[tuple[int, int], ...],
+    at: datetime,
+    before_at: bool,
+) -> datetime | None:
+    """The earliest open instant ``>= at`` in the intervals starting on the open local ``day``.
+
+    ``before_at``: ``day`` is before ``at``'s local date, so intervals ending by midnight are over."""
+    found: datetime | None = None
+    for start_minute, end_minute in intervals:
+        if before_at and end_minute <= MINUTES_PER_DAY:
+            continue
+        if found is not None and _wall_to_utc(zone, day, start_minute) >= found:
+            break  # sorted by start: no later interval opens earlier
+        end = _wall_to_utc(zone, day, end_minute)
+        if end <= at:
+            continue
+        start = _wall_to_utc(zone, day, start_minute)
+        candidate = start if start > at else at
+        if candidate >= end:
+            continue  # swallowed by a spring-forward gap
+        if closed:
+            skipped = _skip_closed(zone, closed, candidate, end)
+            if skipped is None:
+                continue
+            candidate = skipped
+        if found is None or candidate < found:
+            found = candidate
+            if found == at:
+                break
+    return found
+
+
+def _open_after_closed_day(
+    zone: ZoneInfo, day: date, intervals: tuple[tuple[int, int], ...], at: datetime
+) -> datetime | None:
+    """The earliest open instant ``>= at`` of the intervals starting on a closed ``day`` whose next day is open.
+
+    Only the parts past the next midnight are open, and all of them begin there (or at ``at``), so the
+    interval that ends last decides: one wall-time resolution whatever the number of intervals."""
+    latest_end = max(end for _, end in intervals) if intervals else 0
+    if latest_end <= MINUTES_PER_DAY:
+        return None
+    end = _wall_to_utc(zone, day, latest_end)
+    midnight = _wall_to_utc(zone, day + _DAY, 0)
+    candidate = midnight if midnight > at else at
+    return candidate if candidate < end else None
 
 
 def _local_date(zone: ZoneInfo, instant: datetime) -> date:

@@ -118,6 +118,7 @@ class Scripts:
         event_ids: tuple[str, str],
         now: datetime,
         enqueued_ms: int | None = None,
+        office_hours_unloadable: bool = False,
     ) -> DecideReply:
         day, hour = day_of(now), hour_of(now)
         reply = self._call(
@@ -136,6 +137,7 @@ class Scripts:
                 keys.stats_online(day, hour),
                 keys.uq_depth,
                 keys.metrics,
+                keys.users,
             ],
             [
                 keys.account_id,
@@ -155,6 +157,8 @@ class Scripts:
                 self._stats_ttl(),
                 "" if enqueued_ms is None else enqueued_ms,
                 int(now.timestamp() * 1000),
+                "1" if office_hours_unloadable else "0",
+                self._retention.max_waiting_tickets,
             ],
         )
         return DecideReply(text(reply[0]), text(reply[1]), text(reply[2]), int(reply[3]) == 1, text(reply[4]))

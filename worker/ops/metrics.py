@@ -89,6 +89,10 @@ class Snapshot:
     """Consumer group → entries delivered but not acknowledged, summed over partition streams."""
     group_lag: dict[str, float] = field(default_factory=dict)
     """Consumer group → entries not yet delivered (Redis >= 7 reports it; absent on 6.2)."""
+    refused: dict[str, float] = field(default_factory=dict)
+    """Reason (``unknown_account``, ``waiting_ceiling``) → tickets refused into RQ's failed registry."""
+    office_hours_unloadable: float = 0.0
+    """Webchat tickets decided as if the account had no office hours, because a worker could not load them."""
 
     def cumulative_latency_buckets(self) -> list[tuple[str, float]]:
         """``(le in seconds, cumulative count)`` pairs ending with ``+Inf`` = the count."""
@@ -227,6 +231,11 @@ class HelpdeskCollector(Collector):
                 snapshot.latency_sum_ms += value
             elif name == "latency_ms_count":
                 snapshot.latency_count += value
+            elif name == "office_hours_unloadable":
+                snapshot.office_hours_unloadable += value
+            elif name.startswith("refused:"):
+                reason = name.removeprefix("refused:")
+                snapshot.refused[reason] = snapshot.refused.get(reason, 0.0) + value
 
     def _read_accounts(self, snapshot: Snapshot, accounts: list[AccountKeys], now: datetime) -> None:
         per_chunk = max(PIPELINE_CHUNK // 3, 1)
@@ -277,19 +286,6 @@ class HelpdeskCollector(Collector):
 
     def _families(self, snapshot: Snapshot | None) -> list[Metric]:
         s = snapshot or Snapshot()
-        decisions = CounterMetricFamily(
-            f"{PREFIX}_decisions",
-            "Ticket decisions made, summed over partitions.",
-            labels=["outcome", "reason"],
-        )
-        for (outcome, reason), value in sorted(s.decisions.items()):
-            decisions.add_metric([outcome, reason], value)
-        latency = HistogramMetricFamily(
-            f"{PREFIX}_decision_latency_seconds",
-            "Time from enqueue to the decision's event (decisions with a known enqueue time).",
-            buckets=s.cumulative_latency_buckets(),
-            sum_value=s.latency_sum_ms / 1000,
-        )
         online = GaugeMetricFamily(f"{PREFIX}_online_agents", "Agents Online in the account.", labels=["account"])
         unassigned = GaugeMetricFamily(
             f"{PREFIX}_unassigned_tickets", "Tickets waiting in the account's unassigned set.", labels=["account"]
@@ -323,14 +319,43 @@ class HelpdeskCollector(Collector):
             _gauge("queue_depth", "Jobs waiting in the helpdesk-rr RQ queue.", s.queue_depth),
             _gauge("jobs_started", "Jobs a worker is executing now (RQ started registry).", s.jobs_started),
             _gauge("jobs_failed", "Jobs in RQ's failed registry (kept 7 days; see helpdesk-rr failed).", s.jobs_failed),
-            decisions,
-            latency,
+            *_decision_families(s),
             online,
             unassigned,
             office,
             pending,
             lag,
         ]
+
+
+def _decision_families(s: Snapshot) -> list[Metric]:
+    """The counters the decision scripts keep (``{rr:pNN}:metrics``, summed over partitions)."""
+    decisions = CounterMetricFamily(
+        f"{PREFIX}_decisions",
+        "Ticket decisions made, summed over partitions.",
+        labels=["outcome", "reason"],
+    )
+    for (outcome, reason), value in sorted(s.decisions.items()):
+        decisions.add_metric([outcome, reason], value)
+    latency = HistogramMetricFamily(
+        f"{PREFIX}_decision_latency_seconds",
+        "Time from enqueue to the decision's event (decisions with a known enqueue time).",
+        buckets=s.cumulative_latency_buckets(),
+        sum_value=s.latency_sum_ms / 1000,
+    )
+    unloadable = CounterMetricFamily(
+        f"{PREFIX}_office_hours_unloadable",
+        "Webchat tickets decided as if there were no office hours: a worker could not load the stored ones.",
+        value=s.office_hours_unloadable,
+    )
+    refused = CounterMetricFamily(
+        f"{PREFIX}_tickets_refused",
+        "Tickets refused into RQ's failed registry: account with no users, or its waiting-ticket ceiling reached.",
+        labels=["reason"],
+    )
+    for reason in sorted({"unknown_account", "waiting_ceiling"} | set(s.refused)):  # both always exposed
+        refused.add_metric([reason], s.refused.get(reason, 0.0))
+    return [decisions, latency, unloadable, refused]
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

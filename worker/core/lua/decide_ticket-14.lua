@@ -1,6 +1,8 @@
 --[[
   Decide one inbound ticket: idempotency, round-robin setting, webchat office hours, the
   least-recently-assigned pick among Online agents, the record, the unassigned set and the events.
+  Refuses (writes nothing but a metrics counter) a ticket of an account with no users, and one that
+  would have to wait while the account already has ARGV[20] tickets waiting (docs/DESIGN.md, "Retention").
 
   Input:
     KEYS[1] settings     {rr:pNN}:a:<acct>:settings                 hash round_robin, oh_active, office_hours_version
@@ -16,6 +18,7 @@
     KEYS[11] statsOnline {rr:pNN}:a:<acct>:stats:<DAY>:online:<HH>  agents Online in the hour
     KEYS[12] uqDepth     {rr:pNN}:a:<acct>:uq_depth                 unassigned depth per channel:reason
     KEYS[13] metrics     {rr:pNN}:metrics                           the partition's ops counters
+    KEYS[14] users       {rr:pNN}:a:<acct>:users                    hash user → role (none: nobody set the account up)
 
     ARGV[1] account id        ARGV[2] ticket id          ARGV[3] channel
     ARGV[4] created_at ISO    ARGV[5] created_at ms      ARGV[6] now ISO (occurred_at)
@@ -27,6 +30,9 @@
     ARGV[14] seconds to keep an assigned ticket's record (0 = forever)
     ARGV[15] hour HH of now (UTC)   ARGV[16] seconds to keep the stats keys
     ARGV[17] when the job was enqueued, ms since the epoch ('' = unknown)   ARGV[18] now, ms
+    ARGV[19] '1' if the caller could not load the stored office hours and decided as if there were
+             none (counted as office_hours_unloadable in the partition's metrics), else '0'
+    ARGV[20] most tickets the account's unassigned set may hold (the waiting-ticket ceiling)
 
   Output:
     {outcome, agent_id_or_reason, available_at_or_empty, duplicate, channel}
@@ -34,6 +40,9 @@
       written, nothing emitted: the stored decision, and the channel it arrived on, are returned).
     error 'RR_STALE_OFFICE_HOURS <version>' when ARGV[7] is not the stored version: the caller
       reloads office hours and calls again.
+    error 'RR_UNKNOWN_ACCOUNT <message>' when the account has no users (counted as
+      refused:unknown_account), 'RR_WAITING_CEILING <message>' when the ticket would wait and
+      ARGV[20] tickets already wait (counted as refused:waiting_ceiling); nothing else is written.
 ]]
 local settingsKey, onlineKey, placesKey, seqKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local unassignedKey, ticketKey, countsKey, eventsKey, partitionEventsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -42,6 +51,13 @@ local createdAtIso, createdAtMs, nowIso = ARGV[4], ARGV[5], ARGV[6]
 local maxlen, partitionMaxlen, recordTtl = ARGV[12], ARGV[13], tonumber(ARGV[14])
 local statsKey, statsOnlineKey, uqDepthKey, metricsKey = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local hour, statsTtl, enqueuedMs, nowMs = ARGV[15], ARGV[16], ARGV[17], tonumber(ARGV[18])
+local usersKey, maxWaiting = KEYS[14], tonumber(ARGV[20])
+
+-- A refusal files nothing but its counter; the job fails with the message (RQ's failed registry).
+local function refuse(code, reason, message)
+  rcall('HINCRBY', metricsKey, 'refused:' .. reason, 1)
+  return redis.error_reply(code .. ' ' .. message)
+end
 
 -- The figures every first decision files (docs/STATS.md); duplicates return before reaching this.
 local function count_decision(outcome, reason)
@@ -62,6 +78,9 @@ local function count_decision(outcome, reason)
     rcall('HSET', statsKey, snapField, offset)
   end
   rcall('HINCRBY', metricsKey, 'decisions:' .. outcome .. ':' .. reason, 1)
+  if ARGV[19] == '1' then
+    rcall('HINCRBY', metricsKey, 'office_hours_unloadable', 1)
+  end
   if enqueuedMs ~= '' then
     local latency = math.max(0, nowMs - tonumber(enqueuedMs))
     local bucket = 'inf'
@@ -83,6 +102,12 @@ if stored[1] then
   return {'unassigned', stored[3], stored[4] or '', 1, stored[5]}
 end
 
+if rcall('EXISTS', usersKey) == 0 then
+  return refuse('RR_UNKNOWN_ACCOUNT', 'unknown_account', 'account ' .. accountId ..
+                ' has no users (nobody set it up): ticket ' .. ticketId .. ' was not decided; add its users ' ..
+                '(helpdesk-rr user), then requeue it (helpdesk-rr failed ' .. accountId .. ' --requeue)')
+end
+
 local rrAtArrival = 'on'
 -- Event JSON is built by concatenation, not cjson: every value is an id validated to
 -- [A-Za-z0-9._@+-], a channel or reason of ours, or an ISO timestamp, so nothing needs escaping.
@@ -90,6 +115,13 @@ local eventHead = '","schema_version":"1","account_id":"' .. accountId .. '","oc
              '","ticket_id":"' .. ticketId .. '","channel":"' .. channel
 
 local function leave_unassigned(reason, availableAt)
+  local waiting = rcall('ZCARD', unassignedKey)
+  if waiting >= maxWaiting then
+    return refuse('RR_WAITING_CEILING', 'waiting_ceiling', 'account ' .. accountId .. ' already has ' .. waiting ..
+                  ' tickets waiting (HELPDESK_RR_MAX_WAITING_TICKETS): ticket ' .. ticketId .. ' (' .. reason ..
+                  ') was not decided; assign the backlog (helpdesk-rr bulk-assign --unassigned), then requeue ' ..
+                  'it (helpdesk-rr failed ' .. accountId .. ' --requeue)')
+  end
   rcall('HSET', ticketKey, 'status', 'unassigned', 'channel', channel, 'created_at', createdAtIso,
         'created_ms', createdAtMs, 'reason', reason, 'available_at', availableAt, 'decided_at', nowIso,
         'rr', rrAtArrival)
