@@ -19,13 +19,14 @@ import redis
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from producers.queue import build_ticket, enqueue
+from producers.queue import QUEUE_NAME, build_ticket, enqueue
 from schemas.office_hours import OfficeHours
 from tests.support.accounts import TicketFactory, setup_account
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys, partition_accounts, partition_metrics
 from worker.ops.metrics import HelpdeskCollector, build_registry, metrics_client
 from worker.runtime.failures import failed_registry
+from worker.runtime.malformed import record
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday (as support.accounts.NOW): 16:00 in Berlin
 PARTITIONS = 4
@@ -201,6 +202,14 @@ def test_queue_depth_started_and_failed(real_redis: redis.Redis) -> None:
     assert value(samples, "helpdesk_rr_queue_depth") == 3
     assert value(samples, "helpdesk_rr_jobs_started") == 1
     assert value(samples, "helpdesk_rr_jobs_failed") == 1
+    assert value(samples, "helpdesk_rr_malformed_queue_entries") == 0
+
+
+def test_entries_moved_aside_are_counted(real_redis: redis.Redis) -> None:
+    record(real_redis, QUEUE_NAME, b'bad"id{x}', "not a job id", datetime.now(UTC))
+    record(real_redis, QUEUE_NAME, b"gone", "no job hash", datetime.now(UTC))
+    _text, samples = scrape(real_redis)
+    assert value(samples, "helpdesk_rr_malformed_queue_entries") == 2
 
 
 def test_unreadable_values_do_not_break_the_scrape(real_redis: redis.Redis) -> None:

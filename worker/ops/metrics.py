@@ -6,10 +6,9 @@ the Lua scripts keep the counters in Redis (docs/STATS.md, ``{rr:pNN}:metrics`` 
 
 Cost of one scrape: one pipelined round trip for the RQ queue, its registries and every partition's
 metrics hash and account set, then one pipelined round trip for the per-account figures (split into
-chunks of :data:`PIPELINE_CHUNK` commands for very many accounts). Nothing is written.
-
-When Redis cannot be reached the scrape still succeeds, with ``helpdesk_rr_redis_up 0`` as its only
-series. Missing keys (e.g. before the scripts write the metrics hash) read as zero or absent series.
+chunks of :data:`PIPELINE_CHUNK` commands for very many accounts). Nothing is written. When Redis
+cannot be reached the scrape still succeeds, with ``helpdesk_rr_redis_up 0`` as its only series.
+Missing keys (e.g. before the scripts write the metrics hash) read as zero or absent series.
 """
 
 from __future__ import annotations
@@ -39,7 +38,14 @@ from rq.registry import StartedJobRegistry
 
 from producers.queue import QUEUE_NAME
 from schemas.office_hours import OfficeHours
-from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_accounts, partition_metrics, partition_stream
+from worker.core.keys import (
+    DEFAULT_PARTITIONS,
+    AccountKeys,
+    malformed_queue_entries,
+    partition_accounts,
+    partition_metrics,
+    partition_stream,
+)
 from worker.core.office_hours import is_open
 from worker.core.shared_constants import LATENCY_BUCKETS_MS as LATENCY_BUCKETS_MS  # always exposed, even at 0
 from worker.core.text import text
@@ -79,6 +85,7 @@ class Snapshot:
     queue_depth: int = 0
     jobs_started: int = 0
     jobs_failed: int = 0
+    malformed_entries: int = 0
     decisions: dict[tuple[str, str], float] = field(default_factory=dict)
     latency_buckets_ms: dict[float, float] = field(default_factory=dict)
     """Non-cumulative counts per upper bound (ms), as stored."""
@@ -171,8 +178,8 @@ class HelpdeskCollector(Collector):
 
         offset = 0
         if self.queues is None:
-            self._add_queue_figures(snapshot, results[:5])
-            offset = 5
+            self._add_queue_figures(snapshot, results[:6])
+            offset = 6
         else:
             for queue in self.queues:
                 queue_pipe = queue.pipeline(transaction=False)
@@ -207,12 +214,14 @@ class HelpdeskCollector(Collector):
         for key in (self.started_key, self.failed_key):
             pipe.zcard(key)
             pipe.zcount(key, "(0", time.time())  # RQ's own clock, not the office-hours clock
+        pipe.zcard(malformed_queue_entries(QUEUE_NAME))
 
     @staticmethod
     def _add_queue_figures(snapshot: Snapshot, results: Sequence[Any]) -> None:
         snapshot.queue_depth += int(results[0])
         snapshot.jobs_started += _registry_size(results[1:3])
         snapshot.jobs_failed += _registry_size(results[3:5])
+        snapshot.malformed_entries += int(results[5])
 
     @staticmethod
     def _add_counters(snapshot: Snapshot, counters: dict[bytes, bytes]) -> None:
@@ -319,6 +328,7 @@ class HelpdeskCollector(Collector):
             _gauge("queue_depth", "Jobs waiting in the helpdesk-rr RQ queue.", s.queue_depth),
             _gauge("jobs_started", "Jobs a worker is executing now (RQ started registry).", s.jobs_started),
             _gauge("jobs_failed", "Jobs in RQ's failed registry (kept 7 days; see helpdesk-rr failed).", s.jobs_failed),
+            _gauge("malformed_queue_entries", "Queue entries moved aside unread (failed --all).", s.malformed_entries),
             *_decision_families(s),
             online,
             unassigned,

@@ -32,6 +32,7 @@ from rq.queue import Queue
 from producers.queue import FAILURE_TTL_SECONDS, PROCESS_FIRST_REPLY, PROCESS_TICKET, SERIALIZER
 from worker.core.bulk import BULK_JOB_FUNCTION
 from worker.core.keys import malformed_queue_entries
+from worker.core.text import text
 
 log = structlog.get_logger("helpdesk_rr.malformed")
 
@@ -112,7 +113,7 @@ def job_problem(job: Job) -> str | None:
 
 def check_entry(queue: Queue, entry: bytes | str) -> tuple[Job | None, str | None]:
     """The job a queue entry names, or why it cannot run: (job, None) or (None, reason)."""
-    job_id = _text(entry)
+    job_id = text(entry, "backslashreplace")
     if not JOB_ID.fullmatch(job_id):
         return None, "bad job id (an RQ job id is 1-128 letters, digits, '_' or '-')"
     try:
@@ -134,7 +135,7 @@ def record(connection: redis.Redis, queue_name: str, entry: bytes | str, reason:
     """Add a moved-aside entry to the queue's list of them (pruned by age and count)."""
     key = malformed_queue_entries(queue_name)
     item = {
-        "entry": one_line(_text(entry), MAX_ENTRY_CHARS),
+        "entry": one_line(text(entry, "backslashreplace"), MAX_ENTRY_CHARS),
         "reason": one_line(reason),
         "queue": queue_name,
         "at": at.astimezone(UTC).isoformat(),
@@ -194,9 +195,6 @@ def list_entries(connection: redis.Redis, queue_name: str, now: datetime) -> lis
                 MalformedEntry(one_line(str(data["entry"]), MAX_ENTRY_CHARS), one_line(str(data["reason"])), at)
             )
         except (ValueError, KeyError, TypeError, AttributeError):  # a planted record: shown, not trusted
-            rows.append(MalformedEntry(one_line(_text(item), MAX_ENTRY_CHARS), "unreadable moved-aside record", None))
+            shown = one_line(text(item, "backslashreplace"), MAX_ENTRY_CHARS)
+            rows.append(MalformedEntry(shown, "unreadable moved-aside record", None))
     return rows
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
