@@ -16,6 +16,7 @@ from rq.job import Job
 
 import worker.core.bulk
 import worker.core.queries
+from producers.queue import SERIALIZER
 from schemas.common import AgentStatus, Role
 from schemas.events import AgentStatusChanged, TicketAssigned, UnreadableEvent
 from schemas.inbound import BulkAssignRequest
@@ -79,7 +80,7 @@ def run(client: redis.Redis, ids: list[str]) -> Job:
     request = BulkAssignRequest(account_id="acme", team_id="big", actor_id="max", ticket_ids=ids)
     job = start_bulk_assign(client, request)
     make_worker(client).work(burst=True)
-    return Job.fetch(job.id, connection=client)
+    return Job.fetch(job.id, connection=client, serializer=SERIALIZER)
 
 
 def bulk_assigned(client: redis.Redis) -> list[TicketAssigned]:

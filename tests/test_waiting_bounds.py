@@ -16,7 +16,7 @@ import redis
 from freezegun import freeze_time
 from rq import Queue
 
-from producers.queue import PROCESS_TICKET, QUEUE_NAME
+from producers.queue import PROCESS_TICKET, QUEUE_NAME, SERIALIZER
 from schemas.common import AgentStatus, Channel, Role
 from tests.support.accounts import NOW, TicketFactory, setup_account
 from tests.support.backends import all_keys
@@ -75,7 +75,7 @@ def test_the_refused_job_is_listed_with_its_reason_and_decided_once_requeued(
     client = real_redis
     ticket = make_ticket("ghost-co")
     with freeze_time(NOW):
-        Queue(QUEUE_NAME, connection=client).enqueue(
+        Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).enqueue(
             PROCESS_TICKET, ticket.model_dump(mode="json"), meta={"account_id": "ghost-co"}
         )
         make_worker(client).work(burst=True)
