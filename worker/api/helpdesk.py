@@ -45,11 +45,13 @@ from worker.runtime.topology import Topology
 
 @dataclass(frozen=True)
 class UserSaved:
-    """What ``save_user`` did: the role before (None: the user is new) and whether a demotion to
-    viewer took an Online user Offline."""
+    """What ``save_user`` did: the role before (None: the user is new), whether a demotion to
+    viewer took an Online user Offline, and whether anything changed (False: the user already had
+    that role)."""
 
     previous_role: Role | None
     went_offline: bool
+    changed: bool = True
 
 
 class Helpdesk:
@@ -143,7 +145,7 @@ class Helpdesk:
         """Create or update a user (operator provisioning: no actor; see docs/DESIGN.md, Permissions)."""
         _ids(account=account_id, user=user_id)
         previous, went_offline = self.engine.upsert_user(account_id, user_id, Role(role), now or utc_now())
-        return UserSaved(previous, went_offline)
+        return UserSaved(previous, went_offline, changed=previous is not Role(role))
 
     @refusing
     def set_status(

@@ -19,6 +19,9 @@ def user(ctx: Context, account: str, user: str, role: str) -> None:
     with refusals(ctx):
         saved = ctx.helpdesk.save_user(account, user, Role(role))
         previous = saved.previous_role
+        if not saved.changed:
+            click.echo(f"{user} in {account} as {role} (unchanged)")
+            return
         verb = "created" if previous is None else f"updated ({previous.value} -> {role})"
         click.echo(f"{user} {verb} in {account} as {role}" + ("; now offline" if saved.went_offline else ""))
 
