@@ -240,7 +240,9 @@ def test_events_are_read_in_pages_and_come_back_complete_and_in_order(
 
 
 def bad_entries(client: redis.Redis) -> list[str]:
-    """Valid events with three bad entries between them: not JSON, not an event, no data at all."""
+    """Valid events with three bad entries between them: not JSON, not an event, no data at all (and a
+    user, since the API refuses to read an account nobody set up)."""
+    client.hset(AccountKeys.for_account("acme").users, "ana", "agent")
     stream = AccountKeys.for_account("acme").events
     ids = fill_stream(client, 2)
     ids.append(text(client.xadd(stream, {"type": "x", "data": "not json {"})))

@@ -328,6 +328,7 @@ def invoke(client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     import worker.runtime.topology
 
     monkeypatch.setattr(worker.runtime.topology, "connect_state", lambda url, retries=0: client)
+    client.hset(AccountKeys.for_account("acme").users, "max", "manager")  # the CLI refuses an account with no users
     runner = CliRunner()
 
     def run(*args: str) -> tuple[int, str, str]:

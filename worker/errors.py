@@ -35,7 +35,8 @@ class UnknownTicket(HelpdeskError):
 
 
 class UnknownAccount(HelpdeskError):
-    """A ticket for an account with no users (nobody set it up): refused, nothing was written."""
+    """The account has no users (nobody set it up): a ticket for it is refused by the worker, a command
+    on it by the control API (``unknown account 'ghostco'``); nothing was written."""
 
 
 class WaitingCeiling(HelpdeskError):
@@ -74,11 +75,16 @@ _CODES: dict[str, type[HelpdeskError]] = {
 }
 
 
-def from_response_error(error: ResponseError) -> Exception:
-    """Map a script's ``redis.error_reply('RR_CODE message')`` to its exception; others unchanged."""
+def from_response_error(error: ResponseError, account_id: str | None = None) -> Exception:
+    """Map a script's ``redis.error_reply('RR_CODE message')`` to its exception; others unchanged.
+
+    ``account_id``: the account of the call, named in an unknown user's message (``unknown user ana in
+    account acme``; the scripts' replies name only the user)."""
     text = str(error)
     code, _, message = text.partition(" ")
     if code == "RR_STALE_OFFICE_HOURS":
         return StaleOfficeHours(message)
+    if code == "RR_UNKNOWN_USER" and account_id is not None:
+        message = f"{message} in account {account_id}"
     exc_type = _CODES.get(code)
     return exc_type(message) if exc_type else error

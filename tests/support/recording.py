@@ -24,9 +24,9 @@ class RecordingScripts(Scripts):
         super().__init__(client)
         self.calls: list[tuple[str, list[str]]] = []
 
-    def _call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
+    def _call(self, name: str, keys: list[str], args: list[Any], account_id: str | None = None) -> list[Any]:
         self.calls.append((name, keys))
-        return super()._call(name, keys, args)
+        return super()._call(name, keys, args, account_id)
 
 
 def exercise(

@@ -7,7 +7,15 @@ failures are the typed errors re-exported here, each with a one-line message.
 from worker.api.helpdesk import Helpdesk, UserSaved
 from worker.core.bulk import BulkJobFailed, EmptyTeam, UnknownTeam
 from worker.core.engine import utc_now
-from worker.errors import Forbidden, HelpdeskError, InvalidInput, Unavailable, UnknownTicket, UnknownUser
+from worker.errors import (
+    Forbidden,
+    HelpdeskError,
+    InvalidInput,
+    Unavailable,
+    UnknownAccount,
+    UnknownTicket,
+    UnknownUser,
+)
 
 __all__ = [
     "BulkJobFailed",
@@ -17,6 +25,7 @@ __all__ = [
     "HelpdeskError",
     "InvalidInput",
     "Unavailable",
+    "UnknownAccount",
     "UnknownTeam",
     "UnknownTicket",
     "UnknownUser",

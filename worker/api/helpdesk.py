@@ -13,6 +13,7 @@ Time: methods that change state take ``now`` (default: the wall clock, read here
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -34,7 +35,7 @@ from worker.core.bulk import start_bulk_assign, wait_for
 from worker.core.engine import Engine, utc_now
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
-from worker.errors import InvalidInput, UnknownTicket, UnknownUser
+from worker.errors import InvalidInput, UnknownAccount, UnknownTicket, UnknownUser
 from worker.ops.consumer import EventConsumer
 from worker.redaction import redacted
 from worker.reports import load_report, resolve_period
@@ -133,6 +134,23 @@ class Helpdesk:
     def queue_clients(self) -> list[redis.Redis]:
         return [self.state] if self.topology.single else self.topology.queues()
 
+    def _known_account(self, account_id: str) -> None:
+        """Refuse with ``UnknownAccount`` an account nobody set up (no users): every method on an account
+        but ``save_user`` (which creates accounts), the failed-job methods and ``reset_account`` checks it."""
+        _ids(account=account_id)
+        if not self.queries.has_users(account_id):
+            raise UnknownAccount(f"unknown account '{account_id}'")
+
+    @contextmanager
+    def _account_checked_on_refusal(self, account_id: str) -> Iterator[None]:
+        """For writes made in one Lua call: the script refuses an unknown actor, and only then do we ask
+        whether the whole account is unknown (no extra round trip when the call succeeds)."""
+        try:
+            yield
+        except UnknownUser:
+            self._known_account(account_id)
+            raise
+
     @refusing
     def ping(self) -> None:
         """Fail now, with ``Unavailable``, if the state Redis cannot be reached."""
@@ -158,13 +176,17 @@ class Helpdesk:
     ) -> bool:
         """Set a user Online or Offline (``actor_id`` defaults to the user). Returns whether it changed."""
         _ids(account=account_id, user=user_id, actor=actor_id or user_id)
-        return self.engine.set_status(account_id, user_id, AgentStatus(status), actor_id or user_id, now or utc_now())
+        with self._account_checked_on_refusal(account_id):
+            return self.engine.set_status(
+                account_id, user_id, AgentStatus(status), actor_id or user_id, now or utc_now()
+            )
 
     @refusing
     def set_round_robin(self, account_id: str, enabled: bool, actor_id: str, now: datetime | None = None) -> bool:
         """Turn round robin on or off (owner, admin, manager). Returns whether it changed."""
         _ids(account=account_id, actor=actor_id)
-        return self.engine.set_round_robin(account_id, enabled, actor_id, now or utc_now())
+        with self._account_checked_on_refusal(account_id):
+            return self.engine.set_round_robin(account_id, enabled, actor_id, now or utc_now())
 
     @refusing
     def set_office_hours(
@@ -174,7 +196,8 @@ class Helpdesk:
 
         Build ``hours`` with ``OfficeHours.from_specs("Europe/Berlin", ["mon-fri 09:00-17:00"], [])``."""
         _ids(account=account_id, actor=actor_id)
-        return self.engine.set_office_hours(account_id, hours, actor_id, now or utc_now())
+        with self._account_checked_on_refusal(account_id):
+            return self.engine.set_office_hours(account_id, hours, actor_id, now or utc_now())
 
     @refusing
     def set_team(
@@ -182,7 +205,8 @@ class Helpdesk:
     ) -> bool:
         """Set a team's members, replacing the previous ones (owner, admin, manager)."""
         _ids(account=account_id, team=team_id, actor=actor_id)
-        return self.engine.set_team(account_id, team_id, list(members), actor_id, now or utc_now())
+        with self._account_checked_on_refusal(account_id):
+            return self.engine.set_team(account_id, team_id, list(members), actor_id, now or utc_now())
 
     # --- tickets ----------------------------------------------------------------------------------
 
@@ -190,6 +214,7 @@ class Helpdesk:
     def submit_ticket(self, ticket: TicketCreated | Mapping[str, Any], now: datetime | None = None) -> Job:
         """Validate a ticket-created event and enqueue it; a worker decides it. Returns the RQ job."""
         event = build_ticket(ticket, now=now or utc_now())
+        self._known_account(event.account_id)
         return enqueue(event, self.queue_for(event.account_id))
 
     @refusing
@@ -210,11 +235,12 @@ class Helpdesk:
             {"account_id": account_id, "ticket_id": ticket_id, "agent_id": agent_id, "replied_at": at or now},
             context={"now": now},
         )
+        self._known_account(account_id)
         record = self.queries.ticket(account_id, ticket_id)
         if record is None:
             raise UnknownTicket(f"unknown ticket {ticket_id} in {account_id} (never seen, or its record expired)")
         if self.queries.role(account_id, agent_id) is None:
-            raise UnknownUser(f"unknown user {agent_id}")
+            raise UnknownUser(f"unknown user {agent_id} in account {account_id}")
         if "created_ms" in record and event.replied_at.timestamp() * 1000 < int(record["created_ms"]):
             raise InvalidInput(
                 f"the reply ({utc_iso(event.replied_at)}) is before the ticket was created ({record.get('created_at')})"
@@ -245,6 +271,7 @@ class Helpdesk:
                 "unassigned": unassigned,
             }
         )
+        self._known_account(account_id)
         return start_bulk_assign(self.state, request, self.queue_for(account_id))
 
     @refusing
@@ -265,25 +292,25 @@ class Helpdesk:
     @refusing
     def users(self, account_id: str) -> list[UserView]:
         """Every user of the account: role, status, rotation place, tickets assigned."""
-        _ids(account=account_id)
+        self._known_account(account_id)
         return self.queries.users(account_id)
 
     @refusing
     def settings(self, account_id: str) -> AccountSettings:
         """The account's settings: round robin and office hours."""
-        _ids(account=account_id)
+        self._known_account(account_id)
         return self.queries.settings(account_id)
 
     @refusing
     def teams(self, account_id: str) -> list[TeamView]:
         """Every team with its members and who of them is Online (rotation order)."""
-        _ids(account=account_id)
+        self._known_account(account_id)
         return self.queries.teams(account_id)
 
     @refusing
     def unassigned(self, account_id: str, limit: int | None = None) -> list[UnassignedTicket]:
         """The unassigned tickets, oldest first, with their reason."""
-        _ids(account=account_id)
+        self._known_account(account_id)
         return self.queries.unassigned(account_id, limit)
 
     @refusing
@@ -292,14 +319,14 @@ class Helpdesk:
     ) -> list[tuple[str, EventOrUnreadable]]:
         """The account's events after stream id ``after`` (exclusive), oldest first, with their ids. An
         entry that is not a valid event comes back as an ``UnreadableEvent`` (its id and why), in place."""
-        _ids(account=account_id)
+        self._known_account(account_id)
         return self.queries.events(account_id, after=after, count=count)
 
     def iter_events(self, account_id: str, after: str = "-") -> Iterator[tuple[str, EventOrUnreadable]]:
         """``events``, yielded as they are read (a page of 500 per Redis call): for long streams, where
         a list of every event would not fit in memory."""
         with typed_refusals(self.redis_location):
-            _ids(account=account_id)
+            self._known_account(account_id)
             yield from self.queries.iter_events(account_id, after=after)
 
     def follow_events(
@@ -307,7 +334,7 @@ class Helpdesk:
     ) -> Iterator[tuple[str, EventOrUnreadable]]:
         """Yield the account's events as they are appended (blocking), starting after ``after``."""
         with typed_refusals(self.redis_location):
-            _ids(account=account_id)
+            self._known_account(account_id)
             yield from self.queries.follow_events(account_id, after=after, block_ms=block_ms)
 
     def event_consumer(self, group: str, consumer: str, block_ms: int | None = 1000) -> EventConsumer:
@@ -330,6 +357,7 @@ class Helpdesk:
         _ids(account=account_id)
         now = now or utc_now()
         start, end = resolve_period(now.date(), _day_text(day_from), _day_text(day_to))
+        self._known_account(account_id)
         return load_report(self.state, account_id, start, end, now=now, partitions=self.config.partitions)
 
     @refusing

@@ -70,7 +70,7 @@ def check_request(client: redis.Redis, request: BulkAssignRequest) -> None:
     queries = Queries(client)
     role = queries.role(request.account_id, request.actor_id)
     if role is None:
-        raise UnknownUser(f"unknown user {request.actor_id}")
+        raise UnknownUser(f"unknown user {request.actor_id} in account {request.account_id}")
     if not role.can_be_online:
         raise Forbidden(f"{request.actor_id} is a viewer; only agent or higher may bulk-assign tickets")
     keys = queries.keys(request.account_id)

@@ -85,6 +85,10 @@ class Queries:
             key=lambda view: view.user_id,
         )
 
+    def has_users(self, account_id: str) -> bool:
+        """Whether anybody set the account up (it has a user): an account with none is unknown."""
+        return bool(self.client.exists(self.keys(account_id).users))
+
     def role(self, account_id: str, user_id: str) -> Role | None:
         role = self.client.hget(self.keys(account_id).users, user_id)
         return Role(text(role)) if role else None

@@ -90,14 +90,15 @@ class Scripts:
     def retention(self) -> Retention:
         return self._retention
 
-    def _call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
+    def _call(self, name: str, keys: list[str], args: list[Any], account_id: str | None = None) -> list[Any]:
+        """Run script ``name``; an error reply becomes its typed error (``account_id`` is named in it)."""
         loaded = self._scripts[name]
         if len(keys) != loaded.keys and not (loaded.variadic and len(keys) >= loaded.keys):
             raise ValueError(f"{name} takes {loaded.keys}{'+' if loaded.variadic else ''} keys, got {len(keys)}")
         try:
             reply: list[Any] = loaded.script(keys=keys, args=args)
         except ResponseError as error:
-            raise from_response_error(error) from None
+            raise from_response_error(error, account_id) from None
         return reply
 
     def _stats_ttl(self) -> int:
@@ -188,6 +189,7 @@ class Scripts:
                 *self._stream_args(),
                 self._stats_ttl(),
             ],
+            keys.account_id,
         )
         return int(reply[0]) == 1
 
@@ -206,6 +208,7 @@ class Scripts:
             "set_round_robin",
             [keys.users, keys.settings, keys.events, keys.partition_events],
             [keys.account_id, actor_id, value, now_iso, event_id, *self._stream_args()],
+            keys.account_id,
         )
         return int(reply[0]) == 1
 
@@ -217,6 +220,7 @@ class Scripts:
             "set_office_hours",
             [keys.users, keys.settings, keys.events, keys.partition_events],
             [keys.account_id, actor_id, hours_json, now_iso, event_id, *self._stream_args()],
+            keys.account_id,
         )
         return int(reply[0]) == 1, text(reply[1])
 
@@ -249,7 +253,8 @@ class Scripts:
             last = n == len(slices) - 1
             step = "only" if len(slices) == 1 else "first" if n == 0 else "last" if last else "more"
             head = [keys.account_id, team_id, actor_id, now_iso, event_id, *self._stream_args()]
-            reply = self._call("set_team", call_keys, [*head, step, len(members), same, listed if last else "", *part])
+            args = [*head, step, len(members), same, listed if last else "", *part]
+            reply = self._call("set_team", call_keys, args, keys.account_id)
             same += int(reply[1])
         return int(reply[0]) == 1
 
@@ -332,6 +337,7 @@ class Scripts:
             "record_first_reply",
             [keys.ticket(ticket_id), keys.users, keys.stats(day_of(now)), keys.metrics],
             [agent_id, utc_iso(replied_at), int(replied_at.timestamp() * 1000), self._stats_ttl()],
+            keys.account_id,
         )
         return int(reply[0]), int(reply[1]) == 1
 
