@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.common import AgentStatus, AwareDatetime, Channel, Role, UnassignedReason
+from schemas.config import AccountSettings
 
 
 class UnassignedTicket(BaseModel):
@@ -20,7 +21,7 @@ class UnassignedTicket(BaseModel):
 
 
 class UserView(BaseModel):
-    """A user of an account with their status and rotation place."""
+    """A user of an account with their status, their turn in the rotation and what they were assigned."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -28,7 +29,32 @@ class UserView(BaseModel):
     role: Role = Field(description="The user's role.")
     status: AgentStatus = Field(description="online or offline.")
     place: int | None = Field(description="Rotation place (lower goes first); null if never in the rotation.")
+    next_rank: int | None = Field(
+        default=None,
+        description="Turn among the Online agents: 1 gets the next ticket, 2 the one after; null when Offline.",
+    )
     assigned: int = Field(description="Tickets assigned to the user by round robin (all time).")
+    assigned_today: int = Field(
+        default=0, description="Tickets assigned to the user today, inbound and bulk (the current UTC day)."
+    )
+
+
+class SettingsView(AccountSettings):
+    """An account's settings as a person reads them: what is set (every ``AccountSettings`` field, so a
+    policy added there shows here too) and what it means at ``as_of``."""
+
+    account_id: str = Field(description="The account.")
+    as_of: AwareDatetime = Field(description="The moment open_now and next_opening are judged at (UTC).")
+    open_now: bool = Field(description="Webchat is inside office hours at as_of (always true without office hours).")
+    next_opening: AwareDatetime | None = Field(
+        description="Closed now: when office hours next open (UTC); null when open now, without office hours, "
+        "or when they do not open within 400 days."
+    )
+    waiting_tickets: int = Field(description="Tickets waiting now (the unassigned set).")
+    max_waiting_tickets: int = Field(
+        description="The most tickets the account may have waiting (HELPDESK_RR_MAX_WAITING_TICKETS, one value "
+        "for the deployment); a ticket that would wait beyond it goes to the failed registry."
+    )
 
 
 class TeamView(BaseModel):

@@ -3,18 +3,23 @@ in the account's zone next to UTC, and "(unchanged)" when a user is saved with t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import redis
 
 from schemas.common import AgentStatus, Role
+from schemas.config import AccountSettings
 from schemas.office_hours import OfficeHours
-from tests.support.accounts import NOW
+from schemas.views import SettingsView, UserView
+from tests.support.accounts import NOW, TicketFactory
 from tests.support.cli import ok, refused
 from tests.support.snapshots import snapshot
 from worker.api import Helpdesk, UnknownAccount, UnknownUser
+from worker.config import Retention, Settings
 
 pytestmark = pytest.mark.engine
 
@@ -144,3 +149,146 @@ def test_a_command_on_an_account_with_no_users_says_so(url: str, args: tuple[str
 def test_the_cli_names_the_account_of_an_unknown_user(url: str) -> None:
     ok(url, "user", "acme", "olga", "--role", "owner")
     assert refused(url, "status", "acme", "ana", "online") == "error: unknown user ana in account acme"
+
+
+# --- item 1: the users view (turn in the rotation, assigned today) and the settings view -----------
+
+
+def test_users_show_the_turn_in_the_rotation_and_what_each_got_today(
+    helpdesk: Helpdesk, make_ticket: TicketFactory
+) -> None:
+    for user, role in [("olga", Role.OWNER), ("ana", Role.AGENT), ("ben", Role.AGENT), ("cara", Role.AGENT)]:
+        helpdesk.save_user("acme", user, role, now=NOW)
+    helpdesk.save_user("acme", "vic", Role.VIEWER, now=NOW)
+    helpdesk.set_round_robin("acme", True, "olga", now=NOW)
+    yesterday = NOW - timedelta(days=1)
+    for agent in ("ana", "ben", "cara"):
+        helpdesk.set_status("acme", agent, AgentStatus.ONLINE, now=yesterday)
+    for _ in range(3):  # yesterday: ana, ben, cara
+        helpdesk.engine.decide(make_ticket(created_at=yesterday), yesterday)
+    helpdesk.set_status("acme", "cara", AgentStatus.OFFLINE, now=NOW)
+    for _ in range(3):  # today: ana, ben, ana
+        helpdesk.engine.decide(make_ticket(), NOW)
+
+    views = {view.user_id: view for view in helpdesk.users("acme", now=NOW)}
+    assert {user: (v.next_rank, v.assigned_today, v.assigned) for user, v in views.items()} == {
+        "ana": (2, 2, 3),
+        "ben": (1, 1, 2),
+        "cara": (None, 0, 1),  # Offline: no turn, but keeps her place
+        "olga": (None, 0, 0),
+        "vic": (None, 0, 0),
+    }
+    assert views["cara"].place is not None and views["vic"].place is None
+    assert [view.assigned_today for view in helpdesk.users("acme", now=yesterday)] == [1, 1, 1, 0, 0]
+
+
+def _office(helpdesk: Helpdesk) -> None:
+    helpdesk.save_user("acme", "olga", Role.OWNER, now=NOW)
+    hours = OfficeHours.from_specs("America/New_York", ["mon-fri 09:00-17:00"], ["2026-11-25"])
+    helpdesk.set_office_hours("acme", hours, "olga", now=NOW)
+
+
+def test_settings_view_says_whether_webchat_is_open_and_when_it_next_opens(helpdesk: Helpdesk) -> None:
+    _office(helpdesk)
+    # NOW is Tuesday 15:00 UTC = 10:00 in New York: open
+    view = helpdesk.settings_view("acme", now=NOW)
+    assert (view.account_id, view.round_robin, view.open_now, view.next_opening, view.as_of) == (
+        "acme", False, True, None, NOW
+    )  # fmt: skip
+    assert view.office_hours is not None and view.office_hours.timezone == "America/New_York"
+    # Tuesday 23:00 UTC = 18:00 there; Wednesday is closed, so Thursday 09:00 (14:00 UTC)
+    evening = helpdesk.settings_view("acme", now=NOW + timedelta(hours=8))
+    assert (evening.open_now, evening.next_opening) == (False, NOW + timedelta(days=1, hours=23))
+
+
+def test_settings_view_without_office_hours_is_always_open(helpdesk: Helpdesk) -> None:
+    helpdesk.save_user("acme", "olga", Role.OWNER, now=NOW)
+    helpdesk.set_round_robin("acme", True, "olga", now=NOW)
+    view = helpdesk.settings_view("acme", now=NOW)
+    assert (view.round_robin, view.office_hours, view.open_now, view.next_opening) == (True, None, True, None)
+
+
+def test_settings_view_counts_the_waiting_tickets_against_the_ceiling(
+    request: pytest.FixtureRequest, make_ticket: TicketFactory
+) -> None:
+    client: redis.Redis = request.getfixturevalue("fake_redis")
+    helpdesk = Helpdesk.for_client(client, Settings(retention=Retention(max_waiting_tickets=7)))
+    helpdesk.save_user("acme", "olga", Role.OWNER, now=NOW)
+    for _ in range(2):
+        helpdesk.engine.decide(make_ticket(), NOW)  # round robin off: both wait
+    view = helpdesk.settings_view("acme", now=NOW)
+    assert (view.waiting_tickets, view.max_waiting_tickets) == (2, 7)
+
+
+def test_the_settings_view_has_every_setting_so_a_new_policy_shows_up_in_it() -> None:
+    assert issubclass(SettingsView, AccountSettings)
+    assert set(AccountSettings.model_fields) < set(SettingsView.model_fields)
+
+
+def _staffed_cli(url: str) -> None:
+    ok(url, "user", "acme", "olga", "--role", "owner")
+    for agent in ("ana", "ben", "cara"):
+        ok(url, "user", "acme", agent, "--role", "agent")
+    ok(url, "round-robin", "acme", "on", "--actor", "olga")
+    ok(url, "status", "acme", "ana", "online")
+    ok(url, "status", "acme", "ben", "online")
+
+
+def test_the_users_command_shows_who_is_next(url: str) -> None:
+    _staffed_cli(url)
+    ok(url, "ticket", "acme", "e1", "--channel", "email")
+    ok(url, "worker", "--burst")
+    lines = ok(url, "users", "acme").splitlines()
+    assert lines == [
+        "USER  ROLE     STATUS   NEXT  TODAY  TOTAL",
+        "ana   agent    online      2      1      1",
+        "ben   agent    online      1      0      0",
+        "cara  agent    offline     -      0      0",
+        "olga  owner    offline     -      0      0",
+        "next ticket: ben, then ana",
+    ]
+    rows = [UserView.model_validate_json(line) for line in ok(url, "users", "acme", "--json").splitlines()]
+    assert [(row.user_id, row.next_rank, row.assigned_today) for row in rows] == [
+        ("ana", 2, 1), ("ben", 1, 0), ("cara", None, 0), ("olga", None, 0)
+    ]  # fmt: skip
+
+
+def test_the_users_command_says_when_nobody_is_online(url: str) -> None:
+    ok(url, "user", "acme", "olga", "--role", "owner")
+    assert ok(url, "users", "acme").splitlines()[-1] == "nobody is online: no ticket can be assigned now"
+
+
+def test_the_settings_command_shows_round_robin_office_hours_and_the_ceiling(url: str) -> None:
+    _staffed_cli(url)
+    ok(url, "office-hours", "acme", "--timezone", "America/New_York", "--hours", "mon-fri 09:00-17:00",
+       "--closed", "2026-12-25", "--actor", "olga")  # fmt: skip
+    lines = settings_rows(ok(url, "settings", "acme"))
+    assert lines["account"] == "acme" and lines["round robin"] == "on"
+    assert lines["office hours"] == "America/New_York: mon-fri 09:00-17:00"
+    assert lines["closed dates"] == "2026-12-25"
+    assert lines["webchat"].startswith(("open now", "closed now; opens "))
+    assert lines["as of"].endswith(" America/New_York)")
+    assert lines["waiting"] == "0 ticket(s); at most 100000 (HELPDESK_RR_MAX_WAITING_TICKETS)"
+    view = SettingsView.model_validate_json(ok(url, "settings", "acme", "--json"))
+    assert view.round_robin and view.office_hours is not None and view.max_waiting_tickets == 100_000
+    assert "America/New_York" not in json.dumps(view.model_dump(mode="json", exclude={"office_hours"}))
+
+
+def settings_rows(output: str) -> dict[str, str]:
+    """``settings`` lines are a 13-character name, a space and the value."""
+    return {line[:13].strip(): line[14:] for line in output.splitlines()}
+
+
+def test_the_settings_command_without_office_hours(url: str) -> None:
+    ok(url, "user", "acme", "olga", "--role", "owner")
+    rows = settings_rows(ok(url, "settings", "acme"))
+    assert list(rows) == ["account", "round robin", "office hours", "as of", "waiting"]
+    assert rows["office hours"] == "none (webchat always open)" and rows["round robin"] == "off (new tickets wait)"
+    assert rows["as of"].endswith("Z")  # no zone to show
+
+
+def test_users_and_settings_refuse_an_unknown_account(url: str) -> None:
+    ok(url, "user", "acme", "olga", "--role", "owner")
+    for command in ("users", "settings"):
+        assert refused(url, command, "ghostco") == "error: unknown account 'ghostco'"
+        assert refused(url, command, "ghostco", "--json") == "error: unknown account 'ghostco'"

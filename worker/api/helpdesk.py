@@ -13,7 +13,6 @@ Time: methods that change state take ``now`` (default: the wall clock, read here
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -28,14 +27,15 @@ from schemas.events import EventOrUnreadable
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from schemas.report import Report
-from schemas.views import TeamView, UnassignedTicket, UserView
-from worker.api.refusals import refusing, typed_refusals
+from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
+from worker.api.refusals import account_checked_on_refusal, known_account, refusing, typed_refusals
 from worker.config import Settings
 from worker.core.bulk import start_bulk_assign, wait_for
 from worker.core.engine import Engine, utc_now
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
-from worker.errors import InvalidInput, UnknownAccount, UnknownTicket, UnknownUser
+from worker.core.scripts import day_of
+from worker.errors import InvalidInput, UnknownTicket, UnknownUser
 from worker.ops.consumer import EventConsumer
 from worker.redaction import redacted
 from worker.reports import load_report, resolve_period
@@ -134,23 +134,6 @@ class Helpdesk:
     def queue_clients(self) -> list[redis.Redis]:
         return [self.state] if self.topology.single else self.topology.queues()
 
-    def _known_account(self, account_id: str) -> None:
-        """Refuse with ``UnknownAccount`` an account nobody set up (no users): every method on an account
-        but ``save_user`` (which creates accounts), the failed-job methods and ``reset_account`` checks it."""
-        _ids(account=account_id)
-        if not self.queries.has_users(account_id):
-            raise UnknownAccount(f"unknown account '{account_id}'")
-
-    @contextmanager
-    def _account_checked_on_refusal(self, account_id: str) -> Iterator[None]:
-        """For writes made in one Lua call: the script refuses an unknown actor, and only then do we ask
-        whether the whole account is unknown (no extra round trip when the call succeeds)."""
-        try:
-            yield
-        except UnknownUser:
-            self._known_account(account_id)
-            raise
-
     @refusing
     def ping(self) -> None:
         """Fail now, with ``Unavailable``, if the state Redis cannot be reached."""
@@ -176,7 +159,7 @@ class Helpdesk:
     ) -> bool:
         """Set a user Online or Offline (``actor_id`` defaults to the user). Returns whether it changed."""
         _ids(account=account_id, user=user_id, actor=actor_id or user_id)
-        with self._account_checked_on_refusal(account_id):
+        with account_checked_on_refusal(self.queries, account_id):
             return self.engine.set_status(
                 account_id, user_id, AgentStatus(status), actor_id or user_id, now or utc_now()
             )
@@ -185,7 +168,7 @@ class Helpdesk:
     def set_round_robin(self, account_id: str, enabled: bool, actor_id: str, now: datetime | None = None) -> bool:
         """Turn round robin on or off (owner, admin, manager). Returns whether it changed."""
         _ids(account=account_id, actor=actor_id)
-        with self._account_checked_on_refusal(account_id):
+        with account_checked_on_refusal(self.queries, account_id):
             return self.engine.set_round_robin(account_id, enabled, actor_id, now or utc_now())
 
     @refusing
@@ -196,7 +179,7 @@ class Helpdesk:
 
         Build ``hours`` with ``OfficeHours.from_specs("Europe/Berlin", ["mon-fri 09:00-17:00"], [])``."""
         _ids(account=account_id, actor=actor_id)
-        with self._account_checked_on_refusal(account_id):
+        with account_checked_on_refusal(self.queries, account_id):
             return self.engine.set_office_hours(account_id, hours, actor_id, now or utc_now())
 
     @refusing
@@ -205,7 +188,7 @@ class Helpdesk:
     ) -> bool:
         """Set a team's members, replacing the previous ones (owner, admin, manager)."""
         _ids(account=account_id, team=team_id, actor=actor_id)
-        with self._account_checked_on_refusal(account_id):
+        with account_checked_on_refusal(self.queries, account_id):
             return self.engine.set_team(account_id, team_id, list(members), actor_id, now or utc_now())
 
     # --- tickets ----------------------------------------------------------------------------------
@@ -214,7 +197,7 @@ class Helpdesk:
     def submit_ticket(self, ticket: TicketCreated | Mapping[str, Any], now: datetime | None = None) -> Job:
         """Validate a ticket-created event and enqueue it; a worker decides it. Returns the RQ job."""
         event = build_ticket(ticket, now=now or utc_now())
-        self._known_account(event.account_id)
+        known_account(self.queries, event.account_id)
         return enqueue(event, self.queue_for(event.account_id))
 
     @refusing
@@ -235,7 +218,7 @@ class Helpdesk:
             {"account_id": account_id, "ticket_id": ticket_id, "agent_id": agent_id, "replied_at": at or now},
             context={"now": now},
         )
-        self._known_account(account_id)
+        known_account(self.queries, account_id)
         record = self.queries.ticket(account_id, ticket_id)
         if record is None:
             raise UnknownTicket(f"unknown ticket {ticket_id} in {account_id} (never seen, or its record expired)")
@@ -271,7 +254,7 @@ class Helpdesk:
                 "unassigned": unassigned,
             }
         )
-        self._known_account(account_id)
+        known_account(self.queries, account_id)
         return start_bulk_assign(self.state, request, self.queue_for(account_id))
 
     @refusing
@@ -290,27 +273,35 @@ class Helpdesk:
     # --- reads ------------------------------------------------------------------------------------
 
     @refusing
-    def users(self, account_id: str) -> list[UserView]:
-        """Every user of the account: role, status, rotation place, tickets assigned."""
-        self._known_account(account_id)
-        return self.queries.users(account_id)
+    def users(self, account_id: str, now: datetime | None = None) -> list[UserView]:
+        """Every user of the account, by id: role, status, rotation place and turn (``next_rank`` 1 gets
+        the next ticket), tickets assigned in all and today (the UTC day of ``now``: docs/STATS.md)."""
+        known_account(self.queries, account_id)
+        return self.queries.users(account_id, day_of(now or utc_now()))
 
     @refusing
     def settings(self, account_id: str) -> AccountSettings:
         """The account's settings: round robin and office hours."""
-        self._known_account(account_id)
+        known_account(self.queries, account_id)
         return self.queries.settings(account_id)
+
+    @refusing
+    def settings_view(self, account_id: str, now: datetime | None = None) -> SettingsView:
+        """The settings as a person reads them: every ``settings`` field, whether webchat is open at
+        ``now`` and when it next opens, and the tickets waiting against the waiting-ticket ceiling."""
+        known_account(self.queries, account_id)
+        return self.queries.settings_view(account_id, now or utc_now(), self.config.retention.max_waiting_tickets)
 
     @refusing
     def teams(self, account_id: str) -> list[TeamView]:
         """Every team with its members and who of them is Online (rotation order)."""
-        self._known_account(account_id)
+        known_account(self.queries, account_id)
         return self.queries.teams(account_id)
 
     @refusing
     def unassigned(self, account_id: str, limit: int | None = None) -> list[UnassignedTicket]:
         """The unassigned tickets, oldest first, with their reason."""
-        self._known_account(account_id)
+        known_account(self.queries, account_id)
         return self.queries.unassigned(account_id, limit)
 
     @refusing
@@ -319,14 +310,14 @@ class Helpdesk:
     ) -> list[tuple[str, EventOrUnreadable]]:
         """The account's events after stream id ``after`` (exclusive), oldest first, with their ids. An
         entry that is not a valid event comes back as an ``UnreadableEvent`` (its id and why), in place."""
-        self._known_account(account_id)
+        known_account(self.queries, account_id)
         return self.queries.events(account_id, after=after, count=count)
 
     def iter_events(self, account_id: str, after: str = "-") -> Iterator[tuple[str, EventOrUnreadable]]:
         """``events``, yielded as they are read (a page of 500 per Redis call): for long streams, where
         a list of every event would not fit in memory."""
         with typed_refusals(self.redis_location):
-            self._known_account(account_id)
+            known_account(self.queries, account_id)
             yield from self.queries.iter_events(account_id, after=after)
 
     def follow_events(
@@ -334,7 +325,7 @@ class Helpdesk:
     ) -> Iterator[tuple[str, EventOrUnreadable]]:
         """Yield the account's events as they are appended (blocking), starting after ``after``."""
         with typed_refusals(self.redis_location):
-            self._known_account(account_id)
+            known_account(self.queries, account_id)
             yield from self.queries.follow_events(account_id, after=after, block_ms=block_ms)
 
     def event_consumer(self, group: str, consumer: str, block_ms: int | None = 1000) -> EventConsumer:
@@ -357,7 +348,7 @@ class Helpdesk:
         _ids(account=account_id)
         now = now or utc_now()
         start, end = resolve_period(now.date(), _day_text(day_from), _day_text(day_to))
-        self._known_account(account_id)
+        known_account(self.queries, account_id)
         return load_report(self.state, account_id, start, end, now=now, partitions=self.config.partitions)
 
     @refusing

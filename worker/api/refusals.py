@@ -17,7 +17,9 @@ from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producers.queue import EnqueueFailed
-from worker.errors import HelpdeskError, InvalidInput, Unavailable, validation_summary
+from schemas.common import check_id
+from worker.core.queries import Queries
+from worker.errors import HelpdeskError, InvalidInput, Unavailable, UnknownAccount, UnknownUser, validation_summary
 from worker.ops.redis_errors import UnsafeDirectory
 from worker.redaction import redacted
 
@@ -64,3 +66,23 @@ def refusing(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, 
             return method(self, *args, **kwargs)
 
     return wrapper
+
+
+def known_account(queries: Queries, account_id: str) -> None:
+    """Refuse with ``UnknownAccount`` an account nobody set up (no users). Every ``Helpdesk`` method on
+    an account checks it but ``save_user`` (which creates accounts), the failed-job methods (the jobs
+    of such an account are listed there) and ``reset_account``."""
+    check_id("account", account_id)
+    if not queries.has_users(account_id):
+        raise UnknownAccount(f"unknown account '{account_id}'")
+
+
+@contextmanager
+def account_checked_on_refusal(queries: Queries, account_id: str) -> Iterator[None]:
+    """For writes made in one Lua call: the script refuses an unknown actor, and only then is the
+    account looked at (no extra round trip when the call succeeds)."""
+    try:
+        yield
+    except UnknownUser:
+        known_account(queries, account_id)
+        raise

@@ -3,14 +3,14 @@
 One module per concern registers its commands on the group in ``base.py``: ``people`` (users,
 status, round robin, office hours), ``tickets`` (tickets, first replies, the unassigned queue,
 events, failed jobs), ``teams`` (teams and bulk assignment), ``reports``, ``ops`` (workers, metrics,
-the embedded server, schemas) and ``demo``.
+the embedded server, schemas), ``views`` (users and settings as they are now) and ``demo``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from worker.cli import demo, ops, people, reports, teams, tickets  # noqa: F401 - they register their commands
+from worker.cli import demo, ops, people, reports, teams, tickets, views  # noqa: F401 - they register their commands
 from worker.cli.base import cli
 
 __all__ = ["cli", "main"]

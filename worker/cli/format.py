@@ -1,29 +1,54 @@
-"""Readable one-line renderings of events for terminals (the CLI and the demo)."""
+"""Readable renderings for terminals (the CLI and the demo): events in one line, times in UTC with the
+account's local time next to them.
+
+A person reads local time; scripts and the JSON keep UTC only. With an account zone (its office hours'),
+a moment reads ``2026-11-24T14:00:00.000Z (09:00 America/New_York)``; when the local date is not the UTC
+date, the local date is shown too: ``2026-11-25T02:00:00.000Z (2026-11-24 21:00 America/New_York)``.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from schemas.common import utc_iso
 from schemas.events import EventOrUnreadable
+from schemas.office_hours import OfficeHours
 
 
-def describe(event: EventOrUnreadable) -> str:
-    """One readable line per event for terminals (an unreadable entry: its stream id and why)."""
+def account_zone(hours: OfficeHours | None) -> ZoneInfo | None:
+    """The zone an account's times are shown in: its office hours' (None: UTC only)."""
+    return hours.zone if hours is not None else None
+
+
+def when(moment: datetime, zone: ZoneInfo | None = None) -> str:
+    """``moment`` in UTC, followed by its wall-clock time in ``zone`` when there is one."""
+    utc = utc_iso(moment)
+    if zone is None:
+        return utc
+    local = moment.astimezone(zone)
+    shown = f"{local:%H:%M}" if local.date() == moment.astimezone(UTC).date() else f"{local:%Y-%m-%d %H:%M}"
+    return f"{utc} ({shown} {zone.key})"
+
+
+def describe(event: EventOrUnreadable, zone: ZoneInfo | None = None) -> str:
+    """One readable line per event for terminals (an unreadable entry: its stream id and why); times
+    also in ``zone`` when given."""
     if event.type == "unreadable":
         return f"unreadable entry {event.entry_id}: {event.reason}"
-    when = utc_iso(event.occurred_at)
+    at = when(event.occurred_at, zone)
     match event.type:
         case "ticket.assigned":
             extra = f" (was {event.previous_agent_id})" if event.previous_agent_id else ""
-            return f"{when} ticket.assigned    {event.ticket_id} ({event.channel.value}) -> {event.agent_id}{extra}"
+            return f"{at} ticket.assigned    {event.ticket_id} ({event.channel.value}) -> {event.agent_id}{extra}"
         case "ticket.unassigned":
-            until = f" until {utc_iso(event.available_at)}" if event.available_at else ""
-            return f"{when} ticket.unassigned  {event.ticket_id} ({event.channel.value}): {event.reason.value}{until}"
+            until = f" until {when(event.available_at, zone)}" if event.available_at else ""
+            return f"{at} ticket.unassigned  {event.ticket_id} ({event.channel.value}): {event.reason.value}{until}"
         case "toast":
-            return f"{when} toast              @{event.user_id}: {event.text}"
+            return f"{at} toast              @{event.user_id}: {event.text}"
         case "agent.status_changed":
             by = f" by {event.actor_id}" if event.actor_id and event.actor_id != event.user_id else ""
-            return f"{when} agent.status       {event.user_id} is {event.status.value}{by}"
+            return f"{at} agent.status       {event.user_id} is {event.status.value}{by}"
         case _:
-            return f"{when} settings.changed   {json.dumps(event.changes)} by {event.actor_id}"
+            return f"{at} settings.changed   {json.dumps(event.changes)} by {event.actor_id}"

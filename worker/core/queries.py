@@ -16,8 +16,9 @@ from schemas.common import AgentStatus, Channel, Role, UnassignedReason
 from schemas.config import AccountSettings
 from schemas.events import EventOrUnreadable, UnreadableEvent, parse_event
 from schemas.office_hours import OfficeHours
-from schemas.views import TeamView, UnassignedTicket, UserView
+from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
 from worker.core.keys import AccountKeys
+from worker.core.office_hours import is_open, next_opening
 from worker.core.text import text
 
 EVENTS_PAGE = 500
@@ -60,7 +61,29 @@ class Queries:
             }
         )
 
-    def users(self, account_id: str) -> list[UserView]:
+    def settings_view(self, account_id: str, now: datetime, max_waiting_tickets: int) -> SettingsView:
+        """The settings with what they mean at ``now``: webchat open or when it opens, tickets waiting
+        against the ceiling (``max_waiting_tickets``: the deployment's, worker/config.py)."""
+        settings = self.settings(account_id)
+        hours = settings.office_hours
+        open_now = is_open(hours, now)
+        return SettingsView.model_validate(
+            {
+                **dict(settings),
+                "account_id": account_id,
+                "as_of": now,
+                "open_now": open_now,
+                "next_opening": None if open_now else next_opening(hours, now),
+                "waiting_tickets": int(self.client.zcard(self.keys(account_id).unassigned)),
+                "max_waiting_tickets": max_waiting_tickets,
+            }
+        )
+
+    def users(self, account_id: str, today: str | None = None) -> list[UserView]:
+        """Every user, by id: role, status, place and turn in the rotation, tickets assigned.
+
+        ``today``: the UTC day (``YYYY-MM-DD``, docs/STATS.md) whose ``assigned:<agent>`` counters fill
+        ``assigned_today``; None reads no day (0)."""
         keys = self.keys(account_id)
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(keys.users)
@@ -68,22 +91,31 @@ class Queries:
         pipe.hgetall(keys.places)
         pipe.hgetall(keys.counts)
         roles, online, places, counts = pipe.execute()
-        online_ids = {text(u) for u in online}
+        rank_of = {text(u): rank for rank, u in enumerate(online, start=1)}
         place_of = {text(k): int(v) for k, v in places.items()}
         count_of = {text(k): int(v) for k, v in counts.items()}
-        return sorted(
-            (
-                UserView(
-                    user_id=text(user),
-                    role=Role(text(role)),
-                    status=AgentStatus.ONLINE if text(user) in online_ids else AgentStatus.OFFLINE,
-                    place=place_of.get(text(user)),
-                    assigned=count_of.get(text(user), 0),
-                )
-                for user, role in roles.items()
-            ),
-            key=lambda view: view.user_id,
-        )
+        role_of = {text(user): Role(text(role)) for user, role in roles.items()}
+        user_ids = sorted(role_of)
+        today_of = self._assigned_on(keys, today, user_ids)
+        return [
+            UserView(
+                user_id=user,
+                role=role_of[user],
+                status=AgentStatus.ONLINE if user in rank_of else AgentStatus.OFFLINE,
+                place=place_of.get(user),
+                next_rank=rank_of.get(user),
+                assigned=count_of.get(user, 0),
+                assigned_today=today_of.get(user, 0),
+            )
+            for user in user_ids
+        ]
+
+    def _assigned_on(self, keys: AccountKeys, day: str | None, user_ids: list[str]) -> dict[str, int]:
+        """Tickets assigned to each user on ``day`` (the per-day stats hash), only the users' fields."""
+        if day is None or not user_ids:
+            return {}
+        values = self.client.hmget(keys.stats(day), [f"assigned:{user}" for user in user_ids])
+        return {user: int(value) for user, value in zip(user_ids, values, strict=True) if value is not None}
 
     def has_users(self, account_id: str) -> bool:
         """Whether anybody set the account up (it has a user): an account with none is unknown."""

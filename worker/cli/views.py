@@ -1,0 +1,95 @@
+"""What an account looks like now: ``users`` (who is next, who got what today) and ``settings``.
+
+Both print a table for people and, with ``--json``, exactly the control API's models
+(``schemas/views.py``: ``UserView`` one per line, ``SettingsView`` one object), times in UTC only.
+"""
+
+from __future__ import annotations
+
+import click
+
+from schemas.views import SettingsView, UserView
+from worker.cli.base import Context, cli, pass_context, refusals
+from worker.cli.format import account_zone, when
+
+CLOSED_DATES_SHOWN = 10
+"""Closed dates listed by ``settings`` before "and N more" (``--json`` has them all)."""
+
+
+@cli.command()
+@click.argument("account")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (schemas/views.py UserView).")
+@pass_context
+def users(ctx: Context, account: str, as_json: bool) -> None:
+    """List ACCOUNT's users: role, status, turn in the rotation (NEXT 1 gets the next ticket), tickets
+    assigned today (the UTC day) and in all."""
+    with refusals(ctx):
+        views = ctx.helpdesk.users(account)
+        if as_json:
+            for view in views:
+                click.echo(view.model_dump_json())
+            return
+        for line in users_table(views):
+            click.echo(line)
+
+
+def users_table(views: list[UserView]) -> list[str]:
+    """The ``users`` table and a last line saying who is next."""
+    width = max([len("USER"), *(len(view.user_id) for view in views)])
+    lines = [f"{'USER':<{width}}  {'ROLE':<8} {'STATUS':<8} {'NEXT':>4} {'TODAY':>6} {'TOTAL':>6}"]
+    for view in views:
+        rank = "-" if view.next_rank is None else str(view.next_rank)
+        lines.append(
+            f"{view.user_id:<{width}}  {view.role.value:<8} {view.status.value:<8} {rank:>4} "
+            f"{view.assigned_today:>6} {view.assigned:>6}"
+        )
+    queue = sorted((view.next_rank, view.user_id) for view in views if view.next_rank is not None)
+    if not queue:
+        return [*lines, "nobody is online: no ticket can be assigned now"]
+    names = [user for _rank, user in queue]
+    then = f", then {', '.join(names[1:4])}{', ...' if len(names) > 4 else ''}" if len(names) > 1 else ""
+    return [*lines, f"next ticket: {names[0]}{then}"]
+
+
+@cli.command()
+@click.argument("account")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (schemas/views.py SettingsView).")
+@pass_context
+def settings(ctx: Context, account: str, as_json: bool) -> None:
+    """Show ACCOUNT's settings: round robin, office hours (open now? next opening), the waiting-ticket
+    ceiling."""
+    with refusals(ctx):
+        view = ctx.helpdesk.settings_view(account)
+        click.echo(view.model_dump_json() if as_json else "\n".join(settings_lines(view)))
+
+
+def settings_lines(view: SettingsView) -> list[str]:
+    """``settings`` for a person: one ``name  value`` line per setting, times also in the account's zone."""
+    hours = view.office_hours
+    zone = account_zone(hours)
+    rows = [("account", view.account_id), ("round robin", "on" if view.round_robin else "off (new tickets wait)")]
+    if hours is None:
+        rows.append(("office hours", "none (webchat always open)"))
+    else:
+        rows += [
+            ("office hours", f"{hours.timezone}: " + ("; ".join(hours.to_specs()) or "no intervals")),
+            ("closed dates", _closed_dates(view)),
+            ("webchat", _webchat_now(view)),
+        ]
+    ceiling = f"at most {view.max_waiting_tickets} (HELPDESK_RR_MAX_WAITING_TICKETS)"
+    rows += [("as of", when(view.as_of, zone)), ("waiting", f"{view.waiting_tickets} ticket(s); {ceiling}")]
+    return [f"{name:<13} {value}" for name, value in rows]
+
+
+def _closed_dates(view: SettingsView) -> str:
+    closed = [day.isoformat() for day in view.office_hours.closed_dates] if view.office_hours else []
+    more = len(closed) - CLOSED_DATES_SHOWN
+    return ", ".join(closed[:CLOSED_DATES_SHOWN]) + (f" and {more} more" if more > 0 else "") or "none"
+
+
+def _webchat_now(view: SettingsView) -> str:
+    if view.open_now:
+        return "open now"
+    if view.next_opening is None:
+        return "closed now; no opening within 400 days"
+    return f"closed now; opens {when(view.next_opening, account_zone(view.office_hours))}"
