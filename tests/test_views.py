@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
 
-from schemas.common import AgentStatus, Role
+from schemas.common import AgentStatus, Channel, Role, UnassignedReason
 from schemas.config import AccountSettings
+from schemas.events import TicketUnassigned, parse_event
 from schemas.office_hours import OfficeHours
 from schemas.views import SettingsView, UserView
 from tests.support.accounts import NOW, TicketFactory
 from tests.support.cli import ok, refused
 from tests.support.snapshots import snapshot
 from worker.api import Helpdesk, UnknownAccount, UnknownUser
+from worker.cli.demo import run_demo
+from worker.cli.format import LocalTimes, describe, when
 from worker.config import Retention, Settings
 
 pytestmark = pytest.mark.engine
@@ -292,3 +296,110 @@ def test_users_and_settings_refuse_an_unknown_account(url: str) -> None:
     for command in ("users", "settings"):
         assert refused(url, command, "ghostco") == "error: unknown account 'ghostco'"
         assert refused(url, command, "ghostco", "--json") == "error: unknown account 'ghostco'"
+
+
+# --- item 5: times in the account's zone next to UTC where a person reads them ----------------------
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def test_a_time_is_shown_in_utc_with_the_local_time_and_the_local_date_when_it_differs() -> None:
+    moment = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+    assert when(moment) == "2026-11-24T14:00:00.000Z"
+    assert when(moment, NEW_YORK) == "2026-11-24T14:00:00.000Z (09:00 America/New_York)"
+    late = datetime(2026, 11, 25, 2, 30, tzinfo=UTC)
+    assert when(late, NEW_YORK) == "2026-11-25T02:30:00.000Z (2026-11-24 21:30 America/New_York)"
+
+
+def test_an_event_line_shows_its_times_in_the_zone() -> None:
+    event = TicketUnassigned(
+        account_id="acme",
+        occurred_at=datetime(2026, 11, 24, 23, 0, tzinfo=UTC),
+        ticket_id="w1",
+        channel=Channel.WEBCHAT,
+        reason=UnassignedReason.AFTER_HOURS,
+        available_at=datetime(2026, 11, 25, 14, 0, tzinfo=UTC),
+    )
+    assert describe(event, NEW_YORK) == (
+        "2026-11-24T23:00:00.000Z (18:00 America/New_York) ticket.unassigned  w1 (webchat): after_hours until "
+        "2026-11-25T14:00:00.000Z (09:00 America/New_York)"
+    )
+    assert describe(event) == (
+        "2026-11-24T23:00:00.000Z ticket.unassigned  w1 (webchat): after_hours until 2026-11-25T14:00:00.000Z"
+    )
+
+
+def test_local_times_follow_the_account_office_hours_as_they_change(helpdesk: Helpdesk) -> None:
+    helpdesk.save_user("acme", "olga", Role.OWNER, now=NOW)
+    helpdesk.set_round_robin("acme", True, "olga", now=NOW)
+    local = LocalTimes(helpdesk)
+    first = [local.describe(event) for _id, event in helpdesk.events("acme")]
+    assert first == ["2026-11-24T15:00:00.000Z settings.changed   {\"round_robin\": \"on\"} by olga"]
+    _office(helpdesk)  # America/New_York, announced by a settings.changed event (as --follow sees it)
+    _id, announced = helpdesk.events("acme")[-1]
+    assert local.describe(announced).startswith("2026-11-24T15:00:00.000Z (10:00 America/New_York) settings.changed")
+    assert local.zone("ghostco") is None  # an account nobody set up: UTC only
+
+
+def _after_hours_ticket(url: str) -> None:
+    ok(url, "user", "acme", "olga", "--role", "owner")
+    ok(url, "round-robin", "acme", "on", "--actor", "olga")
+    ok(url, "office-hours", "acme", "--timezone", "America/New_York", "--hours", "mon-fri 09:00-17:00",
+       "--actor", "olga")  # fmt: skip
+    ok(url, "ticket", "acme", "w1", "--channel", "webchat", "--created-at", "2026-11-24T23:00:00Z")
+    ok(url, "worker", "--burst")
+
+
+def test_unassigned_shows_local_times_next_to_utc_and_json_stays_utc(url: str) -> None:
+    _after_hours_ticket(url)
+    header, row = ok(url, "unassigned", "acme").splitlines()
+    assert header.split() == ["TICKET", "CHANNEL", "REASON", "CREATED_AT", "AVAILABLE_AT"]
+    assert row.split(None, 3)[3] == (
+        "2026-11-24T23:00:00.000Z (18:00 America/New_York)  2026-11-25T14:00:00.000Z (09:00 America/New_York)"
+    )
+    assert header.index("AVAILABLE_AT") == row.index("2026-11-25T14")  # the columns line up
+    as_json = json.loads(ok(url, "unassigned", "acme", "--json"))
+    assert (as_json["created_at"], as_json["available_at"]) == ("2026-11-24T23:00:00.000Z", "2026-11-25T14:00:00.000Z")
+
+
+def test_unassigned_without_office_hours_shows_utc_only(url: str) -> None:
+    ok(url, "user", "acme", "olga", "--role", "owner")
+    ok(url, "ticket", "acme", "e1", "--channel", "email", "--created-at", "2026-11-24T23:00:00Z")
+    ok(url, "worker", "--burst")
+    header, row = ok(url, "unassigned", "acme").splitlines()
+    assert row.split() == ["e1", "email", "round_robin_off", "2026-11-24T23:00:00.000Z", "-"]
+    assert header.index("AVAILABLE_AT") == row.rindex("-")
+
+
+def test_events_show_local_times_next_to_utc_and_json_stays_utc(url: str) -> None:
+    _after_hours_ticket(url)
+    last = ok(url, "events", "acme").splitlines()[-1]
+    until = "after_hours until 2026-11-25T14:00:00.000Z (09:00 America/New_York)"
+    assert last.endswith(f"ticket.unassigned  w1 (webchat): {until}")
+    assert last.split(" ticket.")[0].endswith(" America/New_York)")
+    for line in ok(url, "events", "acme", "--json").splitlines():
+        assert "America/New_York)" not in line
+        parse_event(line)
+
+
+def test_events_of_every_account_show_each_account_zone(url: str) -> None:
+    _after_hours_ticket(url)
+    ok(url, "user", "globex", "gus", "--role", "owner")
+    ok(url, "round-robin", "globex", "on", "--actor", "gus")
+    ok(url, "events", "--all", "--group", "views", "--from-start")  # the group starts at the oldest event
+    ok(url, "round-robin", "acme", "off", "--actor", "olga")
+    ok(url, "round-robin", "globex", "off", "--actor", "gus")
+    lines = ok(url, "events", "--all", "--group", "views").splitlines()
+    assert len(lines) == 2
+    (acme,) = [line for line in lines if "by olga" in line]
+    (globex,) = [line for line in lines if "by gus" in line]
+    assert "America/New_York) settings.changed" in acme and "Z settings.changed" in globex
+
+
+def test_the_demo_story_shows_times_in_the_account_zone(real_redis: redis.Redis) -> None:
+    lines: list[str] = []
+    run_demo(Helpdesk.for_client(real_redis), "demo", echo=lines.append)
+    events = [line for line in lines if " ticket." in line or " agent.status " in line]
+    assert events and all(" America/New_York) " in line for line in events)
+    waiting = [line for line in lines if "after_hours until" in line]
+    assert waiting and all(line.endswith(" America/New_York)") for line in waiting)

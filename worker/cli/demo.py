@@ -20,7 +20,7 @@ from schemas.common import AgentStatus, Channel, Role, utc_iso
 from schemas.office_hours import OfficeHours
 from worker.api import Helpdesk, HelpdeskError, utc_now
 from worker.cli.base import Context, cli, ids, pass_context, refusals
-from worker.cli.format import describe
+from worker.cli.format import LocalTimes, when
 from worker.logging import configure_logging
 from worker.redaction import redacted
 
@@ -74,6 +74,7 @@ class DemoDay:
         self.day = today - timedelta(days=(today.weekday() - 1) % 7 or 7)  # most recent past Tuesday
         self.last_event = "0-0"
         self.counter = 0
+        self.local = LocalTimes(helpdesk)
 
     def at(self, hh: int, mm: int = 0) -> datetime:
         return datetime.combine(self.day, time(hh, mm), tzinfo=self.zone)
@@ -114,7 +115,7 @@ class DemoDay:
     def show_events(self) -> None:
         for entry_id, event in self.helpdesk.events(self.account, after=self.last_event):
             self.last_event = entry_id
-            self.echo("   " + describe(event))
+            self.echo("   " + self.local.describe(event))
 
     def run(self) -> None:
         self.echo(f"helpdesk-rr demo: account {self.account!r}, a day on {self.day.isoformat()} ({TIMEZONE})")
@@ -210,7 +211,7 @@ class DemoDay:
         if not rows:
             echo("   (empty: the backlog went to team 'support')")
         for row in rows:
-            until = f" until {utc_iso(row.available_at)}" if row.available_at else ""
+            until = f" until {when(row.available_at, self.local.zone(self.account))}" if row.available_at else ""
             echo(f"   {row.ticket_id} {row.channel.value:<8} {row.reason.value}{until}")
         self.step("Tickets assigned per agent")
         for view in self.helpdesk.users(self.account):

@@ -1,5 +1,5 @@
 """Readable renderings for terminals (the CLI and the demo): events in one line, times in UTC with the
-account's local time next to them.
+account's local time next to them (``LocalTimes`` finds each account's zone through the control API).
 
 A person reads local time; scripts and the JSON keep UTC only. With an account zone (its office hours'),
 a moment reads ``2026-11-24T14:00:00.000Z (09:00 America/New_York)``; when the local date is not the UTC
@@ -15,11 +15,34 @@ from zoneinfo import ZoneInfo
 from schemas.common import utc_iso
 from schemas.events import EventOrUnreadable
 from schemas.office_hours import OfficeHours
+from worker.api import Helpdesk, HelpdeskError
 
 
 def account_zone(hours: OfficeHours | None) -> ZoneInfo | None:
     """The zone an account's times are shown in: its office hours' (None: UTC only)."""
     return hours.zone if hours is not None else None
+
+
+class LocalTimes:
+    """Events described with times in their account's zone, read once per account and again after an
+    event changed its office hours (so ``events --follow`` picks up a new zone)."""
+
+    def __init__(self, helpdesk: Helpdesk) -> None:
+        self._helpdesk = helpdesk
+        self._zones: dict[str, ZoneInfo | None] = {}
+
+    def zone(self, account_id: str) -> ZoneInfo | None:
+        if account_id not in self._zones:
+            try:
+                self._zones[account_id] = account_zone(self._helpdesk.settings(account_id).office_hours)
+            except HelpdeskError:  # an account nobody set up: its times in UTC only
+                self._zones[account_id] = None
+        return self._zones[account_id]
+
+    def describe(self, event: EventOrUnreadable) -> str:
+        if event.type == "settings.changed" and "office_hours" in event.changes:
+            self._zones.pop(event.account_id, None)
+        return describe(event, self.zone(event.account_id))
 
 
 def when(moment: datetime, zone: ZoneInfo | None = None) -> str:

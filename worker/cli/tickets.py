@@ -10,7 +10,7 @@ from schemas.common import Channel, utc_iso
 from schemas.events import EventOrUnreadable
 from worker.api import Helpdesk, utc_now
 from worker.cli.base import Context, cli, ids, pass_context, refusals
-from worker.cli.format import describe
+from worker.cli.format import LocalTimes, account_zone, when
 
 
 @cli.command()
@@ -57,12 +57,14 @@ def unassigned(ctx: Context, account: str, as_json: bool) -> None:
         if not rows:
             click.echo(f"no unassigned tickets in {account}")
             return
-        click.echo(f"{'TICKET':<20} {'CHANNEL':<8} {'REASON':<22} {'CREATED_AT':<25} AVAILABLE_AT")
-        for row in rows:
-            available = utc_iso(row.available_at) if row.available_at else "-"
+        zone = account_zone(ctx.helpdesk.settings(account).office_hours)  # times also in the account's zone
+        created = [when(row.created_at, zone) for row in rows]
+        width = max(len(text) for text in created) + 1
+        click.echo(f"{'TICKET':<20} {'CHANNEL':<8} {'REASON':<22} {'CREATED_AT':<{width}} AVAILABLE_AT")
+        for row, arrived in zip(rows, created, strict=True):
+            available = when(row.available_at, zone) if row.available_at else "-"
             click.echo(
-                f"{row.ticket_id:<20} {row.channel.value:<8} {row.reason.value:<22} "
-                f"{utc_iso(row.created_at):<25} {available}"
+                f"{row.ticket_id:<20} {row.channel.value:<8} {row.reason.value:<22} {arrived:<{width}} {available}"
             )
 
 
@@ -90,7 +92,9 @@ def events(
     With --all, each event is acknowledged after it is printed, so the next run with the same
     --group prints only what is new (docs/CONSUMERS.md). Without --follow it exits once drained.
     """
-    show: Callable[[EventOrUnreadable], str] = (lambda e: e.model_dump_json()) if as_json else describe
+    show: Callable[[EventOrUnreadable], str] = (
+        (lambda e: e.model_dump_json()) if as_json else LocalTimes(ctx.helpdesk).describe
+    )
     with refusals(ctx):
         if bool(account) == all_accounts:
             raise ValueError("give an ACCOUNT or --all (not both)")
