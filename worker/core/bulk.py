@@ -65,6 +65,11 @@ class EmptyTeam(HelpdeskError):
     """The team has no members."""
 
 
+class NothingToAssign(HelpdeskError):
+    """``bulk_assign(..., unassigned=True)`` with no ticket waiting: nothing was enqueued. Not a
+    failure (the CLI exits 0): a typed signal that there was nothing to do."""
+
+
 def check_request(client: redis.Redis, request: BulkAssignRequest) -> None:
     """Refuse, before anything is enqueued, what the job could never do."""
     queries = Queries(client)
@@ -245,12 +250,15 @@ def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dic
             time.sleep(RESUME_BACKOFF_SECONDS * 2**resumes)
     engine.client.unlink(keys.bulk_queue(job.id))  # UNLINK: a large queue is freed off Redis's main thread
     batches, longest_us = progress.batches, progress.longest_us
+    done: Any = engine.client.lrange(keys.bulk_done(job.id), 0, -1)  # 'agent ticket' entries, every attempt's
+    agents = len({text(entry).partition(" ")[0] for entry in done})
     toasts = engine.scripts.bulk_finish(keys, request.team_id, job.id, utc_now(), BOOKKEEPING_KEEP_SECONDS)
     result = {
         "account_id": request.account_id,
         "team_id": request.team_id,
         "tickets": len(tickets),
         **totals,
+        "agents": agents,
         "toasts": toasts,
         "no_team_member_online": totals["assigned"] == 0 and totals["unassigned"] > 0,
     }
