@@ -245,9 +245,9 @@ class Helpdesk:
             }
         )
         if unassigned and not self.queries.unassigned(account_id, limit=1):
-            check_request(self.state, request)  # an unknown team or actor is still refused first
+            check_request(self.state, request, self.config.partitions)  # unknown team or actor: refused first
             raise NothingToAssign(f"no unassigned tickets in {account_id}; nothing to assign")
-        return start_bulk_assign(self.state, request, self.queue_for(account_id))
+        return start_bulk_assign(self.state, request, self.queue_for(account_id), self.config.partitions)
 
     @refusing
     def wait_for_bulk(self, job: Job, echo: Any = None, timeout: float = 600) -> dict[str, Any]:
