@@ -43,8 +43,9 @@ _engines: LRUCache[int, Engine] = LRUCache(ENGINES_CACHE_SIZE)
 _settings: Settings | None = None
 
 
-def configure(settings: Settings) -> None:
-    """The worker entry point (worker/runtime/runner.py) hands its settings over before taking jobs."""
+def configure(settings: Settings | None) -> None:
+    """The worker entry point (worker/runtime/runner.py) hands its settings over before taking jobs
+    (``None``: forget them, so the next job reads the environment again)."""
     global _settings, _engines
     _settings = settings
     _engines = LRUCache(ENGINES_CACHE_SIZE)  # engines built with other settings must not be reused
