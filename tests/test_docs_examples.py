@@ -25,7 +25,7 @@ def test_the_api_example_runs_as_written(
     (example,) = python_blocks("API.md")
     exec(compile(example, "docs/API.md", "exec"), {"__name__": "docs_example"})
     printed = capsys.readouterr().out
-    assert "refused: ana is agent; only owner, admin or manager may turn round robin on or off" in printed
+    assert "refused: ana is an agent; only owner, admin or manager may turn round robin on or off" in printed
     assert "ana online 1" in printed
     assert real_redis.exists(*real_redis.keys("*:a:acme:users"))
 
