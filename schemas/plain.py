@@ -49,7 +49,7 @@ def _jsonable(value: object) -> object:
         return value.decode("utf-8", "replace")
     if isinstance(value, set | frozenset | tuple):
         return list(value)
-    return "…"  # anything else: not worth naming (and never its type)
+    return "..."  # anything else: not worth naming (and never its type)
 
 
 def _cut_text(text: str) -> str:
