@@ -65,7 +65,7 @@ def test_the_api_example_runs_as_written(real_redis: redis.Redis, redis_url: str
     (example,) = python_blocks("API.md")
     result = run_example(example, redis_url, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "refused: ana is agent; only owner, admin or manager may turn round robin on or off" in result.stdout
+    assert "refused: ana is an agent; only owner, admin or manager may turn round robin on or off" in result.stdout
     assert "ana online 1" in result.stdout
     assert "no unassigned tickets in acme; nothing to assign" in result.stdout
     assert "workers serving acme: 0" in result.stdout

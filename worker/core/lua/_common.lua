@@ -64,12 +64,18 @@ local function role_of(usersKey, userId)
   return role, nil
 end
 
+-- A role with its article, for messages: 'an owner', 'an admin', 'a manager', 'an agent', 'a viewer'.
+local function a_role(role)
+  if role == 'owner' or role == 'admin' or role == 'agent' then return 'an ' .. role end
+  return 'a ' .. role
+end
+
 -- nil when `actorId` may manage the account (owner, admin, manager), else an error message.
 local function require_manager(usersKey, actorId, action)
   local role, err = role_of(usersKey, actorId)
   if err then return err end
   if ROLE_RANK[role] < ROLE_RANK['manager'] then
-    return 'RR_FORBIDDEN ' .. actorId .. ' is ' .. role .. '; only owner, admin or manager may ' .. action
+    return 'RR_FORBIDDEN ' .. actorId .. ' is ' .. a_role(role) .. '; only owner, admin or manager may ' .. action
   end
   return nil
 end

@@ -30,7 +30,7 @@ local userRole
 userRole, err = role_of(usersKey, userId)
 if err then return redis.error_reply(err) end
 if actorId ~= userId and ROLE_RANK[actorRole] < ROLE_RANK['manager'] then
-  return redis.error_reply('RR_FORBIDDEN ' .. actorId .. ' is ' .. actorRole ..
+  return redis.error_reply('RR_FORBIDDEN ' .. actorId .. ' is ' .. a_role(actorRole) ..
                            '; only owner, admin or manager may set another user\'s status')
 end
 
