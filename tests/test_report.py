@@ -273,7 +273,10 @@ def test_busiest_hours_list_who_was_online(client: redis.Redis) -> None:
     ]
     assert report.busiest_hours[2].by_channel == {"email": 4, "webchat": 6}
     text = format_text(report)
-    assert "online: ana, ben" in text and "online: nobody" in text and "dan" not in text
+    busiest = text.split("Busiest hours")[1]
+    assert "online: ana, ben" in busiest and "online: nobody" in busiest and "dan" not in busiest
+    # Online in the period with no ticket: listed with 0 among the agents
+    assert report.assignments.online_without_tickets == ["ana", "ben", "cara", "dan"]
 
 
 def test_decisions_by_outcome_and_reason(client: redis.Redis) -> None:
@@ -389,7 +392,9 @@ def test_cli_terminal_table(client: redis.Redis, invoke: Invoke) -> None:
     assert out.startswith("Report for acme: 2026-11-23 .. 2026-11-24")
     for section in ("Tickets assigned per agent", "Time to first reply", "Unassigned queue", "Busiest hours"):
         assert section in out
-    assert "2026-11-24 01:00  2026-11-24 01:00      9  email:no_agent_online=2 webchat:after_hours=7" in out
+    assert "2026-11-24 01:00  2026-11-24 01:00      9      9  email:no_agent_online=2 webchat:after_hours=7" in out
+    # 02:00 ended at 3 but email:no_agent_online rose to 14 within it: its own row, PEAK 14
+    assert "2026-11-24 02:00  2026-11-24 02:00      3     14  email:no_agent_online=2 webchat:after_hours=1" in out
 
 
 @pytest.mark.parametrize(
