@@ -22,7 +22,7 @@ D23 = date(2026, 11, 23)
 D24 = date(2026, 11, 24)
 
 
-def write_day(client: redis.Redis, day: date, fields: dict[str, Any]) -> None:
+def write_day(client: redis.Redis, day: date, fields: dict[Any, Any]) -> None:
     client.hset(KEYS.stats(day.isoformat()), mapping=fields)
 
 
