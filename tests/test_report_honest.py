@@ -174,7 +174,8 @@ def test_times_are_shown_in_the_accounts_zone_next_to_utc(client: redis.Redis) -
     assert "2026-11-24 10:00 (11:00)      5 (email 5)" in text
     assert "2026-11-24 23:00 (11-25 00:00)      2 (sms 2)" in text
     page = render_html(report)
-    assert "2026-11-24 10:00 (11:00)" in page and "Europe/Berlin" in page
+    assert "2026-11-24 10:00 (11:00)" in page
+    assert "Times are UTC, the account&#x27;s local time (Europe/Berlin, from its office hours) in brackets" in page
 
 
 def test_without_office_hours_times_are_utc_only(client: redis.Redis) -> None:

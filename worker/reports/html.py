@@ -63,6 +63,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Se
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _sentence(text: str) -> str:
+    """``text`` with its first letter upper-case (``str.capitalize`` would lower-case a zone name)."""
+    return text[:1].upper() + text[1:]
+
+
 def _note(text: str) -> str:
     return f'<p class="note">{text}</p>'
 
@@ -81,7 +86,7 @@ def _head(report: Report) -> list[str]:
         "<body>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">UTC days, inclusive. Generated {_e(moment_label(report.generated_at, report.time_zone))}; '
-        f"later hours are not shown. {_e(zone_note(report.time_zone).capitalize())}. Arrivals and first replies "
+        f"later hours are not shown. {_e(_sentence(zone_note(report.time_zone)))}. Arrivals and first replies "
         "are filed by when the ticket arrived; decisions, assignments and the queue by when they happened in "
         "helpdesk-rr. See docs/REPORTS.md for what each figure means.</p>",
     ]
