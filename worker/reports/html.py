@@ -42,6 +42,7 @@ th, td { padding: 0.2em 0.7em; border-bottom: 1px solid #eee; text-align: left; 
 th { background: #f6f6f6; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.spike td { background: #fdecea; }
+td:first-child, td.t { white-space: nowrap; }
 svg { display: block; margin: 0.6em 0; }
 svg text { font: 11px system-ui, sans-serif; fill: #333; }
 svg text.axis-title { font-style: italic; fill: #555; }
@@ -189,8 +190,8 @@ def _queue_runs_table(queue: UnassignedQueue, zone: str | None) -> str:
     for first, last, row in runs:
         spiky = any(first <= h <= last for h in spike_hours)
         body.append(
-            f"<tr{SPIKE_ROW if spiky else ''}><td>{_e(hour_label(first, zone))}</td>"
-            f"<td>{_e(hour_label(last, zone))}</td>"
+            f'<tr{SPIKE_ROW if spiky else ""}><td class="t">{_e(hour_label(first, zone))}</td>'
+            f'<td class="t">{_e(hour_label(last, zone))}</td>'
             f'<td class="n">{row.total}</td><td class="n">{peak_of(row)}</td><td>{_e(depth_text(row.depth))}</td></tr>'
         )
     return (

@@ -101,9 +101,10 @@ def _queue_table(queue: UnassignedQueue, zone: str | None) -> list[str]:
     runs = queue_runs(queue)
     if not runs:
         return ["  no hours in the period yet"]
-    width = max(16, *(len(hour_label(first, zone)) for first, _, _ in runs[:MAX_QUEUE_ROWS]))
+    shown = runs[:MAX_QUEUE_ROWS]
+    width = max(16, *(len(hour_label(hour, zone)) for first, last, _ in shown for hour in (first, last)))
     lines = [f"  {'FROM':<{width}}  {'TO (end of hour)':<{width}}  {'TOTAL':>5}  {'PEAK':>5}  BY CHANNEL:REASON"]
-    for first, last, row in runs[:MAX_QUEUE_ROWS]:
+    for first, last, row in shown:
         lines.append(
             f"  {hour_label(first, zone):<{width}}  {hour_label(last, zone):<{width}}  {row.total:>5}  "
             f"{peak_of(row):>5}  {depth_text(row.depth)}"
@@ -123,7 +124,7 @@ def _spike_line(run: list[Spike], zone: str | None) -> str:
         end = f" .. {label[11:] if same_day else label}"  # the bare time (and local time) on the same day
     span = hour_label(head.hour, zone) + end
     top = max(run, key=spike_peak)
-    return f"    {span:<36} peak {spike_peak(top):>5}  {'+'.join(head.rules)}: {top.detail}"
+    return f"    {span:<{50 if zone else 36}} peak {spike_peak(top):>5}  {'+'.join(head.rules)}: {top.detail}"
 
 
 def _queue(queue: UnassignedQueue, zone: str | None) -> list[str]:

@@ -70,9 +70,7 @@ def _hourly_rows(
     rows: list[QueueHour] = []
     surges_by_hour: dict[datetime, list[str]] = {}
     for when in hours:
-        hour_peaks, surges = _advance_hour(
-            series, level, known, parsed.depth.get(when, {}), parsed.peak.get(when, {})
-        )
+        hour_peaks, surges = _advance_hour(series, level, known, parsed.depth.get(when, {}), parsed.peak.get(when, {}))
         if surges:
             surges_by_hour[when] = surges
         total = sum(level.values())
