@@ -48,7 +48,7 @@ def exercise(
     scripts.set_status(keys, ana, "online", ana, NOW, "e5")
     scripts.decide_ticket(
         keys,
-        TicketArgs(tickets[0], "email", NOW_ISO, 1),
+        TicketArgs(tickets[0], "email", NOW_ISO, int(NOW.timestamp() * 1000)),
         now_iso=NOW_ISO,
         office_hours_version="",
         open_at_arrival=True,

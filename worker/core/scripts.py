@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -100,8 +100,13 @@ class Scripts:
             raise from_response_error(error) from None
         return reply
 
-    def _stats_ttl(self) -> int:
-        return self._retention.stats_retention_days * 24 * 3600
+    def stats_ttl(self, day: str, now: datetime) -> int:
+        """Seconds the per-day stats keys of ``day`` are kept, seen from ``now``: the retention counted from the
+        end of the day they hold, not from their last write, so late writes (a backlog, a replay) do not extend
+        it. At most 0 for a day older than the retention (the scripts then file nothing under it). Relative to
+        the caller's clock, not Redis's (EXPIRE, not EXPIREAT), like every other time the scripts take."""
+        end = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1 + self._retention.stats_retention_days)
+        return int((end - now).total_seconds())
 
     def _stream_args(self) -> list[int]:
         return [self._retention.account_stream_maxlen, self._retention.partition_stream_maxlen]
@@ -121,6 +126,7 @@ class Scripts:
         office_hours_unloadable: bool = False,
     ) -> DecideReply:
         day, hour = day_of(now), hour_of(now)
+        created = _from_ms(ticket.created_at_ms)
         reply = self._call(
             "decide_ticket",
             [
@@ -138,6 +144,7 @@ class Scripts:
                 keys.uq_depth,
                 keys.metrics,
                 keys.users,
+                keys.stats(day_of(created)),
             ],
             [
                 keys.account_id,
@@ -154,11 +161,13 @@ class Scripts:
                 *self._stream_args(),
                 self._retention.assigned_record_ttl_seconds,
                 hour,
-                self._stats_ttl(),
+                self.stats_ttl(day, now),
                 "" if enqueued_ms is None else enqueued_ms,
                 int(now.timestamp() * 1000),
                 "1" if office_hours_unloadable else "0",
                 self._retention.max_waiting_tickets,
+                hour_of(created),
+                self.stats_ttl(day_of(created), now),
             ],
         )
         return DecideReply(text(reply[0]), text(reply[1]), text(reply[2]), int(reply[3]) == 1, text(reply[4]))
@@ -186,7 +195,7 @@ class Scripts:
                 utc_iso(now),
                 event_id,
                 *self._stream_args(),
-                self._stats_ttl(),
+                self.stats_ttl(day_of(now), now),
             ],
         )
         return int(reply[0]) == 1
@@ -266,7 +275,7 @@ class Scripts:
             *self._stream_args(),
             self._retention.assigned_record_ttl_seconds,
             hour_of(now),
-            self._stats_ttl(),
+            self.stats_ttl(day_of(now), now),
             first_position,
         ]
         return [*fixed, *keys.tickets(ticket_ids)], args + ticket_ids
@@ -327,13 +336,31 @@ class Scripts:
     def record_first_reply(
         self, keys: AccountKeys, ticket_id: str, agent_id: str, replied_at: datetime, now: datetime
     ) -> tuple[int, bool]:
-        """Returns (TTFR seconds, whether a first reply was already recorded)."""
-        reply = self._call(
-            "record_first_reply",
-            [keys.ticket(ticket_id), keys.users, keys.stats(day_of(now)), keys.metrics],
-            [agent_id, utc_iso(replied_at), int(replied_at.timestamp() * 1000), self._stats_ttl()],
-        )
-        return int(reply[0]), int(reply[1]) == 1
+        """Returns (TTFR seconds, whether a first reply was already recorded).
+
+        The TTFR is filed under the day the ticket arrived: that day's stats key must be in KEYS, so the
+        ticket's ``created_ms`` is read first; the script checks it (a record replaced in between is
+        answered with its new ``created_ms`` and the call is made again)."""
+        created_ms = self._client.hget(keys.ticket(ticket_id), "created_ms")
+        day = day_of(_from_ms(int(created_ms)) if created_ms is not None else now)
+        for _ in range(3):
+            start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+            reply = self._call(
+                "record_first_reply",
+                [keys.ticket(ticket_id), keys.users, keys.stats(day), keys.metrics],
+                [
+                    agent_id,
+                    utc_iso(replied_at),
+                    int(replied_at.timestamp() * 1000),
+                    self.stats_ttl(day, now),
+                    int(start.timestamp() * 1000),
+                    int((start + timedelta(days=1)).timestamp() * 1000),
+                ],
+            )
+            if int(reply[0]) >= 0:
+                return int(reply[0]), int(reply[1]) == 1
+            day = day_of(_from_ms(int(reply[1])))
+        raise RuntimeError(f"ticket {ticket_id}: its created_at keeps changing")  # pragma: no cover
 
 
 @lru_cache(maxsize=16)
@@ -355,6 +382,10 @@ def _bulk_fixed_keys(keys: AccountKeys, team_id: str, job_id: str, day: str) -> 
         keys.metrics,
         keys.bulk_queue(job_id),
     )
+
+
+def _from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def day_of(moment: datetime) -> str:

@@ -13,7 +13,7 @@
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] 'online' | 'offline'  ARGV[4] actor id
     ARGV[5] now ISO     ARGV[6] event id ARGV[7] account stream MAXLEN   ARGV[8] partition stream MAXLEN
-    ARGV[9] seconds to keep the stats keys
+    ARGV[9] seconds to keep the statsOnline key (the retention counted from the end of the day it holds)
 
   Output:
     {changed (1|0), status}; nothing is written or emitted when the status is already that.
