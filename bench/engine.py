@@ -82,7 +82,7 @@ def _child(url: str, workload: str, mode: str, prefix: str, count: int, batch: i
     pipe = client.pipeline(transaction=False)
     captured: list[tuple[list[str], list[Any]]] = []
 
-    def capture(name: str, keys: list[str], args: list[Any], account_id: str | None = None) -> list[Any]:
+    def capture(name: str, keys: list[str], args: list[Any]) -> list[Any]:
         captured.append((keys, args))
         return FAKE_REPLY
 

@@ -13,10 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from producers.adapter import RAW_TEXT_MAX_LENGTH, ChannelAdapter, first_line
 from schemas.common import AwareDatetime, Channel, Identifier
 from schemas.inbound import SUBJECT_MAX_LENGTH, _not_in_future
+from schemas.plain import explained, shown
 
 Text = Annotated[str, StringConstraints(max_length=RAW_TEXT_MAX_LENGTH)]
-Address = Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
-PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+ADDRESS_PATTERN = explained(
+    r"^[^@\s]+@[^@\s]+$", lambda value: f"{shown(value)} is not an email address, e.g. jo@example.com"
+)
+PHONE_PATTERN = explained(
+    r"^\+[1-9][0-9]{6,14}$",
+    lambda value: f"{shown(value)} is not a phone number in E.164 form (+, then 7-15 digits), e.g. +15551234567",
+)
+Address = Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=ADDRESS_PATTERN)]
+PhoneNumber = Annotated[str, StringConstraints(pattern=PHONE_PATTERN)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 

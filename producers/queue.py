@@ -72,7 +72,7 @@ def build_ticket(data: Mapping[str, Any] | TicketCreated, now: datetime | None =
     if isinstance(data, TicketCreated):
         return data
     context = {"now": now} if now is not None else None
-    return TicketCreated.model_validate(dict(data), context=context)
+    return TicketCreated.model_validate(dict(data) if isinstance(data, Mapping) else data, context=context)
 
 
 def _job_options() -> dict[str, Any]:

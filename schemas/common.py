@@ -21,7 +21,9 @@ from pydantic import (
     WithJsonSchema,
 )
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$"
+from schemas.plain import DATETIME_HINT, explained, id_problem, shown
+
+ID_PATTERN = explained(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$", id_problem)
 ID_MAX_LENGTH = 128
 
 Identifier = Annotated[
@@ -29,6 +31,12 @@ Identifier = Annotated[
     StringConstraints(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN),
     Field(description="Identifier: 1-128 chars of A-Z a-z 0-9 . _ @ + - starting with a letter or digit."),
 ]
+
+
+def _not_one_of(enum: type[StrEnum], value: object, noun: str) -> ValueError:
+    """``'god' is not a role: use owner, admin, manager, agent or viewer`` (not Python's "is not a valid Role")."""
+    names = [member.value for member in enum]
+    return ValueError(f"{shown(value)} is not {noun}: use {', '.join(names[:-1])} or {names[-1]}")
 
 
 class Channel(StrEnum):
@@ -39,6 +47,10 @@ class Channel(StrEnum):
     SMS = "sms"
     SOCIAL = "social"
 
+    @classmethod
+    def _missing_(cls, value: object) -> Channel:
+        raise _not_one_of(cls, value, "a channel")
+
 
 class Role(StrEnum):
     """Seat roles, highest first. Only ``agent`` and above can be in the round-robin pool."""
@@ -48,6 +60,10 @@ class Role(StrEnum):
     MANAGER = "manager"
     AGENT = "agent"
     VIEWER = "viewer"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Role:
+        raise _not_one_of(cls, value, "a role")
 
     @property
     def rank(self) -> int:
@@ -68,6 +84,10 @@ class AgentStatus(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
 
+    @classmethod
+    def _missing_(cls, value: object) -> AgentStatus:
+        raise _not_one_of(cls, value, "a status")
+
 
 class UnassignedReason(StrEnum):
     AFTER_HOURS = "after_hours"
@@ -83,11 +103,11 @@ class AssignedReason(StrEnum):
 
 def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("must be timezone-aware (include an offset such as Z or +00:00)")
+        raise ValueError(f"has no UTC offset (is not timezone-aware): {DATETIME_HINT}")
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("is out of range once converted to UTC") from None
+        raise ValueError("is out of range once converted to UTC (years 0001-9999)") from None
 
 
 def utc_iso(value: datetime) -> str:
@@ -109,9 +129,9 @@ _ID_ADAPTER: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
 def check_id(field: str, value: str) -> str:
-    """Validate one id outside a model, with a message that names the field."""
+    """Validate one id outside a model, with a message that names the field, e.g. ``account: 'ac me' is not a
+    valid id: use 1–128 letters, digits or . _ @ + - (starting with a letter or digit), e.g. acme-support``."""
     try:
         return _ID_ADAPTER.validate_python(value)
-    except ValidationError as error:
-        detail = error.errors()[0]["msg"]
-        raise ValueError(f"{field}: {detail} (got {value!r})") from None
+    except ValidationError:
+        raise ValueError(f"{field}: {id_problem(value)}") from None

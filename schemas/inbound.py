@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
-from schemas.common import AwareDatetime, Channel, Identifier
+from schemas.common import AwareDatetime, Channel, Identifier, utc_iso
 
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 """How far in the future a ``created_at`` may be (clock skew between integrations and us)."""
@@ -38,10 +38,8 @@ def _now_from(info: ValidationInfo) -> datetime:
 def _not_in_future(value: datetime, info: ValidationInfo) -> datetime:
     now = _now_from(info)
     if value > now + MAX_FUTURE_SKEW:
-        raise ValueError(
-            f"is in the future ({value.isoformat()} is more than {int(MAX_FUTURE_SKEW.total_seconds())}s "
-            f"after now {now.astimezone(UTC).isoformat()})"
-        )
+        minutes = int(MAX_FUTURE_SKEW.total_seconds() // 60)
+        raise ValueError(f"is in the future: more than {minutes} minutes after now ({utc_iso(now)})")
     return value
 
 

@@ -2,7 +2,7 @@
 
 The models only describe *what* the office hours are; ``worker/core/office_hours.py`` decides whether a
 given instant is inside them. The CLI writes office hours as short specs, parsed by
-:func:`parse_hours_spec`::
+:func:`schemas.hours_spec.parse_hours_spec`::
 
     mon-fri 09:00-17:00                  # a day range and one interval
     mon,wed,fri 09:00-12:00 13:00-17:30  # a day list and several intervals
@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from schemas.plain import date_problem, shown
 from schemas.timezones import load_zone
 
 MINUTES_PER_DAY = 24 * 60
@@ -61,7 +62,6 @@ class Weekday(StrEnum):
 
 
 _WEEKDAY_ORDER: tuple[Weekday, ...] = tuple(Weekday)
-_WEEKDAY_NAMES = ", ".join(day.value for day in _WEEKDAY_ORDER)
 
 
 def _to_minutes(text: str) -> int:
@@ -86,30 +86,33 @@ class TimeInterval(BaseModel):
         if isinstance(data, str):
             match = _INTERVAL_RE.fullmatch(data.strip())
             if match is None:
-                raise ValueError(f"interval {data!r} is not of the form HH:MM-HH:MM (for example 09:00-17:00)")
+                raise ValueError(f"{shown(data)} is not a time range: use HH:MM-HH:MM, e.g. 09:00-17:00")
             return {"start": match.group(1), "end": match.group(2)}
+        if not isinstance(data, dict | TimeInterval):
+            example = '"09:00-17:00" or {"start": "09:00", "end": "17:00"}'
+            raise ValueError(f"{shown(data)} is not a time range: use {example}")
         return data
 
     @field_validator("start")
     @classmethod
     def _check_start(cls, value: str) -> str:
         if not _START_RE.fullmatch(value):
-            raise ValueError(f"start {value!r} is not a time in HH:MM 24-hour form (00:00-23:59)")
+            raise ValueError(f"start {shown(value)} is not a start time: use HH:MM, 00:00-23:59, e.g. 09:00")
         return value
 
     @field_validator("end")
     @classmethod
     def _check_end(cls, value: str) -> str:
         if not _END_RE.fullmatch(value):
-            raise ValueError(f"end {value!r} is not a time in HH:MM 24-hour form (00:00-24:00)")
+            raise ValueError(f"end {shown(value)} is not an end time: use HH:MM, 00:00-24:00, e.g. 17:00")
         return value
 
     @model_validator(mode="after")
     def _check_not_empty(self) -> TimeInterval:
         if self.start == self.end:
             raise ValueError(
-                f"interval {self.start}-{self.end} has start equal to end; "
-                "write the whole day as 00:00-24:00, or use an end after the start"
+                f"{shown(str(self))} starts and ends at the same time: "
+                "write the whole day as 00:00-24:00, or end after the start"
             )
         return self
 
@@ -259,8 +262,11 @@ class OfficeHours(BaseModel):
             closed: Closed dates, as ``date`` or ISO ``"YYYY-MM-DD"`` strings.
 
         Raises:
-            ValueError: A spec, date or the zone is invalid (pydantic's ``ValidationError`` is a ``ValueError``).
+            SpecError: A spec or a closed date is invalid (a ``ValueError`` worded for a person).
+            ValueError: The zone is invalid (pydantic's ``ValidationError`` is a ``ValueError``).
         """
+        from schemas.hours_spec import SpecError, parse_hours_spec  # the spec syntax; it imports this module
+
         weekly: dict[Weekday, list[TimeInterval]] = {}
         for spec in specs:
             for day, intervals in parse_hours_spec(spec).items():
@@ -273,7 +279,7 @@ class OfficeHours(BaseModel):
             try:
                 dates.append(date.fromisoformat(item.strip()))
             except ValueError:
-                raise ValueError(f"closed date {item!r} is not a date in YYYY-MM-DD form") from None
+                raise SpecError("closed", item, date_problem(item)) from None
         return cls(timezone=timezone, weekly=weekly, closed_dates=dates)
 
     def to_specs(self) -> list[str]:
@@ -330,61 +336,3 @@ def _render_days(indexes: list[int]) -> str:
         a, b = _WEEKDAY_ORDER[first].value, _WEEKDAY_ORDER[last].value
         parts.append(a if length == 1 else f"{a},{b}" if length == 2 else f"{a}-{b}")
     return ",".join(parts)
-
-
-def _parse_day(text: str, spec: str) -> int:
-    try:
-        return Weekday(text).number
-    except ValueError:
-        raise ValueError(
-            f"unknown day {text!r} in office hours spec {spec!r} (use {_WEEKDAY_NAMES}, a range like mon-fri, or daily)"
-        ) from None
-
-
-def _parse_days(text: str, spec: str) -> list[Weekday]:
-    selected: list[int] = []
-    for item in text.lower().split(","):
-        if item == "daily":
-            selected.extend(range(7))
-        elif "-" in item:
-            first_text, _, last_text = item.partition("-")
-            first, last = _parse_day(first_text, spec), _parse_day(last_text, spec)
-            selected.extend((first + k) % 7 for k in range((last - first) % 7 + 1))
-        else:
-            selected.append(_parse_day(item, spec))
-    return [_WEEKDAY_ORDER[index] for index in sorted(set(selected))]
-
-
-def parse_hours_spec(spec: str) -> dict[Weekday, list[TimeInterval]]:
-    """Parse one spec: a day selector then one or more ``HH:MM-HH:MM`` intervals.
-
-    The day selector is a comma-separated list of days (``mon``), ranges (``mon-fri``; ranges wrap
-    around the week, so ``fri-mon`` is fri, sat, sun, mon) or ``daily``. Day names are case-insensitive.
-
-    Raises:
-        ValueError: One line, quoting the bad part of the spec.
-    """
-    tokens = spec.split()
-    if not tokens:
-        raise ValueError("empty office hours spec (expected something like 'mon-fri 09:00-17:00')")
-    if len(tokens) == 1:
-        raise ValueError(f"office hours spec {spec!r} has no interval (expected something like 'mon-fri 09:00-17:00')")
-    days = _parse_days(tokens[0], spec)
-    intervals: list[TimeInterval] = []
-    for token in tokens[1:]:
-        try:
-            intervals.append(TimeInterval.parse(token))
-        except ValueError as exc:
-            reason = _first_error_message(exc)
-            raise ValueError(f"bad interval {token!r} in office hours spec {spec!r}: {reason}") from None
-    return {day: list(intervals) for day in days}
-
-
-def _first_error_message(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        details: list[dict[str, Any]] = errors()
-        if details:
-            message = str(details[0].get("msg", exc))
-            return message.removeprefix("Value error, ")
-    return str(exc)

@@ -33,6 +33,11 @@ class AssignmentSpread(_Frozen):
     mean: float | None = Field(description="Mean assignments per counted agent; null if nobody was assigned.")
     spread: int | None = Field(description="max - min; null if nobody was assigned.")
     max_over_mean: float | None = Field(description="max / mean (1.0 = perfectly even); null if nobody was assigned.")
+    online_without_tickets: list[str] = Field(
+        default_factory=list,
+        description="Agents Online at some moment of the period (an hourly Online set) who got no ticket in it, "
+        "sorted: listed with 0, not counted in the spread.",
+    )
 
 
 class TtfrBucket(_Frozen):
@@ -46,8 +51,20 @@ class TtfrStats(_Frozen):
     dim: str = Field(description="all, agent:<id>, channel:<channel>, rr:on or rr:off.")
     count: int = Field(description="First replies (sum of the histogram buckets).")
     mean_seconds: float | None = Field(description="ttfr_sum / ttfr_count; null without replies.")
-    median_seconds: float | None = Field(description="Estimated median (linear inside the bucket); null if empty.")
-    p90_seconds: float | None = Field(description="Estimated 90th percentile; null if empty.")
+    median_seconds: float | None = Field(
+        description="Estimated median (linear inside the bucket), never above max_seconds; null if empty."
+    )
+    p90_seconds: float | None = Field(description="Estimated 90th percentile, never above max_seconds; null if empty.")
+    max_seconds: int | None = Field(
+        default=None, description="Largest TTFR recorded in the period; null where not recorded (older data)."
+    )
+    median_capped: bool = Field(
+        default=False,
+        description="The bucket estimate of the median was above max_seconds: median_seconds is that max.",
+    )
+    p90_capped: bool = Field(
+        default=False, description="Likewise for the p90: p90_seconds is the max, the p90 is at most that."
+    )
     buckets: list[TtfrBucket] = Field(description="The histogram, every documented bucket, lowest first.")
 
 
@@ -60,26 +77,37 @@ class TtfrReport(_Frozen):
 
 
 class QueueHour(_Frozen):
-    """Unassigned depth at the end of one UTC hour (carried forward from the last change)."""
+    """Unassigned depth at the end of one UTC hour (carried forward from the last change), and its peak within it."""
 
     hour: AwareDatetime = Field(description="Start of the UTC hour.")
     total: int = Field(description="Sum of the depths of every channel:reason.")
     depth: dict[str, int] = Field(description="channel:reason -> depth at the end of the hour (non-zero only).")
-    peak: dict[str, int] = Field(description="channel:reason -> highest depth within the hour (where recorded).")
+    peak: dict[str, int] = Field(
+        description="channel:reason -> highest depth within the hour: the depth it started at, the highest recorded "
+        "change, the end (non-zero only)."
+    )
+    peak_total: int | None = Field(
+        default=None,
+        description="Highest total depth within the hour (>= total): a burst drained before the hour ended shows "
+        "here, not in total. Null only in documents written before it existed.",
+    )
 
 
 class Spike(_Frozen):
     hour: AwareDatetime = Field(description="Start of the UTC hour.")
-    rules: list[str] = Field(description="level (total >= level_threshold) and/or surge (grew >= surge_threshold).")
+    rules: list[str] = Field(
+        description="level (peak_total >= level_threshold) and/or surge (grew >= surge_threshold within the hour)."
+    )
     total: int = Field(description="Total depth at the end of the hour.")
+    peak_total: int | None = Field(default=None, description="Highest total depth within the hour (see QueueHour).")
     detail: str = Field(description="Human-readable why.")
 
 
 class UnassignedQueue(_Frozen):
     series: list[str] = Field(description="Every channel:reason seen in the period, sorted.")
     hours: list[QueueHour] = Field(description="Every hour of the period up to now, oldest first.")
-    median_total: float = Field(description="Median of the hourly total depth over those hours.")
-    level_threshold: float = Field(description="An hour is a level spike if its total >= this.")
+    median_total: float = Field(description="Median of the hourly peak total depth over those hours.")
+    level_threshold: float = Field(description="An hour is a level spike if its peak_total >= this.")
     surge_threshold: int = Field(description="An hour is a surge if one channel:reason grew by >= this within it.")
     spikes: list[Spike] = Field(description="Hours that met a spike rule, oldest first.")
     current: dict[str, int] = Field(description="channel:reason -> depth right now (the running counters).")
@@ -87,7 +115,7 @@ class UnassignedQueue(_Frozen):
 
 class BusyHour(_Frozen):
     hour: AwareDatetime = Field(description="Start of the UTC hour.")
-    arrivals: int = Field(description="Inbound tickets decided in the hour, all channels.")
+    arrivals: int = Field(description="Inbound tickets created in the hour (their created_at), all channels.")
     by_channel: dict[str, int] = Field(description="channel -> arrivals.")
     online: list[str] = Field(
         description="Agents Online at some moment of the hour, sorted; at most 100 of them (see online_count)."
@@ -110,6 +138,11 @@ class Report(_Frozen):
     day_from: date = Field(description="First UTC day (inclusive).")
     day_to: date = Field(description="Last UTC day (inclusive).")
     generated_at: AwareDatetime = Field(description="The clock the report was made with; later hours are left out.")
+    time_zone: str | None = Field(
+        default=None,
+        description="The account's office-hours time zone (IANA), when it has office hours: the renderings show "
+        "times in it next to UTC. Null: UTC only.",
+    )
     assignments: AssignmentSpread
     ttfr: TtfrReport
     unassigned: UnassignedQueue

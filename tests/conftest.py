@@ -25,6 +25,7 @@ import redis
 from hypothesis import settings
 from redis.cluster import RedisCluster
 
+import worker.jobs
 from schemas.common import Channel
 from schemas.inbound import TicketCreated
 from tests.support.accounts import NOW, TicketFactory
@@ -163,3 +164,11 @@ def make_ticket() -> TicketFactory:
         )
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _worker_settings_forgotten() -> Iterator[None]:
+    """A test that runs a worker with its own settings (e.g. another partition count) leaves the
+    process's job settings behind; forget them so the next test's jobs read their own."""
+    yield
+    worker.jobs.configure(None)

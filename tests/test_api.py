@@ -191,3 +191,11 @@ def test_an_unreachable_cluster_is_unavailable_not_a_traceback() -> None:
     )
     with pytest.raises(Unavailable, match=r"^cannot reach Redis at redis\+cluster://\*\*\*@127.0.0.1:9: "):
         helpdesk.teams("acme")
+
+
+def test_bulk_assign_finds_the_actor_with_a_non_default_partition_count(fake_redis: redis.Redis) -> None:
+    helpdesk = staffed(Helpdesk.for_client(fake_redis, Settings(partitions=64)))
+    helpdesk.set_team("acme", "billing", ["ana"], "max", now=NOW)
+    helpdesk.submit_ticket({"account_id": "acme", "ticket_id": "T1", "channel": "email", "created_at": NOW}, now=NOW)
+    helpdesk.drain()
+    assert helpdesk.bulk_assign("acme", "billing", "max", ["T1"]).id

@@ -299,3 +299,22 @@ def test_the_report_lists_at_most_100_online_agents_and_says_how_many_more(clien
     assert set(busy.online) <= set(members(2_500))
     assert (quiet.online, quiet.online_count) == (["ana", "ben"], 2)  # a small set: every name, as before
     assert "and 2,400 more" in format_text(report) and "and 2,400 more" in render_html(report)
+
+
+def test_the_report_reads_every_online_set_of_the_period_in_pages(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Who was Online at all (agents with no ticket are listed with 0): the union of the period's hourly
+    Online sets, read with SSCAN pages (several for a big set), never with SMEMBERS or SUNION of them all."""
+    keys = AccountKeys.for_account("acme")
+    day = NOW.date()
+    client.sadd(keys.stats_online(day.isoformat(), "09"), *members(2_500))
+    client.sadd(keys.stats_online(day.isoformat(), "23"), "zoe", members(1)[0])
+    client.hset(keys.stats(day.isoformat()), mapping={f"assigned:{members(1)[0]}": 3})
+    for command in ("smembers", "sunion"):
+        monkeypatch.setattr(type(client), command, lambda *a, **k: pytest.fail("read a whole set at once"))
+    report = load_report(client, "acme", day, day, now=NOW)
+    assert report.assignments.online_without_tickets == sorted([*members(2_500)[1:], "zoe"])
+    text_report = format_text(report)  # the terminal lists 100 by name and says how many more
+    assert "2500 agent(s) were Online in the period and got no ticket" in text_report
+    assert "and 2,400 more agents Online with no ticket" in text_report

@@ -224,7 +224,7 @@ def test_bulk_assign_wait_shows_progress_until_done(url: str) -> None:
         [*COMMAND, "--redis-url", url, "worker"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        result = run(url, "bulk-assign", "acme", "x1", "x2", "--team", "billing", "--actor", "ana", "--wait")
+        result = run(url, "bulk-assign", "acme", "x1", "x2", "--team", "billing", "--actor", "ana", "--wait", "--json")
     finally:
         worker.terminate()
         worker.wait(timeout=20)

@@ -171,7 +171,7 @@ def test_agent_sets_their_own_status(engine: Engine, client: redis.Redis) -> Non
 def test_agent_may_not_set_another_users_status(engine: Engine, client: redis.Redis) -> None:
     setup_account(engine)
     before = snapshot(client)
-    with pytest.raises(Forbidden, match="ben is agent"):
+    with pytest.raises(Forbidden, match="ben is an agent"):
         engine.set_status("acme", "ana", ONLINE, "ben", NOW)
     assert snapshot(client) == before
 

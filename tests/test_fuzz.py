@@ -49,9 +49,11 @@ from schemas.common import Channel, Role
 from schemas.inbound import AgentFirstReply, TicketCreated
 from schemas.office_hours import OfficeHours, TimeInterval
 from tests.support.cli import logging_restored
+from tests.support.plain import assert_plain
 from worker.cli import cli
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
+from worker.errors import validation_summary
 from worker.runtime.failures import list_failed
 from worker.runtime.runner import make_worker
 
@@ -363,6 +365,8 @@ def assert_blames_only(error: ValidationError, changed: frozenset[str], also: fr
     text = str(error)
     for name in blamed:
         assert name in text
+    summary = validation_summary(error)  # what a person reads (CLI, API, failed reasons): plain words
+    assert_plain(summary, [item.get("input") for item in details] + [part for item in details for part in item["loc"]])
 
 
 def validate_or_refuse(model: type[BaseModel], payload: Any, changed: frozenset[str]) -> None:
@@ -526,6 +530,7 @@ def test_bad_jobs_fail_once_as_invalid_write_nothing_and_the_worker_goes_on(payl
             assert job.get_status() == "failed"
             assert job.id in failed
             assert "InvalidJob" in reasons[job.id], reasons[job.id]
+            assert_plain(reasons[job.id], [job.args])
             assert len(list(job.results())) == 1
             assert attempts[job.id] == 1, attempts
         assert only_queue_keys(client), sorted(client.keys())
@@ -653,6 +658,14 @@ CLI_COMMANDS: dict[str, st.SearchStrategy[list[str]]] = {
         maybe("--subject", st.one_of(cli_text, cli_huge)),
         stray,
     ),
+    "first-reply": concat(
+        st.just(["first-reply"]),
+        one(cli_ids),
+        one(cli_ids),
+        required("--agent", cli_users),
+        maybe("--at", cli_timestamps),
+        stray,
+    ),
     "status": concat(
         st.just(["status"]),
         one(cli_ids),
@@ -721,11 +734,13 @@ def run_cli(url: str, args: list[str]) -> Result:
         assert "Traceback" not in result.output, (args, result.output)
         lines = [line for line in result.stderr.split("\n") if line.strip()]  # terminal lines: "\n" only
         assert lines, (args, result.output)
-        if result.exit_code == 1:  # a refusal: our one line, last
+        if result.exit_code == 1:  # a refusal: our one line, last, in plain words
             assert lines[-1].startswith("error: "), (args, result.stderr)
             assert sum(line.startswith("error") for line in lines) == 1, (args, result.stderr)
+            assert_plain(lines[-1], args)
         else:  # a usage error: exactly one line, "Error: ..." (worker.cli.OneLineErrors)
             assert len(lines) == 1 and lines[0].startswith("Error: "), (args, result.stderr)
+            assert_plain(lines[0], args)
         assert snapshot(client) == before, (args, result.stderr)
         return result
     finally:

@@ -52,3 +52,14 @@ def test_console_format_is_readable_key_value(
     engine.decide(make_ticket(), NOW)
     err = capsys.readouterr().err
     assert "ticket.decided" in err and "reason=no_agent_online" in err and not err.lstrip().startswith("{")
+
+
+def test_a_warning_level_keeps_warnings_and_drops_info_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """What CLI commands get without --verbose (worker/cli/base.py): their info lines are not written."""
+    configure_logging(json=True, level="WARNING")
+    log = structlog.get_logger("test")
+    log.info("user.saved", account_id="acme")
+    log.warning("consumer.redis_unavailable", group="ops")
+    assert [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()] == [
+        "consumer.redis_unavailable"
+    ]

@@ -108,7 +108,8 @@ def test_first_replies_are_filed_under_the_python_ttfr_buckets(client: redis.Red
             False,
         )
         expected[_bucket(ttfr, shared_constants.TTFR_BUCKETS)] += 1
-    stats = {k.decode(): int(v) for k, v in client.hgetall(keys.stats("2026-11-24")).items()}  # type: ignore[union-attr]
+    arrival_day = keys.stats(created.strftime("%Y-%m-%d"))  # TTFR is filed under the day the tickets arrived
+    stats = {k.decode(): int(v) for k, v in client.hgetall(arrival_day).items()}  # type: ignore[union-attr]
     filed = {k.removeprefix("ttfr:all:"): v for k, v in stats.items() if k.startswith("ttfr:all:")}
     assert filed == dict(expected)
 

@@ -195,14 +195,20 @@ def test_depth_carries_forward_across_hours_and_the_day_boundary(client: redis.R
     assert by_hour[at(D24, 0)].depth == {"webchat:after_hours": 7}
     assert by_hour[at(D24, 1)].depth == {"email:no_agent_online": 2, "webchat:after_hours": 7}
     assert by_hour[at(D24, 4)].depth == {"email:no_agent_online": 2, "webchat:after_hours": 1}
-    assert by_hour[at(D24, 2)].peak == {"email:no_agent_online": 14}
+    # 02:00's peaks: email rose to 14 (uq_peak); webchat fell from 7 to 1 (the 7 is judged in 01:00).
+    # Without a recorded uq_peak_total, the total peak is what the hour surely held: max(end 3, 14, 1)
+    assert by_hour[at(D24, 2)].peak == {"email:no_agent_online": 14, "webchat:after_hours": 1}
+    assert by_hour[at(D24, 2)].peak_total == 14
+    assert by_hour[at(D24, 3)].peak == {"email:no_agent_online": 2, "webchat:after_hours": 1}  # a flat hour
+    assert by_hour[at(D24, 3)].peak_total == 3
     assert queue.current == {"email:no_agent_online": 2}
 
 
 def test_spikes_level_and_surge(client: redis.Redis) -> None:
-    # 30 hourly totals, 22 of them 0: median 0, so the level threshold is max(5, 2 * 0) = 5:
+    # 30 hourly peaks, 22 of them 0: median 0, so the level threshold is max(5, 2 * 0) = 5:
     # 23rd 23:00 (7), 24th 00:00 (7) and 01:00 (9) are level spikes.
-    # 24th 02:00: email:no_agent_online went from 2 (end of 01:00) to a peak of 14: +12 >= 10, a surge.
+    # 24th 02:00: email:no_agent_online went from 2 (end of 01:00) to a peak of 14: +12 >= 10, a surge, and
+    # the hour's peak (14) is a level spike although it ended at 3.
     queue_fixture(client)
     queue = load_report(client, ACCOUNT, D23, D24, now=NOW).unassigned
     assert queue.median_total == 0 and queue.level_threshold == 5
@@ -210,8 +216,10 @@ def test_spikes_level_and_surge(client: redis.Redis) -> None:
         (at(D23, 23), ["level"]),
         (at(D24, 0), ["level"]),
         (at(D24, 1), ["level"]),
-        (at(D24, 2), ["surge"]),
+        (at(D24, 2), ["level", "surge"]),
     ]
+    assert (queue.spikes[-1].total, queue.spikes[-1].peak_total) == (3, 14)
+    assert "peak 14 >= 5 (end of hour 3)" in queue.spikes[-1].detail
     assert "email:no_agent_online grew 2 -> 14" in queue.spikes[-1].detail
 
 
@@ -265,7 +273,10 @@ def test_busiest_hours_list_who_was_online(client: redis.Redis) -> None:
     ]
     assert report.busiest_hours[2].by_channel == {"email": 4, "webchat": 6}
     text = format_text(report)
-    assert "online: ana, ben" in text and "online: nobody" in text and "dan" not in text
+    busiest = text.split("Busiest hours")[1]
+    assert "online: ana, ben" in busiest and "online: nobody" in busiest and "dan" not in busiest
+    # Online in the period with no ticket: listed with 0 among the agents
+    assert report.assignments.online_without_tickets == ["ana", "ben", "cara", "dan"]
 
 
 def test_decisions_by_outcome_and_reason(client: redis.Redis) -> None:
@@ -382,7 +393,9 @@ def test_cli_terminal_table(client: redis.Redis, invoke: Invoke) -> None:
     assert out.startswith("Report for acme: 2026-11-23 .. 2026-11-24")
     for section in ("Tickets assigned per agent", "Time to first reply", "Unassigned queue", "Busiest hours"):
         assert section in out
-    assert "2026-11-24 01:00  2026-11-24 01:00      9  email:no_agent_online=2 webchat:after_hours=7" in out
+    assert "2026-11-24 01:00  2026-11-24 01:00      9      9  email:no_agent_online=2 webchat:after_hours=7" in out
+    # 02:00 ended at 3 but email:no_agent_online rose to 14 within it: its own row, PEAK 14
+    assert "2026-11-24 02:00  2026-11-24 02:00      3     14  email:no_agent_online=2 webchat:after_hours=1" in out
 
 
 @pytest.mark.parametrize(

@@ -71,9 +71,10 @@ def closed_port() -> int:
 
 
 def invoke(env: dict[str, str], *args: str) -> tuple[int, str]:
-    """The CLI in-process with ``env`` (never ``--redis-url``: its argv would hold the secret)."""
+    """The CLI in-process with ``env`` (never ``--redis-url``: its argv would hold the secret), with
+    ``--verbose``: its info log lines are searched too."""
     with logging_restored():
-        result = CliRunner().invoke(cli, ["--log-json", *args], env=env)
+        result = CliRunner().invoke(cli, ["--log-json", "--verbose", *args], env=env)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout + result.stderr
@@ -295,6 +296,7 @@ def test_bulk_wait_and_a_long_running_worker_keep_the_password_out(secret_url: s
     assert "2/2" in output
     no_secret(output)
     no_secret(worker_output)
+    assert "worker started: queue helpdesk-rr at redis://***@127.0.0.1:" in worker_output  # where, not the password
 
 
 def scrape(url: str, process: subprocess.Popen[str]) -> str:

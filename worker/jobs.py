@@ -20,6 +20,7 @@ from rq import get_current_job
 from rq.job import Job
 
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
+from schemas.plain import shown
 from worker.config import Settings
 from worker.core.engine import Engine, utc_now
 from worker.core.lru import LRUCache
@@ -43,8 +44,9 @@ _engines: LRUCache[int, Engine] = LRUCache(ENGINES_CACHE_SIZE)
 _settings: Settings | None = None
 
 
-def configure(settings: Settings) -> None:
-    """The worker entry point (worker/runtime/runner.py) hands its settings over before taking jobs."""
+def configure(settings: Settings | None) -> None:
+    """The worker entry point (worker/runtime/runner.py) hands its settings over before taking jobs
+    (``None``: forget them, so the next job reads the environment again)."""
     global _settings, _engines
     _settings = settings
     _engines = LRUCache(ENGINES_CACHE_SIZE)  # engines built with other settings must not be reused
@@ -102,7 +104,7 @@ def _refusals_are_final(job: Job) -> Iterator[None]:
 
 def _validated(model: type[ModelT], payload: Any, label: str, now: datetime | None = None) -> ModelT:
     if not isinstance(payload, dict):
-        raise InvalidJob(f"payload must be an object, got {type(payload).__name__}")
+        raise InvalidJob(f"payload must be a JSON object with named fields (got {shown(payload)})")
     try:
         return model.model_validate(payload, context={"now": now} if now else None)
     except ValidationError as error:

@@ -410,6 +410,7 @@ class Model:
             "team_id": team_id,
             "tickets": len(tickets),
             **totals,
+            "agents": len(toasts),
             "toasts": len(toasts),
             "no_team_member_online": totals["assigned"] == 0 and totals["unassigned"] > 0,
         }

@@ -24,9 +24,9 @@ class RecordingScripts(Scripts):
         super().__init__(client)
         self.calls: list[tuple[str, list[str]]] = []
 
-    def _call(self, name: str, keys: list[str], args: list[Any], account_id: str | None = None) -> list[Any]:
+    def _call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
         self.calls.append((name, keys))
-        return super()._call(name, keys, args, account_id)
+        return super()._call(name, keys, args)
 
 
 def exercise(
@@ -48,7 +48,7 @@ def exercise(
     scripts.set_status(keys, ana, "online", ana, NOW, "e5")
     scripts.decide_ticket(
         keys,
-        TicketArgs(tickets[0], "email", NOW_ISO, 1),
+        TicketArgs(tickets[0], "email", NOW_ISO, int(NOW.timestamp() * 1000)),
         now_iso=NOW_ISO,
         office_hours_version="",
         open_at_arrival=True,

@@ -5,7 +5,7 @@ failures are the typed errors re-exported here, each with a one-line message.
 """
 
 from worker.api.helpdesk import Helpdesk, UserSaved
-from worker.core.bulk import BulkJobFailed, EmptyTeam, UnknownTeam
+from worker.core.bulk import BulkJobFailed, EmptyTeam, NothingToAssign, UnknownTeam
 from worker.core.engine import utc_now
 from worker.errors import (
     Forbidden,
@@ -24,6 +24,7 @@ __all__ = [
     "Helpdesk",
     "HelpdeskError",
     "InvalidInput",
+    "NothingToAssign",
     "Unavailable",
     "UnknownAccount",
     "UnknownTeam",

@@ -30,7 +30,7 @@ from schemas.report import Report
 from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
 from worker.api.refusals import account_checked_on_refusal, known_account, refusing, typed_refusals
 from worker.config import Settings
-from worker.core.bulk import start_bulk_assign, wait_for
+from worker.core.bulk import NothingToAssign, check_request, start_bulk_assign, wait_for
 from worker.core.engine import Engine, utc_now
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
@@ -40,7 +40,7 @@ from worker.ops.consumer import EventConsumer
 from worker.redaction import redacted
 from worker.reports import load_report, resolve_period
 from worker.runtime.failures import FailedTicketJob, list_failed, requeue
-from worker.runtime.runner import run_on
+from worker.runtime.runner import live_workers, run_on
 from worker.runtime.topology import Topology
 
 
@@ -241,7 +241,8 @@ class Helpdesk:
         unassigned: bool = False,
     ) -> Job:
         """Spread ``tickets`` (or, with ``unassigned=True``, the oldest 10,000 waiting) over the team's
-        Online members, as one RQ job. The request is checked before anything is enqueued."""
+        Online members, as one RQ job. The request is checked before anything is enqueued; with
+        ``unassigned=True`` and nothing waiting, ``NothingToAssign`` is raised and nothing is enqueued."""
         ticket_ids = list(tickets) if tickets is not None else []
         if bool(ticket_ids) == unassigned:
             raise InvalidInput("give ticket ids or unassigned (exactly one)")
@@ -255,12 +256,21 @@ class Helpdesk:
             }
         )
         known_account(self.queries, account_id)
-        return start_bulk_assign(self.state, request, self.queue_for(account_id))
+        if unassigned and not self.queries.unassigned(account_id, limit=1):
+            check_request(self.state, request, self.config.partitions)  # unknown team or actor: refused first
+            raise NothingToAssign(f"no unassigned tickets in {account_id}; nothing to assign")
+        return start_bulk_assign(self.state, request, self.queue_for(account_id), self.config.partitions)
 
     @refusing
     def wait_for_bulk(self, job: Job, echo: Any = None, timeout: float = 600) -> dict[str, Any]:
         """Wait for a bulk job (``echo`` gets a progress line as it changes); returns its result."""
         return wait_for(job, echo=echo or (lambda _line: None), timeout=timeout)
+
+    @refusing
+    def workers_alive(self, account_id: str) -> int:
+        """How many workers serve the account's queue now (0: its jobs wait until one is started)."""
+        _ids(account=account_id)
+        return live_workers(self.queue_for(account_id))
 
     @refusing
     def drain(self) -> bool:

@@ -79,10 +79,11 @@ def known_account(queries: Queries, account_id: str) -> None:
 
 @contextmanager
 def account_checked_on_refusal(queries: Queries, account_id: str) -> Iterator[None]:
-    """For writes made in one Lua call: the script refuses an unknown actor, and only then is the
-    account looked at (no extra round trip when the call succeeds)."""
+    """For writes made in one Lua call. The scripts' refusal names only the unknown user: this names the
+    account too (``unknown user ana in account acme``), or refuses the account itself when nobody set it
+    up. The account is looked at only then, so a call that succeeds costs no extra round trip."""
     try:
         yield
-    except UnknownUser:
+    except UnknownUser as error:
         known_account(queries, account_id)
-        raise
+        raise UnknownUser(f"{error} in account {account_id}") from None

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
+from producers.queue import QUEUE_NAME
 from schemas.common import check_id
 from worker.api import Helpdesk, HelpdeskError
 from worker.api.refusals import typed_refusals
@@ -69,6 +70,16 @@ def ids(**values: str) -> None:
         check_id(field, value)
 
 
+def no_worker_line(ctx: Context, account: str) -> None:
+    """Say at once, on stderr, when no worker serves the account's queue: its jobs would just wait."""
+    if not ctx.helpdesk.workers_alive(account):
+        click.echo(f"no worker is running for queue {QUEUE_NAME}; start one with `helpdesk-rr worker`", err=True)
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
 pass_context = click.make_pass_decorator(Context)
 
 
@@ -98,8 +109,10 @@ class OneLineErrors(click.Group):
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--redis-url", envvar="REDIS_URL", default=None, help="Redis URL (default: $REDIS_URL, else embedded).")
 @click.option("--log-json/--log-console", default=None, help="Log format (default: JSON unless on a terminal).")
+@click.option("-v", "--verbose", is_flag=True, help="Also write info log lines on stderr (workers always do).")
 @click.pass_context
-def cli(click_ctx: click.Context, redis_url: str | None, log_json: bool | None) -> None:
+def cli(click_ctx: click.Context, redis_url: str | None, log_json: bool | None, verbose: bool) -> None:
     """Round-robin assignment of helpdesk tickets to Online agents."""
-    configure_logging(json=log_json)
+    # A command prints its one human line; log lines below WARNING only on request (`worker` logs at INFO).
+    configure_logging(json=log_json, level="INFO" if verbose else "WARNING")
     click_ctx.obj = Context(redis_url)

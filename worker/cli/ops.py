@@ -11,9 +11,13 @@ from pathlib import Path
 
 import click
 
+from producers.queue import QUEUE_NAME
 from schemas.export import export_json_schemas
 from worker.cli.base import Context, cli, fail, pass_context, refusals
 from worker.config import Settings
+from worker.logging import configure_logging
+from worker.redaction import redacted
+from worker.runtime.topology import Topology
 
 
 @cli.command("metrics")
@@ -53,11 +57,17 @@ def metrics_command(ctx: Context, port: int, host: str) -> None:
     help="RQ SimpleWorker (measured faster, see docs/PERFORMANCE.md) or the forking Worker.",
 )
 @click.option("--shard", type=int, default=None, help="Queue shard (index into REDIS_QUEUE_URLS) for one process.")
+@click.option("--child", is_flag=True, hidden=True, help="Started by `worker --processes N`: no start/stop line.")
 @pass_context
-def worker_command(ctx: Context, burst: bool, processes: int, worker_class: str, shard: int | None) -> None:
+def worker_command(
+    ctx: Context, burst: bool, processes: int, worker_class: str, shard: int | None, child: bool
+) -> None:
     """Run RQ workers on the helpdesk-rr queue (with queue shards: processes spread over them)."""
     from worker.runtime.runner import run_many, run_one
 
+    log_json = click.get_current_context().find_root().params.get("log_json")
+    configure_logging(json=log_json, level="INFO")  # workers keep their decision lines, --verbose or not
+    say = (lambda _line: None) if child else (lambda line: click.echo("worker stopped: " + redacted(line)))
     with refusals(ctx):
         helpdesk = ctx.helpdesk  # a bad setting stops the worker now, not every job later
         helpdesk.ping()  # fail fast with a clear message if Redis is unreachable
@@ -65,21 +75,55 @@ def worker_command(ctx: Context, burst: bool, processes: int, worker_class: str,
         shards = len(topology.queue_urls)
         if shard is not None and not 0 <= shard < shards:
             raise ValueError(f"--shard must be between 0 and {shards - 1} (REDIS_QUEUE_URLS has {shards})")
+        if not child:
+            click.echo(started_line(topology, (shard or 0) if processes == 1 else None, worker_class, processes, burst))
         if processes == 1:
             queue_url = topology.queue_urls[shard or 0]
             state = None if topology.single else helpdesk.state
-            run_one(queue_url, burst=burst, worker_class=worker_class, state=state, settings=helpdesk.config)
+            config = helpdesk.config
+            run_one(queue_url, burst=burst, worker_class=worker_class, state=state, settings=config, report=say)
             return
-        log_json = click.get_current_context().find_root().params.get("log_json")
         url = topology.state_url if topology.single else None
-        sys.exit(
-            run_many(url, processes=processes, burst=burst, worker_class=worker_class, log_json=log_json, shards=shards)
+        code = run_many(
+            url,
+            processes=processes,
+            burst=burst,
+            worker_class=worker_class,
+            log_json=log_json,
+            shards=shards,
+            report=say,
         )
+        sys.exit(code)
+
+
+def started_line(topology: Topology, shard: int | None, worker_class: str, processes: int, burst: bool) -> str:
+    """The one line ``worker`` prints at start-up: where it works (credentials redacted), how, how many."""
+    shards = len(topology.queue_urls)
+    if topology.single:
+        where = f"queue {QUEUE_NAME} at {redacted(topology.state_url)}"
+    elif shard is not None:
+        where = f"queue {QUEUE_NAME} shard {shard} of {shards} at {redacted(topology.queue_urls[shard])}"
+    else:
+        where = f"queue {QUEUE_NAME} on {shards} shards ({', '.join(redacted(url) for url in topology.queue_urls)})"
+    if not topology.single:
+        where += f", state at {redacted(topology.state_url)}"
+    kind = {"simple": "SimpleWorker", "fork": "forking Worker"}[worker_class]
+    count = "1 process" if processes == 1 else f"{processes} processes"
+    return f"worker started: {where}, {worker_class} ({kind}), {count}" + (", --burst" if burst else "")
 
 
 @cli.group("embedded")
 def embedded_group() -> None:
     """The embedded Redis server used when no REDIS_URL is set."""
+
+
+@embedded_group.command("url")
+def embedded_url() -> None:
+    """Print the embedded server's URL, starting it if needed (e.g. REDIS_URL=$(helpdesk-rr embedded url))."""
+    from worker.ops.embedded import ensure_embedded_server
+
+    with refusals():
+        click.echo(ensure_embedded_server(Settings.from_env().state_dir))  # a unix socket: no password
 
 
 @embedded_group.command("stop")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from schemas.common import AgentStatus, Role
+from schemas.hours_spec import SpecError
 from schemas.office_hours import OfficeHours
 from worker.cli.base import Context, cli, ids, pass_context, refusals
 
@@ -63,7 +64,10 @@ def _office_hours(
         raise ValueError("--timezone is required (or --clear)")
     if not hours:
         raise ValueError('at least one --hours is required, e.g. --hours "mon-fri 09:00-17:00" (or --clear)')
-    return OfficeHours.from_specs(timezone, list(hours), list(closed))
+    try:
+        return OfficeHours.from_specs(timezone, list(hours), list(closed))
+    except SpecError as error:  # named as the user typed it: --hours "09:00-17:00": name the days first, …
+        raise ValueError(f"--{error.field} {error.shown_given}: {error.reason}") from None
 
 
 @cli.command("office-hours")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from worker.cli.base import Context, cli, pass_context, refusals
+from worker.api import NothingToAssign
+from worker.cli.base import Context, cli, no_worker_line, pass_context, refusals
 
 
 @cli.command()
@@ -46,17 +48,46 @@ def teams(ctx: Context, account: str, as_json: bool) -> None:
 @click.option("--team", "team_id", required=True, help="Team whose Online members get the tickets.")
 @click.option("--unassigned", "use_unassigned", is_flag=True, help="All unassigned tickets (oldest 10,000).")
 @click.option("--actor", required=True, help="Agent or higher asking for it.")
-@click.option("--wait", is_flag=True, help="Show progress until the job finishes.")
+@click.option("--wait", is_flag=True, help="Show progress until the job finishes, then what it did.")
+@click.option("--json", "as_json", is_flag=True, help="With --wait: the job's result as one JSON object.")
 @pass_context
 def bulk_assign(
-    ctx: Context, account: str, tickets: tuple[str, ...], team_id: str, use_unassigned: bool, actor: str, wait: bool
+    ctx: Context,
+    account: str,
+    tickets: tuple[str, ...],
+    team_id: str,
+    use_unassigned: bool,
+    actor: str,
+    wait: bool,
+    as_json: bool,
 ) -> None:
     """Spread TICKETS (or --unassigned) over TEAM's Online members, as one RQ job."""
     with refusals(ctx):
         if bool(tickets) == use_unassigned:
             raise ValueError("give TICKET ids or --unassigned (exactly one)")
-        job = ctx.helpdesk.bulk_assign(account, team_id, actor, tickets or None, unassigned=use_unassigned)
+        try:
+            job = ctx.helpdesk.bulk_assign(account, team_id, actor, tickets or None, unassigned=use_unassigned)
+        except NothingToAssign as nothing:
+            click.echo(str(nothing))  # not a failure: exit 0, nothing enqueued
+            return
         click.echo(job.id)
         if wait:
+            no_worker_line(ctx, account)
             result = ctx.helpdesk.wait_for_bulk(job, echo=lambda text: click.echo(text, err=True))
-            click.echo(json.dumps(result))
+            click.echo(json.dumps(result) if as_json else bulk_summary(result))
+
+
+def bulk_summary(result: dict[str, Any]) -> str:
+    """A bulk job's result as one line: "6 assigned to 2 agents, 2 toasts", then what else happened."""
+
+    def count(number: int, noun: str) -> str:
+        return f"{number} {noun}{'' if number == 1 else 's'}"
+
+    line = f"{result.get('assigned', 0)} assigned to {count(result.get('agents', 0), 'agent')}"
+    line += f", {count(result.get('toasts', 0), 'toast')}"
+    others = [
+        (result.get("unassigned", 0), "left unassigned (no team member online)"),
+        (result.get("unknown", 0), "unknown (never seen)"),
+        (result.get("already_done", 0), "skipped (already handled by this job)"),
+    ]
+    return line + "".join(f"; {number} {what}" for number, what in others if number)

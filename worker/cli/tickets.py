@@ -9,7 +9,7 @@ import click
 from schemas.common import Channel, utc_iso
 from schemas.events import EventOrUnreadable
 from worker.api import Helpdesk, utc_now
-from worker.cli.base import Context, cli, ids, pass_context, refusals
+from worker.cli.base import Context, cli, ids, no_worker_line, pass_context, refusals, stderr_is_terminal
 from worker.cli.format import LocalTimes, account_zone, when
 
 
@@ -27,6 +27,8 @@ def ticket(ctx: Context, account: str, ticket: str, channel: str, created_at: st
         fields = {"account_id": account, "ticket_id": ticket, "channel": channel, "subject": subject}
         job = ctx.helpdesk.submit_ticket({**fields, "created_at": created_at or utc_iso(now)}, now=now)
         click.echo(f"enqueued {account}/{ticket} ({channel}) as job {job.id}")
+        if stderr_is_terminal():  # a person at a terminal; a script checks its workers otherwise
+            no_worker_line(ctx, account)
 
 
 @cli.command("first-reply")

@@ -65,9 +65,15 @@ class EmptyTeam(HelpdeskError):
     """The team has no members."""
 
 
-def check_request(client: redis.Redis, request: BulkAssignRequest) -> None:
-    """Refuse, before anything is enqueued, what the job could never do."""
-    queries = Queries(client)
+class NothingToAssign(HelpdeskError):
+    """``bulk_assign(..., unassigned=True)`` with no ticket waiting: nothing was enqueued. Not a
+    failure (the CLI exits 0): a typed signal that there was nothing to do."""
+
+
+def check_request(client: redis.Redis, request: BulkAssignRequest, partitions: int | None = None) -> None:
+    """Refuse, before anything is enqueued, what the job could never do (``partitions``: the
+    deployment's count, as the keys are built with it)."""
+    queries = Queries(client, partitions)
     role = queries.role(request.account_id, request.actor_id)
     if role is None:
         raise UnknownUser(f"unknown user {request.actor_id} in account {request.account_id}")
@@ -80,10 +86,12 @@ def check_request(client: redis.Redis, request: BulkAssignRequest) -> None:
         raise EmptyTeam(f"team {request.team_id} has no members")
 
 
-def start_bulk_assign(client: redis.Redis, request: BulkAssignRequest, queue: redis.Redis | None = None) -> Job:
+def start_bulk_assign(
+    client: redis.Redis, request: BulkAssignRequest, queue: redis.Redis | None = None, partitions: int | None = None
+) -> Job:
     """Check the request against the state Redis ``client`` and enqueue one bulk-assign job on
     ``queue`` (the account's queue shard; default: the same Redis). The Python API integrations use."""
-    check_request(client, request)
+    check_request(client, request, partitions)
     job: Job = ticket_queue(queue if queue is not None else client).enqueue(  # JSON job, like every producer's
         BULK_JOB_FUNCTION,
         request.model_dump(mode="json"),
@@ -223,7 +231,7 @@ def _assign_batches(
 def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dict[str, Any]:
     """The job's body: batches, progress in ``job.meta["progress"]``, one toast per agent at the end."""
     engine.check_bulk_request(request)
-    check_request(engine.client, request)
+    check_request(engine.client, request, engine.partitions)
     keys = engine.keys(request.account_id)
     tickets = resolve_tickets(engine, job, request)
     totals = {"assigned": 0, "unassigned": 0, "unknown": 0, "already_done": 0}
@@ -245,12 +253,15 @@ def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dic
             time.sleep(RESUME_BACKOFF_SECONDS * 2**resumes)
     engine.client.unlink(keys.bulk_queue(job.id))  # UNLINK: a large queue is freed off Redis's main thread
     batches, longest_us = progress.batches, progress.longest_us
+    done: Any = engine.client.lrange(keys.bulk_done(job.id), 0, -1)  # 'agent ticket' entries, every attempt's
+    agents = len({text(entry).partition(" ")[0] for entry in done})
     toasts = engine.scripts.bulk_finish(keys, request.team_id, job.id, utc_now(), BOOKKEEPING_KEEP_SECONDS)
     result = {
         "account_id": request.account_id,
         "team_id": request.team_id,
         "tickets": len(tickets),
         **totals,
+        "agents": agents,
         "toasts": toasts,
         "no_team_member_online": totals["assigned"] == 0 and totals["unassigned"] > 0,
     }

@@ -20,6 +20,7 @@ from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
 from worker.core.keys import AccountKeys
 from worker.core.office_hours import is_open, next_opening
 from worker.core.text import text
+from worker.errors import validation_summary
 
 EVENTS_PAGE = 500
 """Stream entries one XRANGE reads (~0.5 ms of Redis time): a whole stream is read in pages, never in one call."""
@@ -34,10 +35,7 @@ def read_entry(account_id: str, entry_id: str, fields: dict[Any, Any]) -> EventO
     try:
         return parse_event(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "event"
-        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-        reason = " ".join(f"{where}: {first['msg']}{more}".split())[:200]  # one line, short
+        reason = validation_summary(error)[:200]  # one line (validation_summary), short
         return UnreadableEvent(id=entry_id, account_id=account_id, entry_id=entry_id, reason=reason)
 
 

@@ -28,7 +28,7 @@ from schemas.common import Role
 from worker.core.shared_constants import LATENCY_BUCKETS_MS, TTFR_BUCKETS
 
 SCRIPT_FILES: dict[str, str] = {
-    "decide_ticket": "decide_ticket-14.lua",
+    "decide_ticket": "decide_ticket-15.lua",
     "set_status": "set_status-7.lua",
     "set_user": "set_user-5.lua",
     "set_round_robin": "set_round_robin-4.lua",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -90,19 +90,23 @@ class Scripts:
     def retention(self) -> Retention:
         return self._retention
 
-    def _call(self, name: str, keys: list[str], args: list[Any], account_id: str | None = None) -> list[Any]:
-        """Run script ``name``; an error reply becomes its typed error (``account_id`` is named in it)."""
+    def _call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:
         loaded = self._scripts[name]
         if len(keys) != loaded.keys and not (loaded.variadic and len(keys) >= loaded.keys):
             raise ValueError(f"{name} takes {loaded.keys}{'+' if loaded.variadic else ''} keys, got {len(keys)}")
         try:
             reply: list[Any] = loaded.script(keys=keys, args=args)
         except ResponseError as error:
-            raise from_response_error(error, account_id) from None
+            raise from_response_error(error) from None
         return reply
 
-    def _stats_ttl(self) -> int:
-        return self._retention.stats_retention_days * 24 * 3600
+    def stats_ttl(self, day: str, now: datetime) -> int:
+        """Seconds the per-day stats keys of ``day`` are kept, seen from ``now``: the retention counted from the
+        end of the day they hold, not from their last write, so late writes (a backlog, a replay) do not extend
+        it. At most 0 for a day older than the retention (the scripts then file nothing under it). Relative to
+        the caller's clock, not Redis's (EXPIRE, not EXPIREAT), like every other time the scripts take."""
+        end = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1 + self._retention.stats_retention_days)
+        return int((end - now).total_seconds())
 
     def _stream_args(self) -> list[int]:
         return [self._retention.account_stream_maxlen, self._retention.partition_stream_maxlen]
@@ -122,6 +126,7 @@ class Scripts:
         office_hours_unloadable: bool = False,
     ) -> DecideReply:
         day, hour = day_of(now), hour_of(now)
+        created = _from_ms(ticket.created_at_ms)
         reply = self._call(
             "decide_ticket",
             [
@@ -139,6 +144,7 @@ class Scripts:
                 keys.uq_depth,
                 keys.metrics,
                 keys.users,
+                keys.stats(day_of(created)),
             ],
             [
                 keys.account_id,
@@ -155,11 +161,13 @@ class Scripts:
                 *self._stream_args(),
                 self._retention.assigned_record_ttl_seconds,
                 hour,
-                self._stats_ttl(),
+                self.stats_ttl(day, now),
                 "" if enqueued_ms is None else enqueued_ms,
                 int(now.timestamp() * 1000),
                 "1" if office_hours_unloadable else "0",
                 self._retention.max_waiting_tickets,
+                hour_of(created),
+                self.stats_ttl(day_of(created), now),
             ],
         )
         return DecideReply(text(reply[0]), text(reply[1]), text(reply[2]), int(reply[3]) == 1, text(reply[4]))
@@ -187,9 +195,8 @@ class Scripts:
                 utc_iso(now),
                 event_id,
                 *self._stream_args(),
-                self._stats_ttl(),
+                self.stats_ttl(day_of(now), now),
             ],
-            keys.account_id,
         )
         return int(reply[0]) == 1
 
@@ -208,7 +215,6 @@ class Scripts:
             "set_round_robin",
             [keys.users, keys.settings, keys.events, keys.partition_events],
             [keys.account_id, actor_id, value, now_iso, event_id, *self._stream_args()],
-            keys.account_id,
         )
         return int(reply[0]) == 1
 
@@ -220,7 +226,6 @@ class Scripts:
             "set_office_hours",
             [keys.users, keys.settings, keys.events, keys.partition_events],
             [keys.account_id, actor_id, hours_json, now_iso, event_id, *self._stream_args()],
-            keys.account_id,
         )
         return int(reply[0]) == 1, text(reply[1])
 
@@ -253,8 +258,7 @@ class Scripts:
             last = n == len(slices) - 1
             step = "only" if len(slices) == 1 else "first" if n == 0 else "last" if last else "more"
             head = [keys.account_id, team_id, actor_id, now_iso, event_id, *self._stream_args()]
-            args = [*head, step, len(members), same, listed if last else "", *part]
-            reply = self._call("set_team", call_keys, args, keys.account_id)
+            reply = self._call("set_team", call_keys, [*head, step, len(members), same, listed if last else "", *part])
             same += int(reply[1])
         return int(reply[0]) == 1
 
@@ -271,7 +275,7 @@ class Scripts:
             *self._stream_args(),
             self._retention.assigned_record_ttl_seconds,
             hour_of(now),
-            self._stats_ttl(),
+            self.stats_ttl(day_of(now), now),
             first_position,
         ]
         return [*fixed, *keys.tickets(ticket_ids)], args + ticket_ids
@@ -332,14 +336,31 @@ class Scripts:
     def record_first_reply(
         self, keys: AccountKeys, ticket_id: str, agent_id: str, replied_at: datetime, now: datetime
     ) -> tuple[int, bool]:
-        """Returns (TTFR seconds, whether a first reply was already recorded)."""
-        reply = self._call(
-            "record_first_reply",
-            [keys.ticket(ticket_id), keys.users, keys.stats(day_of(now)), keys.metrics],
-            [agent_id, utc_iso(replied_at), int(replied_at.timestamp() * 1000), self._stats_ttl()],
-            keys.account_id,
-        )
-        return int(reply[0]), int(reply[1]) == 1
+        """Returns (TTFR seconds, whether a first reply was already recorded).
+
+        The TTFR is filed under the day the ticket arrived: that day's stats key must be in KEYS, so the
+        ticket's ``created_ms`` is read first; the script checks it (a record replaced in between is
+        answered with its new ``created_ms`` and the call is made again)."""
+        created_ms = self._client.hget(keys.ticket(ticket_id), "created_ms")
+        day = day_of(_from_ms(int(created_ms)) if created_ms is not None else now)
+        for _ in range(3):
+            start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+            reply = self._call(
+                "record_first_reply",
+                [keys.ticket(ticket_id), keys.users, keys.stats(day), keys.metrics],
+                [
+                    agent_id,
+                    utc_iso(replied_at),
+                    int(replied_at.timestamp() * 1000),
+                    self.stats_ttl(day, now),
+                    int(start.timestamp() * 1000),
+                    int((start + timedelta(days=1)).timestamp() * 1000),
+                ],
+            )
+            if int(reply[0]) >= 0:
+                return int(reply[0]), int(reply[1]) == 1
+            day = day_of(_from_ms(int(reply[1])))
+        raise RuntimeError(f"ticket {ticket_id}: its created_at keeps changing")  # pragma: no cover
 
 
 @lru_cache(maxsize=16)
@@ -361,6 +382,10 @@ def _bulk_fixed_keys(keys: AccountKeys, team_id: str, job_id: str, day: str) -> 
         keys.metrics,
         keys.bulk_queue(job_id),
     )
+
+
+def _from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def day_of(moment: datetime) -> str:

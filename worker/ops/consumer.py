@@ -31,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from schemas.events import Event, parse_event
 from worker.core.keys import DEFAULT_PARTITIONS, partition_stream
 from worker.core.text import text
+from worker.errors import validation_summary
 
 log = structlog.get_logger("helpdesk_rr.consumer")
 
@@ -77,7 +78,7 @@ class Delivery:
         try:
             event = parse_event(data)
         except ValidationError as exc:
-            error = f"{exc.error_count()} validation error(s): {exc.errors()[0]['msg']}"
+            error = f"unreadable event: {validation_summary(exc)}"
         account_id = decoded.get("account_id") or (event.account_id if event is not None else None)
         return cls(text(stream), text(entry_id), account_id, event, error, data)
 

@@ -2,7 +2,8 @@
 
 Each chart is a function from report figures to one ``<svg>`` string (empty when there is nothing
 to draw), drawn by hand rather than with a plotting library so the page stays self-contained and
-well-formed XML. Page layout and tables are ``html``.
+well-formed XML. Page layout and tables are ``html``. Every chart titles both axes, and a legend lists
+only series that have something drawn.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC
 from html import escape
 
-from schemas.report import TtfrBucket, TtfrStats, UnassignedQueue
-from worker.reports.display import hour_label, ttfr_label
+from schemas.report import QueueHour, TtfrBucket, TtfrStats, UnassignedQueue
+from worker.reports.display import depth_text, hour_label, ttfr_label
+from worker.reports.unassigned import peak_of
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
 SPIKE_COLOUR = "#d62728"
+PEAK_COLOUR = "#333333"
 
 
 def _e(value: object) -> str:
@@ -37,13 +40,23 @@ def _svg_open(title: str, width: float, height: float) -> list[str]:
     ]
 
 
-def _legend(names: Sequence[str], x: float, y: float) -> list[str]:
+def _legend(names: Sequence[str], x: float, y: float, colours: Sequence[int] | None = None) -> list[str]:
+    """One swatch per name; ``colours`` (palette indexes) when the names are not the first series in order."""
     parts = []
     for i, name in enumerate(names):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = PALETTE[(colours[i] if colours is not None else i) % len(PALETTE)]
         parts.append(f'<rect x="{_f(x)}" y="{_f(y + i * 16)}" width="10" height="10" fill="{colour}"/>')
         parts.append(f'<text x="{_f(x + 14)}" y="{_f(y + i * 16 + 9)}">{_e(name)}</text>')
     return parts
+
+
+def _axis_titles(x_title: str, y_title: str, x_mid: float, x_baseline: float, y_mid: float) -> list[str]:
+    """The x axis title centred under the plot, the y axis title turned along the left edge."""
+    return [
+        f'<text class="axis-title" x="{_f(x_mid)}" y="{_f(x_baseline)}" text-anchor="middle">{_e(x_title)}</text>',
+        f'<text class="axis-title" x="12" y="{_f(y_mid)}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {_f(y_mid)})">{_e(y_title)}</text>',
+    ]
 
 
 # --- agents ----------------------------------------------------------------------------------------
@@ -54,9 +67,12 @@ def agent_bars_svg(items: Sequence[tuple[str, int]], title: str) -> str:
     if not items:
         return ""
     label_width, bar_width, row = 160.0, 560.0, 22.0
-    height = row * len(items) + 30
+    height = row * len(items) + 46
     top = max(value for _, value in items) or 1
     parts = _svg_open(title, label_width + bar_width + 60, height)
+    parts += _axis_titles(
+        "tickets assigned in the period", "agent", label_width + bar_width / 2, height - 8, (height - 30) / 2
+    )
     for i, (label, value) in enumerate(items):
         y = 10 + i * row
         width = bar_width * value / top
@@ -98,9 +114,10 @@ class _QueuePlot:
         return self.top_pad + self.plot_h - self.plot_h * value / self.peak_total
 
 
-def _queue_areas(queue: UnassignedQueue, plot: _QueuePlot) -> list[str]:
-    """One step-shaped polygon per channel:reason, stacked on the ones before it."""
-    parts = []
+def _queue_areas(queue: UnassignedQueue, plot: _QueuePlot) -> tuple[list[str], list[int]]:
+    """One step-shaped polygon per channel:reason, stacked on the ones before it; and the indexes of the
+    series drawn (a series at 0 in every shown hour has no area, so no legend entry either)."""
+    parts, drawn = [], []
     left, step, count = plot.left, plot.step, plot.count
     base = [0] * count
     for s, name in enumerate(queue.series):
@@ -117,7 +134,34 @@ def _queue_areas(queue: UnassignedQueue, plot: _QueuePlot) -> list[str]:
                 f'<polygon points="{points}" fill="{PALETTE[s % len(PALETTE)]}" fill-opacity="0.85">'
                 f"<title>{_e(name)}</title></polygon>"
             )
+            drawn.append(s)
         base = tops
+    return parts, drawn
+
+
+def _peak_title(row: QueueHour, zone: str | None) -> str:
+    return (
+        f"{hour_label(row.hour, zone)}: peak {peak_of(row)} within the hour "
+        f"(by channel:reason: {depth_text(row.peak)}), {row.total} at its end"
+    )
+
+
+def _queue_peaks(queue: UnassignedQueue, plot: _QueuePlot, zone: str | None) -> list[str]:
+    """For each hour whose queue rose above its end depth, a dark bar from the end depth up to the peak
+    (at least 2 px wide, so a burst shows even with many hours on the chart)."""
+    parts = []
+    width = max(plot.step, 2.0)
+    for i, row in enumerate(queue.hours):
+        peak = peak_of(row)
+        if peak <= row.total:
+            continue
+        x = plot.left + i * plot.step + (plot.step - width) / 2
+        top, bottom = plot.y_of(peak), plot.y_of(row.total)
+        parts.append(
+            f'<rect class="peak" x="{_f(x)}" y="{_f(top)}" width="{_f(width)}" height="{_f(bottom - top)}" '
+            f'fill="{PEAK_COLOUR}" fill-opacity="0.45" stroke="{PEAK_COLOUR}" stroke-width="0.5">'
+            f"<title>{_e(_peak_title(row, zone))}</title></rect>"
+        )
     return parts
 
 
@@ -128,6 +172,9 @@ def _queue_axes(plot: _QueuePlot) -> list[str]:
         f'<line x1="{_f(left)}" y1="{_f(bottom)}" x2="{_f(left + plot_w)}" y2="{_f(bottom)}" stroke="#555"/>',
         f'<line x1="{_f(left)}" y1="{_f(top_pad)}" x2="{_f(left)}" y2="{_f(bottom)}" stroke="#555"/>',
     ]
+    parts += _axis_titles(
+        "hour (UTC; ticks at midnight)", "unassigned tickets", left + plot_w / 2, bottom + 32, top_pad + plot.plot_h / 2
+    )
     for value in sorted({0, plot.peak_total // 2, plot.peak_total}):
         y = plot.y_of(value)
         parts.append(f'<text x="{_f(left - 6)}" y="{_f(y + 4)}" text-anchor="end">{value}</text>')
@@ -151,38 +198,47 @@ def _queue_day_ticks(queue: UnassignedQueue, plot: _QueuePlot) -> list[str]:
     return parts
 
 
-def _queue_spike_marks(queue: UnassignedQueue, plot: _QueuePlot) -> list[str]:
-    """A small red triangle above each spike hour, its tooltip saying why."""
+def _queue_spike_marks(queue: UnassignedQueue, plot: _QueuePlot, zone: str | None) -> list[str]:
+    """A small red triangle above each spike hour's peak, its tooltip saying why."""
     parts = []
     index = {row.hour: i for i, row in enumerate(queue.hours)}
     for spike in queue.spikes:
         position = index.get(spike.hour)
         if position is None:
             continue
-        x, y = plot.left + (position + 0.5) * plot.step, plot.y_of(spike.total) - 3
+        x, y = plot.left + (position + 0.5) * plot.step, plot.y_of(peak_of(queue.hours[position])) - 3
         parts.append(
-            f'<polygon points="{_f(x - 4)},{_f(y - 7)} {_f(x + 4)},{_f(y - 7)} {_f(x)},{_f(y)}" '
-            f'fill="{SPIKE_COLOUR}"><title>spike {_e(hour_label(spike.hour))}: {_e(spike.detail)}</title></polygon>'
+            f'<polygon class="spike" points="{_f(x - 4)},{_f(y - 7)} {_f(x + 4)},{_f(y - 7)} {_f(x)},{_f(y)}" '
+            f'fill="{SPIKE_COLOUR}"><title>spike {_e(hour_label(spike.hour, zone))}: {_e(spike.detail)}</title>'
+            "</polygon>"
         )
     return parts
 
 
-def queue_svg(queue: UnassignedQueue, title: str) -> str:
-    """Stacked step areas: the depth of each channel:reason at the end of each hour; spikes marked."""
+def queue_svg(queue: UnassignedQueue, title: str, zone: str | None = None) -> str:
+    """Stacked step areas: the depth of each channel:reason at the end of each hour; a dark bar up to the
+    hour's peak where the queue rose above its end depth within the hour; spikes marked."""
     if not queue.hours or not queue.series:
         return ""
-    plot = _QueuePlot(count=len(queue.hours), peak_total=max(max(row.total for row in queue.hours), 1))
+    plot = _QueuePlot(count=len(queue.hours), peak_total=max(max(peak_of(row) for row in queue.hours), 1))
     legend_x = plot.left + plot.plot_w + plot.right + 10
-    parts = _svg_open(title, plot.left + plot.plot_w + plot.right + plot.legend_w, plot.bottom + 40)
-    parts += _queue_areas(queue, plot)
+    parts = _svg_open(title, plot.left + plot.plot_w + plot.right + plot.legend_w, plot.bottom + 44)
+    areas, drawn = _queue_areas(queue, plot)
+    peaks = _queue_peaks(queue, plot, zone)
+    parts += areas + peaks
     parts += _queue_axes(plot)
     parts += _queue_day_ticks(queue, plot)
-    parts += _queue_spike_marks(queue, plot)
-    parts += _legend([*queue.series], legend_x, plot.top_pad)
-    parts.append(
-        f'<text x="{_f(legend_x)}" y="{_f(plot.top_pad + 16 * len(queue.series) + 12)}" '
-        f'fill="{SPIKE_COLOUR}">&#9660; spike</text>'
-    )
+    parts += _queue_spike_marks(queue, plot, zone)
+    parts += _legend([queue.series[s] for s in drawn], legend_x, plot.top_pad, drawn)
+    y = plot.top_pad + 16 * len(drawn)
+    if peaks:
+        parts.append(
+            f'<rect x="{_f(legend_x)}" y="{_f(y)}" width="10" height="10" fill="{PEAK_COLOUR}" fill-opacity="0.45"/>'
+        )
+        parts.append(f'<text x="{_f(legend_x + 14)}" y="{_f(y + 9)}">peak within the hour</text>')
+        y += 16
+    if queue.spikes:
+        parts.append(f'<text x="{_f(legend_x)}" y="{_f(y + 12)}" fill="{SPIKE_COLOUR}">&#9660; spike</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -223,7 +279,15 @@ def ttfr_svg(series: Sequence[TtfrStats], title: str) -> str:
     left, top_pad, plot_h, group_w = 40.0, 16.0, 180.0, 54.0
     plot_w = group_w * len(buckets)
     bar_w = (group_w - 8) / len(shown)
-    parts = _svg_open(title, left + plot_w + 220, top_pad + plot_h + 40)
+    left += 16  # room for the y axis title
+    parts = _svg_open(title, left + plot_w + 220, top_pad + plot_h + 56)
+    parts += _axis_titles(
+        "time to first reply (bucket)",
+        "share of the series' replies",
+        left + plot_w / 2,
+        top_pad + plot_h + 34,
+        top_pad + plot_h / 2,
+    )
     parts.append(
         f'<line x1="{_f(left)}" y1="{_f(top_pad + plot_h)}" x2="{_f(left + plot_w)}" y2="{_f(top_pad + plot_h)}" '
         'stroke="#555"/>'

@@ -1,15 +1,22 @@
 """How the figures are spelled, shared by the text and the HTML renderings so both say the same thing.
 
-Durations, UTC hours, depths and TTFR series names, the round-robin comparison sentence, and the
-merging of equal consecutive hours into runs: change one here and both renderings follow.
+Durations, UTC hours (with the account's local time next to them when it has an office-hours zone),
+depths and TTFR series names, the round-robin comparison sentence, and the merging of equal consecutive
+hours into runs: change one here and both renderings follow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from schemas.common import utc_iso
 from schemas.report import QueueHour, Spike, TtfrStats, UnassignedQueue
+from worker.reports.unassigned import peak_of
+
+IDLE_SHOWN = 100
+"""Agents Online with no ticket that the renderings list by name; the JSON has every one."""
 
 
 def duration(seconds: float | None) -> str:
@@ -26,16 +33,46 @@ def duration(seconds: float | None) -> str:
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
-def hour_label(when: datetime) -> str:
-    """An hour as ``YYYY-MM-DD HH:MM`` in UTC, whatever zone the datetime carries."""
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+def estimate(seconds: float | None, capped: bool, at_most: str = "<=") -> str:
+    """A bucket estimate; ``<= 4m10s`` when it was capped at the largest TTFR observed (docs/REPORTS.md)."""
+    return f"{at_most} {duration(seconds)}" if capped else duration(seconds)
+
+
+def local_time(when: datetime, zone: str | None, with_date: bool = False) -> str:
+    """``when`` on the account's clock: ``11:00``, or ``11-25 00:00`` when that is another day than in UTC
+    (always with the date if ``with_date``); '' without a zone."""
+    if zone is None:
+        return ""
+    utc, local = when.astimezone(UTC), when.astimezone(ZoneInfo(zone))
+    if with_date:
+        return local.strftime("%Y-%m-%d %H:%M")
+    return local.strftime("%H:%M" if local.date() == utc.date() else "%m-%d %H:%M")
+
+
+def hour_label(when: datetime, zone: str | None = None) -> str:
+    """An hour as ``YYYY-MM-DD HH:MM`` in UTC, whatever zone the datetime carries; with the account's zone,
+    its local time follows in brackets: ``2026-11-24 10:00 (11:00)``."""
+    label = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return f"{label} ({local_time(when, zone)})" if zone else label
+
+
+def moment_label(when: datetime, zone: str | None) -> str:
+    """A moment in UTC ISO 8601, and on the account's clock when it has a zone."""
+    return utc_iso(when) + (f" ({local_time(when, zone, with_date=True)} {zone})" if zone else "")
+
+
+def zone_note(zone: str | None) -> str:
+    """The sentence saying which clock the times are on."""
+    if zone is None:
+        return "times are UTC"
+    return f"times are UTC, the account's local time ({zone}, from its office hours) in brackets"
 
 
 def queue_runs(queue: UnassignedQueue) -> list[tuple[datetime, datetime, QueueHour]]:
-    """Consecutive hours with the same depths merged: (first hour, last hour, that hour's row)."""
+    """Consecutive hours with the same depths and peak merged: (first hour, last hour, that hour's row)."""
     runs: list[tuple[datetime, datetime, QueueHour]] = []
     for row in queue.hours:
-        if runs and runs[-1][2].depth == row.depth:
+        if runs and runs[-1][2].depth == row.depth and peak_of(runs[-1][2]) == peak_of(row):
             runs[-1] = (runs[-1][0], row.hour, runs[-1][2])
         else:
             runs.append((row.hour, row.hour, row))
@@ -52,6 +89,11 @@ def spike_runs(spikes: Sequence[Spike]) -> list[list[Spike]]:
         else:
             runs.append([spike])
     return runs
+
+
+def spike_peak(spike: Spike) -> int:
+    """A spike hour's highest total depth (its end total in a document written before peaks were reported)."""
+    return max(spike.total, spike.peak_total or 0)
 
 
 def depth_text(depth: Mapping[str, int]) -> str:

@@ -12,6 +12,7 @@ module reads Redis and computes the assignment, TTFR, busiest-hour and decision 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -30,6 +31,7 @@ from schemas.report import (
     TtfrReport,
     TtfrStats,
 )
+from schemas.timezones import load_zone
 from worker.core.keys import AccountKeys
 from worker.core.shared_constants import TTFR_BUCKETS as TTFR_BUCKETS  # one source with the Lua side
 from worker.core.text import text
@@ -42,6 +44,8 @@ ONLINE_SHOWN = 100
 """Agents listed per busiest hour; beyond, the report says "and N more" (docs/REPORTS.md). The set is read
 with SSCAN in pages of ``ONLINE_PAGE`` until that many are found, never with one SMEMBERS of the whole set."""
 ONLINE_PAGE = 100
+ONLINE_UNION_PAGE = 1_000
+"""SSCAN page size when reading every Online set of the period (their union: who was Online at all)."""
 
 
 # --- key names (docs/STATS.md) ---------------------------------------------------------------------
@@ -71,16 +75,47 @@ def _decode(raw: Mapping[Any, Any]) -> dict[str, str]:
 
 def _read_stats(
     client: redis.Redis, keys: AccountKeys, days: list[date]
-) -> tuple[dict[str, str], dict[date, dict[str, str]], dict[str, str]]:
-    """First round trip: (the day before's hash, each day's hash, the running depth counters)."""
+) -> tuple[dict[str, str], dict[date, dict[str, str]], dict[str, str], str | None]:
+    """First round trip: (the day before's hash, each day's hash, the running depth counters, the zone)."""
     pipe = client.pipeline(transaction=False)
     pipe.hgetall(stats_key(keys, days[0] - timedelta(days=1)))
     for day in days:
         pipe.hgetall(stats_key(keys, day))
     pipe.hgetall(uq_depth_key(keys))
+    pipe.hmget(keys.settings, ["office_hours", "oh_active"])
     replies = pipe.execute()
-    stats = {day: _decode(raw) for day, raw in zip(days, replies[1:-1], strict=True)}
-    return _decode(replies[0]), stats, _decode(replies[-1])
+    stats = {day: _decode(raw) for day, raw in zip(days, replies[1:-2], strict=True)}
+    return _decode(replies[0]), stats, _decode(replies[-2]), _zone_of(*replies[-1])
+
+
+def _zone_of(raw: Any, active: Any) -> str | None:
+    """The time zone of the account's office hours, when it has them and the zone loads here; else None."""
+    if not raw or active is None or text(active) != "1":
+        return None
+    try:
+        name = json.loads(text(raw))["timezone"]
+        load_zone(name)
+    except (ValueError, KeyError, TypeError):
+        return None
+    return str(name)
+
+
+def _read_online_union(client: redis.Redis, keys: AccountKeys, days: list[date]) -> set[str]:
+    """Everyone in any hourly Online set of the period: every set read in SSCAN pages of ``ONLINE_UNION_PAGE``,
+    the first page of all of them in one pipelined round trip, then one round trip per further page."""
+    cursors = {online_key(keys, day, hour): 0 for day in days for hour in range(24)}
+    found: set[str] = set()
+    while cursors:
+        pipe = client.pipeline(transaction=False)
+        for key, cursor in cursors.items():
+            pipe.sscan(key, cursor, count=ONLINE_UNION_PAGE)
+        following = {}
+        for key, (cursor, page) in zip(cursors, pipe.execute(), strict=True):
+            found.update(text(member) for member in page)
+            if int(cursor):
+                following[key] = int(cursor)
+        cursors = following
+    return found
 
 
 def _read_online(
@@ -128,8 +163,10 @@ def load_report(
     """
     check_id("account", account_id)
     keys = AccountKeys.for_account(account_id, partitions)
-    before, stats, current = _read_stats(client, keys, days_of(day_from, day_to))
+    days = days_of(day_from, day_to)
+    before, stats, current, zone = _read_stats(client, keys, days)
     online, online_counts = _read_online(client, keys, busiest_hours(stats))
+    online_period = _read_online_union(client, keys, days)
     generated = now or hour_start(day_to, 23) + timedelta(hours=1)
     return build_report(
         account_id,
@@ -141,6 +178,8 @@ def load_report(
         current=current,
         now=generated,
         online_counts=online_counts,
+        online_period=online_period,
+        time_zone=zone,
     )
 
 
@@ -186,6 +225,13 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _capped(estimate: float | None, largest: int | None) -> tuple[float | None, bool]:
+    """A bucket estimate never beyond the largest TTFR observed: (the value shown, whether it was capped)."""
+    if estimate is None or largest is None or estimate <= largest:
+        return _round(estimate), False
+    return float(largest), True
+
+
 def _ttfr_stats(dim: str, parsed: ParsedStats) -> TtfrStats:
     histogram = parsed.ttfr.get(dim, {})
     bounds = sorted(set(TTFR_BUCKETS) | set(histogram))
@@ -193,12 +239,18 @@ def _ttfr_stats(dim: str, parsed: ParsedStats) -> TtfrStats:
     count = sum(c for _, c in buckets)
     sum_count = parsed.ttfr_count.get(dim, 0)
     mean = parsed.ttfr_sum.get(dim, 0.0) / sum_count if sum_count > 0 else None
+    largest = parsed.ttfr_max.get(dim) if count else None
+    median, median_capped = _capped(estimate_percentile(buckets, 0.5), largest)
+    p90, p90_capped = _capped(estimate_percentile(buckets, 0.9), largest)
     return TtfrStats(
         dim=dim,
         count=count,
         mean_seconds=None if mean is None else round(mean, 3),
-        median_seconds=_round(estimate_percentile(buckets, 0.5)),
-        p90_seconds=_round(estimate_percentile(buckets, 0.9)),
+        median_seconds=median,
+        p90_seconds=p90,
+        max_seconds=largest,
+        median_capped=median_capped,
+        p90_capped=p90_capped,
         buckets=[TtfrBucket(upper_seconds=None if math.isinf(b) else round(b), count=c) for b, c in buckets],
     )
 
@@ -214,12 +266,21 @@ def _ttfr_report(parsed: ParsedStats) -> TtfrReport:
     )
 
 
-def _assignments(parsed: ParsedStats) -> AssignmentSpread:
+def _assignments(parsed: ParsedStats, online_period: Iterable[str]) -> AssignmentSpread:
     counted = sorted(((a, n) for a, n in parsed.assigned.items() if n > 0), key=lambda item: (-item[1], item[0]))
     total = sum(n for _, n in counted)
+    idle = sorted(set(online_period) - {a for a, _ in counted})
     if not counted:
         return AssignmentSpread(
-            agents=[], total=0, counted_agents=0, min=None, max=None, mean=None, spread=None, max_over_mean=None
+            agents=[],
+            total=0,
+            counted_agents=0,
+            min=None,
+            max=None,
+            mean=None,
+            spread=None,
+            max_over_mean=None,
+            online_without_tickets=idle,
         )
     low, high = min(n for _, n in counted), max(n for _, n in counted)
     mean = total / len(counted)
@@ -232,6 +293,7 @@ def _assignments(parsed: ParsedStats) -> AssignmentSpread:
         mean=round(mean, 4),
         spread=high - low,
         max_over_mean=round(high / mean, 4),
+        online_without_tickets=idle,
     )
 
 
@@ -283,11 +345,14 @@ def build_report(
     before: DayStats | None = None,
     current: DayStats | None = None,
     online_counts: Mapping[datetime, int] | None = None,
+    online_period: Iterable[str] = (),
+    time_zone: str | None = None,
 ) -> Report:
     """The report from decoded hashes: ``stats`` per day, ``online`` sets of the busiest hours,
     ``before`` the stats hash of the day before the period (seeds the depth), ``current`` the
     account's running ``uq_depth`` counters, ``online_counts`` the sizes of the Online sets (default:
-    as many as listed). Hours after ``now`` are left out of the depth series."""
+    as many as listed), ``online_period`` everyone in the period's hourly Online sets, ``time_zone`` the
+    account's office-hours zone. Hours after ``now`` are left out of the depth series."""
     days = days_of(day_from, day_to)
     parsed = ParsedStats()
     for day in days:
@@ -304,7 +369,8 @@ def build_report(
         day_from=day_from,
         day_to=day_to,
         generated_at=now,
-        assignments=_assignments(parsed),
+        time_zone=time_zone,
+        assignments=_assignments(parsed, online_period),
         ttfr=_ttfr_report(parsed),
         unassigned=queue,
         busiest_hours=_busy_hours(busiest, parsed, online, online_counts or {}),

@@ -10,11 +10,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from schemas.common import utc_iso
 from schemas.report import AssignmentSpread, Report, TtfrReport, TtfrStats, UnassignedQueue
 from worker.reports.charts import agent_bars_svg, queue_svg, ttfr_svg
-from worker.reports.display import depth_text, duration, hour_label, online_text, queue_runs, rr_comparison, ttfr_label
-from worker.reports.unassigned import SPIKE_LEVEL_FACTOR, SPIKE_LEVEL_MIN
+from worker.reports.display import (
+    IDLE_SHOWN,
+    depth_text,
+    duration,
+    estimate,
+    hour_label,
+    moment_label,
+    online_text,
+    queue_runs,
+    rr_comparison,
+    ttfr_label,
+    zone_note,
+)
+from worker.reports.unassigned import SPIKE_LEVEL_FACTOR, SPIKE_LEVEL_MIN, peak_of
 
 NUMERIC = ' class="n"'
 SPIKE_ROW = ' class="spike"'
@@ -31,8 +42,10 @@ th, td { padding: 0.2em 0.7em; border-bottom: 1px solid #eee; text-align: left; 
 th { background: #f6f6f6; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.spike td { background: #fdecea; }
+td:first-child, td.t { white-space: nowrap; }
 svg { display: block; margin: 0.6em 0; }
 svg text { font: 11px system-ui, sans-serif; fill: #333; }
+svg text.axis-title { font-style: italic; fill: #555; }
 .side { display: flex; gap: 2em; flex-wrap: wrap; }
 """
 
@@ -49,6 +62,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Se
         cells = "".join(f"<td{NUMERIC if i in numeric else ''}>{_e(v)}</td>" for i, v in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _sentence(text: str) -> str:
+    """``text`` with its first letter upper-case (``str.capitalize`` would lower-case a zone name)."""
+    return text[:1].upper() + text[1:]
 
 
 def _note(text: str) -> str:
@@ -68,18 +86,32 @@ def _head(report: Report) -> list[str]:
         "</head>",
         "<body>",
         f"<h1>{_e(title)}</h1>",
-        f'<p class="meta">UTC days, inclusive. Generated {_e(utc_iso(report.generated_at))}; '
-        "later hours are not shown. See docs/REPORTS.md for what each figure means.</p>",
+        f'<p class="meta">UTC days, inclusive. Generated {_e(moment_label(report.generated_at, report.time_zone))}; '
+        f"later hours are not shown. {_e(_sentence(zone_note(report.time_zone)))}. Arrivals and first replies "
+        "are filed by when the ticket arrived; decisions, assignments and the queue by when they happened in "
+        "helpdesk-rr. See docs/REPORTS.md for what each figure means.</p>",
     ]
     parts += [f'<p class="warn">warning: {_e(w)}</p>' for w in report.warnings]
     return parts
 
 
+def _idle_note(spread: AssignmentSpread) -> str:
+    idle = spread.online_without_tickets
+    if not idle:
+        return ""
+    more = (
+        f" ({len(idle) - IDLE_SHOWN:,} more not listed here; the JSON has them all)" if len(idle) > IDLE_SHOWN else ""
+    )
+    return _note(f"{len(idle)} agent(s) were Online in the period and got no ticket: listed with 0{more}.")
+
+
 def _assignments(spread: AssignmentSpread, ttfr: TtfrReport) -> list[str]:
     parts = ["<h2>Tickets assigned per agent</h2>"]
-    if not spread.agents:
+    idle = spread.online_without_tickets[:IDLE_SHOWN]
+    if not spread.agents and not idle:
         return [*parts, _note("No tickets assigned in the period.")]
-    parts.append(agent_bars_svg([(a.agent_id, a.assigned) for a in spread.agents], "Tickets assigned per agent"))
+    bars = [(a.agent_id, a.assigned) for a in spread.agents] + [(agent, 0) for agent in idle]
+    parts.append(agent_bars_svg(bars, "Tickets assigned per agent"))
     ttfr_of = {s.dim.partition(":")[2]: s for s in ttfr.per_agent}
     rows: list[list[object]] = []
     for agent in spread.agents:
@@ -90,11 +122,15 @@ def _assignments(spread: AssignmentSpread, ttfr: TtfrReport) -> list[str]:
                 agent.assigned,
                 f"{100 * agent.assigned / spread.total:.1f}%",
                 stats.count if stats else 0,
-                duration(stats.median_seconds if stats else None),
-                duration(stats.p90_seconds if stats else None),
+                estimate(stats.median_seconds, stats.median_capped, "\u2264") if stats else "-",
+                estimate(stats.p90_seconds, stats.p90_capped, "\u2264") if stats else "-",
             ]
         )
+    rows += [[agent, 0, "0.0%", 0, "-", "-"] for agent in idle]
     parts.append(_table(["agent", "assigned", "share", "replies", "TTFR median", "TTFR p90"], rows, (1, 2, 3, 4, 5)))
+    parts.append(_idle_note(spread))
+    if not spread.agents:
+        return [*parts, _note("No tickets assigned in the period.")]
     parts.append(
         _note(
             f"Total {spread.total} over {spread.counted_agents} agent(s) with at least one assignment "
@@ -107,7 +143,13 @@ def _assignments(spread: AssignmentSpread, ttfr: TtfrReport) -> list[str]:
 
 def _ttfr_rows(stats: Sequence[TtfrStats]) -> list[list[object]]:
     return [
-        [ttfr_label(s), s.count, duration(s.median_seconds), duration(s.p90_seconds), duration(s.mean_seconds)]
+        [
+            ttfr_label(s),
+            s.count,
+            estimate(s.median_seconds, s.median_capped, "\u2264"),
+            estimate(s.p90_seconds, s.p90_capped, "\u2264"),
+            duration(s.mean_seconds),
+        ]
         for s in stats
     ]
 
@@ -116,7 +158,11 @@ def _ttfr(ttfr: TtfrReport) -> list[str]:
     headers = ["", "replies", "median", "p90", "mean"]
     parts = [
         "<h2>Time to first reply</h2>",
-        _note("Median and 90th percentile are estimated from the buckets (linear inside a bucket); the mean is exact."),
+        _note(
+            "By the day the ticket arrived. Median and 90th percentile are estimated from the buckets (linear "
+            "inside a bucket) and never shown above the largest reply time observed (&#8804; marks an estimate "
+            "capped there); the mean is exact."
+        ),
         '<div class="side">',
         _table(headers, _ttfr_rows([ttfr.rr_off, ttfr.rr_on]), (1, 2, 3, 4)),
         "</div>",
@@ -124,13 +170,17 @@ def _ttfr(ttfr: TtfrReport) -> list[str]:
     comparison = rr_comparison(ttfr.rr_on, ttfr.rr_off)
     if comparison:
         parts.append(_note(f"{_e(comparison.capitalize())} (on relative to off)."))
-    parts.append(ttfr_svg([ttfr.rr_off, ttfr.rr_on], "TTFR distribution: round robin off versus on"))
+    if ttfr.rr_off.count and ttfr.rr_on.count:
+        parts.append(ttfr_svg([ttfr.rr_off, ttfr.rr_on], "TTFR distribution: round robin off versus on"))
+    elif ttfr.overall.count:
+        state = "on" if ttfr.rr_on.count else "off"
+        parts.append(_note(f"Every reply was to a ticket that arrived with round robin {state}: nothing to compare."))
     parts.append(ttfr_svg([ttfr.overall], "TTFR distribution: all replies"))
     parts.append(_table(headers, _ttfr_rows([ttfr.overall, *ttfr.per_channel, *ttfr.per_agent]), (1, 2, 3, 4)))
     return parts
 
 
-def _queue_runs_table(queue: UnassignedQueue) -> str:
+def _queue_runs_table(queue: UnassignedQueue, zone: str | None) -> str:
     """Every run of equal hours (no row limit, unlike the terminal); runs holding a spike are shaded."""
     runs = queue_runs(queue)
     if not runs:
@@ -140,35 +190,40 @@ def _queue_runs_table(queue: UnassignedQueue) -> str:
     for first, last, row in runs:
         spiky = any(first <= h <= last for h in spike_hours)
         body.append(
-            f"<tr{SPIKE_ROW if spiky else ''}><td>{_e(hour_label(first))}</td>"
-            f"<td>{_e(hour_label(last))}</td>"
-            f'<td class="n">{row.total}</td><td>{_e(depth_text(row.depth))}</td></tr>'
+            f'<tr{SPIKE_ROW if spiky else ""}><td class="t">{_e(hour_label(first, zone))}</td>'
+            f'<td class="t">{_e(hour_label(last, zone))}</td>'
+            f'<td class="n">{row.total}</td><td class="n">{peak_of(row)}</td><td>{_e(depth_text(row.depth))}</td></tr>'
         )
     return (
         "<table><thead><tr><th>from (UTC)</th><th>to (end of hour)</th>"
-        '<th class="n">total</th><th>by channel:reason</th></tr></thead>'
+        '<th class="n">total at the end</th><th class="n">peak within</th><th>by channel:reason</th></tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )
 
 
-def _queue(queue: UnassignedQueue) -> list[str]:
+def _queue(queue: UnassignedQueue, zone: str | None) -> list[str]:
     parts = [
         "<h2>Unassigned queue over time</h2>",
         _note(
             f"Depth at the end of each UTC hour by channel:reason (carried forward from the last "
-            f"change). Median hourly total {queue.median_total:g}. A spike is an hour whose total is at least "
+            f"change), and the peak: the highest total the queue reached within the hour (dark bars where it rose "
+            f"above the end depth: tickets that waited and were assigned before the hour ended). Median hourly "
+            f"peak {queue.median_total:g}. A spike is an hour whose peak is at least "
             f"{queue.level_threshold:g} (the larger of {SPIKE_LEVEL_MIN} and {SPIKE_LEVEL_FACTOR:g} &#215; the "
             f"median), or in which one channel:reason grew by at least {queue.surge_threshold}. "
             f"Now: {_e(depth_text(queue.current))}."
         ),
-        queue_svg(queue, "Unassigned depth per hour, stacked by channel:reason"),
+        queue_svg(queue, "Unassigned depth per hour, stacked by channel:reason, with the peak within each hour", zone),
     ]
     if queue.spikes:
-        spikes = [[hour_label(s.hour), s.total, "+".join(s.rules), s.detail] for s in queue.spikes]
-        parts.append(_table(["spike hour (UTC)", "total", "rule", "why"], spikes, (1,)))
+        spikes = [
+            [hour_label(s.hour, zone), s.total, max(s.total, s.peak_total or 0), "+".join(s.rules), s.detail]
+            for s in queue.spikes
+        ]
+        parts.append(_table(["spike hour (UTC)", "total at the end", "peak", "rule", "why"], spikes, (1, 2)))
     else:
         parts.append(_note("No spikes."))
-    parts.append(_queue_runs_table(queue))
+    parts.append(_queue_runs_table(queue, zone))
     return parts
 
 
@@ -178,18 +233,18 @@ def _busiest_hours(report: Report) -> list[str]:
         return [*parts, _note("No arrivals in the period.")]
     rows: list[list[object]] = [
         [
-            hour_label(b.hour),
+            hour_label(b.hour, report.time_zone),
             b.arrivals,
             ", ".join(f"{c} {n}" for c, n in b.by_channel.items()),
             online_text(b.online, b.online_count),
         ]
         for b in report.busiest_hours
     ]
-    return [*parts, _table(["hour (UTC)", "arrivals", "by channel", "online"], rows, (1,))]
+    return [*parts, _table(["hour (UTC)", "tickets created", "by channel", "online"], rows, (1,))]
 
 
 def _decisions(report: Report) -> list[str]:
-    parts = ["<h2>Decisions</h2>"]
+    parts = ["<h2>Decisions (made in the period)</h2>"]
     if not report.decisions:
         return [*parts, _note("No decisions in the period.")]
     rows: list[list[object]] = [[d.outcome, d.reason, d.count] for d in report.decisions]
@@ -203,7 +258,7 @@ def render_html(report: Report) -> str:
         *_head(report),
         *_assignments(report.assignments, report.ttfr),
         *_ttfr(report.ttfr),
-        *_queue(report.unassigned),
+        *_queue(report.unassigned, report.time_zone),
         *_busiest_hours(report),
         *_decisions(report),
         "</body>",

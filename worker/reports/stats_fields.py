@@ -28,9 +28,11 @@ class ParsedStats:
     assigned: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     depth: dict[datetime, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     peak: dict[datetime, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    peak_total: dict[datetime, int] = field(default_factory=dict)
     ttfr: dict[str, dict[float, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     ttfr_sum: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     ttfr_count: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    ttfr_max: dict[str, int] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
 
 
@@ -94,6 +96,10 @@ def _depth_or_peak(target: Callable[[ParsedStats], dict[datetime, dict[str, int]
     return handle
 
 
+def _peak_total(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
+    parsed.peak_total[hour_start(day, _hour(rest))] = count(value)
+
+
 def _ttfr(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
     dim, _, label = rest.rpartition(":")
     if not dim:
@@ -113,6 +119,12 @@ def _ttfr_count(day: date, name: str, rest: str, value: str, parsed: ParsedStats
     parsed.ttfr_count[rest] += count(value)
 
 
+def _ttfr_max(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
+    if not rest:
+        raise ValueError(name)
+    parsed.ttfr_max[rest] = max(parsed.ttfr_max.get(rest, 0), count(value))
+
+
 def _online_snap(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
     """The writers' bookkeeping for the hourly Online sets (docs/STATS.md): not a figure."""
 
@@ -123,9 +135,11 @@ _HANDLERS: dict[str, _Handler] = {
     "assigned": _assigned,
     "uq_depth": _depth_or_peak(lambda parsed: parsed.depth),
     "uq_peak": _depth_or_peak(lambda parsed: parsed.peak),
+    "uq_peak_total": _peak_total,
     "ttfr": _ttfr,
     "ttfr_sum": _ttfr_sum,
     "ttfr_count": _ttfr_count,
+    "ttfr_max": _ttfr_max,
     "online_snap": _online_snap,
 }
 

@@ -6,19 +6,23 @@ shared with the HTML page (durations, hours, depths) is ``display``.
 
 from __future__ import annotations
 
-from schemas.common import utc_iso
 from schemas.report import AssignmentSpread, Report, Spike, TtfrReport, TtfrStats, UnassignedQueue
 from worker.reports.display import (
+    IDLE_SHOWN,
     depth_text,
     duration,
+    estimate,
     hour_label,
+    moment_label,
     online_text,
     queue_runs,
     rr_comparison,
+    spike_peak,
     spike_runs,
     ttfr_label,
+    zone_note,
 )
-from worker.reports.unassigned import SPIKE_LEVEL_FACTOR, SPIKE_LEVEL_MIN
+from worker.reports.unassigned import SPIKE_LEVEL_FACTOR, SPIKE_LEVEL_MIN, peak_of
 
 MAX_QUEUE_ROWS = 100
 """A terminal shows at most this many queue rows; --json and --html carry every hour."""
@@ -27,15 +31,28 @@ MAX_QUEUE_ROWS = 100
 def _header(report: Report) -> list[str]:
     lines = [
         f"Report for {report.account_id}: {report.day_from.isoformat()} .. {report.day_to.isoformat()} "
-        f"(UTC days, inclusive; generated {utc_iso(report.generated_at)})"
+        f"(UTC days, inclusive; generated {moment_label(report.generated_at, report.time_zone)})",
+        f"  ({zone_note(report.time_zone)}; arrivals and first replies are filed by when the ticket arrived, "
+        "decisions, assignments and the queue by when they happened in helpdesk-rr)",
     ]
     lines += [f"warning: {warning}" for warning in report.warnings]
     return lines
 
 
+def _idle_rows(spread: AssignmentSpread) -> list[str]:
+    """Agents Online in the period who got no ticket: listed with 0 (the first ``IDLE_SHOWN``)."""
+    idle = spread.online_without_tickets
+    lines = [f"  {agent:<20} {0:>8} {0.0:>5.1f}%  {'':>7}  {'-':>8}  {'-':>8}" for agent in idle[:IDLE_SHOWN]]
+    if len(idle) > IDLE_SHOWN:
+        lines.append(f"  ... and {len(idle) - IDLE_SHOWN:,} more agents Online with no ticket (see --json)")
+    if idle:
+        lines.append(f"  {len(idle)} agent(s) were Online in the period and got no ticket (listed with 0)")
+    return lines
+
+
 def _assignments(spread: AssignmentSpread, ttfr: TtfrReport) -> list[str]:
     lines = ["", "Tickets assigned per agent"]
-    if not spread.agents:
+    if not spread.agents and not spread.online_without_tickets:
         return [*lines, "  no tickets assigned in the period"]
     ttfr_of = {s.dim.partition(":")[2]: s for s in ttfr.per_agent}
     lines.append(f"  {'AGENT':<20} {'ASSIGNED':>8} {'SHARE':>6}  {'REPLIES':>7}  {'MEDIAN':>8}  {'P90':>8}")
@@ -44,9 +61,12 @@ def _assignments(spread: AssignmentSpread, ttfr: TtfrReport) -> list[str]:
         share = 100 * agent.assigned / spread.total
         lines.append(
             f"  {agent.agent_id:<20} {agent.assigned:>8} {share:>5.1f}%  {stats.count if stats else 0:>7}  "
-            f"{duration(stats.median_seconds if stats else None):>8}  "
-            f"{duration(stats.p90_seconds if stats else None):>8}"
+            f"{estimate(stats.median_seconds, stats.median_capped) if stats else '-':>8}  "
+            f"{estimate(stats.p90_seconds, stats.p90_capped) if stats else '-':>8}"
         )
+    lines += _idle_rows(spread)
+    if not spread.agents:
+        return [*lines, "  no tickets assigned in the period"]
     lines.append(
         f"  total {spread.total} over {spread.counted_agents} agent(s) with >= 1 assignment "
         f"(agents with none are not counted): min {spread.min}, max {spread.max}, "
@@ -57,15 +77,16 @@ def _assignments(spread: AssignmentSpread, ttfr: TtfrReport) -> list[str]:
 
 def _ttfr_row(label: str, stats: TtfrStats) -> str:
     return (
-        f"  {label:<28} {stats.count:>7}  {duration(stats.median_seconds):>8}  {duration(stats.p90_seconds):>8}"
-        f"  {duration(stats.mean_seconds):>8}"
+        f"  {label:<28} {stats.count:>7}  {estimate(stats.median_seconds, stats.median_capped):>8}  "
+        f"{estimate(stats.p90_seconds, stats.p90_capped):>8}  {duration(stats.mean_seconds):>8}"
     )
 
 
 def _ttfr(ttfr: TtfrReport) -> list[str]:
     lines = [
         "",
-        "Time to first reply (median and p90 estimated from buckets; mean exact)",
+        "Time to first reply, by the day the ticket arrived (median and p90 estimated from buckets, never above "
+        "the largest reply time seen: '<=' marks one capped there; mean exact)",
         f"  {'':<28} {'REPLIES':>7}  {'MEDIAN':>8}  {'P90':>8}  {'MEAN':>8}",
     ]
     lines += [_ttfr_row(ttfr_label(stats), stats) for stats in [ttfr.overall, ttfr.rr_on, ttfr.rr_off]]
@@ -76,39 +97,51 @@ def _ttfr(ttfr: TtfrReport) -> list[str]:
     return lines
 
 
-def _queue_table(queue: UnassignedQueue) -> list[str]:
+def _queue_table(queue: UnassignedQueue, zone: str | None) -> list[str]:
     runs = queue_runs(queue)
     if not runs:
         return ["  no hours in the period yet"]
-    lines = [f"  {'FROM':<16}  {'TO (end of hour)':<16}  {'TOTAL':>5}  BY CHANNEL:REASON"]
-    for first, last, row in runs[:MAX_QUEUE_ROWS]:
-        lines.append(f"  {hour_label(first):<16}  {hour_label(last):<16}  {row.total:>5}  {depth_text(row.depth)}")
+    shown = runs[:MAX_QUEUE_ROWS]
+    width = max(16, *(len(hour_label(hour, zone)) for first, last, _ in shown for hour in (first, last)))
+    lines = [f"  {'FROM':<{width}}  {'TO (end of hour)':<{width}}  {'TOTAL':>5}  {'PEAK':>5}  BY CHANNEL:REASON"]
+    for first, last, row in shown:
+        lines.append(
+            f"  {hour_label(first, zone):<{width}}  {hour_label(last, zone):<{width}}  {row.total:>5}  "
+            f"{peak_of(row):>5}  {depth_text(row.depth)}"
+        )
     if len(runs) > MAX_QUEUE_ROWS:
         lines.append(f"  ... {len(runs) - MAX_QUEUE_ROWS} more rows (see --json or --html)")
     return lines
 
 
-def _spike_line(run: list[Spike]) -> str:
+def _spike_line(run: list[Spike], zone: str | None) -> str:
     """One run of spikes: its span (the end as a bare time when it is on the same day) and its top hour."""
     head, tail = run[0], run[-1]
     same_day = head.hour.date() == tail.hour.date()
-    end = "" if len(run) == 1 else f" .. {tail.hour:%H:%M}" if same_day else f" .. {hour_label(tail.hour)}"
-    span = hour_label(head.hour) + end
-    top = max(run, key=lambda spike: spike.total)
-    return f"    {span:<36} max total {top.total:>4}  {'+'.join(head.rules)}: {top.detail}"
+    end = ""
+    if len(run) > 1:
+        label = hour_label(tail.hour, zone)
+        end = f" .. {label[11:] if same_day else label}"  # the bare time (and local time) on the same day
+    span = hour_label(head.hour, zone) + end
+    top = max(run, key=spike_peak)
+    return f"    {span:<{50 if zone else 36}} peak {spike_peak(top):>5}  {'+'.join(head.rules)}: {top.detail}"
 
 
-def _queue(queue: UnassignedQueue) -> list[str]:
-    lines = ["", "Unassigned queue (depth at the end of each UTC hour; equal consecutive hours merged)"]
-    lines += _queue_table(queue)
+def _queue(queue: UnassignedQueue, zone: str | None) -> list[str]:
+    lines = [
+        "",
+        "Unassigned queue (TOTAL: depth at the end of each UTC hour; PEAK: the highest it reached within the hour; "
+        "equal consecutive hours merged)",
+    ]
+    lines += _queue_table(queue, zone)
     lines.append(
-        f"  median hourly total {queue.median_total:g}; spike = total >= {queue.level_threshold:g} "
+        f"  median hourly peak {queue.median_total:g}; spike = peak >= {queue.level_threshold:g} "
         f"(max({SPIKE_LEVEL_MIN}, {SPIKE_LEVEL_FACTOR:g} x median)) or one channel:reason growing by "
         f">= {queue.surge_threshold} within the hour"
     )
     if queue.spikes:
         lines.append("  Spikes (consecutive hours with the same rule merged):")
-        lines += [_spike_line(run) for run in spike_runs(queue.spikes)]
+        lines += [_spike_line(run, zone) for run in spike_runs(queue.spikes)]
     else:
         lines.append("  no spikes")
     lines.append(f"  now: {depth_text(queue.current)}")
@@ -116,18 +149,18 @@ def _queue(queue: UnassignedQueue) -> list[str]:
 
 
 def _busiest_hours(report: Report) -> list[str]:
-    lines = ["", "Busiest hours (arrivals, all channels) and who was Online"]
+    lines = ["", "Busiest hours (tickets created in the hour, all channels) and who was Online"]
     if not report.busiest_hours:
         lines.append("  no arrivals in the period")
     for busy in report.busiest_hours:
         channels = ", ".join(f"{c} {n}" for c, n in busy.by_channel.items())
         online = online_text(busy.online, busy.online_count)
-        lines.append(f"  {hour_label(busy.hour)}  {busy.arrivals:>5} ({channels})  online: {online}")
+        lines.append(f"  {hour_label(busy.hour, report.time_zone)}  {busy.arrivals:>5} ({channels})  online: {online}")
     return lines
 
 
 def _decisions(report: Report) -> list[str]:
-    lines = ["", "Decisions"]
+    lines = ["", "Decisions (made in the period, whenever the tickets arrived)"]
     if not report.decisions:
         return [*lines, "  no decisions in the period"]
     lines.append(f"  {'OUTCOME':<12} {'REASON':<24} {'COUNT':>7}")
@@ -143,7 +176,7 @@ def format_text(report: Report) -> str:
             *_header(report),
             *_assignments(report.assignments, report.ttfr),
             *_ttfr(report.ttfr),
-            *_queue(report.unassigned),
+            *_queue(report.unassigned, report.time_zone),
             *_busiest_hours(report),
             *_decisions(report),
         ]

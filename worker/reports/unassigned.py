@@ -16,7 +16,7 @@ from schemas.report import QueueHour, Spike, UnassignedQueue
 from worker.reports.stats_fields import DayStats, ParsedStats, count
 
 SPIKE_LEVEL_FACTOR = 2.0
-"""An hour is a *level* spike if its total depth is at least this many times the period's median..."""
+"""An hour is a *level* spike if its peak total depth is at least this many times the period's median peak..."""
 SPIKE_LEVEL_MIN = 5
 """...and at least this many tickets."""
 SPIKE_SURGE = 10
@@ -40,9 +40,10 @@ def _series_names(parsed: ParsedStats, seed: dict[str, int]) -> list[str]:
 
 def _advance_hour(
     series: list[str], level: dict[str, int], known: set[str], recorded: dict[str, int], peaks: dict[str, int]
-) -> list[str]:
-    """Move ``level`` (and ``known``) on by one hour; the surges seen within it, as details."""
-    surges = []
+) -> tuple[dict[str, int], list[str]]:
+    """Move ``level`` (and ``known``) on by one hour: each series' peak within it (the highest depth a rise
+    within the hour reached, or its end depth if higher; non-zero only) and the surges seen in it, as details."""
+    hour_peaks, surges = {}, []
     for name in series:
         previous = level[name]
         level[name] = recorded.get(name, previous)
@@ -51,46 +52,62 @@ def _advance_hour(
             surges.append(f"{name} grew {previous} -> {top}")
         if name in recorded:
             known.add(name)
-    return surges
+        if top:
+            hour_peaks[name] = top
+    return hour_peaks, surges
 
 
 def _hourly_rows(
     parsed: ParsedStats, hours: list[datetime], series: list[str], seed: dict[str, int]
 ) -> tuple[list[QueueHour], dict[datetime, list[str]]]:
-    """One row per hour with the carried-forward depths, and the surges by hour."""
+    """One row per hour with the carried-forward depths and the peaks, and the surges by hour.
+
+    The total peak is the recorded ``uq_peak_total`` (the highest total a rise within the hour reached), and
+    never below the hour's end or any one series' peak (the others are >= 0; older data has no total peak).
+    The depth an hour starts at is the previous hour's: it is judged there, not counted twice."""
     level: dict[str, int] = {s: seed.get(s, 0) for s in series}
     known = set(seed)  # series whose level is known (not the assumed 0 before a first value)
     rows: list[QueueHour] = []
     surges_by_hour: dict[datetime, list[str]] = {}
     for when in hours:
-        recorded = parsed.depth.get(when, {})
-        peaks = parsed.peak.get(when, {})
-        surges = _advance_hour(series, level, known, recorded, peaks)
+        hour_peaks, surges = _advance_hour(series, level, known, parsed.depth.get(when, {}), parsed.peak.get(when, {}))
         if surges:
             surges_by_hour[when] = surges
+        total = sum(level.values())
+        peak_total = max(parsed.peak_total.get(when, 0), total, *hour_peaks.values())
         rows.append(
             QueueHour(
                 hour=when,
-                total=sum(level.values()),
+                total=total,
                 depth={s: n for s, n in level.items() if n},
-                peak={s: n for s, n in peaks.items() if s in level},
+                peak=hour_peaks,
+                peak_total=peak_total,
             )
         )
     return rows, surges_by_hour
+
+
+def peak_of(row: QueueHour) -> int:
+    """The hour's highest total depth (its end total for a document written before peaks were reported)."""
+    return max(row.total, row.peak_total or 0)
 
 
 def _spikes(rows: list[QueueHour], threshold: float, surges_by_hour: dict[datetime, list[str]]) -> list[Spike]:
     spikes = []
     for row in rows:
         rules, details = [], []
-        if row.total >= threshold:
+        peak = peak_of(row)
+        if peak >= threshold:
             rules.append("level")
-            details.append(f"total {row.total} >= {threshold:g}")
+            end = f" (end of hour {row.total})" if peak != row.total else ""
+            details.append(f"peak {peak} >= {threshold:g}{end}")
         if row.hour in surges_by_hour:
             rules.append("surge")
             details.extend(surges_by_hour[row.hour])
         if rules:
-            spikes.append(Spike(hour=row.hour, rules=rules, total=row.total, detail="; ".join(details)))
+            spikes.append(
+                Spike(hour=row.hour, rules=rules, total=row.total, peak_total=peak, detail="; ".join(details))
+            )
     return spikes
 
 
@@ -108,7 +125,8 @@ def _current_depth(current: DayStats) -> dict[str, int]:
 
 
 def _median_total(rows: Iterable[QueueHour]) -> float:
-    totals = [row.total for row in rows]
+    """The median of the hourly peaks: the level rule compares an hour's peak with a typical hour's."""
+    totals = [peak_of(row) for row in rows]
     return float(statistics.median(totals)) if totals else 0.0
 
 

@@ -125,6 +125,12 @@ class CrashRecoveryMixin:
     last_cleaned_at: Any  # RQ's: when this worker last swept (None: never)
     fault: Exception | None = None
     """The exception that ended RQ's work loop, if one did (see ``_noting_fault``)."""
+    stopped_by: int | None = None
+    """The signal (SIGINT, SIGTERM) that asked the worker to stop, if one did."""
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopped_by = signum
+        super().request_stop(signum, frame)  # type: ignore[misc]
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # SimpleWorker does not heartbeat while a job runs, so the entry must outlive the job's own
@@ -228,6 +234,25 @@ def make_worker(connection: Any, worker_class: str = "simple") -> BaseWorker:
     )
 
 
+def live_workers(connection: Any) -> int:
+    """How many workers are alive on our queue at ``connection``: registered for the queue and with a
+    worker key that has not expired (a live worker refreshes it every few seconds; one killed with
+    SIGKILL drops out within ``WORKER_TTL_SECONDS``)."""
+    queue = HelpdeskQueue(QUEUE_NAME, connection=connection, serializer=SERIALIZER)
+    return len(BaseWorker.all(queue=queue, serializer=SERIALIZER))
+
+
+def stop_reason(worker: BaseWorker, burst: bool) -> str:
+    """Why a worker's loop ended, for the one line ``helpdesk-rr worker`` prints when it stops."""
+    fault = getattr(worker, "fault", None)
+    if fault is not None:
+        return f"error: {type(fault).__name__}: {fault}"
+    signum = getattr(worker, "stopped_by", None)
+    if signum is not None:
+        return f"signal {signal.Signals(signum).name}"
+    return "queue drained (--burst)" if burst else "the work loop ended"
+
+
 def run_one(
     url: str,
     *,
@@ -236,13 +261,23 @@ def run_one(
     max_jobs: int | None = None,
     state: Any = None,
     settings: Settings | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> bool:
     """One worker in this process on the queue at ``url``; decisions go to ``state`` (default: the
     same Redis). Returns RQ's ``work()`` result (True if it did any job); raises ``WorkerStopped`` when
-    the worker stopped on an unexpected error rather than on request or, with ``burst``, when done."""
+    the worker stopped on an unexpected error rather than on request or, with ``burst``, when done.
+    ``report`` gets why the worker stopped (``stop_reason``), whatever the reason."""
     settings = settings or Settings()
     connection = connect(url, settings.redis_retries)
-    return run_on(connection, burst=burst, worker_class=worker_class, max_jobs=max_jobs, state=state, settings=settings)
+    return run_on(
+        connection,
+        burst=burst,
+        worker_class=worker_class,
+        max_jobs=max_jobs,
+        state=state,
+        settings=settings,
+        report=report,
+    )
 
 
 def run_on(
@@ -253,12 +288,22 @@ def run_on(
     max_jobs: int | None = None,
     state: Any = None,
     settings: Settings | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> bool:
     """``run_one`` on a client the caller already has (the control API's ``drain``); same result."""
     configure(settings or Settings())
     use_state_client(state)
     worker = make_worker(connection, worker_class)
-    worked = bool(worker.work(burst=burst, logging_level="WARNING", max_jobs=max_jobs))
+    report = report or (lambda _line: None)
+    try:
+        worked = bool(worker.work(burst=burst, logging_level="WARNING", max_jobs=max_jobs))
+    except Exception as error:
+        report(f"error: {type(error).__name__}: {error}")
+        raise
+    except BaseException:  # SystemExit: a second SIGINT/SIGTERM (RQ's cold shutdown)
+        report(stop_reason(worker, burst))
+        raise
+    report(stop_reason(worker, burst))
     fault = getattr(worker, "fault", None)
     if fault is not None:
         raise WorkerStopped(f"the worker stopped on an unexpected error: {type(fault).__name__}: {fault}") from fault
@@ -273,6 +318,7 @@ def run_many(
     worker_class: str = "simple",
     log_json: bool | None = None,
     shards: int = 1,
+    report: Callable[[str], None] | None = None,
 ) -> int:
     """``processes`` worker processes (spread over ``shards`` queue shards, process i on shard
     i % shards); SIGINT/SIGTERM are passed on. Returns the worst exit code. ``url=None`` lets each
@@ -280,18 +326,22 @@ def run_many(
 
     ``url`` reaches the children as ``REDIS_URL`` in their environment, never on their command line:
     a URL may hold a password, and any local user can read a process's argv (``ps``); its environment
-    only its owner and root can (docs/SECURITY.md)."""
+    only its owner and root can (docs/SECURITY.md). ``report`` gets why they stopped (one line for all);
+    the children print no start or stop line of their own (``--child``)."""
     log_flag = [] if log_json is None else ["--log-json" if log_json else "--log-console"]
     base = [sys.executable, "-m", "worker.cli", *log_flag]
     env = child_environment(redis_url=url) if url else None
     children = []
     for index in range(processes):
-        command = [*base, "worker", "--processes", "1", "--worker-class", worker_class]
+        command = [*base, "worker", "--child", "--processes", "1", "--worker-class", worker_class]
         command += ["--shard", str(index % shards)] if shards > 1 else []
         command += ["--burst"] if burst else []
         children.append(subprocess.Popen(command, env=env))
 
+    received: list[int] = []
+
     def forward(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
@@ -302,4 +352,18 @@ def run_many(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return max(codes, default=0)
+    worst = max(codes, default=0)
+    if report is not None:
+        report(_many_stopped(received, codes, burst))
+    return worst
+
+
+def _many_stopped(received: list[int], codes: list[int], burst: bool) -> str:
+    """Why ``run_many``'s processes stopped: a signal, a process's failure, or (burst) all drained."""
+    worst = max(codes, default=0)
+    failed = f"; {sum(code != 0 for code in codes)} exited with code {worst}" if worst else ""
+    if received:
+        return f"signal {signal.Signals(received[0]).name}, passed on to {len(codes)} processes{failed}"
+    if failed:
+        return f"{len(codes)} processes ended{failed}"
+    return f"{len(codes)} processes, queue drained (--burst)" if burst else f"{len(codes)} processes ended"

@@ -21,14 +21,22 @@ local function emit_raw(accountStream, partitionStream, accountId, maxlen, parti
   end
 end
 
--- Move the unassigned-queue depth of one channel:reason by delta, and file the new depth (and the
--- hour's peak) in the day's stats hash (docs/STATS.md).
+-- Move the unassigned-queue depth of one channel:reason by delta, and file the new depth (and, when it
+-- grew, the hour's peak) in the day's stats hash (docs/STATS.md).
 local function record_depth(uqDepthKey, statsKey, hour, field, delta)
   local depth = rcall('HINCRBY', uqDepthKey, field, delta)
   rcall('HSET', statsKey, 'uq_depth:' .. hour .. ':' .. field, depth)
   local peakField = 'uq_peak:' .. hour .. ':' .. field
-  local peak = tonumber(rcall('HGET', statsKey, peakField) or '-1')
-  if depth > peak then rcall('HSET', statsKey, peakField, depth) end
+  if delta > 0 and depth > tonumber(rcall('HGET', statsKey, peakField) or '-1') then
+    rcall('HSET', statsKey, peakField, depth)
+  end
+end
+
+-- After the unassigned set grew: file its total depth (its ZCARD) as the hour's total peak if it is above
+-- it, so a burst drained before the hour ends still shows (docs/STATS.md).
+local function record_total_peak(statsKey, hour, total)
+  local field = 'uq_peak_total:' .. hour
+  if total > tonumber(rcall('HGET', statsKey, field) or '-1') then rcall('HSET', statsKey, field, total) end
 end
 
 -- SADD many members in chunks (Lua's unpack has a stack limit).
@@ -64,12 +72,18 @@ local function role_of(usersKey, userId)
   return role, nil
 end
 
+-- A role with its article, for messages: 'an owner', 'an admin', 'a manager', 'an agent', 'a viewer'.
+local function a_role(role)
+  if role == 'owner' or role == 'admin' or role == 'agent' then return 'an ' .. role end
+  return 'a ' .. role
+end
+
 -- nil when `actorId` may manage the account (owner, admin, manager), else an error message.
 local function require_manager(usersKey, actorId, action)
   local role, err = role_of(usersKey, actorId)
   if err then return err end
   if ROLE_RANK[role] < ROLE_RANK['manager'] then
-    return 'RR_FORBIDDEN ' .. actorId .. ' is ' .. role .. '; only owner, admin or manager may ' .. action
+    return 'RR_FORBIDDEN ' .. actorId .. ' is ' .. a_role(role) .. '; only owner, admin or manager may ' .. action
   end
   return nil
 end

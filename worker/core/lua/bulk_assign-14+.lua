@@ -35,7 +35,8 @@
 
     ARGV[1] account id  ARGV[2] team id  ARGV[3] job id  ARGV[4] now ISO
     ARGV[5] account stream MAXLEN  ARGV[6] partition stream MAXLEN  ARGV[7] assigned record TTL (s)
-    ARGV[8] hour HH of now (UTC)   ARGV[9] seconds to keep the stats keys
+    ARGV[8] hour HH of now (UTC)   ARGV[9] seconds to keep the stats key (the retention counted from the end of
+            the day it holds, not from this write)
     ARGV[10] position of the batch's first ticket in the job (event ids are '<job>.<position>')
     ARGV[11...] the ticket ids, in KEYS order (T of them: T = #KEYS - 14, may be 0)
     ARGV[11+T] seconds to keep the queue (optional: absent = no refresh, the queue as it is)
@@ -209,9 +210,12 @@ if unassigned > 0 then
   rcall('HINCRBY', statsKey, 'decided:unassigned:no_team_member_online', unassigned)
   rcall('HINCRBY', metricsKey, 'decisions:unassigned:no_team_member_online', unassigned)
 end
+local grew = false
 for field, delta in pairs(depth) do
   if delta ~= 0 then record_depth(uqDepthKey, statsKey, hour, field, delta) end
+  if delta > 0 then grew = true end
 end
+if grew then record_total_peak(statsKey, hour, rcall('ZCARD', unassignedKey)) end
 rcall('EXPIRE', statsKey, statsTtl)
 rcall('HSETNX', progressKey, 'toasted', '0')
 local finished = rcall('TIME')

@@ -13,7 +13,7 @@
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] 'online' | 'offline'  ARGV[4] actor id
     ARGV[5] now ISO     ARGV[6] event id ARGV[7] account stream MAXLEN   ARGV[8] partition stream MAXLEN
-    ARGV[9] seconds to keep the stats keys
+    ARGV[9] seconds to keep the statsOnline key (the retention counted from the end of the day it holds)
 
   Output:
     {changed (1|0), status}; nothing is written or emitted when the status is already that.
@@ -30,7 +30,7 @@ local userRole
 userRole, err = role_of(usersKey, userId)
 if err then return redis.error_reply(err) end
 if actorId ~= userId and ROLE_RANK[actorRole] < ROLE_RANK['manager'] then
-  return redis.error_reply('RR_FORBIDDEN ' .. actorId .. ' is ' .. actorRole ..
+  return redis.error_reply('RR_FORBIDDEN ' .. actorId .. ' is ' .. a_role(actorRole) ..
                            '; only owner, admin or manager may set another user\'s status')
 end
 

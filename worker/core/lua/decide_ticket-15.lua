@@ -14,11 +14,12 @@
     KEYS[7] counts       {rr:pNN}:a:<acct>:counts                   hash agent → tickets assigned
     KEYS[8] events       {rr:pNN}:a:<acct>:events                   the account's event stream
     KEYS[9] pevents      {rr:pNN}:events                            the partition's event stream
-    KEYS[10] stats       {rr:pNN}:a:<acct>:stats:<DAY>              the day's figures (docs/STATS.md)
+    KEYS[10] stats       {rr:pNN}:a:<acct>:stats:<DAY>              figures of the day the decision is made (docs/STATS.md)
     KEYS[11] statsOnline {rr:pNN}:a:<acct>:stats:<DAY>:online:<HH>  agents Online in the hour
     KEYS[12] uqDepth     {rr:pNN}:a:<acct>:uq_depth                 unassigned depth per channel:reason
     KEYS[13] metrics     {rr:pNN}:metrics                           the partition's ops counters
     KEYS[14] users       {rr:pNN}:a:<acct>:users                    hash user → role (none: nobody set the account up)
+    KEYS[15] arrivals    {rr:pNN}:a:<acct>:stats:<DAY>              figures of the day the ticket was created (arrivals)
 
     ARGV[1] account id        ARGV[2] ticket id          ARGV[3] channel
     ARGV[4] created_at ISO    ARGV[5] created_at ms      ARGV[6] now ISO (occurred_at)
@@ -28,11 +29,14 @@
     ARGV[10] event id for ticket.assigned/unassigned    ARGV[11] event id for the toast
     ARGV[12] account stream MAXLEN (~)   ARGV[13] partition stream MAXLEN (~)
     ARGV[14] seconds to keep an assigned ticket's record (0 = forever)
-    ARGV[15] hour HH of now (UTC)   ARGV[16] seconds to keep the stats keys
+    ARGV[15] hour HH of now (UTC)   ARGV[16] seconds to keep the stats and statsOnline keys (the retention counted
+             from the end of the day they hold, not from this write)
     ARGV[17] when the job was enqueued, ms since the epoch ('' = unknown)   ARGV[18] now, ms
     ARGV[19] '1' if the caller could not load the stored office hours and decided as if there were
              none (counted as office_hours_unloadable in the partition's metrics), else '0'
     ARGV[20] most tickets the account's unassigned set may hold (the waiting-ticket ceiling)
+    ARGV[21] hour HH of created_at (UTC)   ARGV[22] seconds to keep the arrivals key, likewise; <= 0 (a ticket created longer
+             ago than the retention) and the arrival is not filed
 
   Output:
     {outcome, agent_id_or_reason, available_at_or_empty, duplicate, channel}
@@ -52,6 +56,7 @@ local maxlen, partitionMaxlen, recordTtl = ARGV[12], ARGV[13], tonumber(ARGV[14]
 local statsKey, statsOnlineKey, uqDepthKey, metricsKey = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local hour, statsTtl, enqueuedMs, nowMs = ARGV[15], ARGV[16], ARGV[17], tonumber(ARGV[18])
 local usersKey, maxWaiting = KEYS[14], tonumber(ARGV[20])
+local arrivalsKey, arrivalHour, arrivalsTtl = KEYS[15], ARGV[21], tonumber(ARGV[22])
 
 -- A refusal files nothing but its counter; the job fails with the message (RQ's failed registry).
 local function refuse(code, reason, message)
@@ -60,10 +65,14 @@ local function refuse(code, reason, message)
 end
 
 -- The figures every first decision files (docs/STATS.md); duplicates return before reaching this.
+-- The arrival goes under the hour the ticket was created; everything else under the hour of the decision.
 local function count_decision(outcome, reason)
   rcall('HINCRBY', statsKey, 'decided:' .. outcome .. ':' .. reason, 1)
-  rcall('HINCRBY', statsKey, 'arrived:' .. hour .. ':' .. channel, 1)
   rcall('EXPIRE', statsKey, statsTtl)
+  if arrivalsTtl > 0 then
+    rcall('HINCRBY', arrivalsKey, 'arrived:' .. arrivalHour .. ':' .. channel, 1)
+    rcall('EXPIRE', arrivalsKey, arrivalsTtl)
+  end
   -- Who is Online this hour: copied from the online set 1,000 agents per decision (so a call
   -- stays short with 10,000 agents Online), starting with the hour's first decision.
   local snapField = 'online_snap:' .. hour
@@ -128,6 +137,7 @@ local function leave_unassigned(reason, availableAt)
   rcall('ZADD', unassignedKey, createdAtMs, ticketId)
   count_decision('unassigned', reason)
   record_depth(uqDepthKey, statsKey, hour, channel .. ':' .. reason, 1)
+  record_total_peak(statsKey, hour, rcall('ZCARD', unassignedKey))
   local available = 'null'
   if availableAt ~= '' then available = '"' .. availableAt .. '"' end
   emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.unassigned',

@@ -1,0 +1,109 @@
+"""The HTML report as a browser draws it: headless Chromium lays the page out and every chart is measured.
+
+A chart that is in the markup but drawn at no size (a broken viewBox, a zero width, CSS hiding it) passes
+every XML check and still shows nothing; so does a burst drawn one pixel high. Here the page is opened
+in Debian's ``chromium`` (tests/support/browser.py; under CI a missing browser fails the test).
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from schemas.report import Report
+from tests.support.browser import Box, measure, require_chromium, screenshot
+from worker.reports import render_html
+from worker.reports.figures import build_report
+
+DAY = date(2026, 11, 24)
+NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
+
+
+def burst_report() -> Report:
+    """A day with a steady webchat backlog overnight and 3,032 email tickets that waited inside 10:00 and
+    were bulk-assigned before 11:00 (every end-of-hour email depth is 0), agents, replies, Berlin time."""
+    fields = {
+        "uq_depth:01:webchat:after_hours": 12,
+        "uq_depth:08:webchat:after_hours": 0,
+        "uq_depth:10:email:no_agent_online": 0,
+        "uq_peak:10:email:no_agent_online": 3032,
+        "uq_peak_total:10": 3032,
+        "assigned:ana": 1520,
+        "assigned:ben": 1512,
+        "arrived:10:email": 3032,
+        "ttfr:all:300": 40,
+        "ttfr:all:3600": 5,
+        "ttfr:rr:on:300": 40,
+        "ttfr:rr:on:3600": 5,
+        "ttfr_max:all": 2900,
+    }
+    stats = {DAY: {name: str(value) for name, value in fields.items()}}
+    return build_report(
+        "acme",
+        DAY,
+        DAY,
+        stats,
+        {datetime(2026, 11, 24, 10, tzinfo=UTC): ["ana", "ben"]},
+        now=NOW,
+        online_period=["ana", "ben", "cara"],
+        time_zone="Europe/Berlin",
+    )
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    return require_chromium()
+
+
+@pytest.fixture(scope="module")
+def boxes(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> list[Box]:
+    return measure(chromium, render_html(burst_report()), tmp_path_factory.mktemp("browser"))
+
+
+def test_every_chart_is_drawn_at_a_visible_size(boxes: list[Box]) -> None:
+    charts = [box for box in boxes if box.tag == "svg"]
+    assert [chart.label for chart in charts] == [
+        "Tickets assigned per agent",
+        "TTFR distribution: all replies",
+        "Unassigned depth per hour, stacked by channel:reason, with the peak within each hour",
+    ]
+    for chart in charts:
+        assert chart.width >= 300 and chart.height >= 60, chart
+        assert chart.left >= 0 and chart.top > 0, chart  # on the page, not pushed off it
+
+
+def test_a_burst_inside_an_hour_shows_on_the_queue_chart(boxes: list[Box]) -> None:
+    queue = next(box for box in boxes if box.label.startswith("Unassigned depth"))
+    (peak,) = [box for box in boxes if box.cls == "peak"]
+    spikes = [box for box in boxes if box.cls == "spike"]
+    # the burst's bar is most of the plot's height (220 of the chart's 280 px), at least 2 px wide, inside it
+    assert peak.height >= 200 and peak.width >= 2
+    assert queue.left <= peak.left and peak.left + peak.width <= queue.left + queue.width
+    assert queue.top <= peak.top and peak.top + peak.height <= queue.top + queue.height
+    # and it is marked as a spike, right above the bar
+    assert any(abs(spike.left + spike.width / 2 - (peak.left + peak.width / 2)) < 2 for spike in spikes)
+
+
+def test_a_screenshot_can_be_taken(chromium: str, tmp_path: Path) -> None:
+    """Chromium draws the page to a PNG (the same call a person uses to look at it; docs/REPORTS.md)."""
+    page = tmp_path / "report.html"
+    page.write_text(render_html(burst_report()), encoding="utf-8")
+    png = tmp_path / "report.png"
+    screenshot(chromium, page, png, tmp_path)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("HELPDESK_RR_VENV", ".venv")
+    with pytest.raises(pytest.skip.Exception, match="chromium is not installed"):
+        require_chromium()
+    for name, value in (("CI", "1"), ("HELPDESK_RR_VENV", ".venv-ci")):
+        with monkeypatch.context() as ci:
+            ci.setenv(name, value)
+            with pytest.raises(pytest.fail.Exception, match="chromium is not installed"):
+                require_chromium()
