@@ -315,9 +315,10 @@ def test_period_defaults_and_validation() -> None:
     assert resolve_period(today, "2026-11-24", "2026-11-24") == (D24, D24)
     assert resolve_period(today, "2025-10-21", "2026-11-24")[0] == date(2025, 10, 21)  # exactly 400 days
     errors = {
-        ("2026-13-01", None): "--from: expected a date YYYY-MM-DD, got '2026-13-01'",
-        (None, "2026-1-5"): "--to: expected a date YYYY-MM-DD, got '2026-1-5'",
-        ("yesterday", None): "--from: expected a date YYYY-MM-DD, got 'yesterday'",
+        ("2026-13-01", None): "--from '2026-13-01': not a real date (there is no month 13; months are 01-12)",
+        (None, "2026-1-5"): "--to '2026-1-5': not a date: use YYYY-MM-DD, e.g. 2026-12-25",
+        ("yesterday", None): "--from 'yesterday': not a date: use YYYY-MM-DD, e.g. 2026-12-25",
+        ("2026-W48-2", None): "--from '2026-W48-2': not a date: use YYYY-MM-DD, e.g. 2026-12-25",
         ("2026-11-24", "2026-11-23"): "--from 2026-11-24 is after --to 2026-11-23",
         ("2025-10-20", "2026-11-24"): "the period is 401 days; at most 400",
     }
@@ -401,7 +402,7 @@ def test_cli_terminal_table(client: redis.Redis, invoke: Invoke) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from", "2026-02-30"], "error: --from: expected a date YYYY-MM-DD, got '2026-02-30'"),
+        (["--from", "2026-02-30"], "error: --from '2026-02-30': not a real date (February 2026 has 28 days)"),
         (["--from", "2026-11-24", "--to", "2026-11-01"], "error: --from 2026-11-24 is after --to 2026-11-01"),
         (["--from", "2024-01-01"], "error: the period is"),
     ],

@@ -8,23 +8,26 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from schemas.plain import date_problem
+
 DEFAULT_DAYS = 7
 MAX_DAYS = 400
 """Stats are kept about this long (docs/STATS.md), so a longer period would only find expired days."""
 
 
 def parse_day(option: str, value: str) -> date:
-    """A day option as a date, or a one-line ``ValueError`` naming the option.
+    """A day option as a date, or a one-line ``ValueError`` naming the option, the value and why
+    (``--from '2026-02-30': not a real date (February 2026 has 28 days)``).
 
-    The length check turns away the compact forms Python 3.11's ``date.fromisoformat`` also reads
-    (``20261124``); a ten-character ISO week date (``2026-W48-2``) still gets through.
+    Only ``YYYY-MM-DD``: the compact and ISO-week forms Python's ``date.fromisoformat`` also reads
+    (``20261124``, ``2026-W48-2``) are turned away.
     """
-    try:
-        if len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{option}: expected a date YYYY-MM-DD, got {value!r}") from None
+    if len(value) == 10 and value[4] == "-" and value[7] == "-" and value.replace("-", "").isdigit():
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{option} {value!r}: {date_problem(value)}")
 
 
 def resolve_period(today: date, day_from: str | None, day_to: str | None) -> tuple[date, date]:
