@@ -21,8 +21,10 @@ from producers.queue import (
     EnqueueFailed,
     build_ticket,
     enqueue,
+    enqueue_close,
     enqueue_first_reply,
     enqueue_many,
+    enqueue_reopen,
     ticket_queue,
 )
 
@@ -41,7 +43,9 @@ __all__ = [
     "WebchatWebhook",
     "build_ticket",
     "enqueue",
+    "enqueue_close",
     "enqueue_first_reply",
     "enqueue_many",
+    "enqueue_reopen",
     "ticket_queue",
 ]

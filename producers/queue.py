@@ -21,11 +21,13 @@ from rq import Queue, Retry
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from schemas.inbound import AgentFirstReply, TicketCreated
+from schemas.inbound import AgentFirstReply, TicketClose, TicketCreated, TicketReopen
 
 QUEUE_NAME = "helpdesk-rr"
 PROCESS_TICKET = "worker.jobs.process_ticket"
 PROCESS_FIRST_REPLY = "worker.jobs.process_first_reply"
+PROCESS_CLOSE = "worker.jobs.process_close"
+PROCESS_REOPEN = "worker.jobs.process_reopen"
 RESULT_TTL_SECONDS = 300
 """A finished job's result is kept 5 minutes (for ``--wait`` style callers); the decision itself
 lives in the ticket record and the event stream."""
@@ -157,3 +159,33 @@ def enqueue_first_reply(event: AgentFirstReply, connection: redis.Redis) -> Job:
     except (RedisConnectionError, RedisTimeoutError) as error:
         raise _unreachable(connection, error) from error
     return job
+
+
+def _enqueue_lifecycle(event: TicketClose | TicketReopen, function: str, connection: redis.Redis) -> Job:
+    action = "close" if isinstance(event, TicketClose) else "reopen"
+    try:
+        job: Job = ticket_queue(connection).enqueue(
+            function,
+            event.model_dump(mode="json"),
+            description=f"{action} {event.account_id}/{event.ticket_id}",
+            meta={"account_id": event.account_id, "ticket_id": event.ticket_id},
+            **_job_options(),
+        )
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        raise _unreachable(connection, error) from error
+    return job
+
+
+def enqueue_close(event: TicketClose, connection: redis.Redis) -> Job:
+    """Report that a ticket was closed. A worker records it (idempotent); a close that arrives before its
+    ticket is kept, and the ticket is then never assigned. An unknown account is refused by the worker."""
+    if not isinstance(event, TicketClose):
+        raise TypeError("enqueue_close takes a TicketClose")
+    return _enqueue_lifecycle(event, PROCESS_CLOSE, connection)
+
+
+def enqueue_reopen(event: TicketReopen, connection: redis.Redis) -> Job:
+    """Report that a closed ticket was reopened. A worker records it (idempotent)."""
+    if not isinstance(event, TicketReopen):
+        raise TypeError("enqueue_reopen takes a TicketReopen")
+    return _enqueue_lifecycle(event, PROCESS_REOPEN, connection)

@@ -94,6 +94,10 @@ class UnassignedReason(StrEnum):
     NO_AGENT_ONLINE = "no_agent_online"
     ROUND_ROBIN_OFF = "round_robin_off"
     NO_TEAM_MEMBER_ONLINE = "no_team_member_online"
+    CLOSED = "closed"
+    """The ticket's close arrived before the ticket: recorded closed, never assigned, not waiting."""
+    REOPENED = "reopened"
+    """A ticket that arrived closed was reopened: it waits for a person (or a bulk job)."""
 
 
 class AssignedReason(StrEnum):

@@ -73,8 +73,20 @@ class SettingsChanged(BaseEvent):
     )
 
 
+class TicketClosed(BaseEvent):
+    type: Literal["ticket.closed"] = Field(default="ticket.closed", description="Event type.")
+    ticket_id: str = Field(description="The ticket.")
+    agent_id: str | None = Field(description="Its assignee when it was closed (their load went down by one), or null.")
+
+
+class TicketReopened(BaseEvent):
+    type: Literal["ticket.reopened"] = Field(default="ticket.reopened", description="Event type.")
+    ticket_id: str = Field(description="The ticket.")
+    agent_id: str | None = Field(description="Its assignee (their load went back up by one), or null.")
+
+
 Event = Annotated[
-    TicketAssigned | TicketUnassigned | Toast | AgentStatusChanged | SettingsChanged,
+    TicketAssigned | TicketUnassigned | Toast | AgentStatusChanged | SettingsChanged | TicketClosed | TicketReopened,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -84,6 +96,8 @@ EVENT_MODELS: tuple[type[BaseEvent], ...] = (
     Toast,
     AgentStatusChanged,
     SettingsChanged,
+    TicketClosed,
+    TicketReopened,
 )
 
 

@@ -76,6 +76,34 @@ class AgentFirstReply(BaseModel):
     _check_future = field_validator("replied_at")(_not_in_future)
 
 
+class TicketClose(BaseModel):
+    """An integration reporting that a ticket was closed (it may arrive before the ticket itself)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["ticket.close"] = Field(default="ticket.close", description="Event type.")
+    schema_version: Literal["1"] = Field(default="1", description="Schema version of this event.")
+    account_id: Identifier = Field(description="The helpdesk account.")
+    ticket_id: Identifier = Field(description="The ticket closed.")
+    at: AwareDatetime = Field(description="When it was closed (timezone-aware; at most 5 minutes in the future).")
+
+    _check_future = field_validator("at")(_not_in_future)
+
+
+class TicketReopen(BaseModel):
+    """An integration reporting that a closed ticket was reopened."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["ticket.reopen"] = Field(default="ticket.reopen", description="Event type.")
+    schema_version: Literal["1"] = Field(default="1", description="Schema version of this event.")
+    account_id: Identifier = Field(description="The helpdesk account.")
+    ticket_id: Identifier = Field(description="The ticket reopened.")
+    at: AwareDatetime = Field(description="When it was reopened (timezone-aware; at most 5 minutes in the future).")
+
+    _check_future = field_validator("at")(_not_in_future)
+
+
 MAX_BULK_TICKETS = 10_000
 """Most tickets one bulk job takes. Bounded so that one job finishes in well under a second and its
 resolved ticket list (kept so that a retry after a crash resumes the same list) stays small; more

@@ -34,6 +34,7 @@ class UserView(BaseModel):
         description="Turn among the Online agents: 1 gets the next ticket, 2 the one after; null when Offline.",
     )
     assigned: int = Field(description="Tickets assigned to the user by round robin (all time).")
+    load: int = Field(default=0, description="Open tickets assigned to the user: assigned and not closed.")
     assigned_today: int = Field(
         default=0, description="Tickets assigned to the user today, inbound and bulk (the current UTC day)."
     )

@@ -244,6 +244,8 @@ def test_every_engine_operation_runs_on_the_cluster(cluster_redis: RedisCluster,
         assert engine.scripts.bulk_finish(keys, "billing", "job1", NOW, 60) == 1
         removed, _ = engine.scripts.trim_events(keys.partition_events, horizon_ms=1)
         assert removed == 0
+        assert engine.close_ticket(account, "t2", NOW).agent_id == "ben"
+        assert engine.reopen_ticket(account, "t2", NOW).changed is True
 
         assert [view.user_id for view in queries.users(account)] == ["ana", "ben", "max"]
         assert queries.unassigned(account) == []

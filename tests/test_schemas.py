@@ -21,6 +21,8 @@ from schemas.events import (
     BaseEvent,
     SettingsChanged,
     TicketAssigned,
+    TicketClosed,
+    TicketReopened,
     TicketUnassigned,
     Toast,
     parse_event,
@@ -41,6 +43,10 @@ EVENT_TYPES = (
     "toast",
     "agent.status_changed",
     "settings.changed",
+    "ticket.close",
+    "ticket.reopen",
+    "ticket.closed",
+    "ticket.reopened",
 )
 STRICT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
 """The id rule, written independently of ``schemas.common`` (``fullmatch``: no trailing-newline loophole)."""
@@ -311,6 +317,8 @@ SAMPLE_EVENTS: dict[str, BaseEvent] = {
     "settings.changed": SettingsChanged(
         account_id="acme", occurred_at=OCCURRED, actor_id="max", changes={"round_robin": "on", "office_hours": None}
     ),
+    "ticket.closed": TicketClosed(account_id="acme", occurred_at=OCCURRED, ticket_id="t-3", agent_id="ana"),
+    "ticket.reopened": TicketReopened(account_id="acme", occurred_at=OCCURRED, ticket_id="t-3", agent_id=None),
 }
 
 

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 from rq import get_current_job
 from rq.job import Job
 
-from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
+from schemas.export import event_type_of
+from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketClose, TicketCreated, TicketReopen
 from schemas.plain import shown
 from worker.config import Settings
 from worker.core.engine import Engine, utc_now
@@ -150,6 +151,35 @@ def process_first_reply(payload: Any) -> dict[str, Any]:
     return bounded(
         {"account_id": reply.account_id, "ticket_id": reply.ticket_id, "ttfr_seconds": ttfr, "duplicate": duplicate}
     )
+
+
+def _lifecycle(payload: Any, model: type[TicketClose] | type[TicketReopen]) -> dict[str, Any]:
+    job = _current_job()
+    now = utc_now()
+    with _refusals_are_final(job):
+        event = _validated(model, payload, f"{event_type_of(model)} event", now)
+        engine = engine_for(job.connection)
+        act = engine.close_ticket if isinstance(event, TicketClose) else engine.reopen_ticket
+        change = act(event.account_id, event.ticket_id, event.at)
+    return bounded(
+        {
+            "account_id": change.account_id,
+            "ticket_id": change.ticket_id,
+            "action": change.action,
+            "changed": change.changed,
+            "agent_id": change.agent_id,
+        }
+    )
+
+
+def process_close(payload: Any) -> dict[str, Any]:
+    """Close a ticket (``TicketClose`` as JSON); idempotent; a close before its ticket is kept."""
+    return _lifecycle(payload, TicketClose)
+
+
+def process_reopen(payload: Any) -> dict[str, Any]:
+    """Reopen a closed ticket (``TicketReopen`` as JSON); idempotent."""
+    return _lifecycle(payload, TicketReopen)
 
 
 def bulk_assign(payload: Any) -> dict[str, Any]:

@@ -344,7 +344,8 @@ class Model:
             tickets = list(dict.fromkeys(ticket_ids))
         else:
             tickets = [row.ticket_id for row in self.unassigned(account_id)][:MAX_BULK_TICKETS]
-        totals = {"assigned": 0, "unassigned": 0, "unknown": 0, "already_done": 0}  # a job is never re-run here
+        # a job is never re-run here
+        totals = {"assigned": 0, "unassigned": 0, "unknown": 0, "already_done": 0, "closed": 0}
         toasts: dict[str, list[str]] = {}  # agent → ticket ids, agents in order of first assignment
         events: list[ModelEvent] = []
         for start in range(0, len(tickets), batch_size):

@@ -11,6 +11,7 @@ import redis
 
 from tests.support.accounts import NOW
 from worker.core.keys import AccountKeys
+from worker.core.lifecycle import close_or_reopen
 from worker.core.scripts import Scripts, TicketArgs
 
 NOW_ISO = "2026-11-24T15:00:00.000Z"
@@ -62,3 +63,5 @@ def exercise(
     scripts.bulk_assign(keys, team, job, list(tickets), 0, NOW)
     scripts.bulk_finish(keys, team, job, NOW, 60)
     scripts.record_first_reply(keys, tickets[0], ana, NOW, NOW)
+    close_or_reopen(scripts, keys, tickets[0], "close", NOW)
+    close_or_reopen(scripts, keys, tickets[0], "reopen", NOW)

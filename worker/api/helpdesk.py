@@ -28,6 +28,7 @@ from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from schemas.report import Report
 from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
+from worker.api.lifecycle import LifecycleApi
 from worker.api.refusals import account_checked_on_refusal, known_account, refusing, typed_refusals
 from worker.config import Settings
 from worker.core.bulk import NothingToAssign, check_request, start_bulk_assign, wait_for
@@ -55,7 +56,7 @@ class UserSaved:
     changed: bool = True
 
 
-class Helpdesk:
+class Helpdesk(LifecycleApi):
     """The product's verbs over one deployment's Redis (state, and the queues tickets go to).
 
     Build it once per process and share it (it holds the Redis clients and the engine's caches)::

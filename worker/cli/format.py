@@ -73,5 +73,8 @@ def describe(event: EventOrUnreadable, zone: ZoneInfo | None = None) -> str:
         case "agent.status_changed":
             by = f" by {event.actor_id}" if event.actor_id and event.actor_id != event.user_id else ""
             return f"{at} agent.status       {event.user_id} is {event.status.value}{by}"
+        case "ticket.closed" | "ticket.reopened":
+            by = f" (assigned to {event.agent_id})" if event.agent_id else ""
+            return f"{at} {event.type:<18} {event.ticket_id}{by}"
         case _:
             return f"{at} settings.changed   {json.dumps(event.changes)} by {event.actor_id}"

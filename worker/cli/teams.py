@@ -89,5 +89,6 @@ def bulk_summary(result: dict[str, Any]) -> str:
         (result.get("unassigned", 0), "left unassigned (no team member online)"),
         (result.get("unknown", 0), "unknown (never seen)"),
         (result.get("already_done", 0), "skipped (already handled by this job)"),
+        (result.get("closed", 0), "closed (skipped, never assigned)"),
     ]
     return line + "".join(f"; {number} {what}" for number, what in others if number)

@@ -46,6 +46,30 @@ def first_reply(ctx: Context, account: str, ticket: str, agent: str, at: str | N
 
 @cli.command()
 @click.argument("account")
+@click.argument("ticket")
+@click.option("--at", "at", default=None, help="When, ISO 8601 with offset (default: now).")
+@pass_context
+def close(ctx: Context, account: str, ticket: str, at: str | None) -> None:
+    """Report that TICKET was closed; a worker records it (its assignee's load goes down by one)."""
+    with refusals(ctx):
+        job = ctx.helpdesk.close_ticket(account, ticket, at)
+        click.echo(f"enqueued close of {account}/{ticket} as job {job.id}")
+
+
+@cli.command()
+@click.argument("account")
+@click.argument("ticket")
+@click.option("--at", "at", default=None, help="When, ISO 8601 with offset (default: now).")
+@pass_context
+def reopen(ctx: Context, account: str, ticket: str, at: str | None) -> None:
+    """Report that closed TICKET was reopened; a worker records it (its assignee's load goes back up)."""
+    with refusals(ctx):
+        job = ctx.helpdesk.reopen_ticket(account, ticket, at)
+        click.echo(f"enqueued reopen of {account}/{ticket} as job {job.id}")
+
+
+@cli.command()
+@click.argument("account")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_context
 def unassigned(ctx: Context, account: str, as_json: bool) -> None:

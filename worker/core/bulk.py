@@ -183,6 +183,7 @@ class _Progress:
         self.totals["unassigned"] += reply.unassigned
         self.totals["unknown"] += reply.unknown
         self.totals["already_done"] += reply.already_done
+        self.totals["closed"] += reply.closed
         self.batches += 1
         self.longest_us = max(self.longest_us, reply.redis_us)
         self.done += count
@@ -234,7 +235,7 @@ def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dic
     check_request(engine.client, request, engine.partitions)
     keys = engine.keys(request.account_id)
     tickets = resolve_tickets(engine, job, request)
-    totals = {"assigned": 0, "unassigned": 0, "unknown": 0, "already_done": 0}
+    totals = {"assigned": 0, "unassigned": 0, "unknown": 0, "already_done": 0, "closed": 0}
     progress = _Progress(job, len(tickets), totals)
     slices = team_slices(engine, keys, request.team_id)
     resumes = again = 0

@@ -25,6 +25,7 @@ from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.config import Retention
 from worker.core.keys import AccountKeys
+from worker.core.lifecycle import LifecycleChange, close_or_reopen
 from worker.core.lru import LRUCache
 from worker.core.office_hours import gate
 from worker.core.scripts import DecideReply, Scripts, TicketArgs
@@ -272,6 +273,18 @@ class Engine:
             duplicate=duplicate,
         )
         return ttfr, duplicate
+
+    def close_ticket(self, account_id: str, ticket_id: str, now: datetime) -> LifecycleChange:
+        """Close a ticket (idempotent; a close before its ticket is kept). Raises UnknownAccount."""
+        keys = self.keys(account_id)
+        _check_ids(ticket_id=ticket_id)
+        return close_or_reopen(self.scripts, keys, ticket_id, "close", now)
+
+    def reopen_ticket(self, account_id: str, ticket_id: str, now: datetime) -> LifecycleChange:
+        """Reopen a closed ticket (idempotent). Raises UnknownAccount."""
+        keys = self.keys(account_id)
+        _check_ids(ticket_id=ticket_id)
+        return close_or_reopen(self.scripts, keys, ticket_id, "reopen", now)
 
     def set_team(self, account_id: str, team_id: str, members: list[str], actor_id: str, now: datetime) -> bool:
         """Set a team's members (owner, admin, manager). Returns whether the team changed."""

@@ -104,6 +104,11 @@ class AccountKeys:
         return f"{self.base}:counts"
 
     @property
+    def load(self) -> str:
+        """Hash agent_id → open tickets assigned to the agent (assigned and not closed)."""
+        return f"{self.base}:load"
+
+    @property
     def events(self) -> str:
         """The account's own ordered event stream."""
         return f"{self.base}:events"

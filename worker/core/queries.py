@@ -88,10 +88,12 @@ class Queries:
         pipe.zrange(keys.online, 0, -1)
         pipe.hgetall(keys.places)
         pipe.hgetall(keys.counts)
-        roles, online, places, counts = pipe.execute()
+        pipe.hgetall(keys.load)
+        roles, online, places, counts, loads = pipe.execute()
         rank_of = {text(u): rank for rank, u in enumerate(online, start=1)}
         place_of = {text(k): int(v) for k, v in places.items()}
         count_of = {text(k): int(v) for k, v in counts.items()}
+        load_of = {text(k): int(v) for k, v in loads.items()}
         role_of = {text(user): Role(text(role)) for user, role in roles.items()}
         user_ids = sorted(role_of)
         today_of = self._assigned_on(keys, today, user_ids)
@@ -103,6 +105,7 @@ class Queries:
                 place=place_of.get(user),
                 next_rank=rank_of.get(user),
                 assigned=count_of.get(user, 0),
+                load=load_of.get(user, 0),
                 assigned_today=today_of.get(user, 0),
             )
             for user in user_ids

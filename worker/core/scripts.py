@@ -4,8 +4,7 @@ Each file is named ``<name>-<number of keys>.lua``; the loader checks every call
 that many keys, so a wrapper cannot silently drift from its script's header. The text sent to Redis
 for a script is, in order: a generated prelude (:func:`lua_prelude`), ``lua/_common.lua``, then the
 script, keeping each one a single atomic EVALSHA. The wrappers only turn typed arguments into
-KEYS/ARGV and replies into tuples; the decisions around them live in engine.py.
-
+KEYS/ARGV and replies into tuples; the decisions around them live in engine.py (and lifecycle.py).
 How the text is put together, and why Lua and Python cannot drift: ``script_sources.py``.
 """
 
@@ -69,6 +68,7 @@ class BulkBatchReply(NamedTuple):
     """How long the call ran, by Redis's clock (0 where scripts see a frozen clock)."""
     again: int = 0
     """1: the call cleared stale entries of the job's rotation queue and touched no ticket: send it again."""
+    closed: int = 0  # closed tickets skipped (never assigned)
 
     @classmethod
     def from_reply(cls, reply: list[Any]) -> BulkBatchReply:
@@ -99,6 +99,9 @@ class Scripts:
         except ResponseError as error:
             raise from_response_error(error) from None
         return reply
+
+    def call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:  # for worker/core/lifecycle.py
+        return self._call(name, keys, args)
 
     def stats_ttl(self, day: str, now: datetime) -> int:
         """Seconds the per-day stats keys of ``day`` are kept, seen from ``now``: the retention counted from the
@@ -144,7 +147,7 @@ class Scripts:
                 keys.uq_depth,
                 keys.metrics,
                 keys.users,
-                keys.stats(day_of(created)),
+                keys.stats(day_of(created)), keys.load,
             ],
             [
                 keys.account_id,
@@ -365,7 +368,7 @@ class Scripts:
 
 @lru_cache(maxsize=16)
 def _bulk_fixed_keys(keys: AccountKeys, team_id: str, job_id: str, day: str) -> tuple[str, ...]:
-    """The 14 fixed KEYS of ``bulk_assign``: the same for every batch of a job (built once, not per batch)."""
+    """The 15 fixed KEYS of ``bulk_assign``: the same for every batch of a job (built once, not per batch)."""
     return (
         keys.online,
         keys.places,
@@ -380,7 +383,7 @@ def _bulk_fixed_keys(keys: AccountKeys, team_id: str, job_id: str, day: str) -> 
         keys.stats(day),
         keys.uq_depth,
         keys.metrics,
-        keys.bulk_queue(job_id),
+        keys.bulk_queue(job_id), keys.load,
     )
 
 

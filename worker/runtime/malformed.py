@@ -29,7 +29,14 @@ from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 from rq.queue import Queue
 
-from producers.queue import FAILURE_TTL_SECONDS, PROCESS_FIRST_REPLY, PROCESS_TICKET, SERIALIZER
+from producers.queue import (
+    FAILURE_TTL_SECONDS,
+    PROCESS_CLOSE,
+    PROCESS_FIRST_REPLY,
+    PROCESS_REOPEN,
+    PROCESS_TICKET,
+    SERIALIZER,
+)
 from worker.core.bulk import BULK_JOB_FUNCTION
 from worker.core.keys import malformed_queue_entries
 from worker.core.text import text
@@ -47,7 +54,9 @@ MAX_REASON_CHARS = 2_000
 """A failure reason line (``failed``'s last column, here or from RQ's failed registry) is cut here."""
 BENCH_NOOP = "bench.noop"
 """The benchmarks' baseline job (bench/__init__.py): does nothing, importable only from a source checkout."""
-JOB_FUNCTIONS = frozenset({PROCESS_TICKET, PROCESS_FIRST_REPLY, BULK_JOB_FUNCTION, BENCH_NOOP})
+JOB_FUNCTIONS = frozenset(
+    {PROCESS_TICKET, PROCESS_FIRST_REPLY, PROCESS_CLOSE, PROCESS_REOPEN, BULK_JOB_FUNCTION, BENCH_NOOP}
+)
 """The only functions a job may name (worker/jobs.py, and the benches' no-op); anything else is moved
 aside unrun. With JSON data, this is what stops a planted job naming ``os.system`` from running."""
 MAX_STORED_FAILURE_CHARS = 16_000

@@ -2,6 +2,8 @@
   One batch of a bulk team assignment: spread the batch's tickets over the team's Online members in
   the account's rotation order (least recently assigned first, the same places inbound tickets use).
   Safe to retry: a ticket this job already handled (its record's bulk_job is this job) is skipped.
+  A closed ticket (its record's closed = 1) is never assigned: skipped and counted as closed. Load
+  (open tickets per agent) moves from the previous assignee to the new one.
   Hot loop: per ticket only the record and the two XADDs are touched; the unassigned set, rotation
   places, counts and figures are written once per batch (per agent where they are per agent).
   The reply carries the call's own duration (TIME at both ends) so the job can size its next batch
@@ -31,30 +33,32 @@
     KEYS[12] uqDepth    {rr:pNN}:a:<acct>:uq_depth          unassigned depth per channel:reason
     KEYS[13] metrics    {rr:pNN}:metrics                    the partition's ops counters
     KEYS[14] queue      {rr:pNN}:a:<acct>:bulk:<job>:queue  zset the job's rotation queue: member → place
-    KEYS[15...] tickets {rr:pNN}:a:<acct>:t:<ticket>        one ticket record per ticket (ARGV[11...] order)
+    KEYS[15] load       {rr:pNN}:a:<acct>:load              hash agent → open tickets assigned
+    KEYS[16...] tickets {rr:pNN}:a:<acct>:t:<ticket>        one ticket record per ticket (ARGV[11...] order)
 
     ARGV[1] account id  ARGV[2] team id  ARGV[3] job id  ARGV[4] now ISO
     ARGV[5] account stream MAXLEN  ARGV[6] partition stream MAXLEN  ARGV[7] assigned record TTL (s)
     ARGV[8] hour HH of now (UTC)   ARGV[9] seconds to keep the stats key (the retention counted from the end of
             the day it holds, not from this write)
     ARGV[10] position of the batch's first ticket in the job (event ids are '<job>.<position>')
-    ARGV[11...] the ticket ids, in KEYS order (T of them: T = #KEYS - 14, may be 0)
+    ARGV[11...] the ticket ids, in KEYS order (T of them: T = #KEYS - 15, may be 0)
     ARGV[11+T] seconds to keep the queue (optional: absent = no refresh, the queue as it is)
     ARGV[12+T...] team members to refresh in the queue first (Online: filed at their place; else removed)
 
   Output:
-    {assigned, unassigned, unknown, already_done, redis_us, again}: unknown = tickets with no record (never
+    {assigned, unassigned, unknown, already_done, redis_us, again, closed}: closed = closed tickets skipped
+    (untouched); unknown = tickets with no record (never
     seen by helpdesk-rr, or expired); unassigned = left/made unassigned as no_team_member_online;
     redis_us = microseconds the call ran, by Redis's clock (0 if that clock is frozen in scripts);
     again = 1 when too many stale queue entries were cleared to pick in this call (no ticket was touched).
 ]]
 local onlineKey, placesKey, seqKey, unassignedKey, countsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local teamKey, eventsKey, partitionEventsKey, doneKey, progressKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local statsKey, uqDepthKey, metricsKey, rotationKey = KEYS[11], KEYS[12], KEYS[13], KEYS[14]
+local statsKey, uqDepthKey, metricsKey, rotationKey, loadKey = KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
 local accountId, teamId, jobId, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local maxlen, partitionMaxlen, recordTtl = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local hour, statsTtl, firstPosition = ARGV[8], ARGV[9], tonumber(ARGV[10])
-local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 15, 11
+local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 16, 11
 local started = rcall('TIME')
 
 local MAX_SKIPPED = 256  -- stale queue entries one call clears before it gives up (again = 1)
@@ -116,23 +120,25 @@ if batchSize > 0 then
   if queue == nil then
     local stopped = rcall('TIME')
     return {0, 0, 0, 0, (tonumber(stopped[1]) - tonumber(started[1])) * 1000000 + tonumber(stopped[2]) -
-            tonumber(started[2]), 1}
+            tonumber(started[2]), 1, 0}
   end
 end
 
 -- Ids are validated to [A-Za-z0-9._@+-] (and channels/job ids are ours), so they need no JSON escaping.
 local head = '","schema_version":"1","account_id":"' .. accountId .. '","occurred_at":"' .. nowIso .. '","ticket_id":"'
 local base = tonumber(rcall('GET', seqKey) or '0')
-local assigned, unassigned, unknown, already = 0, 0, 0, 0
-local lastPlace, added, order, done, depth, leaving = {}, {}, {}, {}, {}, {}
+local assigned, unassigned, unknown, already, closed = 0, 0, 0, 0, 0
+local lastPlace, added, order, done, depth, leaving, loadMoved = {}, {}, {}, {}, {}, {}, {}
 
 for i = FIRST_TICKET_KEY, #KEYS do
   local ticketKey = KEYS[i]
   local ticketId = ARGV[FIRST_TICKET_ARG + i - FIRST_TICKET_KEY]
   local eventId = jobId .. '.' .. (firstPosition + i - FIRST_TICKET_KEY)
-  local rec = rcall('HMGET', ticketKey, 'status', 'agent_id', 'channel', 'bulk_job', 'reason')
+  local rec = rcall('HMGET', ticketKey, 'status', 'agent_id', 'channel', 'bulk_job', 'reason', 'closed')
   local channel = rec[3]
-  if not rec[1] then
+  if rec[6] == '1' then
+    closed = closed + 1
+  elseif not rec[1] then
     unknown = unknown + 1
   elseif rec[4] == jobId then
     already = already + 1
@@ -140,6 +146,8 @@ for i = FIRST_TICKET_KEY, #KEYS do
     if rec[1] == 'unassigned' then
       local old = channel .. ':' .. rec[5]
       depth[old] = (depth[old] or 0) - 1
+    elseif rec[2] then
+      loadMoved[rec[2]] = (loadMoved[rec[2]] or 0) - 1
     end
     local new = channel .. ':no_team_member_online'
     depth[new] = (depth[new] or 0) + 1
@@ -164,6 +172,7 @@ for i = FIRST_TICKET_KEY, #KEYS do
     local previous = 'null'
     if rec[1] == 'assigned' and rec[2] then
       previous = '"' .. rec[2] .. '"'
+      loadMoved[rec[2]] = (loadMoved[rec[2]] or 0) - 1
     else
       local old = channel .. ':' .. rec[5]
       depth[old] = (depth[old] or 0) - 1
@@ -190,6 +199,7 @@ if assigned > 0 then
     byAgent[#byAgent + 1] = agentId
     byAgent[#byAgent + 1] = lastPlace[agentId]
     rcall('HINCRBY', countsKey, agentId, added[agentId])
+    loadMoved[agentId] = (loadMoved[agentId] or 0) + added[agentId]
     rcall('HINCRBY', statsKey, 'assigned:' .. agentId, added[agentId])
   end
   for i = 1, #byPlace, 1000 do  -- pairs: 1000 is even
@@ -206,6 +216,9 @@ if assigned > 0 then
   rcall('HINCRBY', statsKey, 'decided:assigned:bulk_team', assigned)
   rcall('HINCRBY', metricsKey, 'decisions:assigned:bulk_team', assigned)
 end
+for agentId, delta in pairs(loadMoved) do
+  if delta ~= 0 then rcall('HINCRBY', loadKey, agentId, delta) end
+end
 if unassigned > 0 then
   rcall('HINCRBY', statsKey, 'decided:unassigned:no_team_member_online', unassigned)
   rcall('HINCRBY', metricsKey, 'decisions:unassigned:no_team_member_online', unassigned)
@@ -220,4 +233,4 @@ rcall('EXPIRE', statsKey, statsTtl)
 rcall('HSETNX', progressKey, 'toasted', '0')
 local finished = rcall('TIME')
 local redisUs = (tonumber(finished[1]) - tonumber(started[1])) * 1000000 + tonumber(finished[2]) - tonumber(started[2])
-return {assigned, unassigned, unknown, already, redisUs, 0}
+return {assigned, unassigned, unknown, already, redisUs, 0, closed}

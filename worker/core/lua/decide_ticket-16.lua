@@ -1,6 +1,8 @@
 --[[
   Decide one inbound ticket: idempotency, round-robin setting, webchat office hours, the
-  least-recently-assigned pick among Online agents, the record, the unassigned set and the events.
+  least-recently-assigned pick among Online agents, the record, the unassigned set, the assignee's load
+  and the events. A ticket whose close came first (its record holds only closed = 1) is recorded
+  unassigned with reason 'closed', outside the unassigned set, and never assigned.
   Refuses (writes nothing but a metrics counter) a ticket of an account with no users, and one that
   would have to wait while the account already has ARGV[20] tickets waiting (docs/DESIGN.md, "Retention").
 
@@ -20,6 +22,7 @@
     KEYS[13] metrics     {rr:pNN}:metrics                           the partition's ops counters
     KEYS[14] users       {rr:pNN}:a:<acct>:users                    hash user → role (none: nobody set the account up)
     KEYS[15] arrivals    {rr:pNN}:a:<acct>:stats:<DAY>              figures of the day the ticket was created (arrivals)
+    KEYS[16] load        {rr:pNN}:a:<acct>:load                     hash agent → open tickets assigned
 
     ARGV[1] account id        ARGV[2] ticket id          ARGV[3] channel
     ARGV[4] created_at ISO    ARGV[5] created_at ms      ARGV[6] now ISO (occurred_at)
@@ -40,7 +43,7 @@
 
   Output:
     {outcome, agent_id_or_reason, available_at_or_empty, duplicate, channel}
-      outcome 'assigned' | 'unassigned'; duplicate 1 when the ticket was already decided (nothing
+      outcome 'assigned' | 'unassigned' (reason 'closed': its close came first); duplicate 1 when the ticket was already decided (nothing
       written, nothing emitted: the stored decision, and the channel it arrived on, are returned).
     error 'RR_STALE_OFFICE_HOURS <version>' when ARGV[7] is not the stored version: the caller
       reloads office hours and calls again.
@@ -57,6 +60,7 @@ local statsKey, statsOnlineKey, uqDepthKey, metricsKey = KEYS[10], KEYS[11], KEY
 local hour, statsTtl, enqueuedMs, nowMs = ARGV[15], ARGV[16], ARGV[17], tonumber(ARGV[18])
 local usersKey, maxWaiting = KEYS[14], tonumber(ARGV[20])
 local arrivalsKey, arrivalHour, arrivalsTtl = KEYS[15], ARGV[21], tonumber(ARGV[22])
+local loadKey = KEYS[16]
 
 -- A refusal files nothing but its counter; the job fails with the message (RQ's failed registry).
 local function refuse(code, reason, message)
@@ -103,7 +107,7 @@ local function count_decision(outcome, reason)
   end
 end
 
-local stored = rcall('HMGET', ticketKey, 'status', 'agent_id', 'reason', 'available_at', 'channel')
+local stored = rcall('HMGET', ticketKey, 'status', 'agent_id', 'reason', 'available_at', 'channel', 'closed')
 if stored[1] then
   if stored[1] == 'assigned' then
     return {'assigned', stored[2], '', 1, stored[5]}
@@ -146,6 +150,18 @@ local function leave_unassigned(reason, availableAt)
   return {'unassigned', reason, availableAt, 0, channel}
 end
 
+-- Closed before it arrived: recorded, never assigned, not waiting (a reopen puts it in the unassigned set).
+if stored[6] == '1' then
+  rcall('HSET', ticketKey, 'status', 'unassigned', 'channel', channel, 'created_at', createdAtIso,
+        'created_ms', createdAtMs, 'reason', 'closed', 'available_at', '', 'decided_at', nowIso,
+        'rr', rcall('HGET', settingsKey, 'round_robin') == 'on' and 'on' or 'off')
+  count_decision('unassigned', 'closed')
+  emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.unassigned',
+           '{"id":"' .. ARGV[10] .. '","type":"ticket.unassigned' .. eventHead ..
+           '","reason":"closed","available_at":null}')
+  return {'unassigned', 'closed', '', 0, channel}
+end
+
 local settings = rcall('HMGET', settingsKey, 'round_robin', 'oh_active', 'office_hours_version')
 if settings[1] ~= 'on' then
   rrAtArrival = 'off'
@@ -171,6 +187,7 @@ local place = rcall('INCR', seqKey)
 rcall('ZADD', onlineKey, place, agentId)
 rcall('HSET', placesKey, agentId, place)
 rcall('HINCRBY', countsKey, agentId, 1)
+rcall('HINCRBY', loadKey, agentId, 1)
 rcall('HINCRBY', statsKey, 'assigned:' .. agentId, 1)
 count_decision('assigned', 'round_robin')
 rcall('HSET', ticketKey, 'status', 'assigned', 'channel', channel, 'created_at', createdAtIso,

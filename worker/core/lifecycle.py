@@ -1,0 +1,54 @@
+"""Closing and reopening tickets, and the load they move (docs/DESIGN.md, "Ticket lifecycle and load").
+
+Each is one Lua call (``close_ticket-8.lua``, ``reopen_ticket-8.lua``), idempotent: a second close or
+reopen changes nothing and emits nothing. ``Engine.close_ticket`` / ``Engine.reopen_ticket`` call these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import structlog
+
+from schemas.common import utc_iso
+from schemas.events import new_event_id
+from worker.core.keys import AccountKeys
+from worker.core.scripts import Scripts, day_of, hour_of
+from worker.core.text import text
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleChange:
+    """What a close or reopen did."""
+
+    account_id: str
+    ticket_id: str
+    action: Literal["close", "reopen"]
+    changed: bool
+    """False: the ticket already was closed (close) or was not closed (reopen); nothing was written."""
+    agent_id: str | None
+    """The ticket's assignee (whose load moved when ``changed``), or None."""
+
+
+def close_or_reopen(
+    scripts: Scripts, keys: AccountKeys, ticket_id: str, action: Literal["close", "reopen"], now: datetime
+) -> LifecycleChange:
+    """One ``close_ticket`` or ``reopen_ticket`` call; ids are checked by the caller (the engine)."""
+    call_keys = [keys.ticket(ticket_id), keys.users, keys.unassigned, keys.load, keys.uq_depth]
+    call_keys += [keys.stats(day_of(now)), keys.events, keys.partition_events]
+    retention = scripts.retention
+    args: list[object] = [keys.account_id, ticket_id, utc_iso(now), new_event_id()]
+    args += [retention.account_stream_maxlen, retention.partition_stream_maxlen, hour_of(now)]
+    args.append(scripts.stats_ttl(day_of(now), now))
+    if action == "close":
+        args.append(retention.assigned_record_ttl_seconds)
+    reply = scripts.call(f"{action}_ticket", call_keys, list(args))
+    agent_id = text(reply[1]) or None
+    change = LifecycleChange(keys.account_id, ticket_id, action, int(reply[0]) == 1, agent_id)
+    log.info(f"ticket.{action}", account_id=keys.account_id, ticket_id=ticket_id, agent_id=agent_id,
+             changed=change.changed)
+    return change

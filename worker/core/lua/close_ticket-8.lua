@@ -1,0 +1,57 @@
+--[[
+  Close a ticket (docs/DESIGN.md, "Ticket lifecycle and load"). Idempotent: closing a closed ticket
+  changes nothing and emits nothing. An assigned ticket's assignee loses one unit of load; a waiting
+  ticket leaves the unassigned set (and its depth counter). A close that arrives before its ticket is
+  kept as a record holding only closed = 1: decide_ticket then records the ticket closed, unassigned.
+  Refuses (writes nothing) a close for an account with no users.
+
+  Input:
+    KEYS[1] ticket      {rr:pNN}:a:<acct>:t:<ticket>   hash, the ticket's record (closed = 1 once closed)
+    KEYS[2] users       {rr:pNN}:a:<acct>:users        hash user → role (none: nobody set the account up)
+    KEYS[3] unassigned  {rr:pNN}:a:<acct>:unassigned   zset ticket → created_at ms
+    KEYS[4] load        {rr:pNN}:a:<acct>:load         hash agent → open tickets assigned
+    KEYS[5] uqDepth     {rr:pNN}:a:<acct>:uq_depth     unassigned depth per channel:reason
+    KEYS[6] stats       {rr:pNN}:a:<acct>:stats:<DAY>  figures of the day of the close (docs/STATS.md)
+    KEYS[7] events      {rr:pNN}:a:<acct>:events       the account's event stream
+    KEYS[8] pevents     {rr:pNN}:events                the partition's event stream
+
+    ARGV[1] account id  ARGV[2] ticket id  ARGV[3] now ISO (occurred_at)  ARGV[4] event id
+    ARGV[5] account stream MAXLEN (~)  ARGV[6] partition stream MAXLEN (~)  ARGV[7] hour HH of now (UTC)
+    ARGV[8] seconds to keep the stats key   ARGV[9] seconds to keep the record of a ticket closed while
+            waiting, or of a close that came first (0 = forever; an assigned one keeps its own expiry)
+
+  Output:
+    {changed (1|0), agent id or ''}: the assignee ('' when the ticket was not assigned).
+    error 'RR_UNKNOWN_ACCOUNT <message>' when the account has no users; nothing is written.
+]]
+local ticketKey, usersKey, unassignedKey, loadKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local uqDepthKey, statsKey, eventsKey, partitionEventsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local accountId, ticketId, nowIso, eventId = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local maxlen, partitionMaxlen, hour, statsTtl, recordTtl = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
+
+if rcall('EXISTS', usersKey) == 0 then
+  return redis.error_reply('RR_UNKNOWN_ACCOUNT account ' .. accountId .. ' has no users (nobody set it up): ' ..
+                           'the close of ticket ' .. ticketId .. ' was not recorded')
+end
+local rec = rcall('HMGET', ticketKey, 'status', 'agent_id', 'channel', 'reason', 'closed')
+local agentId = ''
+if rec[1] == 'assigned' and rec[2] then agentId = rec[2] end
+if rec[5] == '1' then return {0, agentId} end
+
+rcall('HSET', ticketKey, 'closed', '1', 'closed_at', nowIso)
+if agentId ~= '' then
+  rcall('HINCRBY', loadKey, agentId, -1)
+else
+  if rec[1] == 'unassigned' and rcall('ZREM', unassignedKey, ticketId) == 1 then
+    record_depth(uqDepthKey, statsKey, hour, rec[3] .. ':' .. rec[4], -1)
+    rcall('EXPIRE', statsKey, statsTtl)
+  end
+  if recordTtl > 0 then rcall('EXPIRE', ticketKey, recordTtl) end
+end
+local agentJson = 'null'
+if agentId ~= '' then agentJson = '"' .. agentId .. '"' end
+-- Ids are validated to [A-Za-z0-9._@+-]: nothing needs JSON escaping.
+emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.closed',
+         '{"id":"' .. eventId .. '","type":"ticket.closed","schema_version":"1","account_id":"' .. accountId ..
+         '","occurred_at":"' .. nowIso .. '","ticket_id":"' .. ticketId .. '","agent_id":' .. agentJson .. '}')
+return {1, agentId}

@@ -1,0 +1,61 @@
+--[[
+  Reopen a closed ticket (docs/DESIGN.md, "Ticket lifecycle and load"). Idempotent: reopening a ticket
+  that is not closed (or never seen) changes nothing and emits nothing. An assigned ticket goes back
+  to its assignee's load (+1); a ticket closed while waiting goes back into the unassigned set with
+  the reason it waited for ('reopened' for one that arrived already closed); a close that came before
+  its ticket is simply forgotten (the ticket, when it arrives, is decided as usual).
+  Refuses (writes nothing) a reopen for an account with no users.
+
+  Input:
+    KEYS[1] ticket      {rr:pNN}:a:<acct>:t:<ticket>   hash, the ticket's record (closed = 1 while closed)
+    KEYS[2] users       {rr:pNN}:a:<acct>:users        hash user → role (none: nobody set the account up)
+    KEYS[3] unassigned  {rr:pNN}:a:<acct>:unassigned   zset ticket → created_at ms
+    KEYS[4] load        {rr:pNN}:a:<acct>:load         hash agent → open tickets assigned
+    KEYS[5] uqDepth     {rr:pNN}:a:<acct>:uq_depth     unassigned depth per channel:reason
+    KEYS[6] stats       {rr:pNN}:a:<acct>:stats:<DAY>  figures of the day of the reopen (docs/STATS.md)
+    KEYS[7] events      {rr:pNN}:a:<acct>:events       the account's event stream
+    KEYS[8] pevents     {rr:pNN}:events                the partition's event stream
+
+    ARGV[1] account id  ARGV[2] ticket id  ARGV[3] now ISO (occurred_at)  ARGV[4] event id
+    ARGV[5] account stream MAXLEN (~)  ARGV[6] partition stream MAXLEN (~)  ARGV[7] hour HH of now (UTC)
+    ARGV[8] seconds to keep the stats key
+
+  Output:
+    {changed (1|0), agent id or ''}: the assignee ('' when the ticket is not assigned).
+    error 'RR_UNKNOWN_ACCOUNT <message>' when the account has no users; nothing is written.
+]]
+local ticketKey, usersKey, unassignedKey, loadKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local uqDepthKey, statsKey, eventsKey, partitionEventsKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local accountId, ticketId, nowIso, eventId = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local maxlen, partitionMaxlen, hour, statsTtl = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+
+if rcall('EXISTS', usersKey) == 0 then
+  return redis.error_reply('RR_UNKNOWN_ACCOUNT account ' .. accountId .. ' has no users (nobody set it up): ' ..
+                           'the reopen of ticket ' .. ticketId .. ' was not recorded')
+end
+local rec = rcall('HMGET', ticketKey, 'status', 'agent_id', 'channel', 'reason', 'closed', 'created_ms')
+local agentId = ''
+if rec[1] == 'assigned' and rec[2] then agentId = rec[2] end
+if rec[5] ~= '1' then return {0, agentId} end
+
+rcall('HDEL', ticketKey, 'closed', 'closed_at')
+if agentId ~= '' then
+  rcall('HINCRBY', loadKey, agentId, 1)
+elseif rec[1] == 'unassigned' then
+  local reason = rec[4]
+  if reason == 'closed' then
+    reason = 'reopened'
+    rcall('HSET', ticketKey, 'reason', reason)
+  end
+  rcall('PERSIST', ticketKey)  -- waiting again: kept while it waits, like every waiting ticket
+  rcall('ZADD', unassignedKey, rec[6] or 0, ticketId)
+  record_depth(uqDepthKey, statsKey, hour, rec[3] .. ':' .. reason, 1)
+  record_total_peak(statsKey, hour, rcall('ZCARD', unassignedKey))
+  rcall('EXPIRE', statsKey, statsTtl)
+end
+local agentJson = 'null'
+if agentId ~= '' then agentJson = '"' .. agentId .. '"' end
+emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.reopened',
+         '{"id":"' .. eventId .. '","type":"ticket.reopened","schema_version":"1","account_id":"' .. accountId ..
+         '","occurred_at":"' .. nowIso .. '","ticket_id":"' .. ticketId .. '","agent_id":' .. agentJson .. '}')
+return {1, agentId}
