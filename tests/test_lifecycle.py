@@ -138,3 +138,14 @@ def test_bulk_skips_a_closed_ticket_counts_it_and_moves_load(
     assert (reply.assigned, reply.closed, reply.unknown) == (1, 2, 0)
     assert client.hget(KEYS.ticket("t2"), "agent_id") == b"ana"
     assert loads(engine) == {"ben": 1}
+
+
+def test_load_never_goes_below_zero_for_tickets_assigned_before_load_was_tracked(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    setup_account(engine, online=("ana",))
+    engine.decide(make_ticket(ticket_id="t1"), NOW)
+    client.delete(KEYS.load)  # as after an upgrade: the assignment predates the load hash
+    assert engine.close_ticket("acme", "t1", NOW).agent_id == "ana"
+    assert client.hget(KEYS.load, "ana") == b"0"
+    assert loads(engine) == {}

@@ -87,3 +87,11 @@ local function require_manager(usersKey, actorId, action)
   end
   return nil
 end
+
+-- Change an agent's load (open tickets assigned to them) by `delta`, never below 0: tickets assigned
+-- before load was tracked (an upgrade) have no unit to give back when they close or move.
+local function add_load(loadKey, agentId, delta)
+  if rcall('HINCRBY', loadKey, agentId, delta) < 0 then
+    rcall('HSET', loadKey, agentId, 0)
+  end
+end

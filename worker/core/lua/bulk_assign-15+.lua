@@ -217,7 +217,7 @@ if assigned > 0 then
   rcall('HINCRBY', metricsKey, 'decisions:assigned:bulk_team', assigned)
 end
 for agentId, delta in pairs(loadMoved) do
-  if delta ~= 0 then rcall('HINCRBY', loadKey, agentId, delta) end
+  if delta ~= 0 then add_load(loadKey, agentId, delta) end
 end
 if unassigned > 0 then
   rcall('HINCRBY', statsKey, 'decided:unassigned:no_team_member_online', unassigned)

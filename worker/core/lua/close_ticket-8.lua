@@ -40,7 +40,7 @@ if rec[5] == '1' then return {0, agentId} end
 
 rcall('HSET', ticketKey, 'closed', '1', 'closed_at', nowIso)
 if agentId ~= '' then
-  rcall('HINCRBY', loadKey, agentId, -1)
+  add_load(loadKey, agentId, -1)
 else
   if rec[1] == 'unassigned' and rcall('ZREM', unassignedKey, ticketId) == 1 then
     record_depth(uqDepthKey, statsKey, hour, rec[3] .. ':' .. rec[4], -1)

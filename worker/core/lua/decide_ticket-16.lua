@@ -187,7 +187,7 @@ local place = rcall('INCR', seqKey)
 rcall('ZADD', onlineKey, place, agentId)
 rcall('HSET', placesKey, agentId, place)
 rcall('HINCRBY', countsKey, agentId, 1)
-rcall('HINCRBY', loadKey, agentId, 1)
+add_load(loadKey, agentId, 1)
 rcall('HINCRBY', statsKey, 'assigned:' .. agentId, 1)
 count_decision('assigned', 'round_robin')
 rcall('HSET', ticketKey, 'status', 'assigned', 'channel', channel, 'created_at', createdAtIso,

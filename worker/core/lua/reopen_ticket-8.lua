@@ -40,7 +40,7 @@ if rec[5] ~= '1' then return {0, agentId} end
 
 rcall('HDEL', ticketKey, 'closed', 'closed_at')
 if agentId ~= '' then
-  rcall('HINCRBY', loadKey, agentId, 1)
+  add_load(loadKey, agentId, 1)
 elseif rec[1] == 'unassigned' then
   local reason = rec[4]
   if reason == 'closed' then
