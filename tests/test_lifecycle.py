@@ -7,12 +7,13 @@ from datetime import timedelta
 import pytest
 import redis
 
-from schemas.common import AgentStatus
+from schemas.common import AgentStatus, utc_iso
 from schemas.events import TicketClosed, TicketReopened
 from tests.support.accounts import NOW, TicketFactory, setup_account
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
+from worker.core.scripts import day_of
 from worker.errors import UnknownAccount
 
 KEYS = AccountKeys.for_account("acme")
@@ -149,3 +150,17 @@ def test_load_never_goes_below_zero_for_tickets_assigned_before_load_was_tracked
     assert engine.close_ticket("acme", "t1", NOW).agent_id == "ana"
     assert client.hget(KEYS.load, "ana") == b"0"
     assert loads(engine) == {}
+
+
+def test_a_late_close_is_dated_when_it_happened_but_counted_when_it_was_processed(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    setup_account(engine)
+    engine.decide(make_ticket(ticket_id="t1"), NOW)
+    long_ago = NOW - timedelta(days=10)
+    engine.close_ticket("acme", "t1", NOW, at=long_ago)
+    (closed,) = [event for _, event in Queries(client).events("acme") if isinstance(event, TicketClosed)]
+    assert closed.occurred_at == long_ago
+    assert client.hget(KEYS.ticket("t1"), "closed_at") == utc_iso(long_ago).encode()
+    assert not client.exists(KEYS.stats(day_of(long_ago)))  # no past day revived or rewritten
+    assert client.exists(KEYS.stats(day_of(NOW)))

@@ -160,7 +160,7 @@ def _lifecycle(payload: Any, model: type[TicketClose] | type[TicketReopen]) -> d
         event = _validated(model, payload, f"{event_type_of(model)} event", now)
         engine = engine_for(job.connection)
         act = engine.close_ticket if isinstance(event, TicketClose) else engine.reopen_ticket
-        change = act(event.account_id, event.ticket_id, event.at)
+        change = act(event.account_id, event.ticket_id, now, event.at)
     return bounded(
         {
             "account_id": change.account_id,

@@ -274,17 +274,22 @@ class Engine:
         )
         return ttfr, duplicate
 
-    def close_ticket(self, account_id: str, ticket_id: str, now: datetime) -> LifecycleChange:
-        """Close a ticket (idempotent; a close before its ticket is kept). Raises UnknownAccount."""
+    def close_ticket(
+        self, account_id: str, ticket_id: str, now: datetime, at: datetime | None = None
+    ) -> LifecycleChange:
+        """Close a ticket (idempotent; a close before its ticket is kept). Raises UnknownAccount.
+        ``at``: when it was closed (the event's time); the figures go by ``now``."""
         keys = self.keys(account_id)
         _check_ids(ticket_id=ticket_id)
-        return close_or_reopen(self.scripts, keys, ticket_id, "close", now)
+        return close_or_reopen(self.scripts, keys, ticket_id, "close", now, at)
 
-    def reopen_ticket(self, account_id: str, ticket_id: str, now: datetime) -> LifecycleChange:
-        """Reopen a closed ticket (idempotent). Raises UnknownAccount."""
+    def reopen_ticket(
+        self, account_id: str, ticket_id: str, now: datetime, at: datetime | None = None
+    ) -> LifecycleChange:
+        """Reopen a closed ticket (idempotent). Raises UnknownAccount. ``at`` as for ``close_ticket``."""
         keys = self.keys(account_id)
         _check_ids(ticket_id=ticket_id)
-        return close_or_reopen(self.scripts, keys, ticket_id, "reopen", now)
+        return close_or_reopen(self.scripts, keys, ticket_id, "reopen", now, at)
 
     def set_team(self, account_id: str, team_id: str, members: list[str], actor_id: str, now: datetime) -> bool:
         """Set a team's members (owner, admin, manager). Returns whether the team changed."""

@@ -35,13 +35,23 @@ class LifecycleChange:
 
 
 def close_or_reopen(
-    scripts: Scripts, keys: AccountKeys, ticket_id: str, action: Literal["close", "reopen"], now: datetime
+    scripts: Scripts,
+    keys: AccountKeys,
+    ticket_id: str,
+    action: Literal["close", "reopen"],
+    now: datetime,
+    at: datetime | None = None,
 ) -> LifecycleChange:
-    """One ``close_ticket`` or ``reopen_ticket`` call; ids are checked by the caller (the engine)."""
+    """One ``close_ticket`` or ``reopen_ticket`` call; ids are checked by the caller (the engine).
+
+    ``at`` (when it happened, as the integration reported it; default ``now``) becomes the event's
+    ``occurred_at`` and the record's ``closed_at``; the figures (the queue depth of the hour, the day's
+    stats key and its lifetime) go by ``now``, when helpdesk-rr changed the queue, so a late report
+    never rewrites a past hour or revives an expired day."""
     call_keys = [keys.ticket(ticket_id), keys.users, keys.unassigned, keys.load, keys.uq_depth]
     call_keys += [keys.stats(day_of(now)), keys.events, keys.partition_events]
     retention = scripts.retention
-    args: list[object] = [keys.account_id, ticket_id, utc_iso(now), new_event_id()]
+    args: list[object] = [keys.account_id, ticket_id, utc_iso(at or now), new_event_id()]
     args += [retention.account_stream_maxlen, retention.partition_stream_maxlen, hour_of(now)]
     args.append(scripts.stats_ttl(day_of(now), now))
     if action == "close":
