@@ -33,6 +33,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -218,6 +219,17 @@ class EngineHarness:
         result: dict[str, Any] = self.check(account_id, run_job, model_call)
         return result
 
+    def lifecycle(self, name: str, account_id: str, ticket_id: str, now: datetime, engine: int = 0) -> bool:
+        """``close_ticket`` or ``reopen_ticket`` on an engine and the model; returns whether it changed anything."""
+        change: tuple[str, str, str, bool, str | None] = self.check(
+            account_id,
+            lambda: getattr(self.engines[engine], name)(account_id, ticket_id, now),
+            lambda: getattr(self.model, name)(account_id, ticket_id, now),
+            lambda c: (c.account_id, c.ticket_id, c.action, c.changed, c.agent_id),
+        )
+        self.note(f"{name}: {'changed' if change[3] else 'no change'}{' (assigned)' if change[4] else ''}")
+        return change[3]
+
     def decide(self, ticket: TicketCreated, now: datetime, engine: int = 0) -> Outcome:
         outcome: Outcome = self.check(
             ticket.account_id,
@@ -237,7 +249,7 @@ class EngineHarness:
             assert self.queries.online_in_rotation_order(account_id) == self.model.online_in_rotation_order(account_id)
             assert agent_counts(self.queries.client, account_id) == self.model.agent_counts(account_id)
             users = [
-                UserRow(u.user_id, u.role.value, u.status.value, u.place, u.assigned)
+                UserRow(u.user_id, u.role.value, u.status.value, u.place, u.assigned, u.load)
                 for u in self.queries.users(account_id)
             ]
             assert users == self.model.users(account_id)
@@ -443,6 +455,37 @@ class ModelMachine(RuleBasedStateMachine):
             if not ticket_ids or data.draw(st.booleans()):
                 ticket_ids.insert(data.draw(st.integers(0, len(ticket_ids))), "never-seen")
         self.harness.bulk_assign(account_id, team_id, actor_id, ticket_ids, now, batch_size)
+
+    def some_ticket(self, account_id: str, data: st.DataObject, closed: bool) -> str:
+        """Mostly one of the account's closed tickets (``closed``: also closes before their ticket) or of its open
+        decided ones, else any earlier ticket id: in the other account, one it has not seen yet."""
+        model = self.harness.model.account(account_id)
+        own = sorted(model.closed) if closed else sorted(t for t in model.decided if t not in model.closed)
+        earlier = [f"t{n}" for n in range(1, self.ticket_counter + 1)]
+        return data.draw(st.one_of([st.sampled_from(ids) for ids in (own, own, own, earlier) if ids]))
+
+    @precondition(lambda self: self.ticket_counter > 0)
+    @rule(account_id=accounts, now=times, engine=engines, data=st.data())
+    def close_ticket(self, account_id: str, now: datetime, engine: int, data: st.DataObject) -> None:
+        """A close, mostly of an open ticket of the account (assigned or waiting); of a ticket the account has
+        not seen yet, a close that comes first, which ``redeliver_ticket`` may then deliver there."""
+        ticket_id = self.some_ticket(account_id, data, closed=False)
+        self.harness.lifecycle("close_ticket", account_id, ticket_id, now, engine)
+
+    @rule(target=tickets, account_id=accounts, now=times, engine=engines)
+    def close_unseen_ticket(self, account_id: str, now: datetime, engine: int) -> str:
+        """A close before its ticket: a new ticket id, delivered later (or reopened first) by the other rules."""
+        self.ticket_counter += 1
+        ticket_id = f"t{self.ticket_counter}"
+        self.harness.lifecycle("close_ticket", account_id, ticket_id, now, engine)
+        return ticket_id
+
+    @precondition(lambda self: any(account.closed for account in self.harness.model.accounts.values()))
+    @rule(account_id=accounts, now=times, engine=engines, data=st.data())
+    def reopen_ticket(self, account_id: str, now: datetime, engine: int, data: st.DataObject) -> None:
+        """A reopen, mostly of a closed ticket of the account; of an open or unseen one it changes nothing."""
+        ticket_id = self.some_ticket(account_id, data, closed=True)
+        self.harness.lifecycle("reopen_ticket", account_id, ticket_id, now, engine)
 
     def deliver(
         self, account_id: str, ticket_id: str, channel: Channel, created_at: datetime, delay: timedelta, engine: int
@@ -655,3 +698,42 @@ def test_model_batches_make_no_difference(online: list[str], earlier: int, ticke
         "acme", "billing", "boss", None, NOW, batch_size=10**6
     )
     assert model.accounts == one_cycle.accounts
+
+
+def test_close_and_reopen_move_load_and_a_close_that_came_first_is_kept_or_forgotten(harness: EngineHarness) -> None:
+    """Every lifecycle path the machine takes at random, once for certain: an assigned ticket closed and
+    reopened (load), a waiting one closed and reopened (the unassigned set), a close before its ticket (the
+    ticket arrives closed; reopened, it waits as ``reopened``), and a reopen that forgets a close that came
+    first; a bulk job skips a closed ticket, also one never seen, and moves load."""
+    h = harness
+    h.call("upsert_user", "acme", "max", Role.MANAGER, NOW)
+    for agent in ("ana", "ben"):
+        h.call("upsert_user", "acme", agent, Role.AGENT, NOW)
+    h.call("set_round_robin", "acme", True, "max", NOW)
+    h.call("set_status", "acme", "ana", AgentStatus.ONLINE, "ana", NOW)
+    h.call("set_team", "acme", "billing", ["ben"], "max", NOW)
+    for ticket_id in ("a1", "a2"):
+        assert h.decide(ticket_created("acme", ticket_id, Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    assert h.lifecycle("close_ticket", "acme", "a1", NOW) and not h.lifecycle("close_ticket", "acme", "a1", NOW)
+    assert [(u.user_id, u.load) for u in h.queries.users("acme")] == [("ana", 1), ("ben", 0), ("max", 0)]
+    assert h.lifecycle("reopen_ticket", "acme", "a1", NOW) and not h.lifecycle("reopen_ticket", "acme", "a1", NOW)
+    h.check_views()
+    h.call("set_status", "acme", "ana", AgentStatus.OFFLINE, "ana", NOW)
+    h.decide(ticket_created("acme", "w1", Channel.SMS, NOW, NOW), NOW)  # waits: no_agent_online
+    h.lifecycle("close_ticket", "acme", "w1", NOW)
+    h.lifecycle("close_ticket", "acme", "early", NOW)
+    h.lifecycle("close_ticket", "acme", "forgotten", NOW)
+    h.check_views()
+    assert h.decide(ticket_created("acme", "early", Channel.EMAIL, NOW, NOW), NOW).reason == "closed"
+    h.call("set_status", "acme", "ana", AgentStatus.ONLINE, "ana", NOW)
+    h.lifecycle("reopen_ticket", "acme", "forgotten", NOW)
+    assert h.decide(ticket_created("acme", "forgotten", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    h.call("set_status", "acme", "ben", AgentStatus.ONLINE, "ben", NOW)
+    result = h.bulk_assign("acme", "billing", "max", ["a1", "a2", "w1", "early", "never-seen"], NOW)
+    assert (result["assigned"], result["closed"], result["unknown"]) == (2, 2, 1)
+    for ticket_id in ("w1", "early"):
+        h.lifecycle("reopen_ticket", "acme", ticket_id, NOW)
+    waiting = [(r.ticket_id, r.reason) for r in h.model.unassigned("acme")]
+    assert waiting == [("early", "reopened"), ("w1", "no_agent_online")]
+    h.check_views()
+    assert [(u.user_id, u.load) for u in h.queries.users("acme")] == [("ana", 1), ("ben", 2), ("max", 0)]

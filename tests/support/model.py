@@ -28,6 +28,15 @@ Choices the model mirrors from the engine where PRODUCT.md is silent (see docs/D
   taken afresh per batch in rotation order, and the one toast per agent at the end
   (``"<n> tickets from team <team>"``). A ticket that had an owner keeps counting for that owner: counts
   are never decremented, also when the ticket becomes unassigned as ``no_team_member_online``.
+* ``close_ticket`` / ``reopen_ticket`` (issue 15): a close keeps the ticket's record as it is and marks it
+  closed; a closed waiting ticket leaves the unassigned set, and a reopen puts it back with the reason it
+  waited for. A close of a ticket not decided yet is kept: the ticket, when it arrives, is recorded
+  unassigned with reason ``closed`` (a ``ticket.unassigned`` event), outside the unassigned set, and a
+  reopen then puts it in the set with reason ``reopened``; a reopen before it arrives forgets the close.
+  A second close or reopen returns ``changed`` False and emits nothing; either returns the assignee (or
+  None) as ``agent_id``. A bulk job skips a closed ticket (also one never seen) and counts it ``closed``.
+* Load is not kept as a counter: an agent's load is *derived* — the tickets assigned to them and not
+  closed — so the engine's incremental ``load`` hash is checked against the definition.
 * A redelivery of a ticket a bulk job handled returns what the ticket is now: ``Decision.reason`` is
   ``"round_robin"`` for every assigned ticket (the engine reports no other assigned reason), and the
   unassigned reason (e.g. ``no_team_member_online``) otherwise.
@@ -91,6 +100,8 @@ class UserRow(NamedTuple):
     status: str
     place: int | None
     assigned: int
+    load: int
+    """Open tickets assigned to the user: assigned and not closed."""
 
 
 @dataclass
@@ -117,6 +128,16 @@ class AccountModel:
     counts: dict[str, int] = field(default_factory=dict)
     teams: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Team id → members, sorted."""
+    closed: set[str] = field(default_factory=set)
+    """Tickets closed now, including closes that came before their ticket."""
+
+    def assignee(self, ticket_id: str) -> str | None:
+        stored = self.decided.get(ticket_id)
+        return stored.agent_id if stored is not None and stored.outcome == "assigned" else None
+
+    def load(self, user_id: str) -> int:
+        open_tickets = (ticket_id for ticket_id in self.decided if ticket_id not in self.closed)
+        return sum(1 for ticket_id in open_tickets if self.assignee(ticket_id) == user_id)
 
     def next_place(self) -> int:
         self.seq += 1
@@ -262,6 +283,18 @@ class Model:
             )
             return Outcome("unassigned", None, reason, available_at, False, channel), [event]
 
+        if ticket_id in account.closed:  # its close came first: recorded, never assigned, not waiting
+            account.decided[ticket_id] = _Stored("unassigned", None, "closed", None, channel, _ms(ticket.created_at))
+            event = self._event(
+                account_id,
+                "ticket.unassigned",
+                now,
+                ticket_id=ticket_id,
+                channel=channel,
+                reason="closed",
+                available_at=None,
+            )
+            return Outcome("unassigned", None, "closed", None, False, channel), [event]
         if not account.round_robin:
             return leave_unassigned("round_robin_off", None)
         if ticket.channel is Channel.WEBCHAT and account.office_hours is not None:
@@ -296,6 +329,44 @@ class Model:
             ),
         ]
         return Outcome("assigned", agent_id, "round_robin", None, False, channel), events
+
+    # --- ticket lifecycle (issue 15) ------------------------------------------------------------
+
+    def close_ticket(
+        self, account_id: str, ticket_id: str, now: datetime
+    ) -> tuple[tuple[str, str, str, bool, str | None], list[ModelEvent]]:
+        """Returns ``(account_id, ticket_id, "close", changed, agent_id)`` (``LifecycleChange``'s fields)."""
+        account = self.account(account_id)
+        if not account.roles:
+            raise UnknownAccount(f"account {account_id} has no users")
+        agent_id = account.assignee(ticket_id)
+        if ticket_id in account.closed:
+            return (account_id, ticket_id, "close", False, agent_id), []
+        account.closed.add(ticket_id)
+        account.unassigned.pop(ticket_id, None)
+        event = self._event(account_id, "ticket.closed", now, ticket_id=ticket_id, agent_id=agent_id)
+        return (account_id, ticket_id, "close", True, agent_id), [event]
+
+    def reopen_ticket(
+        self, account_id: str, ticket_id: str, now: datetime
+    ) -> tuple[tuple[str, str, str, bool, str | None], list[ModelEvent]]:
+        """Returns ``(account_id, ticket_id, "reopen", changed, agent_id)``."""
+        account = self.account(account_id)
+        if not account.roles:
+            raise UnknownAccount(f"account {account_id} has no users")
+        agent_id = account.assignee(ticket_id)
+        if ticket_id not in account.closed:
+            return (account_id, ticket_id, "reopen", False, agent_id), []
+        account.closed.discard(ticket_id)
+        stored = account.decided.get(ticket_id)
+        if stored is not None and stored.outcome == "unassigned":  # waiting again
+            if stored.reason == "closed":
+                stored.reason = "reopened"
+            account.unassigned[ticket_id] = UnassignedRow(
+                ticket_id, stored.channel, stored.reason, stored.created_at, stored.available_at
+            )
+        event = self._event(account_id, "ticket.reopened", now, ticket_id=ticket_id, agent_id=agent_id)
+        return (account_id, ticket_id, "reopen", True, agent_id), [event]
 
     # --- teams and bulk team assignment -------------------------------------------------------
 
@@ -353,6 +424,9 @@ class Model:
             in_batch = 0
             for ticket_id in tickets[start : start + batch_size]:
                 stored = account.decided.get(ticket_id)
+                if ticket_id in account.closed:  # skipped, also a close that came before its ticket
+                    totals["closed"] += 1
+                    continue
                 if stored is None:
                     totals["unknown"] += 1
                     continue
@@ -440,6 +514,7 @@ class Model:
                 "online" if user in account.online else "offline",
                 account.places.get(user),
                 account.counts.get(user, 0),
+                account.load(user),
             )
             for user in sorted(account.roles)
         ]
