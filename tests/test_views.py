@@ -244,11 +244,11 @@ def test_the_users_command_shows_who_is_next(url: str) -> None:
     ok(url, "worker", "--burst")
     lines = ok(url, "users", "acme").splitlines()
     assert lines == [
-        "USER  ROLE     STATUS   NEXT  TODAY  TOTAL",
-        "ana   agent    online      2      1      1",
-        "ben   agent    online      1      0      0",
-        "cara  agent    offline     -      0      0",
-        "olga  owner    offline     -      0      0",
+        "USER  ROLE     STATUS   NEXT  TODAY  TOTAL  LOAD",
+        "ana   agent    online      2      1      1     1",
+        "ben   agent    online      1      0      0     0",
+        "cara  agent    offline     -      0      0     0",
+        "olga  owner    offline     -      0      0     0",
         "next ticket: ben, then ana",
     ]
     rows = [UserView.model_validate_json(line) for line in ok(url, "users", "acme", "--json").splitlines()]

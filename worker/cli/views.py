@@ -36,12 +36,12 @@ def users(ctx: Context, account: str, as_json: bool) -> None:
 def users_table(views: list[UserView]) -> list[str]:
     """The ``users`` table and a last line saying who is next."""
     width = max([len("USER"), *(len(view.user_id) for view in views)])
-    lines = [f"{'USER':<{width}}  {'ROLE':<8} {'STATUS':<8} {'NEXT':>4} {'TODAY':>6} {'TOTAL':>6}"]
+    lines = [f"{'USER':<{width}}  {'ROLE':<8} {'STATUS':<8} {'NEXT':>4} {'TODAY':>6} {'TOTAL':>6} {'LOAD':>5}"]
     for view in views:
         rank = "-" if view.next_rank is None else str(view.next_rank)
         lines.append(
             f"{view.user_id:<{width}}  {view.role.value:<8} {view.status.value:<8} {rank:>4} "
-            f"{view.assigned_today:>6} {view.assigned:>6}"
+            f"{view.assigned_today:>6} {view.assigned:>6} {view.load:>5}"
         )
     queue = sorted((view.next_rank, view.user_id) for view in views if view.next_rank is not None)
     if not queue:
