@@ -148,26 +148,19 @@ def enqueue_first_reply(event: AgentFirstReply, connection: redis.Redis) -> Job:
     failed registry with the reason, a reply to a ticket it never saw or one dated before the ticket."""
     if not isinstance(event, AgentFirstReply):
         raise TypeError("enqueue_first_reply takes an AgentFirstReply")
-    try:
-        job: Job = ticket_queue(connection).enqueue(
-            PROCESS_FIRST_REPLY,
-            event.model_dump(mode="json"),
-            description=f"first reply {event.account_id}/{event.ticket_id} by {event.agent_id}",
-            meta={"account_id": event.account_id, "ticket_id": event.ticket_id},
-            **_job_options(),
-        )
-    except (RedisConnectionError, RedisTimeoutError) as error:
-        raise _unreachable(connection, error) from error
-    return job
+    description = f"first reply {event.account_id}/{event.ticket_id} by {event.agent_id}"
+    return _enqueue_ticket_event(event, PROCESS_FIRST_REPLY, description, connection)
 
 
-def _enqueue_lifecycle(event: TicketClose | TicketReopen, function: str, connection: redis.Redis) -> Job:
-    action = "close" if isinstance(event, TicketClose) else "reopen"
+def _enqueue_ticket_event(
+    event: AgentFirstReply | TicketClose | TicketReopen, function: str, description: str, connection: redis.Redis
+) -> Job:
+    """One JSON job about an existing ticket; the account and ticket in its meta (``failed`` reads them)."""
     try:
         job: Job = ticket_queue(connection).enqueue(
             function,
             event.model_dump(mode="json"),
-            description=f"{action} {event.account_id}/{event.ticket_id}",
+            description=description,
             meta={"account_id": event.account_id, "ticket_id": event.ticket_id},
             **_job_options(),
         )
@@ -181,11 +174,11 @@ def enqueue_close(event: TicketClose, connection: redis.Redis) -> Job:
     ticket is kept, and the ticket is then never assigned. An unknown account is refused by the worker."""
     if not isinstance(event, TicketClose):
         raise TypeError("enqueue_close takes a TicketClose")
-    return _enqueue_lifecycle(event, PROCESS_CLOSE, connection)
+    return _enqueue_ticket_event(event, PROCESS_CLOSE, f"close {event.account_id}/{event.ticket_id}", connection)
 
 
 def enqueue_reopen(event: TicketReopen, connection: redis.Redis) -> Job:
     """Report that a closed ticket was reopened. A worker records it (idempotent)."""
     if not isinstance(event, TicketReopen):
         raise TypeError("enqueue_reopen takes a TicketReopen")
-    return _enqueue_lifecycle(event, PROCESS_REOPEN, connection)
+    return _enqueue_ticket_event(event, PROCESS_REOPEN, f"reopen {event.account_id}/{event.ticket_id}", connection)
