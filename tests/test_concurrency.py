@@ -14,9 +14,9 @@ from datetime import timedelta
 import pytest
 import redis
 
-from producers.queue import enqueue_many
+from producers.queue import enqueue_close, enqueue_many
 from schemas.common import AgentStatus, Channel
-from schemas.inbound import TicketCreated
+from schemas.inbound import TicketClose, TicketCreated
 from tests.support.accounts import setup_account
 from tests.support.snapshots import agent_counts
 from worker.core.engine import Engine, utc_now
@@ -132,3 +132,58 @@ def test_concurrent_workers_decide_every_ticket_exactly_once_and_fairly(
         f"tickets={TICKETS} deliveries={len(batch)} workers={WORKERS} accounts={len(ACCOUNTS)} "
         f"toggles={toggles} stretches={stretches} seconds={elapsed:.1f} double=0 lost=0"
     )
+
+
+CLOSED_SHARE = 0.3
+
+
+def test_closes_racing_their_tickets_across_workers_leave_every_load_right(
+    real_redis: redis.Redis, redis_url: str
+) -> None:
+    """Tickets and closes of a third of them (some enqueued before their ticket, some twice) drained by
+    several worker processes: each ticket is decided once, and each agent's load equals the tickets the
+    event stream shows assigned to them and not closed."""
+    engine = Engine(real_redis)
+    setup_account(engine, "acme", agents=AGENTS, online=AGENTS)
+    now = utc_now()
+    rng = random.Random(11)
+    count = max(300, TICKETS // 5)
+    tickets = [
+        TicketCreated(
+            account_id="acme", ticket_id=f"k{n}", channel=Channel.EMAIL, created_at=now - timedelta(seconds=n)
+        )
+        for n in range(count)
+    ]
+    closing = rng.sample(tickets, int(count * CLOSED_SHARE))
+    jobs: list[TicketCreated | TicketClose] = [*tickets]
+    jobs += [TicketClose(account_id="acme", ticket_id=t.ticket_id, at=now) for t in closing]
+    jobs += [TicketClose(account_id="acme", ticket_id=t.ticket_id, at=now) for t in closing[:20]]  # twice
+    rng.shuffle(jobs)
+    for job in jobs:
+        if isinstance(job, TicketClose):
+            enqueue_close(job, real_redis)
+        else:
+            enqueue_many([job], real_redis)
+    command = [sys.executable, "-m", "worker.cli", "--redis-url", redis_url, "worker", "--burst"]
+    result = subprocess.run(
+        [*command, "--processes", str(WORKERS)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=280
+    )
+    assert result.returncode == 0
+
+    decided: Counter[str] = Counter()
+    assignee: dict[str, str] = {}
+    closed: set[str] = set()
+    for _, event in Queries(real_redis).events("acme", count=None):
+        if event.type in ("ticket.assigned", "ticket.unassigned"):
+            decided[event.ticket_id] += 1
+        if event.type == "ticket.assigned":
+            assignee[event.ticket_id] = event.agent_id
+        elif event.type == "ticket.closed" or (event.type == "ticket.unassigned" and event.reason.value == "closed"):
+            closed.add(event.ticket_id)
+    assert set(decided) == {t.ticket_id for t in tickets} and max(decided.values()) == 1
+    assert closed == {t.ticket_id for t in closing}, "every close took effect, once"
+    expected = Counter(agent for ticket_id, agent in assignee.items() if ticket_id not in closed)
+    load = {user.user_id: user.load for user in Queries(real_redis).users("acme") if user.load}
+    assert load == dict(expected)
+    early = sum(1 for ticket_id in closed if ticket_id not in assignee)
+    print(f"tickets={count} closes={len(closing)} closed_before_decided={early} load={load}")
