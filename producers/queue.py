@@ -28,6 +28,9 @@ PROCESS_TICKET = "worker.jobs.process_ticket"
 PROCESS_FIRST_REPLY = "worker.jobs.process_first_reply"
 PROCESS_CLOSE = "worker.jobs.process_close"
 PROCESS_REOPEN = "worker.jobs.process_reopen"
+PROCESS_RELEASE = "worker.jobs.process_release"
+RELEASE_JOB_TIMEOUT_SECONDS = 300
+"""A release of a large waiting queue runs for seconds (batches of a few ms each), like a bulk job."""
 RESULT_TTL_SECONDS = 300
 """A finished job's result is kept 5 minutes (for ``--wait`` style callers); the decision itself
 lives in the ticket record and the event stream."""
@@ -182,3 +185,22 @@ def enqueue_reopen(event: TicketReopen, connection: redis.Redis) -> Job:
     if not isinstance(event, TicketReopen):
         raise TypeError("enqueue_reopen takes a TicketReopen")
     return _enqueue_ticket_event(event, PROCESS_REOPEN, f"reopen {event.account_id}/{event.ticket_id}", connection)
+
+
+def enqueue_release(account_id: str, connection: redis.Redis) -> Job:
+    """Ask a worker to release the account's waiting queue (worker/core/release.py). Enqueued by helpdesk-rr
+    itself when a script rang the release (it then holds the account's release lease), never by integrations."""
+    try:
+        job: Job = ticket_queue(connection).enqueue(
+            PROCESS_RELEASE,
+            {"account_id": account_id},
+            description=f"release waiting tickets of {account_id}",
+            meta={"account_id": account_id},
+            job_timeout=RELEASE_JOB_TIMEOUT_SECONDS,
+            result_ttl=RESULT_TTL_SECONDS,
+            failure_ttl=FAILURE_TTL_SECONDS,
+            retry=Retry(max=JOB_RETRIES),
+        )
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        raise _unreachable(connection, error) from error
+    return job

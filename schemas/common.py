@@ -97,12 +97,18 @@ class UnassignedReason(StrEnum):
     CLOSED = "closed"
     """The ticket's close arrived before the ticket: recorded closed, never assigned, not waiting."""
     REOPENED = "reopened"
-    """A ticket that arrived closed was reopened: it waits for a person (or a bulk job)."""
+    """A ticket that arrived closed was reopened: it waits (a release may take it when auto-assign is on)."""
+    ALL_AGENTS_AT_CAPACITY = "all_agents_at_capacity"
+    """Agents are Online, but every one holds as many open tickets as their capacity allows."""
+    OLDER_TICKETS_WAITING = "older_tickets_waiting"
+    """Auto-assign is on and older tickets wait for the release under way: this one waits its turn."""
 
 
 class AssignedReason(StrEnum):
     ROUND_ROBIN = "round_robin"
     BULK_TEAM = "bulk_team"
+    WAITING_QUEUE = "waiting_queue"
+    """Released from the waiting queue (auto-assign), oldest first, up to the agent's capacity."""
 
 
 def _require_aware(value: datetime) -> datetime:

@@ -25,7 +25,8 @@ from tests.support.cli import ok
 from tests.support.jobs import returned
 from worker.api import Helpdesk
 from worker.core.bulk import REFRESH_SLICE, start_bulk_assign
-from worker.core.engine import MAX_TEAM_SIZE, Engine
+from worker.core.checks import MAX_TEAM_SIZE
+from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
 from worker.core.scripts import BulkBatchReply

@@ -33,9 +33,11 @@ from tests.support.recording import RecordingScripts, exercise
 from tests.support.redis_cluster import CLUSTER_SLOTS, RedisClusterServers
 from tests.support.snapshots import agent_counts
 from worker.core.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, run_bulk_assign
+from worker.core.capacity import claim
 from worker.core.engine import Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of, partition_stream
 from worker.core.queries import Queries
+from worker.core.release import run_release
 from worker.core.script_sources import SCRIPT_FILES
 from worker.ops.redis_errors import RedisServerError
 
@@ -246,13 +248,20 @@ def test_every_engine_operation_runs_on_the_cluster(cluster_redis: RedisCluster,
         assert removed == 0
         assert engine.close_ticket(account, "t2", NOW).agent_id == "ben"
         assert engine.reopen_ticket(account, "t2", NOW).changed is True
+        assert engine.set_capacity(account, 5, "max", NOW) is True
+        assert engine.set_auto_assign(account, True, "max", NOW) is True
+        overnight = make_ticket(account_id=account, ticket_id="t3", channel=Channel.WEBCHAT, created_at=night)
+        assert engine.decide(overnight, NOW).reason == "after_hours"  # opened at 08:00 Berlin, before NOW
+        assert claim(engine.scripts, keys, NOW) is True
+        assert run_release(engine.scripts, keys, lambda: NOW).assigned == 1
 
         assert [view.user_id for view in queries.users(account)] == ["ana", "ben", "max"]
         assert queries.unassigned(account) == []
         assert queries.ticket(account, "t2")["agent_id"] == "ben"  # type: ignore[index]
+        assert queries.ticket(account, "t3")["reason"] == "waiting_queue"  # type: ignore[index]
         assert queries.settings(account).office_hours == BERLIN
         assert [team.team_id for team in queries.teams(account)] == ["billing"]
-        assert agent_counts(queries.client, account) == {"ana": 1, "ben": 1}
+        assert agent_counts(queries.client, account) == {"ana": 2, "ben": 1}
         assert any(event.type == "toast" for _, event in queries.events(account))
 
     assert {name for name, _ in recording.calls} == set(SCRIPT_FILES)

@@ -28,6 +28,7 @@ from worker.core.scripts import Scripts
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 NOW_ISO = "2026-11-24T15:00:00.000Z"
 TICKETS = ("T-1", "T-2")
+LATE = ("T-3", "T-4")
 TEAM = "team-x"
 JOB = "job-x"
 USERS = ("boss", "ana")
@@ -90,7 +91,7 @@ def as_pattern(key: str, keys: AccountKeys) -> str:
     a segment equal to one of the ids used in the calls becomes that id's placeholder."""
     placeholders = {
         keys.account_id: "<acct>",
-        **dict.fromkeys(TICKETS, "<ticket>"),
+        **dict.fromkeys((*TICKETS, *LATE), "<ticket>"),
         **dict.fromkeys(USERS, "<user>"),
         TEAM: "<team>",
         JOB: "<job>",
@@ -106,7 +107,7 @@ def as_pattern(key: str, keys: AccountKeys) -> str:
 
 def call_every_script(scripts: Scripts, keys: AccountKeys) -> None:
     """One call of every wrapper, with the ids ``as_pattern`` knows."""
-    exercise(scripts, keys, users=USERS, tickets=TICKETS, team=TEAM, job=JOB)
+    exercise(scripts, keys, users=USERS, tickets=TICKETS, team=TEAM, job=JOB, late=LATE)
 
 
 def mismatches(name: str, documented: Documented, call_keys: list[str], keys: AccountKeys) -> list[str]:
@@ -158,7 +159,7 @@ def test_every_header_documents_the_keys_its_wrapper_passes(client: redis.Redis,
 def test_the_variadic_tail_is_exercised(fake_redis: redis.Redis) -> None:
     keys, calls = recorded_calls(fake_redis, ACCOUNTS[0])
     variadic = {name for name in SCRIPT_FILES if takes_more_keys(name)}
-    assert variadic == {"bulk_assign"}, "a new variadic script: make call_every_script pass it 2+ tail keys"
+    assert variadic == {"bulk_assign", "promote_later", "release_waiting"}, "a new variadic script: exercise() must pass it 2+ tail keys"
     tails = [call_keys[key_count(name) :] for name, call_keys in calls if name in variadic]
     assert tails and all(len(tail) >= 2 for tail in tails)
 
@@ -166,7 +167,7 @@ def test_the_variadic_tail_is_exercised(fake_redis: redis.Redis) -> None:
 def test_placeholders_cannot_be_confused_with_literal_segments() -> None:
     """``as_pattern`` replaces whole segments: an id equal to a fixed segment (``users``, ``t``) would hide a bug."""
     keys = AccountKeys.for_account(ACCOUNTS[0])
-    ids = [*ACCOUNTS, *TICKETS, *USERS, TEAM, JOB, NOW.strftime("%Y-%m-%d"), NOW.strftime("%H")]
+    ids = [*ACCOUNTS, *TICKETS, *LATE, *USERS, TEAM, JOB, NOW.strftime("%Y-%m-%d"), NOW.strftime("%H")]
     assert len(set(ids)) == len(ids)
     literals = {
         segment
@@ -204,7 +205,7 @@ def _swap(header: str, first: str, second: str) -> str:
         ("set_team", lambda h: re.sub(r"\n\s*KEYS\[5\][^\n]*", "", h)),
         # the variadic tail in another shape, or missing
         ("bulk_assign", lambda h: h.replace("<acct>:t:<ticket>", "<acct>:ticket:<ticket>")),
-        ("bulk_assign", lambda h: re.sub(r"\n\s*KEYS\[16\.\.\.\][^\n]*", "", h)),
+        ("bulk_assign", lambda h: re.sub(r"\n\s*KEYS\[20\.\.\.\][^\n]*", "", h)),
     ],
 )
 def test_a_drifted_header_is_reported(fake_redis: redis.Redis, name: str, break_header: Callable[[str], str]) -> None:

@@ -55,7 +55,7 @@ def test_scripts_build_no_key_names_and_set_no_globals(name: str) -> None:
 
 
 def test_wrapper_refuses_a_wrong_number_of_keys(fake_redis: redis.Redis) -> None:
-    with pytest.raises(ValueError, match="takes 4 keys"):
+    with pytest.raises(ValueError, match="takes 8 keys"):
         Scripts(fake_redis)._call("set_round_robin", ["a"], [])
 
 
@@ -64,4 +64,4 @@ def test_scripts_reload_after_script_flush(real_redis: redis.Redis) -> None:
     exercise(scripts, "acme")
     real_redis.script_flush()
     keys = AccountKeys.for_account("acme")
-    assert scripts.set_status(keys, "ana", "offline", "ana", NOW, "e9") is True
+    assert scripts.set_status(keys, "ana", "offline", "ana", NOW, "e9") == (True, False)

@@ -8,7 +8,7 @@ that message, and the worker goes on. Transient Redis errors are retried by the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from rq import get_current_job
 from rq.job import Job
 
+from producers.queue import enqueue_release
 from schemas.export import event_type_of
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketClose, TicketCreated, TicketReopen
 from schemas.plain import shown
@@ -71,13 +72,23 @@ def engine_for(connection: redis.Redis) -> Engine:
 
     A worker attached to a queue shard decides on the state Redis it was given at start
     (worker/runtime/topology.py); with one Redis for everything that is the job's own connection."""
-    connection = state_client_or(connection)
+    queue, connection = connection, state_client_or(connection)
     engine = _engines.get(id(connection))
     if engine is None or engine.client is not connection:  # new, evicted, or an id reused by a new client
         settings = _current_settings()
         engine = Engine(connection, settings.retention, settings.partitions)
         _engines.put(id(connection), engine)
+    engine.on_release = _enqueuer(queue)
     return engine
+
+
+def _enqueuer(queue: redis.Redis) -> Callable[[str], None]:
+    """Releases a job rings go on the queue the job came from (its shard, in the split topology)."""
+
+    def enqueue(account_id: str) -> None:
+        enqueue_release(account_id, queue)
+
+    return enqueue
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -190,3 +201,25 @@ def bulk_assign(payload: Any) -> dict[str, Any]:
     with _refusals_are_final(job):
         request = _validated(BulkAssignRequest, payload, "bulk-assign request")
         return bounded(run_bulk_assign(engine_for(job.connection), job, request))
+
+
+def process_release(payload: Any) -> dict[str, Any]:
+    """Release an account's waiting queue (``{"account_id": ...}``), enqueued by helpdesk-rr when room
+    appeared; see worker/core/release.py. Safe to run twice or alongside another release of the account."""
+    from worker.core.release import run_release
+
+    job = _current_job()
+    with _refusals_are_final(job):
+        if not isinstance(payload, dict) or not isinstance(payload.get("account_id"), str):
+            raise InvalidJob(f"payload must be a JSON object with an account_id (got {shown(payload)})")
+        engine = engine_for(job.connection)
+        result = run_release(engine.scripts, engine.keys(payload["account_id"]), utc_now)
+    return bounded(
+        {
+            "account_id": result.account_id,
+            "assigned": result.assigned,
+            "batches": result.batches,
+            "toasts": result.toasts,
+            "longest_call_ms": round(result.longest_us / 1000, 2),
+        }
+    )

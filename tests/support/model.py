@@ -487,6 +487,7 @@ class Model:
             **totals,
             "agents": len(toasts),
             "toasts": len(toasts),
+            "above_capacity": [],  # the model has no capacity yet
             "no_team_member_online": totals["assigned"] == 0 and totals["unassigned"] > 0,
         }
         return result, events

@@ -10,8 +10,10 @@ from typing import Any
 import redis
 
 from tests.support.accounts import NOW
+from worker.core.capacity import claim, set_auto_assign, set_capacity
 from worker.core.keys import AccountKeys
 from worker.core.lifecycle import close_or_reopen
+from worker.core.release import run_release
 from worker.core.scripts import Scripts, TicketArgs
 
 NOW_ISO = "2026-11-24T15:00:00.000Z"
@@ -38,14 +40,15 @@ def exercise(
     tickets: tuple[str, str] = ("t1", "t2"),
     team: str = "billing",
     job: str = "job1",
+    late: tuple[str, str] = ("t3", "t4"),
 ) -> None:
     """One call of every wrapper, in an order where each succeeds (two tickets: a variadic tail repeats)."""
     keys = account if isinstance(account, AccountKeys) else AccountKeys.for_account(account)
     boss, ana = users
     scripts.set_user(keys, boss, "owner", NOW_ISO, "e1")
     scripts.set_user(keys, ana, "agent", NOW_ISO, "e2")
-    scripts.set_round_robin(keys, boss, "on", NOW_ISO, "e3")
-    scripts.set_office_hours(keys, boss, '{"timezone":"UTC","weekly":{},"closed_dates":[]}', NOW_ISO, "e4")
+    scripts.set_round_robin(keys, boss, "on", NOW, "e3")
+    _, version = scripts.set_office_hours(keys, boss, '{"timezone":"UTC","weekly":{},"closed_dates":[]}', NOW_ISO, "e4")
     scripts.set_status(keys, ana, "online", ana, NOW, "e5")
     scripts.decide_ticket(
         keys,
@@ -65,3 +68,20 @@ def exercise(
     scripts.record_first_reply(keys, tickets[0], ana, NOW, NOW)
     close_or_reopen(scripts, keys, tickets[0], "close", NOW)
     close_or_reopen(scripts, keys, tickets[0], "reopen", NOW)
+    set_capacity(scripts, keys, 5, None, boss, NOW)
+    set_auto_assign(scripts, keys, True, boss, NOW)
+    now_ms = int(NOW.timestamp() * 1000)
+    for n, ticket_id in enumerate(late):  # webchat after hours, their opening already past: promoted, released
+        scripts.decide_ticket(
+            keys,
+            TicketArgs(ticket_id, "webchat", NOW_ISO, now_ms - 1000 + n),
+            now_iso=NOW_ISO,
+            office_hours_version=version,
+            open_at_arrival=False,
+            available_at_iso=NOW_ISO,
+            available_at_ms=now_ms - 1,
+            event_ids=(f"e9-{n}", f"e10-{n}"),
+            now=NOW,
+        )
+    claim(scripts, keys, NOW)
+    run_release(scripts, keys, lambda: NOW)

@@ -26,6 +26,7 @@ from rq.job import Job
 
 from producers.queue import QUEUE_NAME, ticket_queue
 from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
+from worker.core.capacity import agents_above_capacity, claim
 from worker.core.engine import Engine, utc_now
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
@@ -255,8 +256,11 @@ def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dic
     engine.client.unlink(keys.bulk_queue(job.id))  # UNLINK: a large queue is freed off Redis's main thread
     batches, longest_us = progress.batches, progress.longest_us
     done: Any = engine.client.lrange(keys.bulk_done(job.id), 0, -1)  # 'agent ticket' entries, every attempt's
-    agents = len({text(entry).partition(" ")[0] for entry in done})
     toasts = engine.scripts.bulk_finish(keys, request.team_id, job.id, utc_now(), BOOKKEEPING_KEEP_SECONDS)
+    assignees = sorted({text(entry).partition(" ")[0] for entry in done})
+    agents = len(assignees)
+    above = agents_above_capacity(engine.scripts, keys, assignees)
+    engine.rang(keys.account_id, claim(engine.scripts, keys, utc_now()))  # tickets it moved may have made room
     result = {
         "account_id": request.account_id,
         "team_id": request.team_id,
@@ -264,6 +268,7 @@ def run_bulk_assign(engine: Engine, job: Job, request: BulkAssignRequest) -> dic
         **totals,
         "agents": agents,
         "toasts": toasts,
+        "above_capacity": above,
         "no_team_member_online": totals["assigned"] == 0 and totals["unassigned"] > 0,
     }
     log.info("bulk.finished", job_id=job.id, batches=batches, longest_call_ms=round(longest_us / 1000, 2), **result)

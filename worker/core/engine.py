@@ -9,21 +9,22 @@ of its queue); an evicted account is simply loaded again on its next ticket.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Literal, NamedTuple, TypeVar
+from typing import Literal, NamedTuple
 
 import redis
 import structlog
 from pydantic import ValidationError
 
-from schemas.common import ID_MAX_LENGTH, ID_PATTERN, AgentStatus, Channel, Role, check_id, utc_iso
+from schemas.common import AgentStatus, Channel, Role, utc_iso
 from schemas.events import new_event_id
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.config import Retention
+from worker.core.capacity import set_auto_assign, set_capacity
+from worker.core.checks import check_ids, member_of, team_members
 from worker.core.keys import AccountKeys
 from worker.core.lifecycle import LifecycleChange, close_or_reopen
 from worker.core.lru import LRUCache
@@ -86,6 +87,8 @@ class Engine:
         self._partitions = partitions
         self._keys: LRUCache[str, AccountKeys] = LRUCache(ACCOUNT_KEYS_CACHE_SIZE)
         self._office_hours: LRUCache[str, StoredOfficeHours] = LRUCache(OFFICE_HOURS_CACHE_SIZE)
+        self.on_release: Callable[[str], None] | None = None
+        """Enqueues a release of an account's waiting queue (set by whoever owns a queue: jobs, the API)."""
 
     @property
     def partitions(self) -> int | None:
@@ -96,7 +99,7 @@ class Engine:
         """The account's key names; the id is validated on first use, since it becomes part of them."""
         keys = self._keys.get(account_id)
         if keys is None:
-            _check_ids(account_id=account_id)
+            check_ids(account_id=account_id)
             keys = AccountKeys.for_account(account_id, self._partitions)
             self._keys.put(account_id, keys)
         return keys
@@ -113,8 +116,8 @@ class Engine:
                 ``model_construct`` skips validation; the ids go into key names and event JSON).
         """
         keys = self.keys(ticket.account_id)
-        _check_ids(ticket_id=ticket.ticket_id)
-        channel = _member(Channel, ticket.channel, "channel")
+        check_ids(ticket_id=ticket.ticket_id)
+        channel = member_of(Channel, ticket.channel, "channel")
         args = TicketArgs(
             ticket.ticket_id,
             channel.value,
@@ -126,6 +129,7 @@ class Engine:
         except (UnknownAccount, WaitingCeiling) as error:  # into RQ's failed registry, with this reason
             log.warning("ticket.refused", account_id=keys.account_id, ticket_id=args.ticket_id, error=str(error))
             raise
+        self.rang(keys.account_id, reply.ring)
         assigned = reply.outcome == "assigned"
         decision = Decision(
             account_id=ticket.account_id,
@@ -158,7 +162,7 @@ class Engine:
         now_iso = utc_iso(now)
         event_ids = (new_event_id(), new_event_id())
         for _ in range(_STALE_RETRIES):
-            stored, is_open, available_at = _NO_OFFICE_HOURS, True, ""
+            stored, is_open, available_at, next_open = _NO_OFFICE_HOURS, True, "", None
             if args.channel == Channel.WEBCHAT.value:
                 stored = self._cached_office_hours(keys.account_id)
                 is_open, next_open = gate(stored.hours, created_at)
@@ -172,6 +176,7 @@ class Engine:
                     open_at_arrival=is_open,
                     available_at_iso=available_at,
                     event_ids=event_ids,
+                    available_at_ms=int(next_open.timestamp() * 1000) if next_open else None,
                     now=now,
                     enqueued_ms=int(enqueued_at.timestamp() * 1000) if enqueued_at else None,
                     office_hours_unloadable=stored.unloadable,
@@ -211,8 +216,8 @@ class Engine:
 
     def upsert_user(self, account_id: str, user_id: str, role: Role, now: datetime) -> tuple[Role | None, bool]:
         """Create or update a user. Returns (previous role, whether a demotion took them Offline)."""
-        _check_ids(user_id=user_id)
-        role = _member(Role, role, "role")
+        check_ids(user_id=user_id)
+        role = member_of(Role, role, "role")
         previous, went_offline = self.scripts.set_user(
             self.keys(account_id), user_id, role.value, utc_iso(now), new_event_id()
         )
@@ -221,9 +226,12 @@ class Engine:
 
     def set_status(self, account_id: str, user_id: str, status: AgentStatus, actor_id: str, now: datetime) -> bool:
         """Set Online/Offline under the role rules. Returns whether anything changed."""
-        _check_ids(user_id=user_id, actor_id=actor_id)
-        status = _member(AgentStatus, status, "status")
-        changed = self.scripts.set_status(self.keys(account_id), user_id, status.value, actor_id, now, new_event_id())
+        check_ids(user_id=user_id, actor_id=actor_id)
+        status = member_of(AgentStatus, status, "status")
+        changed, ring = self.scripts.set_status(
+            self.keys(account_id), user_id, status.value, actor_id, now, new_event_id()
+        )
+        self.rang(account_id, ring)
         log.info(
             "agent.status",
             account_id=account_id,
@@ -235,15 +243,48 @@ class Engine:
         return changed
 
     def set_round_robin(self, account_id: str, enabled: bool, actor_id: str, now: datetime) -> bool:
-        _check_ids(actor_id=actor_id)
+        check_ids(actor_id=actor_id)
         value = "on" if enabled else "off"
-        changed = self.scripts.set_round_robin(self.keys(account_id), actor_id, value, utc_iso(now), new_event_id())
+        changed, ring = self.scripts.set_round_robin(self.keys(account_id), actor_id, value, now, new_event_id())
         log.info("settings.round_robin", account_id=account_id, round_robin=value, actor_id=actor_id, changed=changed)
+        self.rang(account_id, ring)
         return changed
+
+    def set_capacity(
+        self, account_id: str, capacity: int | None, actor_id: str, now: datetime, agent_id: str | None = None
+    ) -> bool:
+        """Set or clear (None) the account's capacity, or ``agent_id``'s override. Returns whether it changed."""
+        check_ids(actor_id=actor_id, **({"agent_id": agent_id} if agent_id else {}))
+        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
+            raise InvalidInput(f"capacity must be a whole number of at least 1 (got {capacity!r})")
+        changed, ring = set_capacity(self.scripts, self.keys(account_id), capacity, agent_id, actor_id, now)
+        log.info("settings.capacity", account_id=account_id, agent_id=agent_id, capacity=capacity, changed=changed)
+        self.rang(account_id, ring)
+        return changed
+
+    def set_auto_assign(self, account_id: str, enabled: bool, actor_id: str, now: datetime) -> bool:
+        check_ids(actor_id=actor_id)
+        changed, ring = set_auto_assign(self.scripts, self.keys(account_id), enabled, actor_id, now)
+        log.info("settings.auto_assign", account_id=account_id, auto_assign=enabled, actor_id=actor_id, changed=changed)
+        self.rang(account_id, ring)
+        return changed
+
+    def rang(self, account_id: str, ring: bool) -> None:
+        """A script took the account's release lease: hand the release to ``on_release`` (enqueue it). Without
+        one, or if it fails, the lease lapses and the workers' sweep starts the release (worker/core/release.py)."""
+        if not ring:
+            return
+        if self.on_release is None:
+            log.info("release.unrung", account_id=account_id, reason="no enqueuer: the sweep starts it")
+            return
+        try:
+            self.on_release(account_id)
+        except Exception as error:  # the sweep retries once the lease lapses
+            log.warning("release.enqueue_failed", account_id=account_id, error=repr(error))
 
     def set_office_hours(self, account_id: str, hours: OfficeHours | None, actor_id: str, now: datetime) -> bool:
         """Replace the office hours (``None`` clears them: always open)."""
-        _check_ids(actor_id=actor_id)
+        check_ids(actor_id=actor_id)
         hours_json = ""
         if hours is not None:  # validated again: model_copy/model_construct skip validation
             hours_json = hours.model_dump_json()
@@ -260,7 +301,7 @@ class Engine:
 
     def record_first_reply(self, reply: AgentFirstReply, now: datetime) -> tuple[int, bool]:
         """Record an agent's first reply (TTFR); returns (seconds, whether it was already recorded)."""
-        _check_ids(ticket_id=reply.ticket_id, agent_id=reply.agent_id)
+        check_ids(ticket_id=reply.ticket_id, agent_id=reply.agent_id)
         ttfr, duplicate = self.scripts.record_first_reply(
             self.keys(reply.account_id), reply.ticket_id, reply.agent_id, reply.replied_at, now
         )
@@ -280,21 +321,21 @@ class Engine:
         """Close a ticket (idempotent; a close before its ticket is kept). Raises UnknownAccount.
         ``at``: when it was closed (the event's time); the figures go by ``now``."""
         keys = self.keys(account_id)
-        _check_ids(ticket_id=ticket_id)
-        return close_or_reopen(self.scripts, keys, ticket_id, "close", now, at)
+        check_ids(ticket_id=ticket_id)
+        return close_or_reopen(self.scripts, keys, ticket_id, "close", now, at, self.rang)
 
     def reopen_ticket(
         self, account_id: str, ticket_id: str, now: datetime, at: datetime | None = None
     ) -> LifecycleChange:
         """Reopen a closed ticket (idempotent). Raises UnknownAccount. ``at`` as for ``close_ticket``."""
         keys = self.keys(account_id)
-        _check_ids(ticket_id=ticket_id)
-        return close_or_reopen(self.scripts, keys, ticket_id, "reopen", now, at)
+        check_ids(ticket_id=ticket_id)
+        return close_or_reopen(self.scripts, keys, ticket_id, "reopen", now, at, self.rang)
 
     def set_team(self, account_id: str, team_id: str, members: list[str], actor_id: str, now: datetime) -> bool:
         """Set a team's members (owner, admin, manager). Returns whether the team changed."""
-        _check_ids(team_id=team_id, actor_id=actor_id)
-        unique = _members(members)
+        check_ids(team_id=team_id, actor_id=actor_id)
+        unique = team_members(members)
         changed = self.scripts.set_team(self.keys(account_id), team_id, unique, actor_id, utc_iso(now), new_event_id())
         shown = unique if len(unique) <= 20 else [*unique[:20], f"... {len(unique) - 20} more"]
         log.info(
@@ -312,52 +353,9 @@ class Engine:
     def check_bulk_request(self, request: BulkAssignRequest) -> None:
         """Re-check a bulk request's ids before they reach Lua (worker/core/bulk.py calls it first)."""
         self.keys(request.account_id)
-        _check_ids(team_id=request.team_id, actor_id=request.actor_id)
+        check_ids(team_id=request.team_id, actor_id=request.actor_id)
         for n, ticket_id in enumerate(request.ticket_ids or ()):
-            _check_ids(**{f"ticket_ids[{n}]": ticket_id})
-
-
-MAX_TEAM_SIZE = 10_000
-"""The most members a team may have (as many as one bulk job's tickets). Larger teams are refused:
-every call on a team is bounded by slicing (set_team, bulk jobs), but the work per change is not."""
-
-
-def _members(members: list[str]) -> list[str]:
-    unique = sorted(set(members))
-    if not unique:
-        raise InvalidInput("a team needs at least one member")
-    if len(unique) > MAX_TEAM_SIZE:
-        raise InvalidInput(f"a team has at most {MAX_TEAM_SIZE:,} members, got {len(unique):,}")
-    _check_ids(**{f"member {n + 1}": member for n, member in enumerate(unique)})
-    return unique
-
-
-_ID = re.compile(ID_PATTERN)
-EnumT = TypeVar("EnumT", bound=StrEnum)
-
-
-def _check_ids(**ids: str) -> None:
-    """Ids become parts of key names and of event JSON: refuse any that could break either.
-
-    Every entry re-checks, even ids that came in a validated model: ``model_copy(update=...)`` and
-    ``model_construct`` skip validation, and one quote in an id would forge an event field."""
-    for field, value in ids.items():
-        if isinstance(value, str) and len(value) <= ID_MAX_LENGTH and _ID.fullmatch(value):
-            continue  # the common case, without pydantic; check_id words the refusal
-        try:
-            check_id(field, value)
-        except ValueError as error:
-            raise InvalidInput(str(error)) from None
-        raise InvalidInput(f"{field}: not a valid id (got {value!r})")  # pragma: no cover - check_id agrees
-
-
-def _member(enum: type[EnumT], value: object, field: str) -> EnumT:
-    """``value`` as a member of ``enum``, or InvalidInput naming the field."""
-    try:
-        return enum(value)  # type: ignore[arg-type]  # anything may come in; a non-member raises ValueError
-    except ValueError:
-        allowed = ", ".join(member.value for member in enum)
-        raise InvalidInput(f"{field}: must be one of {allowed} (got {value!r})") from None
+            check_ids(**{f"ticket_ids[{n}]": ticket_id})
 
 
 def utc_now() -> datetime:

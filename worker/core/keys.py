@@ -11,10 +11,21 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 DEFAULT_PARTITIONS = 16
 """``HELPDESK_RR_PARTITIONS`` overrides it (read by worker/config.py, passed down). Never change it live."""
 PREFIX = "rr"
+
+
+def day_of(moment: datetime) -> str:
+    """The UTC day figures are filed under (``stats``, docs/STATS.md)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def hour_of(moment: datetime) -> str:
+    """The UTC hour ``HH`` figures within a day are filed under."""
+    return moment.astimezone(UTC).strftime("%H")
 
 
 def partition_of(account_id: str, partitions: int | None = None) -> int:
@@ -39,6 +50,12 @@ def partition_metrics(partition: int) -> str:
 def partition_accounts(partition: int) -> str:
     """Set of the partition's account ids."""
     return f"{partition_tag(partition)}:accounts"
+
+
+def partition_release_due(partition: int) -> str:
+    """Sorted set account → ms from which the account owes a release of its waiting queue (a trigger
+    fired, or its next after-hours ticket becomes available); swept by the workers (worker/core/release.py)."""
+    return f"{partition_tag(partition)}:release_due"
 
 
 def malformed_queue_entries(queue_name: str) -> str:
@@ -107,6 +124,40 @@ class AccountKeys:
     def load(self) -> str:
         """Hash agent_id → open tickets assigned to the agent (assigned and not closed)."""
         return f"{self.base}:load"
+
+    @property
+    def capacity(self) -> str:
+        """Hash of capacities: ``*`` → the account's, agent_id → an override (absent: nothing is capped)."""
+        return f"{self.base}:capacity"
+
+    @property
+    def ready(self) -> str:
+        """Sorted set of the Online agents below their capacity, by rotation place (only while capacity is set)."""
+        return f"{self.base}:ready"
+
+    @property
+    def waiting(self) -> str:
+        """Sorted set of the waiting tickets a release may assign, scored by created_at (ms), oldest first."""
+        return f"{self.base}:waiting"
+
+    @property
+    def later(self) -> str:
+        """Sorted set of after-hours tickets scored by available_at (ms): they join ``waiting`` then."""
+        return f"{self.base}:later"
+
+    @property
+    def release_lease(self) -> str:
+        """String set while a release of the account is queued or running (expires: a dead one is retaken)."""
+        return f"{self.base}:release:lease"
+
+    @property
+    def release_toasts(self) -> str:
+        """Hash agent_id → comma-separated tickets released to them whose toast is not sent yet."""
+        return f"{self.base}:release:toasts"
+
+    @property
+    def release_due(self) -> str:
+        return partition_release_due(self.partition)
 
     @property
     def events(self) -> str:

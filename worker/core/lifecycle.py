@@ -1,11 +1,12 @@
 """Closing and reopening tickets, and the load they move (docs/DESIGN.md, "Ticket lifecycle and load").
 
-Each is one Lua call (``close_ticket-8.lua``, ``reopen_ticket-8.lua``), idempotent: a second close or
+Each is one Lua call (``close_ticket-16.lua``, ``reopen_ticket-16.lua``), idempotent: a second close or
 reopen changes nothing and emits nothing. ``Engine.close_ticket`` / ``Engine.reopen_ticket`` call these.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -16,6 +17,7 @@ from schemas.common import utc_iso
 from schemas.events import new_event_id
 from worker.core.keys import AccountKeys
 from worker.core.scripts import Scripts, day_of, hour_of
+from worker.core.shared_constants import RELEASE_LEASE_MS
 from worker.core.text import text
 
 log = structlog.get_logger(__name__)
@@ -41,6 +43,7 @@ def close_or_reopen(
     action: Literal["close", "reopen"],
     now: datetime,
     at: datetime | None = None,
+    rang: Callable[[str, bool], None] | None = None,
 ) -> LifecycleChange:
     """One ``close_ticket`` or ``reopen_ticket`` call; ids are checked by the caller (the engine).
 
@@ -50,13 +53,18 @@ def close_or_reopen(
     never rewrites a past hour or revives an expired day."""
     call_keys = [keys.ticket(ticket_id), keys.users, keys.unassigned, keys.load, keys.uq_depth]
     call_keys += [keys.stats(day_of(now)), keys.events, keys.partition_events]
+    call_keys += [keys.settings, keys.online, keys.capacity, keys.ready, keys.waiting, keys.later]
+    call_keys += [keys.release_due, keys.release_lease]
     retention = scripts.retention
     args: list[object] = [keys.account_id, ticket_id, utc_iso(at or now), new_event_id()]
     args += [retention.account_stream_maxlen, retention.partition_stream_maxlen, hour_of(now)]
     args.append(scripts.stats_ttl(day_of(now), now))
     if action == "close":
         args.append(retention.assigned_record_ttl_seconds)
+    args += [int(now.timestamp() * 1000), RELEASE_LEASE_MS]
     reply = scripts.call(f"{action}_ticket", call_keys, list(args))
+    if rang is not None:
+        rang(keys.account_id, int(reply[2]) == 1)
     agent_id = text(reply[1]) or None
     change = LifecycleChange(keys.account_id, ticket_id, action, int(reply[0]) == 1, agent_id)
     log.info(f"ticket.{action}", account_id=keys.account_id, ticket_id=ticket_id, agent_id=agent_id,

@@ -28,18 +28,24 @@ from schemas.common import Role
 from worker.core.shared_constants import LATENCY_BUCKETS_MS, TTFR_BUCKETS
 
 SCRIPT_FILES: dict[str, str] = {
-    "decide_ticket": "decide_ticket-16.lua",
-    "set_status": "set_status-7.lua",
-    "set_user": "set_user-5.lua",
-    "set_round_robin": "set_round_robin-4.lua",
+    "decide_ticket": "decide_ticket-22.lua",
+    "set_status": "set_status-14.lua",
+    "set_user": "set_user-6.lua",
+    "set_round_robin": "set_round_robin-8.lua",
     "set_office_hours": "set_office_hours-4.lua",
     "trim_events": "trim_events-1.lua",
     "set_team": "set_team-7.lua",
-    "bulk_assign": "bulk_assign-15+.lua",
+    "bulk_assign": "bulk_assign-19+.lua",
     "bulk_finish": "bulk_finish-4.lua",
     "record_first_reply": "record_first_reply-4.lua",
-    "close_ticket": "close_ticket-8.lua",
-    "reopen_ticket": "reopen_ticket-8.lua",
+    "close_ticket": "close_ticket-16.lua",
+    "reopen_ticket": "reopen_ticket-16.lua",
+    "set_capacity": "set_capacity-11.lua",
+    "set_auto_assign": "set_auto_assign-10.lua",
+    "claim_release": "claim_release-7.lua",
+    "promote_later": "promote_later-2+.lua",
+    "release_waiting": "release_waiting-19+.lua",
+    "release_toasts": "release_toasts-3.lua",
 }
 """name → file; ``-N.lua`` takes exactly N keys, ``-N+.lua`` N fixed keys and then any number more."""
 

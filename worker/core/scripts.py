@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 import redis
@@ -22,11 +21,14 @@ from redis.exceptions import ResponseError
 
 from schemas.common import utc_iso
 from worker.config import Retention
-from worker.core.keys import AccountKeys
-from worker.core.script_pipeline import ScriptPipeline
+from worker.core.bulk_scripts import BulkBatchReply, BulkScripts
+from worker.core.keys import AccountKeys, day_of, hour_of
 from worker.core.script_sources import SCRIPT_FILES, key_count, script_source, takes_more_keys
+from worker.core.shared_constants import RELEASE_LEASE_MS
 from worker.core.text import text
 from worker.errors import from_response_error
+
+__all__ = ["BulkBatchReply", "DecideReply", "Scripts", "TicketArgs", "day_of", "hour_of"]
 
 TEAM_SLICE = 500
 """Members one ``set_team`` call checks and stores (~1 ms of Redis time); larger teams take several calls."""
@@ -43,6 +45,8 @@ class DecideReply(NamedTuple):
     duplicate: bool
     channel: str
     """The channel the ticket arrived on (the stored one, for a duplicate)."""
+    ring: bool = False
+    """The caller must enqueue a release of the account's waiting queue (worker/core/release.py)."""
 
 
 class TicketArgs(NamedTuple):
@@ -59,23 +63,7 @@ class _Loaded:
     variadic: bool
 
 
-class BulkBatchReply(NamedTuple):
-    assigned: int
-    unassigned: int
-    unknown: int
-    already_done: int
-    redis_us: int
-    """How long the call ran, by Redis's clock (0 where scripts see a frozen clock)."""
-    again: int = 0
-    """1: the call cleared stale entries of the job's rotation queue and touched no ticket: send it again."""
-    closed: int = 0  # closed tickets skipped (never assigned)
-
-    @classmethod
-    def from_reply(cls, reply: list[Any]) -> BulkBatchReply:
-        return cls(*(int(value) for value in reply))
-
-
-class Scripts:
+class Scripts(BulkScripts):
     """The scripts registered on one client (redis-py reloads them after a NOSCRIPT)."""
 
     def __init__(self, client: redis.Redis, retention: Retention | None = None) -> None:
@@ -85,6 +73,10 @@ class Scripts:
             name: _Loaded(client.register_script(script_source(name)), key_count(name), takes_more_keys(name))
             for name in SCRIPT_FILES
         }
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
 
     @property
     def retention(self) -> Retention:
@@ -100,8 +92,15 @@ class Scripts:
             raise from_response_error(error) from None
         return reply
 
-    def call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:  # for worker/core/lifecycle.py
+    def call(self, name: str, keys: list[str], args: list[Any]) -> list[Any]:  # lifecycle.py, release.py, ...
         return self._call(name, keys, args)
+
+    def loaded_script(self, name: str) -> Script:
+        return self._scripts[name].script
+
+    def stream_args(self) -> list[int]:
+        """MAXLEN of the account stream and of the partition stream, the pair every emitting script takes."""
+        return self._stream_args()
 
     def stats_ttl(self, day: str, now: datetime) -> int:
         """Seconds the per-day stats keys of ``day`` are kept, seen from ``now``: the retention counted from the
@@ -124,61 +123,32 @@ class Scripts:
         open_at_arrival: bool,
         available_at_iso: str,
         event_ids: tuple[str, str],
+        available_at_ms: int | None = None,
         now: datetime,
         enqueued_ms: int | None = None,
         office_hours_unloadable: bool = False,
     ) -> DecideReply:
         day, hour = day_of(now), hour_of(now)
         created = _from_ms(ticket.created_at_ms)
-        reply = self._call(
-            "decide_ticket",
-            [
-                keys.settings,
-                keys.online,
-                keys.places,
-                keys.seq,
-                keys.unassigned,
-                keys.ticket(ticket.ticket_id),
-                keys.counts,
-                keys.events,
-                keys.partition_events,
-                keys.stats(day),
-                keys.stats_online(day, hour),
-                keys.uq_depth,
-                keys.metrics,
-                keys.users,
-                keys.stats(day_of(created)), keys.load,
-            ],
-            [
-                keys.account_id,
-                ticket.ticket_id,
-                ticket.channel,
-                ticket.created_at_iso,
-                ticket.created_at_ms,
-                now_iso,
-                office_hours_version,
-                "1" if open_at_arrival else "0",
-                available_at_iso,
-                event_ids[0],
-                event_ids[1],
-                *self._stream_args(),
-                self._retention.assigned_record_ttl_seconds,
-                hour,
-                self.stats_ttl(day, now),
-                "" if enqueued_ms is None else enqueued_ms,
-                int(now.timestamp() * 1000),
-                "1" if office_hours_unloadable else "0",
-                self._retention.max_waiting_tickets,
-                hour_of(created),
-                self.stats_ttl(day_of(created), now),
-            ],
+        call_keys = [keys.settings, keys.online, keys.places, keys.seq, keys.unassigned, keys.ticket(ticket.ticket_id)]
+        call_keys += [keys.counts, keys.events, keys.partition_events, keys.stats(day), keys.stats_online(day, hour)]
+        call_keys += [keys.uq_depth, keys.metrics, keys.users, keys.stats(day_of(created)), keys.load]
+        args: list[Any] = [keys.account_id, ticket.ticket_id, ticket.channel, ticket.created_at_iso]
+        args += [ticket.created_at_ms, now_iso, office_hours_version, "1" if open_at_arrival else "0"]
+        args += [available_at_iso, event_ids[0], event_ids[1], *self._stream_args()]
+        args += [self._retention.assigned_record_ttl_seconds, hour, self.stats_ttl(day, now)]
+        args += ["" if enqueued_ms is None else enqueued_ms, _ms(now), "1" if office_hours_unloadable else "0"]
+        args += [self._retention.max_waiting_tickets, hour_of(created), self.stats_ttl(day_of(created), now)]
+        args += ["" if available_at_ms is None else available_at_ms, RELEASE_LEASE_MS]
+        reply = self._call("decide_ticket", call_keys + _release_keys(keys), args)
+        return DecideReply(
+            text(reply[0]), text(reply[1]), text(reply[2]), int(reply[3]) == 1, text(reply[4]), int(reply[5]) == 1
         )
-        return DecideReply(text(reply[0]), text(reply[1]), text(reply[2]), int(reply[3]) == 1, text(reply[4]))
 
     def set_status(
         self, keys: AccountKeys, user_id: str, status: str, actor_id: str, now: datetime, event_id: str
-    ) -> bool:
-        """Returns whether the status changed."""
+    ) -> tuple[bool, bool]:
+        """Returns (whether the status changed, whether a release must be enqueued)."""
         reply = self._call(
             "set_status",
             [
@@ -189,6 +159,13 @@ class Scripts:
                 keys.events,
                 keys.partition_events,
                 keys.stats_online(day_of(now), hour_of(now)),
+                keys.load,
+                keys.capacity,
+                keys.ready,
+                keys.settings,
+                keys.waiting,
+                keys.release_due,
+                keys.release_lease,
             ],
             [
                 keys.account_id,
@@ -199,27 +176,33 @@ class Scripts:
                 event_id,
                 *self._stream_args(),
                 self.stats_ttl(day_of(now), now),
+                _ms(now),
+                RELEASE_LEASE_MS,
             ],
         )
-        return int(reply[0]) == 1
+        return int(reply[0]) == 1, int(reply[2]) == 1
 
     def set_user(self, keys: AccountKeys, user_id: str, role: str, now_iso: str, event_id: str) -> tuple[str, bool]:
         """Returns (previous role or '', whether the user was taken Offline)."""
         reply = self._call(
             "set_user",
-            [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts],
+            [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts, keys.ready],
             [keys.account_id, user_id, role, now_iso, event_id, *self._stream_args()],
         )
         return text(reply[0]), int(reply[1]) == 1
 
-    def set_round_robin(self, keys: AccountKeys, actor_id: str, value: str, now_iso: str, event_id: str) -> bool:
-        """Returns whether the setting changed."""
+    def set_round_robin(
+        self, keys: AccountKeys, actor_id: str, value: str, now: datetime, event_id: str
+    ) -> tuple[bool, bool]:
+        """Returns (whether the setting changed, whether a release must be enqueued)."""
         reply = self._call(
             "set_round_robin",
-            [keys.users, keys.settings, keys.events, keys.partition_events],
-            [keys.account_id, actor_id, value, now_iso, event_id, *self._stream_args()],
+            [keys.users, keys.settings, keys.events, keys.partition_events]
+            + [keys.waiting, keys.ready, keys.release_due, keys.release_lease],
+            [keys.account_id, actor_id, value, utc_iso(now), event_id, *self._stream_args(), _ms(now)]
+            + [RELEASE_LEASE_MS],
         )
-        return int(reply[0]) == 1
+        return int(reply[0]) == 1, int(reply[1]) == 1
 
     def set_office_hours(
         self, keys: AccountKeys, actor_id: str, hours_json: str, now_iso: str, event_id: str
@@ -265,77 +248,6 @@ class Scripts:
             same += int(reply[1])
         return int(reply[0]) == 1
 
-    def bulk_assign_call(
-        self, keys: AccountKeys, team_id: str, job_id: str, ticket_ids: list[str], first_position: int, now: datetime
-    ) -> tuple[list[str], list[Any]]:
-        """KEYS and ARGV of one bulk_assign batch (for ``bulk_assign`` or a ``pipeline``)."""
-        fixed = _bulk_fixed_keys(keys, team_id, job_id, day_of(now))
-        args = [
-            keys.account_id,
-            team_id,
-            job_id,
-            utc_iso(now),
-            *self._stream_args(),
-            self._retention.assigned_record_ttl_seconds,
-            hour_of(now),
-            self.stats_ttl(day_of(now), now),
-            first_position,
-        ]
-        return [*fixed, *keys.tickets(ticket_ids)], args + ticket_ids
-
-    @staticmethod
-    def bulk_refresh_tail(members: list[str], keep_seconds: int) -> list[Any]:
-        """The ARGV tail of a ``bulk_assign`` call that refreshes ``members`` in the job's rotation queue
-        (appended to ``bulk_assign_call``'s arguments; keep slices small, each member costs a few commands)."""
-        return [keep_seconds, *members]
-
-    def bulk_assign(
-        self,
-        keys: AccountKeys,
-        team_id: str,
-        job_id: str,
-        ticket_ids: list[str],
-        first_position: int,
-        now: datetime,
-        members: list[str] | None = None,
-        keep_seconds: int = 24 * 3600,
-    ) -> BulkBatchReply:
-        """One batch of a bulk team assignment (keep batches small: the call blocks Redis), refreshing
-        ``members`` in the job's rotation queue first (None: the whole team, read here — small teams only;
-        the job passes slices, worker/core/bulk.py)."""
-        call_keys, args = self.bulk_assign_call(keys, team_id, job_id, ticket_ids, first_position, now)
-        if members is None:
-            members = sorted(text(m) for m in self._client.smembers(keys.team(team_id)))
-        args += self.bulk_refresh_tail(members, keep_seconds)
-        return BulkBatchReply.from_reply(self._call("bulk_assign", call_keys, args))
-
-    def pipeline(self, name: str, routing_key: str, depth: int = 2) -> ScriptPipeline[Any]:
-        """Calls of script ``name`` with up to ``depth`` in flight on one connection (worker/core/script_pipeline.py);
-        ``routing_key``: any key of the calls (on a cluster, the calls go to the node serving its slot)."""
-        return ScriptPipeline(self._client, self._scripts[name].script, routing_key, depth)
-
-    def bulk_finish(
-        self, keys: AccountKeys, team_id: str, job_id: str, now: datetime, keep_seconds: int, chunk: int = 50
-    ) -> int:
-        """Send the job's one-toast-per-agent summary (once), ``chunk`` agents per call. Returns the
-        number of toasts sent now (0 when a previous attempt already sent them)."""
-        fixed = [keys.bulk_progress(job_id), keys.bulk_done(job_id), keys.events, keys.partition_events]
-        head: list[Any] = [keys.account_id, team_id, job_id, utc_iso(now), *self._stream_args(), keep_seconds]
-        by_agent: dict[str, list[str]] = {}  # in order of first assignment
-        for entry in self._client.lrange(fixed[1], 0, -1):
-            agent_id, _, ticket_id = text(entry).partition(" ")
-            by_agent.setdefault(agent_id, []).append(ticket_id)
-        agents = list(by_agent.items())
-        sent = 0
-        for start in range(0, max(len(agents), 1), chunk):
-            last = start + chunk >= len(agents)
-            triples: list[Any] = []
-            for agent_id, ticket_ids in agents[start : start + chunk]:
-                triples += [agent_id, len(ticket_ids), ",".join(f'"{t}"' for t in ticket_ids)]
-            reply = self._call("bulk_finish", fixed, [*head, "1" if last else "0", *triples])
-            sent += int(reply[0])
-        return sent
-
     def record_first_reply(
         self, keys: AccountKeys, ticket_id: str, agent_id: str, replied_at: datetime, now: datetime
     ) -> tuple[int, bool]:
@@ -366,35 +278,14 @@ class Scripts:
         raise RuntimeError(f"ticket {ticket_id}: its created_at keeps changing")  # pragma: no cover
 
 
-@lru_cache(maxsize=16)
-def _bulk_fixed_keys(keys: AccountKeys, team_id: str, job_id: str, day: str) -> tuple[str, ...]:
-    """The 15 fixed KEYS of ``bulk_assign``: the same for every batch of a job (built once, not per batch)."""
-    return (
-        keys.online,
-        keys.places,
-        keys.seq,
-        keys.unassigned,
-        keys.counts,
-        keys.team(team_id),
-        keys.events,
-        keys.partition_events,
-        keys.bulk_done(job_id),
-        keys.bulk_progress(job_id),
-        keys.stats(day),
-        keys.uq_depth,
-        keys.metrics,
-        keys.bulk_queue(job_id), keys.load,
-    )
+def _release_keys(keys: AccountKeys) -> list[str]:
+    """KEYS 17-22 of ``decide_ticket``: what capacity and the waiting queue's release need."""
+    return [keys.capacity, keys.ready, keys.waiting, keys.later, keys.release_due, keys.release_lease]
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def _from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def day_of(moment: datetime) -> str:
-    """The UTC day figures are filed under (docs/STATS.md)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d")
-
-
-def hour_of(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%H")

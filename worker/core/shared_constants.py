@@ -19,3 +19,8 @@ LATENCY_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 250
 
 TTFR_BUCKETS: tuple[float, ...] = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, math.inf)
 """Upper bounds (s) of the time-to-first-reply histograms ``ttfr:<dim>:<bucket>`` in the day's stats hash."""
+
+RELEASE_LEASE_MS = 20_000
+"""How long a release of the waiting queue holds the account's lease without a batch (ms). Every batch
+renews it; a release whose worker died lets it lapse, and the workers' sweep starts another one
+(worker/core/release.py): so a release a dead worker started finishes within about 20 s + a sweep."""

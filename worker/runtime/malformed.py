@@ -33,6 +33,7 @@ from producers.queue import (
     FAILURE_TTL_SECONDS,
     PROCESS_CLOSE,
     PROCESS_FIRST_REPLY,
+    PROCESS_RELEASE,
     PROCESS_REOPEN,
     PROCESS_TICKET,
     SERIALIZER,
@@ -55,7 +56,7 @@ MAX_REASON_CHARS = 2_000
 BENCH_NOOP = "bench.noop"
 """The benchmarks' baseline job (bench/__init__.py): does nothing, importable only from a source checkout."""
 JOB_FUNCTIONS = frozenset(
-    {PROCESS_TICKET, PROCESS_FIRST_REPLY, PROCESS_CLOSE, PROCESS_REOPEN, BULK_JOB_FUNCTION, BENCH_NOOP}
+    {PROCESS_TICKET, PROCESS_FIRST_REPLY, PROCESS_CLOSE, PROCESS_REOPEN, PROCESS_RELEASE, BULK_JOB_FUNCTION, BENCH_NOOP}
 )
 """The only functions a job may name (worker/jobs.py, and the benches' no-op); anything else is moved
 aside unrun. With JSON data, this is what stops a planted job naming ``os.system`` from running."""

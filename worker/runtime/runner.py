@@ -39,6 +39,7 @@ from worker.runtime.malformed import (
     record,
     sweep_intermediate,
 )
+from worker.runtime.release_sweeper import ReleaseSweeper
 from worker.runtime.topology import use_state_client
 
 log = structlog.get_logger("helpdesk_rr.runner")
@@ -291,10 +292,16 @@ def run_on(
     report: Callable[[str], None] | None = None,
 ) -> bool:
     """``run_one`` on a client the caller already has (the control API's ``drain``); same result."""
-    configure(settings or Settings())
+    settings = settings or Settings()
+    configure(settings)
     use_state_client(state)
     worker = make_worker(connection, worker_class)
     report = report or (lambda _line: None)
+    sweeper = ReleaseSweeper(state if state is not None else connection, connection, settings)
+    if burst:
+        sweeper.sweep_once()  # a drain starts what is due now; only a long-running worker keeps sweeping
+    else:
+        sweeper.start()
     try:
         worked = bool(worker.work(burst=burst, logging_level="WARNING", max_jobs=max_jobs))
     except Exception as error:
@@ -303,6 +310,8 @@ def run_on(
     except BaseException:  # SystemExit: a second SIGINT/SIGTERM (RQ's cold shutdown)
         report(stop_reason(worker, burst))
         raise
+    finally:
+        sweeper.stop()
     report(stop_reason(worker, burst))
     fault = getattr(worker, "fault", None)
     if fault is not None:

@@ -95,3 +95,71 @@ local function add_load(loadKey, agentId, delta)
     rcall('HSET', loadKey, agentId, 0)
   end
 end
+
+-- Capacity (docs/DESIGN.md, "Capacity and the waiting queue"). The capacity hash holds the account's
+-- value under '*' and per-agent overrides under the agent's id ('*' is not a valid id). While it exists,
+-- the ready zset holds exactly the Online agents whose load is below their capacity, scored by their
+-- rotation place: round robin and releases pick its head. Without it nothing is capped and ready is gone.
+
+-- An agent's capacity, or nil (no cap).
+local function capacity_of(capacityKey, agentId)
+  local cap = rcall('HGET', capacityKey, agentId) or rcall('HGET', capacityKey, '*')
+  if cap then return tonumber(cap) end
+  return nil
+end
+
+-- File one agent in or out of ready after their status, place, load or capacity changed.
+local function refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId)
+  if rcall('EXISTS', capacityKey) == 0 then return end
+  local place = rcall('ZSCORE', onlineKey, agentId)
+  if place then
+    local cap = capacity_of(capacityKey, agentId)
+    if cap == nil or tonumber(rcall('HGET', loadKey, agentId) or '0') < cap then
+      rcall('ZADD', readyKey, place, agentId)
+      return
+    end
+  end
+  rcall('ZREM', readyKey, agentId)
+end
+
+-- The waiting queue a release takes from: reasons whose tickets wait for any agent with room (not
+-- round_robin_off or no_team_member_online: those wait for people). after_hours tickets wait in 'later'
+-- (scored by available_at) until their opening, then join 'waiting' (scored by created_at).
+local RELEASABLE = {no_agent_online = true, all_agents_at_capacity = true, older_tickets_waiting = true,
+                    reopened = true}
+
+-- File a ticket that just started waiting with `reason` where a release will find it.
+local function park(waitingKey, laterKey, ticketId, reason, createdMs, availableMs)
+  if RELEASABLE[reason] then
+    rcall('ZADD', waitingKey, createdMs, ticketId)
+  elseif reason == 'after_hours' and availableMs and availableMs ~= '' then
+    rcall('ZADD', laterKey, availableMs, ticketId)
+  end
+end
+
+-- Take a ticket out of the release queues (assigned, closed, or made to wait for people).
+local function unpark(waitingKey, laterKey, ticketId)
+  rcall('ZREM', waitingKey, ticketId)
+  rcall('ZREM', laterKey, ticketId)
+end
+
+-- Note that the account owes a release from `dueMs` on (kept at the earliest such time).
+local function release_due_at(releaseDueKey, accountId, dueMs)
+  local current = rcall('ZSCORE', releaseDueKey, accountId)
+  if (not current) or tonumber(current) > tonumber(dueMs) then
+    rcall('ZADD', releaseDueKey, dueMs, accountId)
+  end
+end
+
+-- Capacity may have appeared: when auto-assign is on, tickets wait and an agent has room, mark the
+-- release due now and take its lease. Returns 1 when the caller must enqueue a release job (nobody
+-- holds the lease: no release is queued or running), else 0. A release in flight sees the new room in
+-- its next batch; one that died leaves the lease to expire and the sweep (release_due) to re-ring.
+local function ring_release(settingsKey, waitingKey, readyKey, releaseDueKey, leaseKey, accountId, nowMs, leaseMs)
+  local s = rcall('HMGET', settingsKey, 'auto_assign', 'round_robin')
+  if s[1] ~= 'on' or s[2] ~= 'on' then return 0 end
+  if rcall('ZCARD', waitingKey) == 0 or rcall('ZCARD', readyKey) == 0 then return 0 end
+  release_due_at(releaseDueKey, accountId, nowMs)
+  if rcall('SET', leaseKey, nowMs, 'NX', 'PX', leaseMs) then return 1 end
+  return 0
+end

@@ -6,12 +6,16 @@
     KEYS[2] settings {rr:pNN}:a:<acct>:settings  hash round_robin
     KEYS[3] events   {rr:pNN}:a:<acct>:events    account stream
     KEYS[4] pevents  {rr:pNN}:events             partition stream
+    KEYS[5] waiting     {rr:pNN}:a:<acct>:waiting         zset releasable waiting tickets by created_at ms
+    KEYS[6] ready       {rr:pNN}:a:<acct>:ready           zset Online agents below capacity by place
+    KEYS[7] releaseDue  {rr:pNN}:release_due              zset account → ms a release is owed from
+    KEYS[8] lease       {rr:pNN}:a:<acct>:release:lease   set while a release is queued or running
 
     ARGV[1] account id  ARGV[2] actor id  ARGV[3] 'on' | 'off'  ARGV[4] now ISO  ARGV[5] event id
-    ARGV[6] account stream MAXLEN   ARGV[7] partition stream MAXLEN
+    ARGV[6] account stream MAXLEN   ARGV[7] partition stream MAXLEN   ARGV[8] now ms   ARGV[9] release lease (ms)
 
   Output:
-    {changed (1|0)}; errors 'RR_UNKNOWN_USER ...', 'RR_FORBIDDEN ...'.
+    {changed (1|0), ring}: ring 1 when turning it on starts a release the caller must enqueue; errors 'RR_UNKNOWN_USER ...', 'RR_FORBIDDEN ...'.
 ]]
 local usersKey, settingsKey, eventsKey, partitionEventsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local accountId, actorId, value, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -19,8 +23,12 @@ local accountId, actorId, value, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local err = require_manager(usersKey, actorId, 'turn round robin on or off')
 if err then return redis.error_reply(err) end
 local current = rcall('HGET', settingsKey, 'round_robin') or 'off'
-if current == value then return {0} end
+if current == value then return {0, 0} end
 rcall('HSET', settingsKey, 'round_robin', value)
 emit(eventsKey, partitionEventsKey, accountId, ARGV[6], ARGV[7], ARGV[5], 'settings.changed', nowIso,
      {actor_id = actorId}, '"changes":{"round_robin":"' .. value .. '"}')
-return {1}
+local ring = 0
+if value == 'on' then
+  ring = ring_release(settingsKey, KEYS[5], KEYS[6], KEYS[7], KEYS[8], accountId, tonumber(ARGV[8]), ARGV[9])
+end
+return {1, ring}

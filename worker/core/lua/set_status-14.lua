@@ -1,6 +1,7 @@
 --[[
   Set a user's Online/Offline status, enforcing the role rules. Going Offline keeps the agent's
-  rotation place; an agent never assigned before joins at the back of the line.
+  rotation place; an agent never assigned before joins at the back of the line. Going Online with room
+  below capacity may start a release of the waiting queue (auto-assign on): the reply says to enqueue it.
 
   Input:
     KEYS[1] users       {rr:pNN}:a:<acct>:users                    hash user → role
@@ -10,13 +11,22 @@
     KEYS[5] events      {rr:pNN}:a:<acct>:events                   account stream
     KEYS[6] pevents     {rr:pNN}:events                            partition stream
     KEYS[7] statsOnline {rr:pNN}:a:<acct>:stats:<DAY>:online:<HH>  agents Online in this hour
+    KEYS[8] load        {rr:pNN}:a:<acct>:load                     hash agent → open tickets assigned
+    KEYS[9] capacity    {rr:pNN}:a:<acct>:capacity                 hash '*' / agent → capacity
+    KEYS[10] ready      {rr:pNN}:a:<acct>:ready                    zset Online agents below capacity by place
+    KEYS[11] settings   {rr:pNN}:a:<acct>:settings                 hash auto_assign, round_robin
+    KEYS[12] waiting    {rr:pNN}:a:<acct>:waiting                  zset releasable waiting tickets by created_at ms
+    KEYS[13] releaseDue {rr:pNN}:release_due                       zset account → ms a release is owed from
+    KEYS[14] lease      {rr:pNN}:a:<acct>:release:lease            set while a release is queued or running
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] 'online' | 'offline'  ARGV[4] actor id
     ARGV[5] now ISO     ARGV[6] event id ARGV[7] account stream MAXLEN   ARGV[8] partition stream MAXLEN
     ARGV[9] seconds to keep the statsOnline key (the retention counted from the end of the day it holds)
+    ARGV[10] now ms   ARGV[11] release lease (ms)
 
   Output:
-    {changed (1|0), status}; nothing is written or emitted when the status is already that.
+    {changed (1|0), status, ring}; nothing is written or emitted when the status is already that; ring 1
+    when the caller must enqueue a release of the account (it took the release lease).
     errors: 'RR_UNKNOWN_USER ...' (user or actor), 'RR_FORBIDDEN ...' (agent setting another user,
     or a viewer going Online).
 ]]
@@ -39,7 +49,7 @@ if status == 'online' then
   if ROLE_RANK[userRole] < ROLE_RANK['agent'] then
     return redis.error_reply('RR_FORBIDDEN ' .. userId .. ' is a viewer; only agent or higher can go online')
   end
-  if isOnline then return {0, status} end
+  if isOnline then return {0, status, 0} end
   local place = rcall('HGET', placesKey, userId)
   if not place then
     place = rcall('INCR', seqKey)
@@ -48,10 +58,16 @@ if status == 'online' then
   rcall('ZADD', onlineKey, place, userId)
   rcall('SADD', KEYS[7], userId)
   rcall('EXPIRE', KEYS[7], ARGV[9])
+  refresh_ready(KEYS[9], KEYS[10], onlineKey, KEYS[8], userId)
 else
-  if not isOnline then return {0, status} end
+  if not isOnline then return {0, status, 0} end
   rcall('ZREM', onlineKey, userId)
+  rcall('ZREM', KEYS[10], userId)
 end
 emit(eventsKey, partitionEventsKey, accountId, ARGV[7], ARGV[8], ARGV[6], 'agent.status_changed', nowIso,
      {user_id = userId, status = status, actor_id = actorId}, nil)
-return {1, status}
+local ring = 0
+if status == 'online' then
+  ring = ring_release(KEYS[11], KEYS[12], KEYS[10], KEYS[13], KEYS[14], accountId, tonumber(ARGV[10]), ARGV[11])
+end
+return {1, status, ring}

@@ -1,7 +1,9 @@
 --[[
   Decide one inbound ticket: idempotency, round-robin setting, webchat office hours, the
-  least-recently-assigned pick among Online agents, the record, the unassigned set, the assignee's load
-  and the events. A ticket whose close came first (its record holds only closed = 1) is recorded
+  least-recently-assigned pick among Online agents (below their capacity, when the account has one), the
+  record, the unassigned set and the release queues, the assignee's load and the events. With
+  auto-assign on, a ticket never overtakes older ones waiting for a release: it joins them (reason
+  older_tickets_waiting when an agent has room, and the release is rung). A ticket whose close came first (its record holds only closed = 1) is recorded
   unassigned with reason 'closed', outside the unassigned set, and never assigned.
   Refuses (writes nothing but a metrics counter) a ticket of an account with no users, and one that
   would have to wait while the account already has ARGV[20] tickets waiting (docs/DESIGN.md, "Retention").
@@ -23,6 +25,12 @@
     KEYS[14] users       {rr:pNN}:a:<acct>:users                    hash user → role (none: nobody set the account up)
     KEYS[15] arrivals    {rr:pNN}:a:<acct>:stats:<DAY>              figures of the day the ticket was created (arrivals)
     KEYS[16] load        {rr:pNN}:a:<acct>:load                     hash agent → open tickets assigned
+    KEYS[17] capacity    {rr:pNN}:a:<acct>:capacity                 hash '*' / agent → capacity
+    KEYS[18] ready       {rr:pNN}:a:<acct>:ready                    zset Online agents below capacity by place
+    KEYS[19] waiting     {rr:pNN}:a:<acct>:waiting                  zset releasable waiting tickets by created_at ms
+    KEYS[20] later       {rr:pNN}:a:<acct>:later                    zset after-hours tickets by available_at ms
+    KEYS[21] releaseDue  {rr:pNN}:release_due                       zset account → ms a release is owed from
+    KEYS[22] lease       {rr:pNN}:a:<acct>:release:lease            set while a release is queued or running
 
     ARGV[1] account id        ARGV[2] ticket id          ARGV[3] channel
     ARGV[4] created_at ISO    ARGV[5] created_at ms      ARGV[6] now ISO (occurred_at)
@@ -40,11 +48,13 @@
     ARGV[20] most tickets the account's unassigned set may hold (the waiting-ticket ceiling)
     ARGV[21] hour HH of created_at (UTC)   ARGV[22] seconds to keep the arrivals key, likewise; <= 0 (a ticket created longer
              ago than the retention) and the arrival is not filed
+    ARGV[23] available_at in ms ('' = none)   ARGV[24] release lease (ms)
 
   Output:
-    {outcome, agent_id_or_reason, available_at_or_empty, duplicate, channel}
+    {outcome, agent_id_or_reason, available_at_or_empty, duplicate, channel, ring}
       outcome 'assigned' | 'unassigned' (reason 'closed': its close came first); duplicate 1 when the ticket was already decided (nothing
       written, nothing emitted: the stored decision, and the channel it arrived on, are returned).
+      ring 1 when the caller must enqueue a release of the account (it took the release lease).
     error 'RR_STALE_OFFICE_HOURS <version>' when ARGV[7] is not the stored version: the caller
       reloads office hours and calls again.
     error 'RR_UNKNOWN_ACCOUNT <message>' when the account has no users (counted as
@@ -60,7 +70,8 @@ local statsKey, statsOnlineKey, uqDepthKey, metricsKey = KEYS[10], KEYS[11], KEY
 local hour, statsTtl, enqueuedMs, nowMs = ARGV[15], ARGV[16], ARGV[17], tonumber(ARGV[18])
 local usersKey, maxWaiting = KEYS[14], tonumber(ARGV[20])
 local arrivalsKey, arrivalHour, arrivalsTtl = KEYS[15], ARGV[21], tonumber(ARGV[22])
-local loadKey = KEYS[16]
+local loadKey, capacityKey, readyKey, waitingKey, laterKey = KEYS[16], KEYS[17], KEYS[18], KEYS[19], KEYS[20]
+local releaseDueKey, leaseKey, availableMs, leaseMs = KEYS[21], KEYS[22], ARGV[23], ARGV[24]
 
 -- A refusal files nothing but its counter; the job fails with the message (RQ's failed registry).
 local function refuse(code, reason, message)
@@ -110,9 +121,9 @@ end
 local stored = rcall('HMGET', ticketKey, 'status', 'agent_id', 'reason', 'available_at', 'channel', 'closed')
 if stored[1] then
   if stored[1] == 'assigned' then
-    return {'assigned', stored[2], '', 1, stored[5]}
+    return {'assigned', stored[2], '', 1, stored[5], 0}
   end
-  return {'unassigned', stored[3], stored[4] or '', 1, stored[5]}
+  return {'unassigned', stored[3], stored[4] or '', 1, stored[5], 0}
 end
 
 if rcall('EXISTS', usersKey) == 0 then
@@ -127,7 +138,8 @@ local rrAtArrival = 'on'
 local eventHead = '","schema_version":"1","account_id":"' .. accountId .. '","occurred_at":"' .. nowIso ..
              '","ticket_id":"' .. ticketId .. '","channel":"' .. channel
 
-local function leave_unassigned(reason, availableAt)
+local auto = {on = false}  -- auto-assign, read with the settings below
+local function leave_unassigned(reason, availableAt, ring)
   local waiting = rcall('ZCARD', unassignedKey)
   if waiting >= maxWaiting then
     return refuse('RR_WAITING_CEILING', 'waiting_ceiling', 'account ' .. accountId .. ' already has ' .. waiting ..
@@ -135,10 +147,17 @@ local function leave_unassigned(reason, availableAt)
                   ') was not decided; assign the backlog (helpdesk-rr bulk-assign --unassigned), then requeue ' ..
                   'it (helpdesk-rr failed ' .. accountId .. ' --requeue)')
   end
+  local ams = ''
+  if availableAt ~= '' then ams = availableMs end
   rcall('HSET', ticketKey, 'status', 'unassigned', 'channel', channel, 'created_at', createdAtIso,
-        'created_ms', createdAtMs, 'reason', reason, 'available_at', availableAt, 'decided_at', nowIso,
+        'created_ms', createdAtMs, 'reason', reason, 'available_at', availableAt, 'available_ms', ams,
+        'decided_at', nowIso,
         'rr', rrAtArrival)
   rcall('ZADD', unassignedKey, createdAtMs, ticketId)
+  park(waitingKey, laterKey, ticketId, reason, createdAtMs, ams)
+  if auto.on and reason == 'after_hours' and ams ~= '' then
+    release_due_at(releaseDueKey, accountId, ams)
+  end
   count_decision('unassigned', reason)
   record_depth(uqDepthKey, statsKey, hour, channel .. ':' .. reason, 1)
   record_total_peak(statsKey, hour, rcall('ZCARD', unassignedKey))
@@ -147,7 +166,7 @@ local function leave_unassigned(reason, availableAt)
   emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.unassigned',
            '{"id":"' .. ARGV[10] .. '","type":"ticket.unassigned' .. eventHead .. '","reason":"' .. reason ..
            '","available_at":' .. available .. '}')
-  return {'unassigned', reason, availableAt, 0, channel}
+  return {'unassigned', reason, availableAt, 0, channel, ring or 0}
 end
 
 -- Closed before it arrived: recorded, never assigned, not waiting (a reopen puts it in the unassigned set).
@@ -159,10 +178,11 @@ if stored[6] == '1' then
   emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.unassigned',
            '{"id":"' .. ARGV[10] .. '","type":"ticket.unassigned' .. eventHead ..
            '","reason":"closed","available_at":null}')
-  return {'unassigned', 'closed', '', 0, channel}
+  return {'unassigned', 'closed', '', 0, channel, 0}
 end
 
-local settings = rcall('HMGET', settingsKey, 'round_robin', 'oh_active', 'office_hours_version')
+local settings = rcall('HMGET', settingsKey, 'round_robin', 'oh_active', 'office_hours_version', 'auto_assign')
+auto.on = settings[4] == 'on'
 if settings[1] ~= 'on' then
   rrAtArrival = 'off'
   return leave_unassigned('round_robin_off', '')
@@ -177,10 +197,24 @@ if channel == 'webchat' and settings[2] == '1' then
   end
 end
 
--- Least recently assigned Online agent; equal places fall back to user id order (ZRANGE's tie rule).
-local head = rcall('ZRANGE', onlineKey, 0, 0)
+-- Least recently assigned Online agent (below capacity, when capped); equal places fall back to user
+-- id order (ZRANGE's tie rule).
+local capped = rcall('EXISTS', capacityKey) == 1
+local pool = onlineKey
+if capped then pool = readyKey end
+local head = rcall('ZRANGE', pool, 0, 0)
+local function nobody_reason()
+  if capped and rcall('EXISTS', onlineKey) == 1 then return 'all_agents_at_capacity' end
+  return 'no_agent_online'
+end
 if #head == 0 then
-  return leave_unassigned('no_agent_online', '')
+  return leave_unassigned(nobody_reason(), '')
+end
+if auto.on and rcall('EXISTS', waitingKey) == 1 then
+  -- Older tickets wait for a release that has not reached them yet: queue behind them, and make sure
+  -- the release runs (it takes this ticket in its turn).
+  local ring = ring_release(settingsKey, waitingKey, readyKey, releaseDueKey, leaseKey, accountId, nowMs, leaseMs)
+  return leave_unassigned('older_tickets_waiting', '', ring)
 end
 local agentId = head[1]
 local place = rcall('INCR', seqKey)
@@ -188,6 +222,7 @@ rcall('ZADD', onlineKey, place, agentId)
 rcall('HSET', placesKey, agentId, place)
 rcall('HINCRBY', countsKey, agentId, 1)
 add_load(loadKey, agentId, 1)
+if capped then refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId) end
 rcall('HINCRBY', statsKey, 'assigned:' .. agentId, 1)
 count_decision('assigned', 'round_robin')
 rcall('HSET', ticketKey, 'status', 'assigned', 'channel', channel, 'created_at', createdAtIso,
@@ -202,4 +237,4 @@ emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'toa
          '{"id":"' .. ARGV[11] .. '","type":"toast","schema_version":"1","account_id":"' .. accountId ..
          '","occurred_at":"' .. nowIso .. '","user_id":"' .. agentId .. '","text":"New ' .. channel .. ' ticket ' ..
          ticketId .. ' assigned to you","ticket_ids":["' .. ticketId .. '"]}')
-return {'assigned', agentId, '', 0, channel}
+return {'assigned', agentId, '', 0, channel, 0}

@@ -1,0 +1,42 @@
+--[[
+  Does the account owe a release now, and may this caller start it? Used by the workers' sweep of
+  releaseDue (after-hours openings, releases whose worker died: their lease expired) and after a bulk
+  job (which may have moved load off agents). With work to do (auto-assign, round robin and a capacity
+  on; tickets waiting or an after-hours ticket due; an Online agent with room) the account is marked due
+  now and the lease taken if free: reply 1, the caller enqueues the release. Without work, releaseDue
+  is set to the next after-hours opening (or the account removed): reply 0.
+
+  Input:
+    KEYS[1] settings    {rr:pNN}:a:<acct>:settings          hash auto_assign, round_robin
+    KEYS[2] capacity    {rr:pNN}:a:<acct>:capacity          hash '*' / agent → capacity
+    KEYS[3] waiting     {rr:pNN}:a:<acct>:waiting           zset releasable waiting tickets by created_at ms
+    KEYS[4] later       {rr:pNN}:a:<acct>:later             zset after-hours tickets by available_at ms
+    KEYS[5] ready       {rr:pNN}:a:<acct>:ready             zset Online agents below capacity by place
+    KEYS[6] releaseDue  {rr:pNN}:release_due                zset account → ms a release is owed from
+    KEYS[7] lease       {rr:pNN}:a:<acct>:release:lease     set while a release is queued or running
+
+    ARGV[1] account id  ARGV[2] now ms  ARGV[3] release lease (ms)
+
+  Output:
+    {ring (1|0)}
+]]
+local settingsKey, capacityKey, waitingKey, laterKey, readyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local releaseDueKey, leaseKey = KEYS[6], KEYS[7]
+local accountId, nowMs, leaseMs = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+
+local s = rcall('HMGET', settingsKey, 'auto_assign', 'round_robin')
+local on = s[1] == 'on' and s[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
+local due = rcall('ZCARD', waitingKey) > 0 or #rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1) > 0
+if on and due and rcall('ZCARD', readyKey) > 0 then
+  release_due_at(releaseDueKey, accountId, nowMs)
+  if rcall('SET', leaseKey, nowMs, 'NX', 'PX', leaseMs) then return {1} end
+  return {0}
+end
+if rcall('EXISTS', leaseKey) == 1 then return {0} end  -- a release in flight files releaseDue when it ends
+local nextLater = rcall('ZRANGE', laterKey, 0, 0, 'WITHSCORES')
+if on and #nextLater > 0 and tonumber(nextLater[2]) > nowMs then
+  rcall('ZADD', releaseDueKey, nextLater[2], accountId)
+else
+  rcall('ZREM', releaseDueKey, accountId)
+end
+return {0}

@@ -1,0 +1,149 @@
+--[[
+  One batch of a release of the waiting queue (docs/DESIGN.md, "Capacity and the waiting queue"):
+  the oldest waiting tickets, each to the least recently assigned Online agent below capacity, until
+  the batch is done or nobody has room. The caller passes the head of the waiting zset as it read it;
+  if the head changed meanwhile (another release, a late older ticket, a close) nothing is written and
+  the reply says stale: read it again. Any number of releases of one account may run at once (a retry,
+  a sweep after a crash): each ticket leaves 'waiting' in the call that assigns it, so none is assigned
+  twice and no automatic assignment takes a load above its capacity.
+  The batch that finds nothing more to do gives the lease back and files the next after-hours opening
+  in releaseDue (or removes the account): in the same call, so a trigger either sees this release still
+  running (and it sees the trigger's room) or rings a new one. Toasts are summed per agent in 'toasts'
+  and sent by release_toasts once the release is done (one per agent per release).
+
+  Input:
+    KEYS[1] settings    {rr:pNN}:a:<acct>:settings          hash auto_assign, round_robin
+    KEYS[2] online      {rr:pNN}:a:<acct>:online            zset Online agents by rotation place
+    KEYS[3] ready       {rr:pNN}:a:<acct>:ready             zset Online agents below capacity by place
+    KEYS[4] places      {rr:pNN}:a:<acct>:places            hash agent → rotation place
+    KEYS[5] seq         {rr:pNN}:a:<acct>:seq               counter of rotation places
+    KEYS[6] capacity    {rr:pNN}:a:<acct>:capacity          hash '*' / agent → capacity
+    KEYS[7] load        {rr:pNN}:a:<acct>:load              hash agent → open tickets assigned
+    KEYS[8] waiting     {rr:pNN}:a:<acct>:waiting           zset releasable waiting tickets by created_at ms
+    KEYS[9] unassigned  {rr:pNN}:a:<acct>:unassigned        zset ticket → created_at ms
+    KEYS[10] counts     {rr:pNN}:a:<acct>:counts            hash agent → tickets assigned
+    KEYS[11] events     {rr:pNN}:a:<acct>:events            account stream
+    KEYS[12] pevents    {rr:pNN}:events                     partition stream
+    KEYS[13] stats      {rr:pNN}:a:<acct>:stats:<DAY>       the day's figures (docs/STATS.md)
+    KEYS[14] uqDepth    {rr:pNN}:a:<acct>:uq_depth          unassigned depth per channel:reason
+    KEYS[15] metrics    {rr:pNN}:metrics                    the partition's ops counters
+    KEYS[16] toasts     {rr:pNN}:a:<acct>:release:toasts    hash agent → released tickets not yet toasted
+    KEYS[17] releaseDue {rr:pNN}:release_due                zset account → ms a release is owed from
+    KEYS[18] lease      {rr:pNN}:a:<acct>:release:lease     set while a release is queued or running
+    KEYS[19] later      {rr:pNN}:a:<acct>:later             zset after-hours tickets by available_at ms
+    KEYS[20...] tickets {rr:pNN}:a:<acct>:t:<ticket>        the records of the tickets in ARGV[12...]
+
+    ARGV[1] account id  ARGV[2] now ISO  ARGV[3] now ms  ARGV[4] account stream MAXLEN
+    ARGV[5] partition stream MAXLEN  ARGV[6] assigned record TTL (s, 0 = forever)  ARGV[7] hour HH of now (UTC)
+    ARGV[8] seconds to keep the stats key  ARGV[9] release lease (ms)
+    ARGV[10] release run id  ARGV[11] position of the batch's first ticket in the run (event ids
+             '<run>.<position>')
+    ARGV[12...] the ticket ids: the head of the waiting zset, oldest first, in KEYS order (may be none)
+
+  Output:
+    {assigned, done, stale, redis_us}: done 1 when the release has nothing more to do now (no eligible
+    ticket waits, or no Online agent has room, or auto-assign / round robin / capacity is off): the lease
+    was given back. stale 1: the head moved, nothing written. redis_us: the call's duration by Redis's clock.
+]]
+local settingsKey, onlineKey, readyKey, placesKey, seqKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local capacityKey, loadKey, waitingKey, unassignedKey, countsKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local eventsKey, partitionEventsKey, statsKey, uqDepthKey, metricsKey = KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+local toastsKey, releaseDueKey, leaseKey, laterKey = KEYS[16], KEYS[17], KEYS[18], KEYS[19]
+local accountId, nowIso, nowMs, maxlen, partitionMaxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local recordTtl, hour, statsTtl, leaseMs = tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
+local runId, firstPosition = ARGV[10], tonumber(ARGV[11])
+local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 20, 12
+local started = rcall('TIME')
+
+local function elapsed_us()
+  local t = rcall('TIME')
+  return (tonumber(t[1]) - tonumber(started[1])) * 1000000 + tonumber(t[2]) - tonumber(started[2])
+end
+
+local settings = rcall('HMGET', settingsKey, 'auto_assign', 'round_robin')
+local on = settings[1] == 'on' and settings[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
+
+-- Nothing more to do now: give the lease back, and owe a release at the next after-hours opening.
+local function finish()
+  rcall('DEL', leaseKey)
+  local nextLater = rcall('ZRANGE', laterKey, 0, 0, 'WITHSCORES')
+  if on and #nextLater > 0 then
+    rcall('ZADD', releaseDueKey, nextLater[2], accountId)
+  else
+    rcall('ZREM', releaseDueKey, accountId)
+  end
+end
+
+if not on then
+  finish()
+  return {0, 1, 0, elapsed_us()}
+end
+
+local n = #KEYS - FIRST_TICKET_KEY + 1
+if n > 0 then
+  local head = rcall('ZRANGE', waitingKey, 0, n - 1)
+  if #head ~= n then return {0, 0, 1, elapsed_us()} end
+  for i = 1, n do
+    if head[i] ~= ARGV[FIRST_TICKET_ARG + i - 1] then return {0, 0, 1, elapsed_us()} end
+  end
+end
+
+-- Ids are validated to [A-Za-z0-9._@+-] (channels and reasons are ours): nothing needs JSON escaping.
+local eventHead = '","type":"ticket.assigned","schema_version":"1","account_id":"' .. accountId ..
+                  '","occurred_at":"' .. nowIso .. '","ticket_id":"'
+local assigned = 0
+for i = 1, n do
+  local agents = rcall('ZRANGE', readyKey, 0, 0)
+  if #agents == 0 then break end
+  local agentId = agents[1]
+  local ticketKey, ticketId = KEYS[FIRST_TICKET_KEY + i - 1], ARGV[FIRST_TICKET_ARG + i - 1]
+  rcall('ZREM', waitingKey, ticketId)
+  local rec = rcall('HMGET', ticketKey, 'status', 'closed', 'channel', 'reason', 'created_ms')
+  if rec[1] == 'unassigned' and rec[2] ~= '1' then
+    local channel = rec[3]
+    if rcall('ZREM', unassignedKey, ticketId) == 1 then
+      record_depth(uqDepthKey, statsKey, hour, channel .. ':' .. rec[4], -1)
+    end
+    local place = rcall('INCR', seqKey)
+    rcall('ZADD', onlineKey, place, agentId)
+    rcall('HSET', placesKey, agentId, place)
+    rcall('HINCRBY', countsKey, agentId, 1)
+    add_load(loadKey, agentId, 1)
+    refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId)
+    rcall('HINCRBY', statsKey, 'assigned:' .. agentId, 1)
+    -- Waiting time (arrival → assignment), in the TTFR buckets (seconds; the generated prelude).
+    local waited = math.max(0, math.floor((nowMs - tonumber(rec[5] or nowMs)) / 1000))
+    local bucket = 'inf'
+    for _, bound in ipairs(TTFR_BUCKETS) do
+      if waited <= bound then bucket = tostring(bound) break end
+    end
+    rcall('HINCRBY', statsKey, 'waited:' .. bucket, 1)
+    rcall('HINCRBY', statsKey, 'waited_sum', waited)
+    rcall('HINCRBY', statsKey, 'waited_count', 1)
+    rcall('HSET', ticketKey, 'status', 'assigned', 'agent_id', agentId, 'reason', 'waiting_queue',
+          'available_at', '', 'decided_at', nowIso)
+    if recordTtl and recordTtl > 0 then rcall('EXPIRE', ticketKey, recordTtl) end
+    emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.assigned',
+             '{"id":"' .. runId .. '.' .. (firstPosition + i - 1) .. eventHead .. ticketId .. '","channel":"' ..
+             channel .. '","agent_id":"' .. agentId .. '","previous_agent_id":null,"reason":"waiting_queue",' ..
+             '"team_id":null}')
+    local listed = rcall('HGET', toastsKey, agentId)
+    if listed then listed = listed .. ',"' .. ticketId .. '"' else listed = '"' .. ticketId .. '"' end
+    rcall('HSET', toastsKey, agentId, listed)
+    assigned = assigned + 1
+  end
+end
+if assigned > 0 then
+  rcall('HINCRBY', statsKey, 'decided:assigned:waiting_queue', assigned)
+  rcall('HINCRBY', metricsKey, 'decisions:assigned:waiting_queue', assigned)
+  rcall('EXPIRE', statsKey, statsTtl)
+end
+
+local dueLater = rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1)
+local done = rcall('ZCARD', readyKey) == 0 or (rcall('ZCARD', waitingKey) == 0 and #dueLater == 0)
+if done then
+  finish()
+  return {assigned, 1, 0, elapsed_us()}
+end
+rcall('SET', leaseKey, nowMs, 'PX', leaseMs)
+return {assigned, 0, 0, elapsed_us()}
