@@ -35,6 +35,14 @@ class UserView(BaseModel):
     )
     assigned: int = Field(description="Tickets assigned to the user by round robin (all time).")
     load: int = Field(default=0, description="Open tickets assigned to the user: assigned and not closed.")
+    capacity: int | None = Field(
+        default=None,
+        description="The most open tickets the user may hold (effective: their own override, else the account's); "
+        "null when there is no limit, and for viewers (they take no tickets).",
+    )
+    capacity_override: bool = Field(
+        default=False, description="capacity is the user's own override (true) or the account's value (false)."
+    )
     assigned_today: int = Field(
         default=0, description="Tickets assigned to the user today, inbound and bulk (the current UTC day)."
     )

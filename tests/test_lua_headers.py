@@ -159,7 +159,9 @@ def test_every_header_documents_the_keys_its_wrapper_passes(client: redis.Redis,
 def test_the_variadic_tail_is_exercised(fake_redis: redis.Redis) -> None:
     keys, calls = recorded_calls(fake_redis, ACCOUNTS[0])
     variadic = {name for name in SCRIPT_FILES if takes_more_keys(name)}
-    assert variadic == {"bulk_assign", "promote_later", "release_waiting"}, "a new variadic script: exercise() must pass it 2+ tail keys"
+    assert variadic == {"bulk_assign", "promote_later", "release_waiting"}, (
+        "a new variadic script: exercise() must pass it 2+ tail keys"
+    )
     tails = [call_keys[key_count(name) :] for name, call_keys in calls if name in variadic]
     assert tails and all(len(tail) >= 2 for tail in tails)
 
