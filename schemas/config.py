@@ -16,3 +16,14 @@ class AccountSettings(BaseModel):
     office_hours: OfficeHours | None = Field(
         default=None, description="Office hours gating webchat; null means always open."
     )
+    capacity: int | None = Field(
+        default=None,
+        description="The most open tickets an agent may hold (the account's value); null means no limit.",
+    )
+    agent_capacities: dict[str, int] = Field(
+        default_factory=dict, description="Per-agent overrides of capacity, user id → capacity (sorted by user id)."
+    )
+    auto_assign: bool = Field(
+        default=False,
+        description="Waiting tickets are released to agents with room, oldest first (needs capacity); off by default.",
+    )

@@ -35,7 +35,10 @@ class TicketAssigned(BaseEvent):
     channel: Channel = Field(description="Channel the ticket arrived on.")
     agent_id: str = Field(description="The agent the ticket is now assigned to.")
     previous_agent_id: str | None = Field(default=None, description="Previous owner on reassignment, else null.")
-    reason: AssignedReason = Field(description="round_robin (inbound) or bulk_team (bulk team assignment).")
+    reason: AssignedReason = Field(
+        description="round_robin (inbound), bulk_team (bulk team assignment) or waiting_queue (released from the "
+        "waiting queue by auto-assign); accept reasons you do not know."
+    )
     team_id: str | None = Field(default=None, description="Team of a bulk team assignment, else null.")
 
 
@@ -69,7 +72,8 @@ class SettingsChanged(BaseEvent):
     type: Literal["settings.changed"] = Field(default="settings.changed", description="Event type.")
     actor_id: str = Field(description="Who changed the settings.")
     changes: dict[str, Any] = Field(
-        description='What changed, new values: {"round_robin": "on"} or {"office_hours": {...} | null}.'
+        description='What changed, new values: {"round_robin": "on"}, {"office_hours": {...} | null}, {"team": {...}}, '
+        '{"capacity": N | null}, {"agent_capacity": {"user_id": ..., "capacity": N | null}} or {"auto_assign": "on"}.'
     )
 
 

@@ -31,10 +31,19 @@ class UserView(BaseModel):
     place: int | None = Field(description="Rotation place (lower goes first); null if never in the rotation.")
     next_rank: int | None = Field(
         default=None,
-        description="Turn among the Online agents: 1 gets the next ticket, 2 the one after; null when Offline.",
+        description="Turn among the Online agents: 1 gets the next ticket, 2 the one after; null when Offline. "
+        "An agent whose load has reached their capacity keeps this turn but is skipped until they have room.",
     )
     assigned: int = Field(description="Tickets assigned to the user by round robin (all time).")
     load: int = Field(default=0, description="Open tickets assigned to the user: assigned and not closed.")
+    capacity: int | None = Field(
+        default=None,
+        description="The most open tickets the user may hold (effective: their own override, else the account's); "
+        "null when there is no limit, and for viewers (they take no tickets).",
+    )
+    capacity_override: bool = Field(
+        default=False, description="capacity is the user's own override (true) or the account's value (false)."
+    )
     assigned_today: int = Field(
         default=0, description="Tickets assigned to the user today, inbound and bulk (the current UTC day)."
     )

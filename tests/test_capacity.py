@@ -16,7 +16,7 @@ from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
 from worker.core.text import text
-from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownUser
+from worker.errors import Forbidden, InvalidInput, Refused, UnknownUser
 
 KEYS = AccountKeys.for_account("acme")
 
@@ -141,14 +141,14 @@ def test_capacity_changes_are_settings_events_and_need_a_manager(
 def test_auto_assign_needs_an_account_capacity_which_then_cannot_be_cleared(engine: Engine) -> None:
     setup_account(engine)
     engine.set_capacity("acme", 1, "max", NOW, agent_id="ana")  # an override is not the account's cap
-    with pytest.raises(HelpdeskError, match="the first agent Online would take the whole waiting queue"):
+    with pytest.raises(Refused, match="the first agent Online would take the whole waiting queue"):
         engine.set_auto_assign("acme", True, "max", NOW)
     with pytest.raises(Forbidden):
         engine.set_auto_assign("acme", True, "ana", NOW)
     engine.set_capacity("acme", 4, "max", NOW)
     assert engine.set_auto_assign("acme", True, "max", NOW) is True
     assert engine.set_auto_assign("acme", True, "max", NOW) is False
-    with pytest.raises(HelpdeskError, match="turn auto-assign off first"):
+    with pytest.raises(Refused, match="turn auto-assign off first"):
         engine.set_capacity("acme", None, "max", NOW)
     assert engine.set_capacity("acme", None, "max", NOW, agent_id="ana") is True  # overrides may go
     assert engine.set_auto_assign("acme", False, "max", NOW) is True

@@ -69,6 +69,8 @@ def test_the_api_example_runs_as_written(real_redis: redis.Redis, redis_url: str
     assert "ana online 1" in result.stdout
     assert "no unassigned tickets in acme; nothing to assign" in result.stdout
     assert "workers serving acme: 0" in result.stdout
+    assert "refused: auto-assign is on: without an account capacity the first agent Online" in result.stdout
+    assert "ben load 0 capacity 1 (own)" in result.stdout
     assert real_redis.exists(*real_redis.keys("*:a:acme:users"))
 
 

@@ -244,11 +244,11 @@ def test_the_users_command_shows_who_is_next(url: str) -> None:
     ok(url, "worker", "--burst")
     lines = ok(url, "users", "acme").splitlines()
     assert lines == [
-        "USER  ROLE     STATUS   NEXT  TODAY  TOTAL  LOAD",
-        "ana   agent    online      2      1      1     1",
-        "ben   agent    online      1      0      0     0",
-        "cara  agent    offline     -      0      0     0",
-        "olga  owner    offline     -      0      0     0",
+        "USER  ROLE     STATUS   NEXT  TODAY  TOTAL  LOAD CAPACITY",
+        "ana   agent    online      2      1      1     1        -",
+        "ben   agent    online      1      0      0     0        -",
+        "cara  agent    offline     -      0      0     0        -",
+        "olga  owner    offline     -      0      0     0        -",
         "next ticket: ben, then ana",
     ]
     rows = [UserView.model_validate_json(line) for line in ok(url, "users", "acme", "--json").splitlines()]
@@ -286,7 +286,7 @@ def settings_rows(output: str) -> dict[str, str]:
 def test_the_settings_command_without_office_hours(url: str) -> None:
     ok(url, "user", "acme", "olga", "--role", "owner")
     rows = settings_rows(ok(url, "settings", "acme"))
-    assert list(rows) == ["account", "round robin", "office hours", "as of", "waiting"]
+    assert list(rows) == ["account", "round robin", "office hours", "capacity", "auto-assign", "as of", "waiting"]
     assert rows["office hours"] == "none (webchat always open)" and rows["round robin"] == "off (new tickets wait)"
     assert rows["as of"].endswith("Z")  # no zone to show
 

@@ -50,6 +50,11 @@ class WaitingCeiling(HelpdeskError):
     (``HELPDESK_RR_MAX_WAITING_TICKETS``): refused, nothing was written."""
 
 
+class Refused(HelpdeskError):
+    """The change is allowed to the actor but would break a rule the account depends on (e.g. auto-assign
+    without a capacity: the first agent Online would take the whole waiting queue); nothing was changed."""
+
+
 class Unavailable(HelpdeskError):
     """Redis could not be reached (after the client's bounded retries); nothing was confirmed.
 
@@ -178,6 +183,7 @@ _CODES: dict[str, type[HelpdeskError]] = {
     "RR_INVALID": InvalidInput,
     "RR_UNKNOWN_ACCOUNT": UnknownAccount,
     "RR_WAITING_CEILING": WaitingCeiling,
+    "RR_REFUSED": Refused,
 }
 
 

@@ -28,6 +28,7 @@ from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from schemas.report import Report
 from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
+from worker.api.capacity import CapacityApi, release_enqueuer
 from worker.api.lifecycle import LifecycleApi
 from worker.api.refusals import account_checked_on_refusal, known_account, refusing, typed_refusals
 from worker.config import Settings
@@ -56,7 +57,7 @@ class UserSaved:
     changed: bool = True
 
 
-class Helpdesk(LifecycleApi):
+class Helpdesk(LifecycleApi, CapacityApi):
     """The product's verbs over one deployment's Redis (state, and the queues tickets go to).
 
     Build it once per process and share it (it holds the Redis clients and the engine's caches)::
@@ -118,6 +119,7 @@ class Helpdesk(LifecycleApi):
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = Engine(self.state, self.config.retention, self.config.partitions)
+            self._engine.on_release = release_enqueuer(self.queue_for)  # a change that made room rings a release
         return self._engine
 
     @property

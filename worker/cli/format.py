@@ -63,7 +63,8 @@ def describe(event: EventOrUnreadable, zone: ZoneInfo | None = None) -> str:
     at = when(event.occurred_at, zone)
     match event.type:
         case "ticket.assigned":
-            extra = f" (was {event.previous_agent_id})" if event.previous_agent_id else ""
+            extra = "" if event.reason.value == "round_robin" else f": {event.reason.value}"  # bulk_team, waiting_queue
+            extra += f" (was {event.previous_agent_id})" if event.previous_agent_id else ""
             return f"{at} ticket.assigned    {event.ticket_id} ({event.channel.value}) -> {event.agent_id}{extra}"
         case "ticket.unassigned":
             until = f" until {when(event.available_at, zone)}" if event.available_at else ""

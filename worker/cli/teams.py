@@ -78,7 +78,8 @@ def bulk_assign(
 
 
 def bulk_summary(result: dict[str, Any]) -> str:
-    """A bulk job's result as one line: "6 assigned to 2 agents, 2 toasts", then what else happened."""
+    """A bulk job's result as one line: "6 assigned to 2 agents, 2 toasts", then what else happened
+    (last: the agents it left above their capacity)."""
 
     def count(number: int, noun: str) -> str:
         return f"{number} {noun}{'' if number == 1 else 's'}"
@@ -91,4 +92,6 @@ def bulk_summary(result: dict[str, Any]) -> str:
         (result.get("already_done", 0), "skipped (already handled by this job)"),
         (result.get("closed", 0), "closed (skipped, never assigned)"),
     ]
-    return line + "".join(f"; {number} {what}" for number, what in others if number)
+    line += "".join(f"; {number} {what}" for number, what in others if number)
+    above = result.get("above_capacity") or []  # bulk ignores capacity (a manager's explicit act): say who
+    return line + (f"; left above capacity: {', '.join(above)}" if above else "")

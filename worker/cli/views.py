@@ -14,6 +14,8 @@ from worker.cli.format import account_zone, when
 
 CLOSED_DATES_SHOWN = 10
 """Closed dates listed by ``settings`` before "and N more" (``--json`` has them all)."""
+OVERRIDES_SHOWN = 10
+"""Per-agent capacity overrides listed by ``settings`` before "and N more" (``--json`` has them all)."""
 
 
 @cli.command()
@@ -22,7 +24,8 @@ CLOSED_DATES_SHOWN = 10
 @pass_context
 def users(ctx: Context, account: str, as_json: bool) -> None:
     """List ACCOUNT's users: role, status, turn in the rotation (NEXT 1 gets the next ticket), tickets
-    assigned today (the UTC day) and in all."""
+    assigned today (the UTC day) and in all, open tickets (LOAD) and CAPACITY (3* = the user's own
+    override, - = no limit)."""
     with refusals(ctx):
         views = ctx.helpdesk.users(account)
         if as_json:
@@ -36,19 +39,36 @@ def users(ctx: Context, account: str, as_json: bool) -> None:
 def users_table(views: list[UserView]) -> list[str]:
     """The ``users`` table and a last line saying who is next."""
     width = max([len("USER"), *(len(view.user_id) for view in views)])
-    lines = [f"{'USER':<{width}}  {'ROLE':<8} {'STATUS':<8} {'NEXT':>4} {'TODAY':>6} {'TOTAL':>6} {'LOAD':>5}"]
+    header = f"{'USER':<{width}}  {'ROLE':<8} {'STATUS':<8} {'NEXT':>4} {'TODAY':>6} {'TOTAL':>6} {'LOAD':>5}"
+    lines = [f"{header} {'CAPACITY':>8}"]
     for view in views:
         rank = "-" if view.next_rank is None else str(view.next_rank)
         lines.append(
             f"{view.user_id:<{width}}  {view.role.value:<8} {view.status.value:<8} {rank:>4} "
-            f"{view.assigned_today:>6} {view.assigned:>6} {view.load:>5}"
+            f"{view.assigned_today:>6} {view.assigned:>6} {view.load:>5} {capacity_cell(view):>8}"
         )
     queue = sorted((view.next_rank, view.user_id) for view in views if view.next_rank is not None)
     if not queue:
         return [*lines, "nobody is online: no ticket can be assigned now"]
-    names = [user for _rank, user in queue]
+    full = {view.user_id for view in views if at_capacity(view)}
+    names = [user for _rank, user in queue if user not in full]
+    if not names:
+        return [*lines, "everyone online is at capacity: new tickets wait (all_agents_at_capacity)"]
     then = f", then {', '.join(names[1:4])}{', ...' if len(names) > 4 else ''}" if len(names) > 1 else ""
-    return [*lines, f"next ticket: {names[0]}{then}"]
+    skipped = sorted(user for _rank, user in queue if user in full)
+    return [*lines, f"next ticket: {names[0]}{then}" + (f" ({', '.join(skipped)} at capacity)" if skipped else "")]
+
+
+def capacity_cell(view: UserView) -> str:
+    """``3`` (the account's capacity), ``3*`` (the user's own override) or ``-`` (no limit; viewers)."""
+    if view.capacity is None:
+        return "-"
+    return f"{view.capacity}{'*' if view.capacity_override else ''}"
+
+
+def at_capacity(view: UserView) -> bool:
+    """Round robin (and the release) skips this user: their load has reached their capacity."""
+    return view.capacity is not None and view.load >= view.capacity
 
 
 @cli.command()
@@ -56,8 +76,8 @@ def users_table(views: list[UserView]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (schemas/views.py SettingsView).")
 @pass_context
 def settings(ctx: Context, account: str, as_json: bool) -> None:
-    """Show ACCOUNT's settings: round robin, office hours (open now? next opening), the waiting-ticket
-    ceiling."""
+    """Show ACCOUNT's settings: round robin, office hours (open now? next opening), capacity and its
+    per-agent overrides, auto-assign, the waiting-ticket ceiling."""
     with refusals(ctx):
         view = ctx.helpdesk.settings_view(account)
         click.echo(view.model_dump_json() if as_json else "\n".join(settings_lines(view)))
@@ -76,9 +96,27 @@ def settings_lines(view: SettingsView) -> list[str]:
             ("closed dates", _closed_dates(view)),
             ("webchat", _webchat_now(view)),
         ]
+    rows += [("capacity", _capacity(view)), ("auto-assign", _auto_assign(view))]
     ceiling = f"at most {view.max_waiting_tickets} (HELPDESK_RR_MAX_WAITING_TICKETS)"
     rows += [("as of", when(view.as_of, zone)), ("waiting", f"{view.waiting_tickets} ticket(s); {ceiling}")]
     return [f"{name:<13} {value}" for name, value in rows]
+
+
+def _capacity(view: SettingsView) -> str:
+    """The account's capacity and the per-agent overrides (the first 10, then "and N more")."""
+    own = "none (no limit per agent)" if view.capacity is None else f"{view.capacity} open tickets per agent"
+    overrides = [f"{user} {cap}" for user, cap in view.agent_capacities.items()]
+    if not overrides:
+        return own
+    more = len(overrides) - OVERRIDES_SHOWN
+    shown = ", ".join(overrides[:OVERRIDES_SHOWN]) + (f" and {more} more" if more > 0 else "")
+    return f"{own}; {len(overrides)} override{'' if len(overrides) == 1 else 's'}: {shown}"
+
+
+def _auto_assign(view: SettingsView) -> str:
+    if view.auto_assign:
+        return "on (waiting tickets go to agents below capacity, oldest first)"
+    return "off"
 
 
 def _closed_dates(view: SettingsView) -> str:

@@ -17,6 +17,7 @@ from schemas.config import AccountSettings
 from schemas.events import EventOrUnreadable, UnreadableEvent, parse_event
 from schemas.office_hours import OfficeHours
 from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
+from worker.core.capacity import ACCOUNT
 from worker.core.keys import AccountKeys
 from worker.core.office_hours import is_open, next_opening
 from worker.core.text import text
@@ -39,6 +40,15 @@ def read_entry(account_id: str, entry_id: str, fields: dict[Any, Any]) -> EventO
         return UnreadableEvent(id=entry_id, account_id=account_id, entry_id=entry_id, reason=reason)
 
 
+def _capacity_of(user_id: str, role: Role, caps: dict[str, int]) -> dict[str, Any]:
+    """A user's effective capacity (their override, else the account's, else none) and whether it is their
+    own; viewers take no tickets, so they have none."""
+    if not role.can_be_online:
+        return {"capacity": None, "capacity_override": False}
+    own = caps.get(user_id)
+    return {"capacity": own if own is not None else caps.get(ACCOUNT), "capacity_override": own is not None}
+
+
 class Queries:
     def __init__(self, client: redis.Redis, partitions: int | None = None) -> None:
         self.client = client
@@ -48,14 +58,21 @@ class Queries:
         return AccountKeys.for_account(account_id, self._partitions)
 
     def settings(self, account_id: str) -> AccountSettings:
-        """The account's current settings (round robin, office hours)."""
-        round_robin, hours, active = self.client.hmget(
-            self.keys(account_id).settings, ["round_robin", "office_hours", "oh_active"]
-        )
+        """The account's current settings (round robin, office hours, capacity and its overrides, auto-assign)."""
+        keys = self.keys(account_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(keys.settings, ["round_robin", "office_hours", "oh_active", "auto_assign"])
+        pipe.hgetall(keys.capacity)
+        (round_robin, hours, active, auto_assign), capacity = pipe.execute()
+        caps = {text(field): int(value) for field, value in capacity.items()}
+        account_cap = caps.pop(ACCOUNT, None)
         return AccountSettings.model_validate(
             {
                 "round_robin": text(round_robin or b"off") == "on",
                 "office_hours": OfficeHours.model_validate_json(hours) if hours and text(active) == "1" else None,
+                "capacity": account_cap,
+                "agent_capacities": dict(sorted(caps.items())),
+                "auto_assign": text(auto_assign or b"off") == "on",
             }
         )
 
@@ -89,7 +106,9 @@ class Queries:
         pipe.hgetall(keys.places)
         pipe.hgetall(keys.counts)
         pipe.hgetall(keys.load)
-        roles, online, places, counts, loads = pipe.execute()
+        pipe.hgetall(keys.capacity)
+        roles, online, places, counts, loads, capacity = pipe.execute()
+        caps = {text(k): int(v) for k, v in capacity.items()}
         rank_of = {text(u): rank for rank, u in enumerate(online, start=1)}
         place_of = {text(k): int(v) for k, v in places.items()}
         count_of = {text(k): int(v) for k, v in counts.items()}
@@ -107,6 +126,7 @@ class Queries:
                 assigned=count_of.get(user, 0),
                 load=load_of.get(user, 0),
                 assigned_today=today_of.get(user, 0),
+                **_capacity_of(user, role_of[user], caps),
             )
             for user in user_ids
         ]
