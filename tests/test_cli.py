@@ -168,6 +168,8 @@ def test_demo_runs_end_to_end(url: str) -> None:
     out = ok(url, "demo", separate_process=True)
     assert "refused" in out and "after_hours" in out and "round_robin_off" in out and "no_agent_online" in out
     assert "Tickets assigned per agent" in out
+    assert "all_agents_at_capacity" in out  # the capacity scene: a burst fills everyone, the rest wait
+    assert "-> ana: waiting_queue" in out and "@ana: 2 waiting tickets assigned to you" in out
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import click
 
 from producers.channels import ADAPTERS
 from schemas.common import AgentStatus, Channel, Role, utc_iso
+from schemas.events import TicketAssigned
 from schemas.office_hours import OfficeHours
 from worker.api import Helpdesk, HelpdeskError, utc_now
 from worker.cli.base import Context, cli, ids, pass_context, refusals
@@ -92,13 +93,14 @@ class DemoDay:
     def status(self, user: str, status: AgentStatus, actor: str | None = None) -> None:
         self.helpdesk.set_status(self.account, user, status, actor or user)
 
-    def tickets(self, *specs: tuple[Channel, int, int]) -> list[str]:
+    def tickets(self, *specs: tuple[Channel, int, int], days_later: int = 0) -> list[str]:
         """Enqueue tickets through the channel adapters, run a burst worker, print the new events."""
         ids = []
         for channel, hh, mm in specs:
             self.counter += 1
             ticket_id = f"T{self.counter:03d}"
-            self.deliver(channel, ticket_id, self.at(hh, mm), f"Help #{ticket_id}")
+            at = self.at(hh, mm) + timedelta(days=days_later)
+            self.deliver(channel, ticket_id, at, f"Help #{ticket_id}")
             ids.append(ticket_id)
         self.drain()
         return ids
@@ -124,6 +126,7 @@ class DemoDay:
         for scene in (self.set_up, self.early_morning, self.morning, self.late_morning, self.duplicates):
             scene()
         self.evening_and_next_morning()
+        self.capacity_and_release()
         self.summary()
 
     def set_up(self) -> None:
@@ -204,12 +207,40 @@ class DemoDay:
         result = job.return_value(refresh=True) or {}
         self.echo(f"   bulk job {job.id}: {result.get('assigned', 0)} assigned, {result.get('toasts', 0)} toasts")
 
+    def capacity_and_release(self) -> None:
+        account = self.account
+        assigned = {e.ticket_id for _, e in self.helpdesk.events(account, count=None) if isinstance(e, TicketAssigned)}
+        for ticket_id in sorted(assigned):
+            self.helpdesk.close_ticket(account, ticket_id)
+        self.helpdesk.drain()
+        self.last_event = self.helpdesk.events(account)[-1][0]
+        self.step("Next morning, 10:00: yesterday's tickets are all closed (events not shown). At most 3 open")
+        self.echo("   tickets each from now on (ben, part-time: 1), and auto-assign on")
+        self.helpdesk.set_capacity(account, 3, "max")
+        self.helpdesk.set_capacity(account, 1, "max", agent_id="ben")
+        self.status("ben", AgentStatus.ONLINE)
+        self.helpdesk.set_auto_assign(account, True, "max")
+        self.drain()
+        self.step("10:05 A burst of email: each agent fills up to their capacity, the rest wait their turn")
+        burst = self.tickets(*[(Channel.EMAIL, 10, 5 + n) for n in range(10)], days_later=1)
+        waiting = [row.ticket_id for row in self.helpdesk.unassigned(account) if row.ticket_id in burst]
+        self.echo(f"   waiting, oldest first: {', '.join(waiting) or '(none)'}")
+        self.step("10:30 ana closes two tickets: the two oldest waiting are released to her, with one toast")
+        hers = [
+            event.ticket_id
+            for _, event in self.helpdesk.events(account, count=None)
+            if isinstance(event, TicketAssigned) and event.agent_id == "ana" and event.ticket_id in burst
+        ]
+        for ticket_id in hers[:2]:
+            self.helpdesk.close_ticket(account, ticket_id)
+        self.drain()
+
     def summary(self) -> None:
         echo = self.echo
         self.step("Unassigned set (oldest first)")
         rows = self.helpdesk.unassigned(self.account)
         if not rows:
-            echo("   (empty: the backlog went to team 'support')")
+            echo("   (empty)")
         for row in rows:
             until = f" until {when(row.available_at, self.local.zone(self.account))}" if row.available_at else ""
             echo(f"   {row.ticket_id} {row.channel.value:<8} {row.reason.value}{until}")
