@@ -131,6 +131,64 @@ class DecisionCount(_Frozen):
     count: int = Field(description="Decisions in the period.")
 
 
+class AgentLoad(_Frozen):
+    """One agent's load and capacity as they are now (live values, not figures of the period)."""
+
+    agent_id: str = Field(description="The agent.")
+    load: int = Field(description="Open tickets assigned to the agent now (assigned and not closed).")
+    capacity: int | None = Field(
+        description="The agent's capacity now: their own override, else the account's; null: uncapped."
+    )
+    override: bool = Field(description="capacity is the agent's own override, not the account's value.")
+
+
+class WaitTimes(_Frozen):
+    """Waiting time (arrival -> assignment) of the tickets released from the waiting queue in the period."""
+
+    count: int = Field(description="Released tickets with a waiting time (sum of the histogram buckets).")
+    mean_seconds: float | None = Field(description="waited_sum / waited_count (exact); null without releases.")
+    median_seconds: float | None = Field(
+        description="Estimated median from the buckets (linear inside the bucket, like TTFR); null if empty."
+    )
+    p90_seconds: float | None = Field(description="Estimated 90th percentile from the buckets; null if empty.")
+    buckets: list[TtfrBucket] = Field(description="The histogram in the TTFR bucket bounds, lowest first.")
+
+
+class CapacityReport(_Frozen):
+    """Capacity and the waiting queue's release (issue 15): load and capacity now, and the period's figures."""
+
+    account_capacity: int | None = Field(default=None, description="The account's capacity now; null: not set.")
+    in_use: bool = Field(
+        default=False,
+        description="The account has a capacity (its own or an agent's) now: the renderings show load and "
+        "capacity per agent only then.",
+    )
+    agents: list[AgentLoad] = Field(
+        default_factory=list,
+        description="Now, by agent id: every agent with open tickets or an own capacity, and every agent of the "
+        "assignments table.",
+    )
+    released: int = Field(
+        default=0, description="Tickets released from the waiting queue in the period (decided:assigned:waiting_queue)."
+    )
+    waited: WaitTimes = Field(
+        default_factory=lambda: WaitTimes(
+            count=0, mean_seconds=None, median_seconds=None, p90_seconds=None, buckets=[]
+        ),
+        description="How long the released tickets waited, arrival to assignment (filed when released).",
+    )
+    all_agents_at_capacity: int = Field(
+        default=0,
+        description="Tickets left waiting because every Online agent was at capacity "
+        "(decided:unassigned:all_agents_at_capacity) in the period.",
+    )
+    older_tickets_waiting: int = Field(
+        default=0,
+        description="Tickets that joined the queue behind older waiting ones (decided:unassigned:"
+        "older_tickets_waiting) in the period.",
+    )
+
+
 class Report(_Frozen):
     """One account's report over a period of whole UTC days."""
 
@@ -148,4 +206,8 @@ class Report(_Frozen):
     unassigned: UnassignedQueue
     busiest_hours: list[BusyHour] = Field(description="Top hours by arrivals (at most 3), busiest first.")
     decisions: list[DecisionCount] = Field(description="Decisions by outcome and reason, most first.")
+    capacity: CapacityReport = Field(
+        default_factory=CapacityReport,
+        description="Load and capacity per agent now, and the waiting queue's release in the period.",
+    )
     warnings: list[str] = Field(description="Stored fields that could not be read (unknown shape), if any.")

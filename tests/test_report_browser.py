@@ -8,14 +8,18 @@ in Debian's ``chromium`` (tests/support/browser.py; under CI a missing browser f
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import fakeredis
 import pytest
 
 from schemas.report import Report
+from tests.support import release_day
 from tests.support.browser import Box, measure, require_chromium, screenshot
-from worker.reports import render_html
+from worker.core.engine import Engine
+from worker.reports import load_report, render_html
 from worker.reports.figures import build_report
 
 DAY = date(2026, 11, 24)
@@ -53,6 +57,15 @@ def burst_report() -> Report:
     )
 
 
+def release_report() -> Report:
+    """The morning of capacity and releases in tests/support/release_day.py, run through the engine (on
+    fakeredis): 12 tickets released, 10 of them after 30 s (bucket 1m) and 2 after 210 s and 220 s (5m)."""
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    release_day.run_release_day(Engine(client))
+    day = release_day.DAY
+    return load_report(client, release_day.ACCOUNT, day, day, now=release_day.START + timedelta(hours=1))
+
+
 @pytest.fixture(scope="module")
 def chromium() -> str:
     return require_chromium()
@@ -61,6 +74,11 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def boxes(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> list[Box]:
     return measure(chromium, render_html(burst_report()), tmp_path_factory.mktemp("browser"))
+
+
+@pytest.fixture(scope="module")
+def release_boxes(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> list[Box]:
+    return measure(chromium, render_html(release_report()), tmp_path_factory.mktemp("browser-release"))
 
 
 def test_every_chart_is_drawn_at_a_visible_size(boxes: list[Box]) -> None:
@@ -87,10 +105,34 @@ def test_a_burst_inside_an_hour_shows_on_the_queue_chart(boxes: list[Box]) -> No
     assert any(abs(spike.left + spike.width / 2 - (peak.left + peak.width / 2)) < 2 for spike in spikes)
 
 
-def test_a_screenshot_can_be_taken(chromium: str, tmp_path: Path) -> None:
+def test_the_waiting_time_of_released_tickets_is_drawn(release_boxes: list[Box]) -> None:
+    """The capacity section's histogram: laid out between the agents and the queue, its bars in proportion
+    (the 1m bucket holds 10 of 12 released tickets: the full 180 px plot; the 5m bucket 2: a fifth of it)."""
+    charts = [box for box in release_boxes if box.tag == "svg"]
+    assert [chart.label for chart in charts] == [
+        "Tickets assigned per agent",
+        "Waiting time of released tickets, arrival to assignment",
+        "Unassigned depth per hour, stacked by channel:reason, with the peak within each hour",
+    ]
+    for chart in charts:
+        assert chart.width >= 300 and chart.height >= 60, chart
+    waited = charts[1]
+    assert charts[0].top < waited.top < charts[2].top
+    bars = [box for box in release_boxes if box.cls == "bar" and box.height > 0]
+    assert len(bars) == 2
+    for bar in bars:
+        assert waited.left <= bar.left and bar.left + bar.width <= waited.left + waited.width
+        assert waited.top <= bar.top and bar.top + bar.height <= waited.top + waited.height
+    one_minute, five_minutes = sorted(bars, key=lambda bar: bar.left)
+    assert one_minute.height == pytest.approx(180, abs=1) and five_minutes.height == pytest.approx(36, abs=1)
+    assert one_minute.top + one_minute.height == pytest.approx(five_minutes.top + five_minutes.height, abs=1)
+
+
+@pytest.mark.parametrize("make_report", [burst_report, release_report], ids=["burst", "release"])
+def test_a_screenshot_can_be_taken(chromium: str, tmp_path: Path, make_report: Callable[[], Report]) -> None:
     """Chromium draws the page to a PNG (the same call a person uses to look at it; docs/REPORTS.md)."""
     page = tmp_path / "report.html"
-    page.write_text(render_html(burst_report()), encoding="utf-8")
+    page.write_text(render_html(make_report()), encoding="utf-8")
     png = tmp_path / "report.png"
     screenshot(chromium, page, png, tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

@@ -33,7 +33,7 @@ WINDOW = (1200, 2400)
 
 MEASURE = """<script>
 (function () {
-  var marked = document.querySelectorAll('svg, svg .peak, svg .spike');
+  var marked = document.querySelectorAll('svg, svg .peak, svg .spike, svg .bar');
   for (var i = 0; i < marked.length; i++) {
     var r = marked[i].getBoundingClientRect();
     marked[i].setAttribute('data-box', [r.left, r.top, r.width, r.height].join(' '));
@@ -97,7 +97,8 @@ class _Boxes(HTMLParser):
 
 
 def measure(binary: str, page: str, workdir: Path) -> list[Box]:
-    """Lay ``page`` out in Chromium and return the boxes of its charts and their peak and spike marks."""
+    """Lay ``page`` out in Chromium and return the boxes of its charts, their peak and spike marks and their
+    histogram bars (``bar``)."""
     copy = workdir / "measured.html"
     copy.write_text(page.replace("</body>", MEASURE + "</body>", 1), encoding="utf-8")
     dom = chromium(binary, workdir / "profile", "--dump-dom", copy.as_uri())

@@ -9,6 +9,8 @@ The room, by job:
 - ``period``: the reported days (option parsing, day and hour arithmetic)
 - ``stats_fields``: the per-day stats hash fields (docs/STATS.md) parsed into totals
 - ``figures``: reading Redis and computing the assignment, TTFR, busiest-hour and decision figures
+- ``buckets``: bucketed histograms and the one percentile estimate (TTFR, waiting time)
+- ``capacity``: load and capacity now, and the waiting queue's releases, waiting time and reasons
 - ``unassigned``: the unassigned-queue figure and the spike rule
 - ``display``: wording shared by both renderings (durations, hours, depths, runs)
 - ``text``: the terminal rendering

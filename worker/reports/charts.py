@@ -1,4 +1,5 @@
-"""The SVG charts of the HTML report: agent bars, the stacked unassigned-queue chart, TTFR histograms.
+"""The SVG charts of the HTML report: agent bars, the stacked unassigned-queue chart, TTFR histograms and
+the waiting time of tickets released from the waiting queue.
 
 Each chart is a function from report figures to one ``<svg>`` string (empty when there is nothing
 to draw), drawn by hand rather than with a plotting library so the page stays self-contained and
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from html import escape
 
-from schemas.report import QueueHour, TtfrBucket, TtfrStats, UnassignedQueue
+from schemas.report import QueueHour, TtfrBucket, TtfrStats, UnassignedQueue, WaitTimes
 from worker.reports.display import depth_text, hour_label, ttfr_label
 from worker.reports.unassigned import peak_of
 
@@ -243,7 +244,7 @@ def queue_svg(queue: UnassignedQueue, title: str, zone: str | None = None) -> st
     return "\n".join(parts)
 
 
-# --- time to first reply ---------------------------------------------------------------------------
+# --- histograms: time to first reply, waiting time ------------------------------------------------
 
 
 def short_duration(seconds: int) -> str:
@@ -271,46 +272,56 @@ def _bucket_labels(buckets: Sequence[TtfrBucket]) -> list[str]:
 
 def ttfr_svg(series: Sequence[TtfrStats], title: str) -> str:
     """Grouped bars per TTFR bucket: the share of each series' replies in the bucket."""
-    shown = [s for s in series if s.count > 0]
+    named = [(ttfr_label(s), s.count, s.buckets) for s in series]
+    return histogram_svg(named, title, "time to first reply (bucket)", "share of the series' replies")
+
+
+def waited_svg(waited: WaitTimes, title: str) -> str:
+    """Bars per bucket: the share of the released tickets that waited that long (arrival to assignment)."""
+    named = [("released tickets", waited.count, waited.buckets)]
+    return histogram_svg(named, title, "waiting time, arrival to assignment (bucket)", "share of released tickets")
+
+
+def histogram_svg(
+    series: Sequence[tuple[str, int, Sequence[TtfrBucket]]], title: str, x_title: str, y_title: str
+) -> str:
+    """Grouped bars per bucket of (name, count, buckets) series, all in the same bounds: each series' share
+    of its count in each bucket (series with no count are left out)."""
+    shown = [s for s in series if s[1] > 0]
     if not shown:
         return ""
-    buckets = shown[0].buckets
+    buckets = shown[0][2]
     labels = _bucket_labels(buckets)
     left, top_pad, plot_h, group_w = 40.0, 16.0, 180.0, 54.0
     plot_w = group_w * len(buckets)
     bar_w = (group_w - 8) / len(shown)
     left += 16  # room for the y axis title
     parts = _svg_open(title, left + plot_w + 220, top_pad + plot_h + 56)
-    parts += _axis_titles(
-        "time to first reply (bucket)",
-        "share of the series' replies",
-        left + plot_w / 2,
-        top_pad + plot_h + 34,
-        top_pad + plot_h / 2,
-    )
+    parts += _axis_titles(x_title, y_title, left + plot_w / 2, top_pad + plot_h + 34, top_pad + plot_h / 2)
     parts.append(
         f'<line x1="{_f(left)}" y1="{_f(top_pad + plot_h)}" x2="{_f(left + plot_w)}" y2="{_f(top_pad + plot_h)}" '
         'stroke="#555"/>'
     )
-    shares = [[b.count / s.count for b in s.buckets] for s in shown]
+    shares = [[b.count / total for b in bars] for _, total, bars in shown]
     top = max(max(row) for row in shares) or 1.0
     for value in (0.0, top / 2, top):
         y = top_pad + plot_h - plot_h * value / top
         parts.append(f'<text x="{_f(left - 4)}" y="{_f(y + 4)}" text-anchor="end">{value * 100:.0f}%</text>')
     for b, label in enumerate(labels):
         x0 = left + b * group_w + 4
-        for s, stats in enumerate(shown):
+        for s, (name, _total, bars) in enumerate(shown):
             share = shares[s][b]
             h = plot_h * share / top
             parts.append(
-                f'<rect x="{_f(x0 + s * bar_w)}" y="{_f(top_pad + plot_h - h)}" width="{_f(bar_w)}" height="{_f(h)}" '
-                f'fill="{PALETTE[s % len(PALETTE)]}"><title>{_e(ttfr_label(stats))} {_e(label)}: '
-                f"{stats.buckets[b].count} ({share * 100:.1f}%)</title></rect>"
+                f'<rect class="bar" x="{_f(x0 + s * bar_w)}" y="{_f(top_pad + plot_h - h)}" width="{_f(bar_w)}" '
+                f'height="{_f(h)}" '
+                f'fill="{PALETTE[s % len(PALETTE)]}"><title>{_e(name)} {_e(label)}: '
+                f"{bars[b].count} ({share * 100:.1f}%)</title></rect>"
             )
         parts.append(
             f'<text x="{_f(x0 + (group_w - 8) / 2)}" y="{_f(top_pad + plot_h + 14)}" text-anchor="middle">'
             f"{_e(label)}</text>"
         )
-    parts += _legend([f"{ttfr_label(s)} (n={s.count})" for s in shown], left + plot_w + 16, top_pad)
+    parts += _legend([f"{name} (n={total})" for name, total, _ in shown], left + plot_w + 16, top_pad)
     parts.append("</svg>")
     return "\n".join(parts)

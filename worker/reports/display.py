@@ -1,8 +1,9 @@
 """How the figures are spelled, shared by the text and the HTML renderings so both say the same thing.
 
 Durations, UTC hours (with the account's local time next to them when it has an office-hours zone),
-depths and TTFR series names, the round-robin comparison sentence, and the merging of equal consecutive
-hours into runs: change one here and both renderings follow.
+depths and TTFR series names, the round-robin comparison sentence, the merging of equal consecutive
+hours into runs, and when and how load, capacity and the waiting queue are shown: change one here and
+both renderings follow.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from schemas.common import utc_iso
-from schemas.report import QueueHour, Spike, TtfrStats, UnassignedQueue
+from schemas.report import AgentLoad, AssignmentSpread, CapacityReport, QueueHour, Spike, TtfrStats, UnassignedQueue
 from worker.reports.unassigned import peak_of
 
 IDLE_SHOWN = 100
@@ -123,3 +124,54 @@ def online_text(names: list[str], count: int | None) -> str:
     """Who was Online: the names listed, and "and N more" when the report lists only some of them."""
     more = (count or 0) - len(names)
     return (", ".join(names) or "nobody") + (f" and {more:,} more" if more > 0 else "")
+
+
+# --- capacity and the waiting queue (live values: "now") -------------------------------------------
+
+
+def capacity_shown(capacity: CapacityReport) -> bool:
+    """Whether the renderings show load, capacity and the waiting queue: only when the account has a capacity
+    now or the period has something of it; otherwise the report reads exactly as before (docs/REPORTS.md)."""
+    return capacity.in_use or bool(
+        capacity.released or capacity.all_agents_at_capacity or capacity.older_tickets_waiting
+    )
+
+
+def capacity_text(row: AgentLoad | None) -> str:
+    """An agent's capacity now: ``6``, ``2*`` for their own override, ``-`` for none (uncapped)."""
+    if row is None or row.capacity is None:
+        return "-"
+    return f"{row.capacity}{'*' if row.override else ''}"
+
+
+def live_by_agent(capacity: CapacityReport) -> dict[str, AgentLoad] | None:
+    """Load and capacity by agent when the renderings show them (the account has a capacity), else None."""
+    return {row.agent_id: row for row in capacity.agents} if capacity.in_use else None
+
+
+def holders_outside(spread: AssignmentSpread, capacity: CapacityReport) -> list[AgentLoad]:
+    """Agents holding open tickets or an own capacity now who are not in the assignments table (no ticket and
+    not seen Online in the period): listed after it with 0 when the account has a capacity."""
+    if not capacity.in_use:
+        return []
+    listed = {a.agent_id for a in spread.agents} | set(spread.online_without_tickets)
+    return [row for row in capacity.agents if row.agent_id not in listed and (row.load > 0 or row.override)]
+
+
+def capacity_summary(capacity: CapacityReport) -> str:
+    """``capacity now: 6 per agent (the account's), 1 agent(s) with their own (*); load now: 12 open ticket(s)``."""
+    account = (
+        "not set" if capacity.account_capacity is None else f"{capacity.account_capacity} per agent (the account's)"
+    )
+    own = sum(1 for row in capacity.agents if row.override)
+    load = sum(row.load for row in capacity.agents)
+    return f"capacity now: {account}, {own} agent(s) with their own (*); load now: {load} open ticket(s)"
+
+
+def waiting_counts(capacity: CapacityReport) -> list[tuple[str, int]]:
+    """The period's counts of the waiting queue, in words (the decisions behind them: docs/REPORTS.md)."""
+    return [
+        ("released from the waiting queue", capacity.released),
+        ("left waiting: every Online agent at capacity", capacity.all_agents_at_capacity),
+        ("left waiting behind older waiting tickets", capacity.older_tickets_waiting),
+    ]

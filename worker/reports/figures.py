@@ -1,19 +1,20 @@
 """``helpdesk-rr report``: an account's figures over whole UTC days, from the per-day stats hashes.
 
-Reading (``load_report``) is two pipelined round trips whatever the period: every day's stats hash
+Reading (``load_report``) is a few pipelined round trips whatever the period: every day's stats hash
 (plus the day before, to seed the unassigned depth) and the current depth counters, then the
-Online sets of the busiest hours only. Everything else is pure computation on those values
+Online sets of the busiest hours, the period's Online sets in pages, and the load and capacity
+hashes in pages (``capacity``). Everything else is pure computation on those values
 (``build_report``), so it is tested on hand-written hashes. The storage contract is docs/STATS.md;
 what each figure means, the percentile estimate and the spike rule are in docs/REPORTS.md.
 
-The field parsing is ``stats_fields``, the unassigned queue and its spike rule ``unassigned``; this
-module reads Redis and computes the assignment, TTFR, busiest-hour and decision figures.
+The field parsing is ``stats_fields``, the unassigned queue and its spike rule ``unassigned``, the
+percentile estimate ``buckets``, load, capacity and the waiting queue ``capacity``; this module reads
+Redis and computes the assignment, TTFR, busiest-hour and decision figures.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,14 +28,16 @@ from schemas.report import (
     BusyHour,
     DecisionCount,
     Report,
-    TtfrBucket,
     TtfrReport,
     TtfrStats,
 )
 from schemas.timezones import load_zone
 from worker.core.keys import AccountKeys
-from worker.core.shared_constants import TTFR_BUCKETS as TTFR_BUCKETS  # one source with the Lua side
 from worker.core.text import text
+from worker.reports.buckets import TTFR_BUCKETS as TTFR_BUCKETS  # one source with the Lua side
+from worker.reports.buckets import bucket_models, histogram, rounded
+from worker.reports.buckets import estimate_percentile as estimate_percentile
+from worker.reports.capacity import capacity_report, read_live
 from worker.reports.period import days_of, hour_start
 from worker.reports.stats_fields import DayStats, ParsedStats, parse_fields
 from worker.reports.unassigned import last_depths, unassigned_queue
@@ -167,6 +170,7 @@ def load_report(
     before, stats, current, zone = _read_stats(client, keys, days)
     online, online_counts = _read_online(client, keys, busiest_hours(stats))
     online_period = _read_online_union(client, keys, days)
+    load, capacity = read_live(client, keys)
     generated = now or hour_start(day_to, 23) + timedelta(hours=1)
     return build_report(
         account_id,
@@ -180,6 +184,8 @@ def load_report(
         online_counts=online_counts,
         online_period=online_period,
         time_zone=zone,
+        load=load,
+        capacity=capacity,
     )
 
 
@@ -196,46 +202,15 @@ def busiest_hours(stats: Mapping[date, DayStats], top: int = BUSIEST_HOURS) -> l
     return ranked[:top]
 
 
-def estimate_percentile(buckets: Iterable[tuple[float, int]], q: float) -> float | None:
-    """The q-quantile (0 < q <= 1) of a bucketed histogram, linear inside the bucket it falls in.
-
-    Buckets are (upper bound, count), non-cumulative; the first bucket starts at 0. The rank is
-    ``q * total``: the estimate is the point of the bucket where the cumulative count reaches it,
-    assuming replies are spread evenly inside the bucket. In the unbounded (inf) bucket the
-    estimate is its lower bound. None for an empty histogram.
-    """
-    ordered = sorted(buckets)
-    total = sum(count for _, count in ordered)
-    if total <= 0:
-        return None
-    rank = q * total
-    lower = 0.0
-    cumulative = 0
-    for upper, count in ordered:
-        if count > 0 and cumulative + count >= rank:
-            if math.isinf(upper):
-                return lower
-            return lower + (rank - cumulative) / count * (upper - lower)
-        cumulative += count
-        lower = upper
-    return lower  # not reached: the last non-empty bucket always reaches the rank
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
 def _capped(estimate: float | None, largest: int | None) -> tuple[float | None, bool]:
     """A bucket estimate never beyond the largest TTFR observed: (the value shown, whether it was capped)."""
     if estimate is None or largest is None or estimate <= largest:
-        return _round(estimate), False
+        return rounded(estimate), False
     return float(largest), True
 
 
 def _ttfr_stats(dim: str, parsed: ParsedStats) -> TtfrStats:
-    histogram = parsed.ttfr.get(dim, {})
-    bounds = sorted(set(TTFR_BUCKETS) | set(histogram))
-    buckets = [(bound, histogram.get(bound, 0)) for bound in bounds]
+    buckets = histogram(parsed.ttfr.get(dim, {}))
     count = sum(c for _, c in buckets)
     sum_count = parsed.ttfr_count.get(dim, 0)
     mean = parsed.ttfr_sum.get(dim, 0.0) / sum_count if sum_count > 0 else None
@@ -251,7 +226,7 @@ def _ttfr_stats(dim: str, parsed: ParsedStats) -> TtfrStats:
         max_seconds=largest,
         median_capped=median_capped,
         p90_capped=p90_capped,
-        buckets=[TtfrBucket(upper_seconds=None if math.isinf(b) else round(b), count=c) for b, c in buckets],
+        buckets=bucket_models(buckets),
     )
 
 
@@ -347,12 +322,15 @@ def build_report(
     online_counts: Mapping[datetime, int] | None = None,
     online_period: Iterable[str] = (),
     time_zone: str | None = None,
+    load: Mapping[str, str] | None = None,
+    capacity: Mapping[str, str] | None = None,
 ) -> Report:
     """The report from decoded hashes: ``stats`` per day, ``online`` sets of the busiest hours,
     ``before`` the stats hash of the day before the period (seeds the depth), ``current`` the
     account's running ``uq_depth`` counters, ``online_counts`` the sizes of the Online sets (default:
     as many as listed), ``online_period`` everyone in the period's hourly Online sets, ``time_zone`` the
-    account's office-hours zone. Hours after ``now`` are left out of the depth series."""
+    account's office-hours zone, ``load`` and ``capacity`` the account's hashes of those names as they are
+    now. Hours after ``now`` are left out of the depth series."""
     days = days_of(day_from, day_to)
     parsed = ParsedStats()
     for day in days:
@@ -361,19 +339,25 @@ def build_report(
     parse_fields(day_from - timedelta(days=1), dict(before or {}), seed_parsed)
     queue = unassigned_queue(parsed, _hours(day_from, day_to, now), last_depths(seed_parsed), current or {})
     busiest = busiest_hours({d: stats.get(d, {}) for d in days})
+    assignments = _assignments(parsed, online_period)
+    table = [a.agent_id for a in assignments.agents] + assignments.online_without_tickets
+    live, unreadable = capacity_report(parsed, load or {}, capacity or {}, table)
     warnings = []
     if parsed.ignored:
         warnings.append(f"ignored {len(parsed.ignored)} unrecognised stats field(s), e.g. {parsed.ignored[0]}")
+    if unreadable:
+        warnings.append(f"ignored {len(unreadable)} unreadable load or capacity value(s), e.g. {unreadable[0]}")
     return Report(
         account_id=account_id,
         day_from=day_from,
         day_to=day_to,
         generated_at=now,
         time_zone=time_zone,
-        assignments=_assignments(parsed, online_period),
+        assignments=assignments,
         ttfr=_ttfr_report(parsed),
         unassigned=queue,
         busiest_hours=_busy_hours(busiest, parsed, online, online_counts or {}),
         decisions=_decisions(parsed),
+        capacity=live,
         warnings=warnings,
     )

@@ -7,22 +7,28 @@ markup is well-formed XML as well as HTML, so tests (and any XML tool) can parse
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
-from schemas.report import AssignmentSpread, Report, TtfrReport, TtfrStats, UnassignedQueue
-from worker.reports.charts import agent_bars_svg, queue_svg, ttfr_svg
+from schemas.report import AgentLoad, AssignmentSpread, CapacityReport, Report, TtfrReport, TtfrStats, UnassignedQueue
+from worker.reports.charts import agent_bars_svg, queue_svg, ttfr_svg, waited_svg
 from worker.reports.display import (
     IDLE_SHOWN,
+    capacity_shown,
+    capacity_summary,
+    capacity_text,
     depth_text,
     duration,
     estimate,
+    holders_outside,
     hour_label,
+    live_by_agent,
     moment_label,
     online_text,
     queue_runs,
     rr_comparison,
     ttfr_label,
+    waiting_counts,
     zone_note,
 )
 from worker.reports.unassigned import SPIKE_LEVEL_FACTOR, SPIKE_LEVEL_MIN, peak_of
@@ -105,14 +111,19 @@ def _idle_note(spread: AssignmentSpread) -> str:
     return _note(f"{len(idle)} agent(s) were Online in the period and got no ticket: listed with 0{more}.")
 
 
-def _assignments(spread: AssignmentSpread, ttfr: TtfrReport) -> list[str]:
-    parts = ["<h2>Tickets assigned per agent</h2>"]
-    idle = spread.online_without_tickets[:IDLE_SHOWN]
-    if not spread.agents and not idle:
-        return [*parts, _note("No tickets assigned in the period.")]
-    bars = [(a.agent_id, a.assigned) for a in spread.agents] + [(agent, 0) for agent in idle]
-    parts.append(agent_bars_svg(bars, "Tickets assigned per agent"))
-    ttfr_of = {s.dim.partition(":")[2]: s for s in ttfr.per_agent}
+def _live_cells(live: Mapping[str, AgentLoad] | None, agent: str) -> list[object]:
+    """The "load now" and "capacity now" cells of an agent's row (none when the account has no capacity)."""
+    if live is None:
+        return []
+    row = live.get(agent)
+    return [row.load if row else 0, capacity_text(row)]
+
+
+def _agent_rows(report: Report, live: Mapping[str, AgentLoad] | None) -> list[list[object]]:
+    """Agents with assignments, then those Online with none, then (with a capacity) those only holding
+    open tickets or their own capacity: the latter two listed with 0, ``IDLE_SHOWN`` of each at most."""
+    spread = report.assignments
+    ttfr_of = {s.dim.partition(":")[2]: s for s in report.ttfr.per_agent}
     rows: list[list[object]] = []
     for agent in spread.agents:
         stats = ttfr_of.get(agent.agent_id)
@@ -124,11 +135,45 @@ def _assignments(spread: AssignmentSpread, ttfr: TtfrReport) -> list[str]:
                 stats.count if stats else 0,
                 estimate(stats.median_seconds, stats.median_capped, "\u2264") if stats else "-",
                 estimate(stats.p90_seconds, stats.p90_capped, "\u2264") if stats else "-",
+                *_live_cells(live, agent.agent_id),
             ]
         )
-    rows += [[agent, 0, "0.0%", 0, "-", "-"] for agent in idle]
-    parts.append(_table(["agent", "assigned", "share", "replies", "TTFR median", "TTFR p90"], rows, (1, 2, 3, 4, 5)))
+    idle = spread.online_without_tickets[:IDLE_SHOWN]
+    holders = [row.agent_id for row in holders_outside(spread, report.capacity)[:IDLE_SHOWN]]
+    rows += [[agent, 0, "0.0%", 0, "-", "-", *_live_cells(live, agent)] for agent in [*idle, *holders]]
+    return rows
+
+
+def _live_note(report: Report, live: Mapping[str, AgentLoad] | None) -> str:
+    if live is None:
+        return ""
+    holders = holders_outside(report.assignments, report.capacity)
+    listed = (
+        f" {len(holders)} agent(s) hold open tickets or their own capacity but got no ticket and were not seen "
+        "Online in the period: listed with 0."
+        if holders
+        else ""
+    )
+    return _note(
+        "Load now: open tickets assigned to the agent now; capacity now: their own capacity (marked *), else the "
+        f"account's. Both are as they are now, not figures of the period.{_e(listed)}"
+    )
+
+
+def _assignments(report: Report) -> list[str]:
+    spread, live = report.assignments, live_by_agent(report.capacity)
+    parts = ["<h2>Tickets assigned per agent</h2>"]
+    rows = _agent_rows(report, live)
+    if not rows:
+        return [*parts, _note("No tickets assigned in the period.")]
+    idle = spread.online_without_tickets[:IDLE_SHOWN]
+    bars = [(a.agent_id, a.assigned) for a in spread.agents] + [(agent, 0) for agent in idle]
+    parts.append(agent_bars_svg(bars, "Tickets assigned per agent"))
+    headers = ["agent", "assigned", "share", "replies", "TTFR median", "TTFR p90"]
+    headers += ["load now", "capacity now"] if live is not None else []
+    parts.append(_table(headers, rows, (1, 2, 3, 4, 5, 6, 7)))
     parts.append(_idle_note(spread))
+    parts.append(_live_note(report, live))
     if not spread.agents:
         return [*parts, _note("No tickets assigned in the period.")]
     parts.append(
@@ -139,6 +184,32 @@ def _assignments(spread: AssignmentSpread, ttfr: TtfrReport) -> list[str]:
         )
     )
     return parts
+
+
+def _waiting_queue(capacity: CapacityReport) -> list[str]:
+    """Capacity and the waiting queue: only when the account has a capacity or the period used it."""
+    if not capacity_shown(capacity):
+        return []
+    waited = capacity.waited
+    row: list[object] = [
+        "released tickets",
+        waited.count,
+        duration(waited.median_seconds),
+        duration(waited.p90_seconds),
+        duration(waited.mean_seconds),
+    ]
+    return [
+        "<h2>Capacity and the waiting queue</h2>",
+        _note(
+            f"{_e(_sentence(capacity_summary(capacity)))}. Capacity and load are as they are now; the counts and "
+            "waiting times are of the period (decisions made in it; a waiting time is filed when the ticket was "
+            "released). The waiting time runs from the ticket's arrival to its assignment by the release; median "
+            "and 90th percentile are estimated from the buckets (linear inside a bucket), the mean is exact."
+        ),
+        _table(["in the period", "tickets"], waiting_counts(capacity), (1,)),
+        _table(["waiting time", "tickets", "median", "p90", "mean"], [row], (1, 2, 3, 4)),
+        waited_svg(waited, "Waiting time of released tickets, arrival to assignment"),
+    ]
 
 
 def _ttfr_rows(stats: Sequence[TtfrStats]) -> list[list[object]]:
@@ -256,8 +327,9 @@ def render_html(report: Report) -> str:
     """The whole page as one string; a section with nothing to draw leaves no empty line."""
     out = [
         *_head(report),
-        *_assignments(report.assignments, report.ttfr),
+        *_assignments(report),
         *_ttfr(report.ttfr),
+        *_waiting_queue(report.capacity),
         *_queue(report.unassigned, report.time_zone),
         *_busiest_hours(report),
         *_decisions(report),

@@ -1,8 +1,9 @@
 """The per-day stats hash fields (docs/STATS.md) parsed into per-period totals.
 
 This is the one place that knows the field names the Lua writers use (``decided:<outcome>:<reason>``,
-``arrived:<HH>:<channel>``, ``ttfr:<dim>:<bucket>``, ...). A field it does not recognise is set aside
-in ``ParsedStats.ignored`` instead of failing the report: a newer writer must not break an older reader.
+``arrived:<HH>:<channel>``, ``ttfr:<dim>:<bucket>``, ``waited:<bucket>``, ...). A field it does not
+recognise is set aside in ``ParsedStats.ignored`` instead of failing the report: a newer writer must not
+break an older reader.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class ParsedStats:
     ttfr_sum: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     ttfr_count: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     ttfr_max: dict[str, int] = field(default_factory=dict)
+    waited: dict[float, int] = field(default_factory=lambda: defaultdict(int))
+    waited_sum: float = 0.0
+    waited_count: int = 0
     ignored: list[str] = field(default_factory=list)
 
 
@@ -51,7 +55,7 @@ def _hour(text: str) -> int:
 
 
 def parse_bucket(label: str) -> float:
-    """A TTFR bucket label (``300``, ``inf``) as its upper bound in seconds."""
+    """A TTFR (or waiting-time) bucket label (``300``, ``inf``) as its upper bound in seconds."""
     if label.lower() in ("inf", "+inf"):
         return math.inf
     bound = float(label)
@@ -125,6 +129,25 @@ def _ttfr_max(day: date, name: str, rest: str, value: str, parsed: ParsedStats) 
     parsed.ttfr_max[rest] = max(parsed.ttfr_max.get(rest, 0), count(value))
 
 
+def _waited(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
+    parsed.waited[parse_bucket(rest)] += count(value)
+
+
+def _waited_sum(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
+    if rest:
+        raise ValueError(name)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    parsed.waited_sum += number
+
+
+def _waited_count(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
+    if rest:
+        raise ValueError(name)
+    parsed.waited_count += count(value)
+
+
 def _online_snap(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
     """The writers' bookkeeping for the hourly Online sets (docs/STATS.md): not a figure."""
 
@@ -140,6 +163,9 @@ _HANDLERS: dict[str, _Handler] = {
     "ttfr_sum": _ttfr_sum,
     "ttfr_count": _ttfr_count,
     "ttfr_max": _ttfr_max,
+    "waited": _waited,
+    "waited_sum": _waited_sum,
+    "waited_count": _waited_count,
     "online_snap": _online_snap,
 }
 

@@ -6,13 +6,29 @@ shared with the HTML page (durations, hours, depths) is ``display``.
 
 from __future__ import annotations
 
-from schemas.report import AssignmentSpread, Report, Spike, TtfrReport, TtfrStats, UnassignedQueue
+from collections.abc import Mapping
+
+from schemas.report import (
+    AgentLoad,
+    AssignmentSpread,
+    CapacityReport,
+    Report,
+    Spike,
+    TtfrReport,
+    TtfrStats,
+    UnassignedQueue,
+)
 from worker.reports.display import (
     IDLE_SHOWN,
+    capacity_shown,
+    capacity_summary,
+    capacity_text,
     depth_text,
     duration,
     estimate,
+    holders_outside,
     hour_label,
+    live_by_agent,
     moment_label,
     online_text,
     queue_runs,
@@ -20,6 +36,7 @@ from worker.reports.display import (
     spike_peak,
     spike_runs,
     ttfr_label,
+    waiting_counts,
     zone_note,
 )
 from worker.reports.unassigned import SPIKE_LEVEL_FACTOR, SPIKE_LEVEL_MIN, peak_of
@@ -39,10 +56,21 @@ def _header(report: Report) -> list[str]:
     return lines
 
 
-def _idle_rows(spread: AssignmentSpread) -> list[str]:
+def _live(live: Mapping[str, AgentLoad] | None, agent: str) -> str:
+    """The LOAD NOW and CAP NOW cells of an agent's row ('' when the account has no capacity)."""
+    if live is None:
+        return ""
+    row = live.get(agent)
+    return f"  {row.load if row else 0:>8}  {capacity_text(row):>7}"
+
+
+def _idle_rows(spread: AssignmentSpread, live: Mapping[str, AgentLoad] | None) -> list[str]:
     """Agents Online in the period who got no ticket: listed with 0 (the first ``IDLE_SHOWN``)."""
     idle = spread.online_without_tickets
-    lines = [f"  {agent:<20} {0:>8} {0.0:>5.1f}%  {'':>7}  {'-':>8}  {'-':>8}" for agent in idle[:IDLE_SHOWN]]
+    lines = [
+        f"  {agent:<20} {0:>8} {0.0:>5.1f}%  {'':>7}  {'-':>8}  {'-':>8}{_live(live, agent)}"
+        for agent in idle[:IDLE_SHOWN]
+    ]
     if len(idle) > IDLE_SHOWN:
         lines.append(f"  ... and {len(idle) - IDLE_SHOWN:,} more agents Online with no ticket (see --json)")
     if idle:
@@ -50,21 +78,45 @@ def _idle_rows(spread: AssignmentSpread) -> list[str]:
     return lines
 
 
-def _assignments(spread: AssignmentSpread, ttfr: TtfrReport) -> list[str]:
+def _holder_rows(report: Report, live: Mapping[str, AgentLoad] | None) -> list[str]:
+    """Agents holding open tickets or an own capacity now, not otherwise in the table: listed with 0."""
+    holders = holders_outside(report.assignments, report.capacity)
+    lines = [
+        f"  {row.agent_id:<20} {0:>8} {0.0:>5.1f}%  {'':>7}  {'-':>8}  {'-':>8}{_live(live, row.agent_id)}"
+        for row in holders[:IDLE_SHOWN]
+    ]
+    if len(holders) > IDLE_SHOWN:
+        lines.append(f"  ... and {len(holders) - IDLE_SHOWN:,} more (see --json)")
+    if holders:
+        lines.append(
+            f"  {len(holders)} agent(s) hold open tickets or their own capacity but got no ticket and were not "
+            "seen Online in the period (listed with 0)"
+        )
+    return lines
+
+
+def _assignments(report: Report) -> list[str]:
+    spread, live = report.assignments, live_by_agent(report.capacity)
     lines = ["", "Tickets assigned per agent"]
-    if not spread.agents and not spread.online_without_tickets:
+    if not spread.agents and not spread.online_without_tickets and not holders_outside(spread, report.capacity):
         return [*lines, "  no tickets assigned in the period"]
-    ttfr_of = {s.dim.partition(":")[2]: s for s in ttfr.per_agent}
-    lines.append(f"  {'AGENT':<20} {'ASSIGNED':>8} {'SHARE':>6}  {'REPLIES':>7}  {'MEDIAN':>8}  {'P90':>8}")
+    ttfr_of = {s.dim.partition(":")[2]: s for s in report.ttfr.per_agent}
+    heading = f"  {'AGENT':<20} {'ASSIGNED':>8} {'SHARE':>6}  {'REPLIES':>7}  {'MEDIAN':>8}  {'P90':>8}"
+    lines.append(heading + (f"  {'LOAD NOW':>8}  {'CAP NOW':>7}" if live is not None else ""))
     for agent in spread.agents:
         stats = ttfr_of.get(agent.agent_id)
         share = 100 * agent.assigned / spread.total
         lines.append(
             f"  {agent.agent_id:<20} {agent.assigned:>8} {share:>5.1f}%  {stats.count if stats else 0:>7}  "
             f"{estimate(stats.median_seconds, stats.median_capped) if stats else '-':>8}  "
-            f"{estimate(stats.p90_seconds, stats.p90_capped) if stats else '-':>8}"
+            f"{estimate(stats.p90_seconds, stats.p90_capped) if stats else '-':>8}{_live(live, agent.agent_id)}"
         )
-    lines += _idle_rows(spread)
+    lines += _idle_rows(spread, live)
+    lines += _holder_rows(report, live)
+    if live is not None:
+        lines.append(
+            "  (LOAD NOW: open tickets assigned now; CAP NOW: capacity now, * the agent's own; not per period)"
+        )
     if not spread.agents:
         return [*lines, "  no tickets assigned in the period"]
     lines.append(
@@ -94,6 +146,27 @@ def _ttfr(ttfr: TtfrReport) -> list[str]:
     if comparison:
         lines.append(f"  ({comparison})")
     lines += [_ttfr_row(ttfr_label(stats), stats) for stats in [*ttfr.per_channel, *ttfr.per_agent]]
+    return lines
+
+
+def _waiting_queue(capacity: CapacityReport) -> list[str]:
+    """Capacity and the waiting queue: shown only when the account has a capacity or the period used it."""
+    if not capacity_shown(capacity):
+        return []
+    waited = capacity.waited
+    lines = [
+        "",
+        "Capacity and the waiting queue (capacity and load are now; the counts are decisions made in the period)",
+        f"  {capacity_summary(capacity)}",
+    ]
+    lines += [f"  {label:<46} {n:>7}" for label, n in waiting_counts(capacity)]
+    lines += [
+        "  Waiting time of the released tickets, arrival to assignment (filed when released; median and p90 "
+        "estimated from buckets, mean exact)",
+        f"  {'':<28} {'TICKETS':>7}  {'MEDIAN':>8}  {'P90':>8}  {'MEAN':>8}",
+        f"  {'released':<28} {waited.count:>7}  {duration(waited.median_seconds):>8}  "
+        f"{duration(waited.p90_seconds):>8}  {duration(waited.mean_seconds):>8}",
+    ]
     return lines
 
 
@@ -174,8 +247,9 @@ def format_text(report: Report) -> str:
     return "\n".join(
         [
             *_header(report),
-            *_assignments(report.assignments, report.ttfr),
+            *_assignments(report),
             *_ttfr(report.ttfr),
+            *_waiting_queue(report.capacity),
             *_queue(report.unassigned, report.time_zone),
             *_busiest_hours(report),
             *_decisions(report),
