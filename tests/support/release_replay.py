@@ -1,0 +1,223 @@
+"""Replaying an account's event stream to check capacity and the waiting queue's release after the fact.
+
+The stream is written in the same Lua call as every decision, so its order is the order in which Redis
+ran them: replaying it from the account's first event rebuilds, at every point, each agent's load (from
+``ticket.assigned`` / ``ticket.closed`` / ``ticket.reopened``), their capacity (``settings.changed``),
+who was Online (``agent.status_changed``), whether auto-assign was on, and which tickets waited for a
+release. ``AccountReplay.apply`` checks each event against that state (docs/DESIGN.md, "Capacity and
+the waiting queue"):
+
+- every ticket gets exactly one first decision, and is assigned at most once (no bulk job here);
+- an automatic assignment (``round_robin`` or ``waiting_queue``) goes to an Online agent whose load is
+  below their capacity at that point of the stream;
+- ``waiting_queue`` takes a ticket that was waiting for a release, only while auto-assign is on;
+- with auto-assign on, no automatic assignment takes a ticket while an older eligible one waits (a
+  newer ticket never overtakes an older one); the release's *run* order is not checked for being
+  monotonic: a reopened or late older ticket rightly joins the head of the queue mid-release;
+- every release toast names tickets released to its recipient, each ticket in one toast only.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+RELEASABLE = frozenset({"no_agent_online", "all_agents_at_capacity", "older_tickets_waiting", "reopened"})
+"""Reasons whose tickets a release may take (the waiting zset; no office hours in these tests)."""
+AUTOMATIC = frozenset({"round_robin", "waiting_queue"})
+
+
+@dataclass
+class Tally:
+    """How much the replay saw, so a test can show it exercised what it claims to."""
+
+    automatic: int = 0
+    released: int = 0
+    filled_to_capacity: int = 0
+    """Automatic assignments that took an agent's load to exactly their capacity."""
+    at_capacity_waits: int = 0
+    closes: int = 0
+    freed: int = 0
+    """Closes that gave an Online agent room they did not have."""
+    reopens: int = 0
+    capacity_changes: int = 0
+    release_runs: set[str] = field(default_factory=set)
+
+
+@dataclass
+class AccountReplay:
+    """One account's stream, applied event by event; ``created_ms`` gives every ticket's arrival (ms)."""
+
+    account_id: str
+    created_ms: Mapping[str, int]
+    load: Counter[str] = field(default_factory=Counter)
+    account_capacity: int | None = None
+    overrides: dict[str, int] = field(default_factory=dict)
+    online: set[str] = field(default_factory=set)
+    auto_assign: bool = False
+    state: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    """ticket → (early_closed | waiting | assigned | closed_waiting | closed_assigned | closed_decided,
+    the reason it waits or the agent it is assigned to)."""
+    waiting: dict[str, int] = field(default_factory=dict)
+    """Eligible waiting tickets (a release may take them) → created_at ms."""
+    released_to: dict[str, str] = field(default_factory=dict)
+    toasted: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[str] = field(default_factory=Counter)
+    tally: Tally = field(default_factory=Tally)
+    _heap: list[tuple[int, str]] = field(default_factory=list)
+    _index: int = 0
+    _previous: Any = None
+
+    def capacity(self, agent_id: str) -> int | None:
+        return self.overrides.get(agent_id, self.account_capacity)
+
+    def apply_all(self, events: Iterable[Any]) -> AccountReplay:
+        for event in events:
+            self.apply(event)
+        return self
+
+    def apply(self, event: Any) -> None:
+        assert event.account_id == self.account_id, f"event {self._where(event)} crossed accounts"
+        handler = getattr(self, "_" + event.type.replace(".", "_"), None)
+        assert handler is not None, f"unexpected event {self._where(event)}"
+        handler(event)
+        self._previous = event
+        self._index += 1
+
+    def oldest_waiting(self) -> tuple[int, str] | None:
+        """The oldest eligible waiting ticket as (created_at ms, ticket), or None."""
+        heap = self._heap
+        while heap and heap[0][1] not in self.waiting:
+            heapq.heappop(heap)
+        return heap[0] if heap else None
+
+    def agents_with_room(self) -> list[str]:
+        """Online agents whose load is below their capacity (all Online agents when uncapped)."""
+        return sorted(a for a in self.online if (cap := self.capacity(a)) is None or self.load[a] < cap)
+
+    def untoasted(self) -> list[str]:
+        """Released tickets no release toast named (a release still owes their toast)."""
+        return sorted(t for t in self.released_to if not self.toasted[t])
+
+    # --- one handler per event type ---------------------------------------------------------------
+
+    def _where(self, event: Any) -> str:
+        ticket = getattr(event, "ticket_id", None)
+        return f"#{self._index} {event.type} {ticket or ''} in {self.account_id}"
+
+    def _wait(self, ticket_id: str, reason: str) -> None:
+        self.state[ticket_id] = ("waiting", reason)
+        if reason in RELEASABLE:
+            self.waiting[ticket_id] = self.created_ms[ticket_id]
+            heapq.heappush(self._heap, (self.created_ms[ticket_id], ticket_id))
+
+    def _ticket_unassigned(self, event: Any) -> None:
+        ticket, reason = event.ticket_id, event.reason.value
+        self.decisions[ticket] += 1
+        assert self.decisions[ticket] == 1, f"{self._where(event)}: a ticket was decided twice"
+        if reason == "closed":
+            assert self.state.get(ticket) == ("early_closed", None), f"{self._where(event)}: closed but no early close"
+            self.state[ticket] = ("closed_decided", None)
+            return
+        assert ticket not in self.state, f"{self._where(event)}: decided in state {self.state[ticket]}"
+        self.tally.at_capacity_waits += reason == "all_agents_at_capacity"
+        self._wait(ticket, reason)
+
+    def _ticket_assigned(self, event: Any) -> None:
+        ticket, agent, reason = event.ticket_id, event.agent_id, event.reason.value
+        where = self._where(event) + f" to {agent} ({reason})"
+        assert reason in AUTOMATIC, f"{where}: no bulk job runs here"
+        assert ticket not in self.released_to, f"{where}: the ticket was assigned twice"
+        if reason == "round_robin":
+            self.decisions[ticket] += 1
+            assert self.decisions[ticket] == 1, f"{where}: a ticket was decided twice"
+            assert ticket not in self.state, f"{where}: round robin took a ticket in state {self.state[ticket]}"
+        else:
+            assert self.auto_assign and self.account_capacity is not None, f"{where}: released with auto-assign off"
+            assert ticket in self.waiting, f"{where}: released a ticket that was not waiting ({self.state.get(ticket)})"
+            assert event.previous_agent_id is None, f"{where}: a release names a previous agent"
+            self.released_to[ticket] = agent
+            self.tally.released += 1
+            self.tally.release_runs.add(event.id.split(".")[0])
+        self._check_room(agent, where)
+        if self.auto_assign:
+            older = self.oldest_waiting()
+            assert older is None or older[1] == ticket or older[0] >= self.created_ms[ticket], (
+                f"{where}: overtook {older[1]} (created {older[0]} ms, this one {self.created_ms[ticket]} ms)"
+            )
+        self.waiting.pop(ticket, None)
+        self.state[ticket] = ("assigned", agent)
+        self.load[agent] += 1
+        self.tally.automatic += 1
+        self.tally.filled_to_capacity += self.load[agent] == self.capacity(agent)
+
+    def _check_room(self, agent: str, where: str) -> None:
+        assert agent in self.online, f"{where}: the agent was not Online"
+        cap = self.capacity(agent)
+        assert cap is None or self.load[agent] < cap, f"{where}: load {self.load[agent]} already at capacity {cap}"
+
+    def _ticket_closed(self, event: Any) -> None:
+        ticket, agent = event.ticket_id, event.agent_id
+        where = self._where(event)
+        before = self.state.get(ticket)
+        self.tally.closes += 1
+        if agent is not None:
+            assert before == ("assigned", agent), f"{where}: closed by {agent} in state {before}"
+            assert self.load[agent] > 0, f"{where}: {agent}'s load would go below 0"
+            self.load[agent] -= 1
+            self.state[ticket] = ("closed_assigned", agent)
+            self.tally.freed += agent in self.online and self.load[agent] + 1 == self.capacity(agent)
+        elif before is None:
+            self.state[ticket] = ("early_closed", None)
+        else:
+            assert before[0] == "waiting", f"{where}: closed without an assignee in state {before}"
+            self.waiting.pop(ticket, None)
+            self.state[ticket] = ("closed_waiting", before[1])
+
+    def _ticket_reopened(self, event: Any) -> None:
+        ticket, agent = event.ticket_id, event.agent_id
+        where = self._where(event)
+        before = self.state.get(ticket)
+        self.tally.reopens += 1
+        if agent is not None:
+            assert before == ("closed_assigned", agent), f"{where}: reopened to {agent} in state {before}"
+            self.load[agent] += 1  # a reopen is not automatic: it may take a load above capacity
+            self.state[ticket] = ("assigned", agent)
+        elif before == ("early_closed", None):
+            del self.state[ticket]  # forgotten: the ticket is decided as usual when it comes
+        elif before == ("closed_decided", None):
+            self._wait(ticket, "reopened")
+        else:
+            assert before is not None and before[0] == "closed_waiting", f"{where}: reopened in state {before}"
+            self._wait(ticket, before[1] or "")
+
+    def _toast(self, event: Any) -> None:
+        previous = self._previous
+        if previous is not None and previous.type == "ticket.assigned" and previous.reason.value == "round_robin":
+            assert event.ticket_ids == [previous.ticket_id] and event.user_id == previous.agent_id, self._where(event)
+            return
+        for ticket in event.ticket_ids:  # a release's toast: one per agent per release
+            assert self.released_to.get(ticket) == event.user_id, f"{self._where(event)}: toasts {ticket} wrongly"
+            self.toasted[ticket] += 1
+            assert self.toasted[ticket] == 1, f"{self._where(event)}: {ticket} toasted twice"
+
+    def _agent_status_changed(self, event: Any) -> None:
+        (self.online.add if event.status.value == "online" else self.online.discard)(event.user_id)
+
+    def _settings_changed(self, event: Any) -> None:
+        changes = event.changes
+        if "auto_assign" in changes:
+            self.auto_assign = changes["auto_assign"] == "on"
+        if "capacity" in changes:
+            self.account_capacity = changes["capacity"]
+            self.tally.capacity_changes += 1
+        if "agent_capacity" in changes:
+            override = changes["agent_capacity"]
+            if override["capacity"] is None:
+                self.overrides.pop(override["user_id"], None)
+            else:
+                self.overrides[override["user_id"]] = override["capacity"]
+            self.tally.capacity_changes += 1
