@@ -45,10 +45,10 @@ def set_auto_assign(
 
 def claim(scripts: Scripts, keys: AccountKeys, now: datetime) -> bool:
     """Whether the account owes a release now that nobody is running: then the lease is taken and the
-    caller must enqueue it (``claim_release-7.lua``)."""
+    caller must enqueue it (``claim_release-8.lua``)."""
     call_keys = [keys.settings, keys.capacity, keys.waiting, keys.later, keys.ready, keys.release_due]
     args = [keys.account_id, int(now.timestamp() * 1000), RELEASE_LEASE_MS]
-    reply = scripts.call("claim_release", [*call_keys, keys.release_lease], args)
+    reply = scripts.call("claim_release", [*call_keys, keys.release_lease, keys.release_toasts], args)
     return int(reply[0]) == 1
 
 

@@ -8,8 +8,10 @@ account's release lease and tell their caller to enqueue ``worker.jobs.process_r
 
 1. ``promote_later``: after-hours tickets whose opening came join the queue at their arrival time;
 2. ``release_waiting``: one batch from the head of the queue, sized by its measured duration like the
-   bulk job's (a few ms each); the batch that finds nothing more to do gives the lease back;
-3. ``release_toasts``: one toast per agent for what the release gave them.
+   bulk job's (a few ms each), renewing the lease, until one says done;
+3. ``release_toasts``: one toast per agent for what the release gave them;
+4. ``end_release``: gives the lease back unless something new came meanwhile (then the release goes
+   round again): so a trigger is never lost between a release's last look and its end.
 
 Releases of one account may overlap (a retry, a sweep after a crash): a batch only takes tickets that
 are still at the head of the queue, so none is assigned twice. A release whose worker died leaves its
@@ -47,6 +49,9 @@ TOAST_SLICE = 50
 SWEEP_LIMIT = 100
 """Due accounts one sweep claims per partition (the rest wait for the next sweep, a second later)."""
 MAX_STALE_RETRIES = 50
+MAX_ROUNDS = 100
+"""Rounds (batches, toasts, end) one release job makes before it leaves the rest to the sweep: bounds a job
+whose account keeps getting room while it runs. Its lease lapses and the sweep starts the next one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,18 +133,32 @@ def send_toasts(scripts: Scripts, keys: AccountKeys, now: datetime, run_id: str)
     return sent
 
 
+def end_release(scripts: Scripts, keys: AccountKeys, now: datetime) -> bool:
+    """Whether the release must go on (more room, tickets or toasts appeared); else it gave its lease back."""
+    call_keys = [keys.settings, keys.capacity, keys.waiting, keys.later, keys.ready, keys.release_due]
+    call_keys += [keys.release_lease, keys.release_toasts]
+    reply = scripts.call("end_release", call_keys, [keys.account_id, _ms(now), RELEASE_LEASE_MS])
+    return int(reply[0]) == 1
+
+
 def run_release(
     scripts: Scripts, keys: AccountKeys, clock: Callable[[], datetime], run_id: str | None = None
 ) -> ReleaseResult:
-    """Release the account's waiting queue until nothing more can be assigned, then send its toasts.
-    ``clock`` gives the time of each batch (a long release spans seconds)."""
+    """Release the account's waiting queue until nothing more can be assigned, send its toasts, and stop
+    only when ``end_release`` agrees nothing new came meanwhile. ``clock`` gives the time of each call (a
+    long release spans seconds)."""
     run_id = run_id or new_event_id()
-    assigned = batches = longest = 0
-    for count, redis_us in _batches(scripts, keys, clock, run_id):
-        assigned += count
-        batches += 1
-        longest = max(longest, redis_us)
-    toasts = send_toasts(scripts, keys, clock(), run_id)
+    assigned = batches = longest = toasts = 0
+    for _ in range(MAX_ROUNDS):
+        for count, redis_us in _batches(scripts, keys, clock, run_id):
+            assigned += count
+            batches += 1
+            longest = max(longest, redis_us)
+        toasts += send_toasts(scripts, keys, clock(), run_id)
+        if not end_release(scripts, keys, clock()):
+            break
+    else:  # pragma: no cover - room appearing 100 times in a row during one release
+        log.warning("release.rounds_exhausted", account_id=keys.account_id, run_id=run_id)
     result = ReleaseResult(keys.account_id, run_id, assigned, batches, toasts, longest)
     log.info(
         "release.done",

@@ -6,10 +6,11 @@
   the reply says stale: read it again. Any number of releases of one account may run at once (a retry,
   a sweep after a crash): each ticket leaves 'waiting' in the call that assigns it, so none is assigned
   twice and no automatic assignment takes a load above its capacity.
-  The batch that finds nothing more to do gives the lease back and files the next after-hours opening
-  in releaseDue (or removes the account): in the same call, so a trigger either sees this release still
-  running (and it sees the trigger's room) or rings a new one. Toasts are summed per agent in 'toasts'
-  and sent by release_toasts once the release is done (one per agent per release).
+  Every batch renews the lease; the one that finds nothing more to do says done, and the release then
+  sends its toasts (release_toasts: summed per agent in 'toasts', one per agent per release) and asks
+  end_release whether it may stop: that call gives the lease back, so a trigger either sees this release
+  still running (and end_release sees the trigger's room) or rings a new one. releaseDue keeps the
+  account until then, so a release that dies anywhere is taken up by the sweep once its lease lapses.
 
   Input:
     KEYS[1] settings    {rr:pNN}:a:<acct>:settings          hash auto_assign, round_robin
@@ -41,9 +42,9 @@
     ARGV[12...] the ticket ids: the head of the waiting zset, oldest first, in KEYS order (may be none)
 
   Output:
-    {assigned, done, stale, redis_us}: done 1 when the release has nothing more to do now (no eligible
-    ticket waits, or no Online agent has room, or auto-assign / round robin / capacity is off): the lease
-    was given back. stale 1: the head moved, nothing written. redis_us: the call's duration by Redis's clock.
+    {assigned, done, stale, redis_us}: done 1 when the batches have nothing more to do now (no eligible
+    ticket waits, or no Online agent has room, or auto-assign / round robin / capacity is off); the lease
+    is renewed either way. stale 1: the head moved, nothing written. redis_us: the call's duration by Redis's clock.
 ]]
 local settingsKey, onlineKey, readyKey, placesKey, seqKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local capacityKey, loadKey, waitingKey, unassignedKey, countsKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
@@ -63,19 +64,8 @@ end
 local settings = rcall('HMGET', settingsKey, 'auto_assign', 'round_robin')
 local on = settings[1] == 'on' and settings[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
 
--- Nothing more to do now: give the lease back, and owe a release at the next after-hours opening.
-local function finish()
-  rcall('DEL', leaseKey)
-  local nextLater = rcall('ZRANGE', laterKey, 0, 0, 'WITHSCORES')
-  if on and #nextLater > 0 then
-    rcall('ZADD', releaseDueKey, nextLater[2], accountId)
-  else
-    rcall('ZREM', releaseDueKey, accountId)
-  end
-end
-
 if not on then
-  finish()
+  rcall('SET', leaseKey, nowMs, 'PX', leaseMs)
   return {0, 1, 0, elapsed_us()}
 end
 
@@ -141,9 +131,6 @@ end
 
 local dueLater = rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1)
 local done = rcall('ZCARD', readyKey) == 0 or (rcall('ZCARD', waitingKey) == 0 and #dueLater == 0)
-if done then
-  finish()
-  return {assigned, 1, 0, elapsed_us()}
-end
 rcall('SET', leaseKey, nowMs, 'PX', leaseMs)
+if done then return {assigned, 1, 0, elapsed_us()} end
 return {assigned, 0, 0, elapsed_us()}

@@ -1,9 +1,10 @@
 --[[
   Does the account owe a release now, and may this caller start it? Used by the workers' sweep of
   releaseDue (after-hours openings, releases whose worker died: their lease expired) and after a bulk
-  job (which may have moved load off agents). With work to do (auto-assign, round robin and a capacity
-  on; tickets waiting or an after-hours ticket due; an Online agent with room) the account is marked due
-  now and the lease taken if free: reply 1, the caller enqueues the release. Without work, releaseDue
+  job (which may have moved load off agents). With work to do (toasts a dead release did not send; or,
+  auto-assign, round robin and a capacity on, tickets waiting and an Online agent with room, or an
+  after-hours ticket due) the account is marked due now and the lease taken if free: reply 1, the caller
+  enqueues the release. Without work, releaseDue
   is set to the next after-hours opening (or the account removed): reply 0.
 
   Input:
@@ -14,6 +15,7 @@
     KEYS[5] ready       {rr:pNN}:a:<acct>:ready             zset Online agents below capacity by place
     KEYS[6] releaseDue  {rr:pNN}:release_due                zset account → ms a release is owed from
     KEYS[7] lease       {rr:pNN}:a:<acct>:release:lease     set while a release is queued or running
+    KEYS[8] toasts      {rr:pNN}:a:<acct>:release:toasts    hash agent → released tickets not yet toasted
 
     ARGV[1] account id  ARGV[2] now ms  ARGV[3] release lease (ms)
 
@@ -21,13 +23,14 @@
     {ring (1|0)}
 ]]
 local settingsKey, capacityKey, waitingKey, laterKey, readyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local releaseDueKey, leaseKey = KEYS[6], KEYS[7]
+local releaseDueKey, leaseKey, toastsKey = KEYS[6], KEYS[7], KEYS[8]
 local accountId, nowMs, leaseMs = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
 local s = rcall('HMGET', settingsKey, 'auto_assign', 'round_robin')
 local on = s[1] == 'on' and s[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
-local due = rcall('ZCARD', waitingKey) > 0 or #rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1) > 0
-if on and due and rcall('ZCARD', readyKey) > 0 then
+local dueLater = #rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1) > 0
+local room = rcall('ZCARD', waitingKey) > 0 and rcall('ZCARD', readyKey) > 0
+if rcall('HLEN', toastsKey) > 0 or (on and (room or dueLater)) then
   release_due_at(releaseDueKey, accountId, nowMs)
   if rcall('SET', leaseKey, nowMs, 'NX', 'PX', leaseMs) then return {1} end
   return {0}

@@ -1,0 +1,44 @@
+--[[
+  The last step of a release (worker/core/release.py): after its batches said done and its toasts were
+  sent, may it stop? In one call, so nothing a trigger adds in between is stranded: with more to do
+  (toasts not yet sent — an overlapping release's, or a dead one's —, or, auto-assign on, tickets waiting and
+  an agent with room, or an after-hours ticket due) the lease is renewed and the reply says go on;
+  otherwise the lease is given back and releaseDue set to the next after-hours opening (or the account
+  removed). A release whose worker dies before this call keeps the account due in releaseDue: once its
+  lease lapses the sweep starts another release, which sends what is left (toasts included).
+
+  Input:
+    KEYS[1] settings    {rr:pNN}:a:<acct>:settings          hash auto_assign, round_robin
+    KEYS[2] capacity    {rr:pNN}:a:<acct>:capacity          hash '*' / agent → capacity
+    KEYS[3] waiting     {rr:pNN}:a:<acct>:waiting           zset releasable waiting tickets by created_at ms
+    KEYS[4] later       {rr:pNN}:a:<acct>:later             zset after-hours tickets by available_at ms
+    KEYS[5] ready       {rr:pNN}:a:<acct>:ready             zset Online agents below capacity by place
+    KEYS[6] releaseDue  {rr:pNN}:release_due                zset account → ms a release is owed from
+    KEYS[7] lease       {rr:pNN}:a:<acct>:release:lease     set while a release is queued or running
+    KEYS[8] toasts      {rr:pNN}:a:<acct>:release:toasts    hash agent → released tickets not yet toasted
+
+    ARGV[1] account id  ARGV[2] now ms  ARGV[3] release lease (ms)
+
+  Output:
+    {go_on (1|0)}
+]]
+local settingsKey, capacityKey, waitingKey, laterKey, readyKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local releaseDueKey, leaseKey, toastsKey = KEYS[6], KEYS[7], KEYS[8]
+local accountId, nowMs, leaseMs = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+
+local s = rcall('HMGET', settingsKey, 'auto_assign', 'round_robin')
+local on = s[1] == 'on' and s[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
+local dueLater = #rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1) > 0
+local room = rcall('ZCARD', waitingKey) > 0 and rcall('ZCARD', readyKey) > 0
+if rcall('HLEN', toastsKey) > 0 or (on and (room or dueLater)) then
+  rcall('SET', leaseKey, nowMs, 'PX', leaseMs)
+  return {1}
+end
+rcall('DEL', leaseKey)
+local nextLater = rcall('ZRANGE', laterKey, 0, 0, 'WITHSCORES')
+if on and #nextLater > 0 then
+  rcall('ZADD', releaseDueKey, nextLater[2], accountId)
+else
+  rcall('ZREM', releaseDueKey, accountId)
+end
+return {0}
