@@ -81,35 +81,49 @@ end
 -- Ids are validated to [A-Za-z0-9._@+-] (channels and reasons are ours): nothing needs JSON escaping.
 local eventHead = '","type":"ticket.assigned","schema_version":"1","account_id":"' .. accountId ..
                   '","occurred_at":"' .. nowIso .. '","ticket_id":"'
+-- Hot loop: per ticket only the ready head, the two queues, the record, the agent's ready entry and the
+-- two XADDs; places, counts, loads, figures and toasts are summed here and written once per batch.
 local assigned = 0
+local seq = tonumber(rcall('GET', seqKey) or '0')
+local agentsInBatch, perAgent = {}, {}  -- agent → {place, added, load, cap, toasts}
+local depth, waitedBuckets, waitedSum = {}, {}, 0
 for i = 1, n do
-  local agents = rcall('ZRANGE', readyKey, 0, 0)
-  if #agents == 0 then break end
-  local agentId = agents[1]
+  local head = rcall('ZRANGE', readyKey, 0, 0)
+  if #head == 0 then break end
+  local agentId = head[1]
   local ticketKey, ticketId = KEYS[FIRST_TICKET_KEY + i - 1], ARGV[FIRST_TICKET_ARG + i - 1]
   rcall('ZREM', waitingKey, ticketId)
   local rec = rcall('HMGET', ticketKey, 'status', 'closed', 'channel', 'reason', 'created_ms')
   if rec[1] == 'unassigned' and rec[2] ~= '1' then
     local channel = rec[3]
     if rcall('ZREM', unassignedKey, ticketId) == 1 then
-      record_depth(uqDepthKey, statsKey, hour, channel .. ':' .. rec[4], -1)
+      local field = channel .. ':' .. rec[4]
+      depth[field] = (depth[field] or 0) - 1
     end
-    local place = rcall('INCR', seqKey)
-    rcall('ZADD', onlineKey, place, agentId)
-    rcall('HSET', placesKey, agentId, place)
-    rcall('HINCRBY', countsKey, agentId, 1)
-    add_load(loadKey, agentId, 1)
-    refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId)
-    rcall('HINCRBY', statsKey, 'assigned:' .. agentId, 1)
+    local a = perAgent[agentId]
+    if not a then
+      a = {added = 0, load = tonumber(rcall('HGET', loadKey, agentId) or '0'),
+           cap = capacity_of(capacityKey, agentId), toasts = {}}
+      perAgent[agentId] = a
+      agentsInBatch[#agentsInBatch + 1] = agentId
+    end
+    seq = seq + 1
+    a.place, a.added, a.load = seq, a.added + 1, a.load + 1
+    -- Re-file the agent in ready at their new place, or take them out at capacity (refresh_ready, with
+    -- the load and capacity this batch already knows).
+    if a.cap == nil or a.load < a.cap then
+      rcall('ZADD', readyKey, seq, agentId)
+    else
+      rcall('ZREM', readyKey, agentId)
+    end
     -- Waiting time (arrival → assignment), in the TTFR buckets (seconds; the generated prelude).
     local waited = math.max(0, math.floor((nowMs - tonumber(rec[5] or nowMs)) / 1000))
     local bucket = 'inf'
     for _, bound in ipairs(TTFR_BUCKETS) do
       if waited <= bound then bucket = tostring(bound) break end
     end
-    rcall('HINCRBY', statsKey, 'waited:' .. bucket, 1)
-    rcall('HINCRBY', statsKey, 'waited_sum', waited)
-    rcall('HINCRBY', statsKey, 'waited_count', 1)
+    waitedBuckets[bucket] = (waitedBuckets[bucket] or 0) + 1
+    waitedSum = waitedSum + waited
     rcall('HSET', ticketKey, 'status', 'assigned', 'agent_id', agentId, 'reason', 'waiting_queue',
           'available_at', '', 'decided_at', nowIso)
     if recordTtl and recordTtl > 0 then rcall('EXPIRE', ticketKey, recordTtl) end
@@ -117,13 +131,31 @@ for i = 1, n do
              '{"id":"' .. runId .. '.' .. (firstPosition + i - 1) .. eventHead .. ticketId .. '","channel":"' ..
              channel .. '","agent_id":"' .. agentId .. '","previous_agent_id":null,"reason":"waiting_queue",' ..
              '"team_id":null}')
-    local listed = rcall('HGET', toastsKey, agentId)
-    if listed then listed = listed .. ',"' .. ticketId .. '"' else listed = '"' .. ticketId .. '"' end
-    rcall('HSET', toastsKey, agentId, listed)
+    a.toasts[#a.toasts + 1] = '"' .. ticketId .. '"'
     assigned = assigned + 1
   end
 end
+
+-- Once per batch: the rotation (places only grow, so each agent's last place is theirs), counts, loads,
+-- figures and the toast lists.
+if assigned > 0 then rcall('SET', seqKey, seq) end
+for _, agentId in ipairs(agentsInBatch) do
+  local a = perAgent[agentId]
+  rcall('ZADD', onlineKey, a.place, agentId)
+  rcall('HSET', placesKey, agentId, a.place)
+  rcall('HINCRBY', countsKey, agentId, a.added)
+  add_load(loadKey, agentId, a.added)
+  rcall('HINCRBY', statsKey, 'assigned:' .. agentId, a.added)
+  local listed = table.concat(a.toasts, ',')
+  local before = rcall('HGET', toastsKey, agentId)
+  if before then listed = before .. ',' .. listed end
+  rcall('HSET', toastsKey, agentId, listed)
+end
+for field, delta in pairs(depth) do record_depth(uqDepthKey, statsKey, hour, field, delta) end
+for bucket, count in pairs(waitedBuckets) do rcall('HINCRBY', statsKey, 'waited:' .. bucket, count) end
 if assigned > 0 then
+  rcall('HINCRBY', statsKey, 'waited_sum', waitedSum)
+  rcall('HINCRBY', statsKey, 'waited_count', assigned)
   rcall('HINCRBY', statsKey, 'decided:assigned:waiting_queue', assigned)
   rcall('HINCRBY', metricsKey, 'decisions:assigned:waiting_queue', assigned)
   rcall('EXPIRE', statsKey, statsTtl)
