@@ -36,6 +36,7 @@ BENCHES = (
     "topology",
     "bounded",
     "office_hours",
+    "capacity",
 )
 DOC = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
 ARCHIVE = Path(__file__).resolve().parent / "PERFORMANCE_archive.md"
