@@ -94,17 +94,19 @@ def _batches(
     scripts: Scripts, keys: AccountKeys, clock: Callable[[], datetime], run_id: str
 ) -> Iterator[tuple[int, int]]:
     """Run batches until one reports done; yields (assigned, redis_us) per batch that wrote."""
-    size, position, stale = FIRST_BATCH, 0, 0
+    size, position, stale, promote = FIRST_BATCH, 0, 0, True
     retention = scripts.retention
     while True:
         now = clock()
-        promote_due(scripts, keys, now)
+        if promote:  # at the start, and when a batch saw an after-hours ticket come due
+            promote_due(scripts, keys, now)
         head = [text(t) for t in scripts.client.zrange(keys.waiting, 0, size - 1)]
         args: list[Any] = [keys.account_id, utc_iso(now), _ms(now), *scripts.stream_args()]
         args += [retention.assigned_record_ttl_seconds, hour_of(now), scripts.stats_ttl(day_of(now), now)]
         args += [RELEASE_LEASE_MS, run_id, position, *head]
         reply = scripts.call("release_waiting", [*_batch_keys(keys, now), *keys.tickets(head)], args)
-        assigned, done, was_stale, redis_us = (int(value) for value in reply)
+        assigned, done, was_stale, redis_us, due_later = (int(value) for value in reply)
+        promote = due_later == 1
         if was_stale:
             stale += 1
             if stale > MAX_STALE_RETRIES:  # pragma: no cover - the head moving 50 times in a row
@@ -113,7 +115,7 @@ def _batches(
         stale = 0
         position += len(head)
         yield assigned, redis_us
-        if done:
+        if done and not promote:
             return
         size = max(MIN_BATCH_SIZE, min(MAX_BATCH_SIZE, next_batch_size(len(head) or size, redis_us, size)))
 

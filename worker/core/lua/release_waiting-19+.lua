@@ -42,7 +42,8 @@
     ARGV[12...] the ticket ids: the head of the waiting zset, oldest first, in KEYS order (may be none)
 
   Output:
-    {assigned, done, stale, redis_us}: done 1 when the batches have nothing more to do now (no eligible
+    {assigned, done, stale, redis_us, due_later}: due_later 1 when an after-hours ticket in 'later' is due
+    (the caller promotes before its next batch; a stale reply says 1 too). done 1 when the batches have nothing more to do now (no eligible
     ticket waits, or no Online agent has room, or auto-assign / round robin / capacity is off); the lease
     is renewed either way. stale 1: the head moved, nothing written. redis_us: the call's duration by Redis's clock.
 ]]
@@ -66,15 +67,15 @@ local on = settings[1] == 'on' and settings[2] == 'on' and rcall('HEXISTS', capa
 
 if not on then
   rcall('SET', leaseKey, nowMs, 'PX', leaseMs)
-  return {0, 1, 0, elapsed_us()}
+  return {0, 1, 0, elapsed_us(), 0}
 end
 
 local n = #KEYS - FIRST_TICKET_KEY + 1
 if n > 0 then
   local head = rcall('ZRANGE', waitingKey, 0, n - 1)
-  if #head ~= n then return {0, 0, 1, elapsed_us()} end
+  if #head ~= n then return {0, 0, 1, elapsed_us(), 1} end
   for i = 1, n do
-    if head[i] ~= ARGV[FIRST_TICKET_ARG + i - 1] then return {0, 0, 1, elapsed_us()} end
+    if head[i] ~= ARGV[FIRST_TICKET_ARG + i - 1] then return {0, 0, 1, elapsed_us(), 1} end
   end
 end
 
@@ -164,5 +165,7 @@ end
 local dueLater = rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1)
 local done = rcall('ZCARD', readyKey) == 0 or (rcall('ZCARD', waitingKey) == 0 and #dueLater == 0)
 rcall('SET', leaseKey, nowMs, 'PX', leaseMs)
-if done then return {assigned, 1, 0, elapsed_us()} end
-return {assigned, 0, 0, elapsed_us()}
+local due = 0
+if #dueLater > 0 then due = 1 end
+if done then return {assigned, 1, 0, elapsed_us(), due} end
+return {assigned, 0, 0, elapsed_us(), due}
