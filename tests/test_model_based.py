@@ -11,7 +11,23 @@ in-process worker runs it (``work(burst=True)``) — with the job's clock pinned
 random batch size, and its result dict is compared with the model's. It runs on a real Redis and on
 fakeredis.
 
-Failures hypothesis finds are kept below the machine as ordinary tests named for the behaviour.
+Capacity and the waiting queue (issue 15): random actors set and clear the account's capacity and per-agent
+overrides and turn auto-assign on and off (refusals included). A release the engine rings
+(``Engine.on_release``, which enqueues ``worker.jobs.process_release`` in production) is recorded and
+compared with the releases the model says are owed, and run *later*, by the ``run_release`` rule
+(``worker.core.release.run_release``, the job's body, at that step's ``now``): tickets keep arriving while it
+is pending and must queue behind older ones. Now and then a release nobody rang runs (a retry, a second
+worker), and the ``sweep`` rule runs the workers' sweep (``sweep_due``), mostly at after-hours openings.
+After every step, besides the views, issue 15's invariants are checked on the engine's state
+(tests/support/waiting_queue.py): no automatic assignment above capacity, oldest first, a release ends with
+no eligible ticket waiting or nobody with room, and no trace of issue 15 without a capacity or auto-assign.
+At the end, time passes: every opening comes, and every release rung runs. A second, narrower machine
+(``WaitingQueueMachine``, real Redis) drops the rules about other concerns, so that its runs are mostly
+tickets, closes, capacities and releases.
+
+Failures hypothesis finds are kept below the machine as ordinary tests named for the behaviour; while an
+engine bug is open its test is marked ``xfail(strict=True)`` and the machine steers clear of what triggers
+it (``ModelMachine.steers_clear``).
 """
 
 from __future__ import annotations
@@ -30,9 +46,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
+    MultipleResults,
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -40,17 +58,20 @@ from hypothesis.stateful import (
 from rq.job import Job, JobStatus
 
 import worker.core.bulk
+import worker.jobs
 from producers.queue import SERIALIZER
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from tests.support import replies
-from tests.support.model import Model, ModelEvent, Outcome, TeamRow, UnassignedRow, UserRow
+from tests.support.model import Model, ModelEvent, Outcome, Refused, TeamRow, UnassignedRow, UserRow
 from tests.support.snapshots import agent_counts
+from tests.support.waiting_queue import QueueState, automatic_assignments, check_step, stored_capacities
 from worker.core.bulk import BATCH_SIZE, start_bulk_assign
 from worker.core.engine import Decision, Engine
-from worker.core.keys import AccountKeys, partition_of
+from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of
 from worker.core.queries import Queries
+from worker.core.release import run_release, sweep_due
 from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownUser
 from worker.runtime.runner import make_worker
 
@@ -59,6 +80,9 @@ NOW = datetime(2026, 10, 29, 12, 0, tzinfo=UTC)
 arrival times within five days either side cross both changes."""
 
 SPREAD_MINUTES = 5 * 24 * 60
+
+LAST_OPENING = NOW + timedelta(minutes=SPREAD_MINUTES, days=14)
+"""After every ticket's next opening (``HOURS`` open at least once a week)."""
 
 ACCOUNTS = ("acme", "hooli")
 """Two accounts in the same partition (14 of 16): isolation even within one partition stream."""
@@ -72,6 +96,10 @@ BULK_TEAMS = (*TEAMS, *TEAMS, "void")
 BATCH_SIZES = (1, 2, 3, BATCH_SIZE)
 """The job's batch size, patched per run: small ones make a job several batches (the rotation is taken
 afresh per batch), and the real one."""
+CAPACITIES = (None, 1, 1, 2, 3, 0)
+"""Capacities the rules set: small, so that agents reach them; 0 is refused (``InvalidInput``)."""
+SEED_CAPACITIES = ((None, False), (1, True), (2, True), (1, True), (1, False))
+"""The account's capacity and auto-assign to start with."""
 SEED_ROLES = (Role.AGENT, Role.AGENT, Role.AGENT, Role.OWNER, Role.ADMIN, Role.MANAGER, Role.VIEWER)
 """Roles of the initial users (agents weighted up, so that tickets get assigned)."""
 
@@ -98,6 +126,11 @@ def ticket_created(
         {"account_id": account_id, "ticket_id": ticket_id, "channel": channel, "created_at": created_at},
         context={"now": now},
     )
+
+
+def clock_at(moment: datetime) -> Callable[[], datetime]:
+    """A release's clock, stopped at ``moment``."""
+    return lambda: moment
 
 
 def decision_outcome(decision: Decision) -> Outcome:
@@ -133,8 +166,23 @@ def work_burst(client: redis.Redis) -> None:
         rq_worker.work(burst=True, logging_level="WARNING")
 
 
+def same_refusal(expected: HelpdeskError, raised: Exception) -> bool:
+    """The engine refused as the model did. ``RR_REFUSED`` has no exception class in the engine yet: it raises
+    ``redis.ResponseError`` (test_a_rule_refusal_is_a_typed_helpdesk_error); a class named ``Refused`` is
+    accepted too, so the harness keeps working once it has one."""
+    if isinstance(expected, Refused):
+        return type(raised).__name__ == "Refused" or (
+            isinstance(raised, redis.ResponseError) and str(raised).startswith("RR_REFUSED")
+        )
+    return type(raised) is type(expected)
+
+
 class EngineHarness:
-    """Calls the engine and the model alike and compares results, exceptions and new events."""
+    """Calls the engine and the model alike and compares results, exceptions, new events and rung releases.
+
+    A release the engine rings (``Engine.on_release``; a bulk job's, through ``worker.jobs.enqueue_release``)
+    is recorded and, as in production, run later: ``queued`` holds the release jobs not run yet, and
+    :meth:`release` runs one (``worker.core.release.run_release``, the job's body) whenever the test says."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
@@ -144,6 +192,19 @@ class EngineHarness:
         self.last_event_id = dict.fromkeys(ACCOUNTS, "-")
         self.note: Callable[[str], None] = lambda label: None
         """Where outcome labels go: ``hypothesis.event`` inside the machine (``--hypothesis-show-statistics``)."""
+        self.rung: list[str] = []
+        """Accounts whose release the engine rang during the current step."""
+        self.queued: list[str] = []
+        """Release jobs enqueued and not run yet (an account may have several: a retry, a sweep)."""
+        self.step_events: dict[str, list[ModelEvent]] = {}
+        self.released: str | None = None
+        """The account the last step released, if it was a release."""
+        self.clean = True
+        """No check has failed (a failed one leaves this False)."""
+        self.touched: set[str] = set()
+        """Accounts the steps since the last look at the views acted on."""
+        for engine in self.engines:
+            engine.on_release = self.rung.append
 
     def new_events(self, account_id: str) -> list[ModelEvent]:
         entries = self.queries.events(account_id, after=self.last_event_id[account_id])
@@ -158,14 +219,22 @@ class EngineHarness:
         model_call: Callable[[], tuple[Any, list[ModelEvent]]],
         convert: Callable[[Any], Any] = lambda result: result,
     ) -> Any:
-        """Run the model, then the engine; the same result (or refusal) and the same new events. Returns the result."""
+        """Run the model, then the engine; the same result (or refusal), the same new events and the same
+        releases rung. Returns the result."""
         actual = None
+        self.released = None
+        self.clean = False
+        self.touched.add(account_id)
         try:
             expected, expected_events = model_call()
         except HelpdeskError as refusal:
             self.note(f"refused: {type(refusal).__name__}")
-            with pytest.raises(type(refusal)):
+            try:
                 engine_call()
+            except Exception as raised:  # any class: compared with the model's refusal below
+                assert same_refusal(refusal, raised), f"expected {refusal!r}, got {raised!r}"
+            else:
+                pytest.fail(f"the engine did not refuse: {refusal!r}")
             expected_events = []
         else:
             if isinstance(expected, Outcome):
@@ -173,7 +242,15 @@ class EngineHarness:
             actual = convert(engine_call())
             assert actual == expected
         for account in ACCOUNTS:  # the other account's stream must not move
-            assert self.new_events(account) == (expected_events if account == account_id else [])
+            self.step_events[account] = self.new_events(account)
+            assert self.step_events[account] == (expected_events if account == account_id else [])
+        assert sorted(self.rung) == sorted(self.model.rung), "releases rung"
+        if self.rung:
+            self.note("release rung")
+        self.queued += self.rung
+        self.rung.clear()
+        self.model.rung.clear()
+        self.clean = True
         return actual
 
     def call(self, name: str, account_id: str, *args: Any, engine: int = 0) -> Any:
@@ -203,7 +280,12 @@ class EngineHarness:
         )
 
         def run_job() -> Any:
-            with bulk_job_clock(now, batch_size):
+            with (
+                bulk_job_clock(now, batch_size),
+                mock.patch.object(
+                    worker.jobs, "enqueue_release", lambda account_id, queue: self.rung.append(account_id)
+                ),
+            ):
                 job = start_bulk_assign(self.client, request)  # a refusal raises here, before enqueueing
                 work_burst(self.client)
             job = Job.fetch(job.id, connection=self.client, serializer=SERIALIZER)
@@ -230,6 +312,32 @@ class EngineHarness:
         self.note(f"{name}: {'changed' if change[3] else 'no change'}{' (assigned)' if change[4] else ''}")
         return change[3]
 
+    def release(self, account_id: str, now: datetime, engine: int = 0) -> tuple[str, int, int]:
+        """One release job of ``account_id`` at ``now`` (its clock pinned): ``(account_id, assigned, toasts)``."""
+        scripts, keys = self.engines[engine].scripts, self.engines[engine].keys(account_id)
+        result: tuple[str, int, int] = self.check(
+            account_id,
+            lambda: run_release(scripts, keys, clock_at(now)),
+            lambda: self.model.release(account_id, now),
+            lambda r: (r.account_id, r.assigned, r.toasts),
+        )
+        self.released = account_id
+        self.note(f"release: {'assigned' if result[1] else 'nothing to do'}")
+        return result
+
+    def sweep(self, now: datetime) -> list[str]:
+        """The workers' sweep at ``now`` (``worker.core.release.sweep_due``): the accounts it rang, sorted."""
+        engine = self.engines[0]
+        self.touched.update(ACCOUNTS)
+        rung: list[str] = self.check(
+            ACCOUNTS[0],
+            lambda: sweep_due(engine.scripts, engine.keys, DEFAULT_PARTITIONS, now, self.rung.append),
+            lambda: self.model.sweep(now),
+            sorted,
+        )
+        self.note(f"sweep: {'rang' if rung else 'nothing due'}")
+        return rung
+
     def decide(self, ticket: TicketCreated, now: datetime, engine: int = 0) -> Outcome:
         outcome: Outcome = self.check(
             ticket.account_id,
@@ -239,8 +347,13 @@ class EngineHarness:
         )
         return outcome
 
-    def check_views(self) -> None:
-        for account_id in ACCOUNTS:
+    def check_views(self, touched_only: bool = False) -> None:
+        """The views agree with the model, and issue 15's invariants hold on them (tests/support/waiting_queue.py).
+
+        ``touched_only``: only the accounts acted on since the last look (after a step; the other account's
+        stream is checked by every step, and its views when a step acts on it, or at the end)."""
+        self.clean = False
+        for account_id in sorted(self.touched) if touched_only else ACCOUNTS:
             unassigned = [
                 UnassignedRow(r.ticket_id, r.channel.value, r.reason.value, r.created_at, r.available_at)
                 for r in self.queries.unassigned(account_id)
@@ -255,8 +368,22 @@ class EngineHarness:
             assert users == self.model.users(account_id)
             current = self.queries.settings(account_id)
             assert (current.round_robin, current.office_hours) == self.model.settings(account_id)
+            capacities = stored_capacities(self.client, account_id)
+            assert capacities == self.model.capacities(account_id)
             teams = [TeamRow(t.team_id, t.members, t.online) for t in self.queries.teams(account_id)]
             assert teams == self.model.teams(account_id)
+            state = QueueState.of(current.round_robin, capacities, users, unassigned)
+            self.check_waiting_queue(account_id, state)
+        self.step_events.clear()  # consumed: a step that calls nothing (skipped) brings no events
+        self.released = None
+        self.touched.clear()
+        self.clean = True
+
+    def check_waiting_queue(self, account_id: str, state: QueueState) -> None:
+        events = self.step_events.get(account_id, [])
+        model = self.model.account(account_id)
+        created_at = {e["ticket_id"]: model.decided[e["ticket_id"]].created_at for e in automatic_assignments(events)}
+        check_step(state, events, created_at, model.noticed, release_ended=self.released == account_id)
 
     def check_partition_stream(self) -> None:
         """The partition stream holds exactly each account's stream, in the same order."""
@@ -275,6 +402,10 @@ class ModelMachine(RuleBasedStateMachine):
     """Subclasses supply ``make_client``."""
 
     tickets = Bundle("tickets")
+    broad = True
+    """False narrows the machine to capacity and the waiting queue (``WaitingQueueMachine``): the rules about
+    other concerns (roles, other users' status, office hours, redeliveries, teams, closes before their
+    ticket) are off, so that more of each run is tickets, closes, capacity and releases."""
 
     def make_client(self) -> redis.Redis:
         raise NotImplementedError
@@ -287,10 +418,19 @@ class ModelMachine(RuleBasedStateMachine):
         self.ticket_counter = 0
 
     def teardown(self) -> None:
-        self.harness.check_partition_stream()
+        """Time passes: every opening comes, the sweep rings what is owed, and every release rung runs. (Not
+        after a failed check: hypothesis calls this anyway, and a second failure would hide the first.)"""
+        if self.harness.clean:
+            self.harness.check_views()  # both accounts
+            self.harness.sweep(LAST_OPENING)
+            while self.harness.queued:
+                self.harness.release(self.harness.queued.pop(0), LAST_OPENING)
+                self.harness.check_views()
+            self.harness.check_partition_stream()
         self.client.close()
 
     @initialize(
+        target=tickets,
         managers=st.tuples(*[st.sampled_from([Role.OWNER, Role.ADMIN, Role.MANAGER])] * len(ACCOUNTS)),
         roles=st.lists(st.sampled_from(SEED_ROLES), min_size=2 * len(USERS), max_size=2 * len(USERS)),
         online=st.tuples(*[st.sets(st.sampled_from(USERS))] * len(ACCOUNTS)),
@@ -298,6 +438,8 @@ class ModelMachine(RuleBasedStateMachine):
         hours=st.tuples(*[st.sampled_from(HOURS)] * len(ACCOUNTS)),
         billing=st.tuples(*[st.sets(st.sampled_from(USERS), min_size=1)] * len(ACCOUNTS)),
         support=st.tuples(*[st.sampled_from(USERS)] * len(ACCOUNTS)),
+        capacity=st.tuples(*[st.sampled_from(SEED_CAPACITIES)] * len(ACCOUNTS)),
+        arrivals=st.lists(st.tuples(accounts, st.sampled_from(list(Channel)), times, delays), max_size=6),
     )
     def seed_accounts(
         self,
@@ -308,10 +450,14 @@ class ModelMachine(RuleBasedStateMachine):
         hours: tuple[OfficeHours | None, ...],
         billing: tuple[set[str], ...],
         support: tuple[str, ...],
-    ) -> None:
-        """Every user exists in both accounts (``max`` can manage), some Online, round robin mostly on, and
-        two teams of users who are not viewers (``max`` when none is left): ``billing`` of some, ``support``
-        of one (so that often no member is Online).
+        capacity: tuple[tuple[int | None, bool], ...],
+        arrivals: list[tuple[str, Channel, datetime, timedelta]],
+    ) -> MultipleResults[str]:
+        """Every user exists in both accounts (``max`` can manage), round robin mostly on, two teams of users
+        who are not viewers (``max`` when none is left): ``billing`` of some, ``support`` of one (so that often
+        no member is Online); often a small capacity, and then often auto-assign; a few tickets (the night's
+        backlog: they wait, nobody is Online yet); then some users go Online (releasing the backlog, when
+        auto-assign is on).
 
         Only a head start, through the same checked calls as the rules, which change all of it.
         """
@@ -319,8 +465,6 @@ class ModelMachine(RuleBasedStateMachine):
             for position, user_id in enumerate(USERS):
                 role = managers[index] if user_id == "max" else roles[index * len(USERS) + position]
                 self.upsert_user(account_id, user_id, role, NOW, 0)
-            for position, user_id in enumerate(sorted(online[index])):  # a viewer is refused, and checked
-                self.set_status(account_id, user_id, AgentStatus.ONLINE, user_id, NOW, position % 2)
             if round_robin[index]:
                 self.set_round_robin(account_id, True, "max", NOW, 0)
             self.set_office_hours(account_id, hours[index], "max", NOW, 1)
@@ -328,9 +472,19 @@ class ModelMachine(RuleBasedStateMachine):
             for team_id, members in (("billing", billing[index]), ("support", {support[index]})):
                 fit = [user for user in sorted(members) if roles_now[user].can_be_online]
                 self.set_team(account_id, team_id, fit or ["max"], "max", NOW, 0)
+            cap, auto_assign = capacity[index]
+            if cap is not None:
+                self.set_capacity(account_id, cap, None, "max", NOW, 0)
+                self.set_auto_assign(account_id, auto_assign, "max", NOW, 1)
+        ticket_ids = [self.arrive(account_id, channel, at, delay, 0) for account_id, channel, at, delay in arrivals]
+        for index, account_id in enumerate(ACCOUNTS):
+            for position, user_id in enumerate(sorted(online[index])):  # a viewer is refused, and checked
+                self.set_status(account_id, user_id, AgentStatus.ONLINE, user_id, NOW, position % 2)
+        return multiple(*ticket_ids)
 
     # --- rules ---------------------------------------------------------------------------------
 
+    @precondition(lambda self: self.broad)
     @rule(
         account_id=accounts,
         user_id=st.sampled_from(USERS),
@@ -351,6 +505,7 @@ class ModelMachine(RuleBasedStateMachine):
     def set_own_status(self, account_id: str, user_id: str, status: AgentStatus, now: datetime, engine: int) -> None:
         self.set_status(account_id, user_id, status, user_id, now, engine)
 
+    @precondition(lambda self: self.broad)
     @rule(
         account_id=accounts,
         user_id=st.sampled_from(ACTORS),
@@ -368,6 +523,7 @@ class ModelMachine(RuleBasedStateMachine):
     def set_round_robin(self, account_id: str, enabled: bool, actor_id: str, now: datetime, engine: int) -> None:
         self.harness.call("set_round_robin", account_id, enabled, actor_id, now, engine=engine)
 
+    @precondition(lambda self: self.broad)
     @rule(
         account_id=accounts,
         hours=st.sampled_from(HOURS),
@@ -389,11 +545,22 @@ class ModelMachine(RuleBasedStateMachine):
         engine=engines,
     )
     def new_ticket(self, account_id: str, channel: Channel, created_at: datetime, delay: timedelta, engine: int) -> str:
+        return self.arrive(account_id, channel, created_at, delay, engine)
+
+    @rule(target=tickets, account_id=accounts, created_at=times, delay=delays, engine=engines)
+    def new_webchat_ticket(self, account_id: str, created_at: datetime, delay: timedelta, engine: int) -> str:
+        """Tickets arrive twice as often as other steps happen, and webchat ones (office hours: after-hours
+        tickets and their openings, which start releases) more often than the others."""
+        return self.arrive(account_id, Channel.WEBCHAT, created_at, delay, engine)
+
+    def arrive(self, account_id: str, channel: Channel, created_at: datetime, delay: timedelta, engine: int) -> str:
+        """A new ticket id, delivered once."""
         self.ticket_counter += 1
         ticket_id = f"t{self.ticket_counter}"
         self.deliver(account_id, ticket_id, channel, created_at, delay, engine)
         return ticket_id
 
+    @precondition(lambda self: self.broad)
     @rule(
         ticket_id=tickets,
         account_id=accounts,
@@ -409,6 +576,7 @@ class ModelMachine(RuleBasedStateMachine):
         ticket id arriving in the other account, where it is a new ticket."""
         self.deliver(account_id, ticket_id, channel, created_at, delay, engine)
 
+    @precondition(lambda self: self.broad)
     @rule(
         account_id=accounts,
         team_id=st.sampled_from(TEAMS),
@@ -454,6 +622,8 @@ class ModelMachine(RuleBasedStateMachine):
             ticket_ids = data.draw(st.lists(st.one_of(choices), max_size=8)) if choices else []
             if not ticket_ids or data.draw(st.booleans()):
                 ticket_ids.insert(data.draw(st.integers(0, len(ticket_ids))), "never-seen")
+        if self.steers_clear(account_id, now):
+            return
         self.harness.bulk_assign(account_id, team_id, actor_id, ticket_ids, now, batch_size)
 
     def some_ticket(self, account_id: str, data: st.DataObject, closed: bool) -> str:
@@ -472,6 +642,16 @@ class ModelMachine(RuleBasedStateMachine):
         ticket_id = self.some_ticket(account_id, data, closed=False)
         self.harness.lifecycle("close_ticket", account_id, ticket_id, now, engine)
 
+    @precondition(lambda self: any(model.assigned_open() for model in self.harness.model.accounts.values()))
+    @rule(now=times, engine=engines, data=st.data())
+    def close_assigned_ticket(self, now: datetime, engine: int, data: st.DataObject) -> None:
+        """An agent closes one of their tickets: the most common way room appears under a capacity."""
+        accounts = self.harness.model.accounts
+        account_id = data.draw(st.sampled_from(sorted(a for a in accounts if accounts[a].assigned_open())))
+        ticket_id = data.draw(st.sampled_from(accounts[account_id].assigned_open()))
+        self.harness.lifecycle("close_ticket", account_id, ticket_id, now, engine)
+
+    @precondition(lambda self: self.broad)
     @rule(target=tickets, account_id=accounts, now=times, engine=engines)
     def close_unseen_ticket(self, account_id: str, now: datetime, engine: int) -> str:
         """A close before its ticket: a new ticket id, delivered later (or reopened first) by the other rules."""
@@ -487,6 +667,81 @@ class ModelMachine(RuleBasedStateMachine):
         ticket_id = self.some_ticket(account_id, data, closed=True)
         self.harness.lifecycle("reopen_ticket", account_id, ticket_id, now, engine)
 
+    @rule(
+        account_id=accounts,
+        capacity=st.sampled_from(CAPACITIES),
+        agent_id=st.sampled_from((None, None, *ACTORS)),
+        actor_id=st.sampled_from(("max", "max", *ACTORS)),
+        now=times,
+        engine=engines,
+    )
+    def set_capacity(
+        self, account_id: str, capacity: int | None, agent_id: str | None, actor_id: str, now: datetime, engine: int
+    ) -> None:
+        """The account's capacity or an agent's override (viewers and ``ghost`` too), set or cleared, by a random
+        actor, mostly ``max``."""
+        self.harness.call("set_capacity", account_id, capacity, actor_id, now, agent_id, engine=engine)
+
+    @rule(
+        account_id=accounts,
+        enabled=st.booleans(),
+        actor_id=st.sampled_from(("max", "max", *ACTORS)),
+        now=times,
+        engine=engines,
+    )
+    def set_auto_assign(self, account_id: str, enabled: bool, actor_id: str, now: datetime, engine: int) -> None:
+        self.harness.call("set_auto_assign", account_id, enabled, actor_id, now, engine=engine)
+
+    @precondition(lambda self: self.harness.queued)
+    @rule(account_id=accounts, now=times, engine=engines, data=st.data())
+    def run_release(self, account_id: str, now: datetime, engine: int, data: st.DataObject) -> None:
+        """A release job rung earlier (steps may have run since it was enqueued: releases lag behind, as in
+        production), or now and then a release of ``account_id`` nobody rang (a retry, a second worker)."""
+        queued = self.harness.queued
+        job = data.draw(st.integers(0, len(queued) - 1)) if data.draw(st.integers(0, 3)) > 0 else None
+        if job is not None:
+            account_id = queued[job]
+        if self.steers_clear(account_id, now):
+            return
+        if job is not None:
+            del queued[job]
+        self.harness.release(account_id, now, engine)
+
+    @rule(now=times, data=st.data())
+    def sweep(self, now: datetime, data: st.DataObject) -> None:
+        """The workers' sweep (after-hours openings, and releases owed whose job is gone), mostly at or just after
+        the opening of a ticket waiting after hours, else at any time."""
+        openings = sorted(
+            row.available_at
+            for account in self.harness.model.accounts.values()
+            for row in account.unassigned.values()
+            if row.reason == "after_hours" and row.available_at is not None
+        )
+        if openings and data.draw(st.integers(0, 3)) > 0:
+            now = data.draw(st.sampled_from(openings)) + data.draw(delays) / 60  # up to 3 minutes late
+        if any(self.steers_clear(account_id, now) for account_id in ACCOUNTS):
+            return
+        self.harness.sweep(now)
+
+    def steers_clear(self, account_id: str, now: datetime) -> bool:
+        """Whether a claim of the account's release (the sweep, a bulk job's end) or a release at ``now`` would
+        make the engine forget an after-hours opening, a known bug (the two xfail tests at the end of this
+        module): the step is then skipped. Conservative: the account auto-assigns and has after-hours tickets
+        whose opening is not noticed yet, and round robin is off, or nobody has room and an opening has come.
+        Remove once those tests pass."""
+        model = self.harness.model.account(account_id)
+        unnoticed = [
+            row.available_at
+            for row in model.unassigned.values()
+            if row.reason == "after_hours" and row.available_at is not None and row.ticket_id not in model.noticed
+        ]
+        if not (model.auto_assign and unnoticed):
+            return False
+        if model.round_robin and (model.with_room() or min(unnoticed) > now):
+            return False
+        event("skipped: an opening the engine would forget (known bug)")
+        return True
+
     def deliver(
         self, account_id: str, ticket_id: str, channel: Channel, created_at: datetime, delay: timedelta, engine: int
     ) -> None:
@@ -495,7 +750,8 @@ class ModelMachine(RuleBasedStateMachine):
 
     @invariant()
     def views_agree(self) -> None:
-        self.harness.check_views()
+        """The views of the accounts the step acted on agree with the model, and issue 15's invariants hold."""
+        self.harness.check_views(touched_only=True)
 
 
 class FakeRedisMachine(ModelMachine):
@@ -515,15 +771,40 @@ def test_engine_matches_model_on_fakeredis() -> None:
     run_state_machine_as_test(FakeRedisMachine, settings=MACHINE_SETTINGS)
 
 
-def test_engine_matches_model_on_real_redis(redis_url: str) -> None:
-    class RealRedisMachine(ModelMachine):
+def real_redis_machine(machine: type[ModelMachine], redis_url: str) -> type[ModelMachine]:
+    class RealRedisMachine(machine):  # type: ignore[valid-type, misc]  # a class made at run time
         def make_client(self) -> redis.Redis:
             client = redis.Redis.from_url(redis_url)
             client.flushdb()
             return client
 
+    return RealRedisMachine
+
+
+def test_engine_matches_model_on_real_redis(redis_url: str) -> None:
     try:
-        run_state_machine_as_test(RealRedisMachine, settings=MACHINE_SETTINGS)
+        run_state_machine_as_test(real_redis_machine(ModelMachine, redis_url), settings=MACHINE_SETTINGS)
+    finally:
+        cleanup = redis.Redis.from_url(redis_url)
+        cleanup.flushdb()
+        cleanup.close()
+
+
+class WaitingQueueMachine(ModelMachine):
+    """The machine narrowed to capacity and the waiting queue (``broad`` off): the same harness, checks and
+    invariants, with most steps spent on tickets, closes and reopens, statuses, capacities, auto-assign,
+    bulk jobs, releases and sweeps."""
+
+    broad = False
+
+
+WAITING_QUEUE_SETTINGS = settings(MACHINE_SETTINGS, max_examples=15)
+
+
+def test_waiting_queue_matches_model_on_real_redis(redis_url: str) -> None:
+    """On a real Redis only, for the suite's time: the broad machine covers fakeredis."""
+    try:
+        run_state_machine_as_test(real_redis_machine(WaitingQueueMachine, redis_url), settings=WAITING_QUEUE_SETTINGS)
     finally:
         cleanup = redis.Redis.from_url(redis_url)
         cleanup.flushdb()
@@ -531,8 +812,8 @@ def test_engine_matches_model_on_real_redis(redis_url: str) -> None:
 
 
 # --- regular tests: behaviours the machine relies on, and failures it found ---------------------------
-# (So far the machine has found no disagreement between the engine and the model; a failing example it
-# finds goes here as a plain test named for the behaviour, marked xfail(strict=True) while the bug is open.)
+# (A failing example the machine finds goes here as a plain test named for the behaviour, marked
+# xfail(strict=True) while the bug is open: see the end of the module.)
 
 
 @pytest.fixture
@@ -737,3 +1018,289 @@ def test_close_and_reopen_move_load_and_a_close_that_came_first_is_kept_or_forgo
     assert waiting == [("early", "reopened"), ("w1", "no_agent_online")]
     h.check_views()
     assert [(u.user_id, u.load) for u in h.queries.users("acme")] == [("ana", 1), ("ben", 2), ("max", 0)]
+
+
+# --- capacity and the waiting queue (issue 15) ---------------------------------------------------------
+
+THURSDAY_NIGHT = NOW + timedelta(hours=8)
+"""Thursday 20:00 UTC: after ``WEEKDAYS``' hours; they open again on Friday at 09:00 UTC."""
+FRIDAY_OPENING = datetime(2026, 10, 30, 9, 0, tzinfo=UTC)
+WEEKDAYS = OfficeHours.from_specs("UTC", ["mon-fri 09:00-17:00"])
+
+
+def capped_account(h: EngineHarness, agents: Sequence[str], capacity: int, auto_assign: bool) -> None:
+    """``acme``: manager ``max``, ``agents`` Online in that order, round robin on, office hours ``WEEKDAYS``."""
+    h.call("upsert_user", "acme", "max", Role.MANAGER, NOW)
+    h.call("set_round_robin", "acme", True, "max", NOW)
+    h.call("set_office_hours", "acme", WEEKDAYS, "max", NOW)
+    h.call("set_capacity", "acme", capacity, "max", NOW)
+    h.call("set_auto_assign", "acme", auto_assign, "max", NOW)
+    for agent in agents:
+        h.call("upsert_user", "acme", agent, Role.AGENT, NOW)
+        h.call("set_status", "acme", agent, AgentStatus.ONLINE, agent, NOW)
+
+
+def test_capacity_and_auto_assign_are_refused_as_the_rules_say(harness: EngineHarness) -> None:
+    h = harness
+    h.call("upsert_user", "acme", "max", Role.MANAGER, NOW)
+    h.call("upsert_user", "acme", "ana", Role.AGENT, NOW)
+    h.call("upsert_user", "acme", "vic", Role.VIEWER, NOW)
+    for name, args, error in [
+        ("set_capacity", (2, "ana", NOW), Forbidden),  # an agent may not set capacities, not even her own
+        ("set_capacity", (2, "ana", NOW, "ana"), Forbidden),
+        ("set_capacity", (2, "ghost", NOW), UnknownUser),
+        ("set_capacity", (0, "max", NOW), InvalidInput),  # N ≥ 1, checked before anyone is looked up
+        ("set_capacity", (0, "ghost", NOW), InvalidInput),
+        ("set_capacity", (2, "max", NOW, "vic"), Forbidden),  # a viewer takes no tickets: no capacity
+        ("set_capacity", (2, "max", NOW, "ghost"), UnknownUser),
+        ("set_auto_assign", (True, "ana", NOW), Forbidden),
+        ("set_auto_assign", (True, "max", NOW), Refused),  # no account capacity yet
+    ]:
+        with pytest.raises(error):
+            getattr(h.model, name)("acme", *args)
+        h.call(name, "acme", *args)
+    h.call("set_capacity", "acme", 1, "max", NOW, "ana")  # an override is not the account's capacity
+    h.call("set_auto_assign", "acme", True, "max", NOW)  # still refused
+    assert h.call("set_capacity", "acme", 2, "max", NOW) is True
+    assert h.call("set_capacity", "acme", 2, "max", NOW) is False  # the same again: no event
+    assert h.call("set_auto_assign", "acme", True, "max", NOW) is True
+    with pytest.raises(Refused):
+        h.model.set_capacity("acme", None, "max", NOW)
+    h.call("set_capacity", "acme", None, "max", NOW)  # not while auto-assign is on
+    assert h.call("set_capacity", "acme", None, "max", NOW, "ana") is True  # an override may go
+    h.check_views()
+
+
+@pytest.mark.xfail(strict=True, raises=redis.ResponseError, reason="engine: RR_REFUSED has no exception class")
+def test_a_rule_refusal_is_a_typed_helpdesk_error(engine: Engine) -> None:
+    """PRODUCT.md: "A refused action is an error with a clear message". ``worker/errors.py`` maps no
+    ``RR_REFUSED`` reply, so ``Engine.set_auto_assign`` without a capacity (and clearing the account's capacity
+    while auto-assign is on) raise a bare ``redis.ResponseError``: the control API and the CLI cannot tell
+    it from a Redis failure."""
+    engine.upsert_user("acme", "max", Role.MANAGER, NOW)
+    with pytest.raises(HelpdeskError):
+        engine.set_auto_assign("acme", True, "max", NOW)
+
+
+def test_round_robin_skips_agents_at_capacity_who_keep_their_place(harness: EngineHarness) -> None:
+    """With auto-assign off: a full agent is skipped, nobody with room → ``all_agents_at_capacity``, and
+    room again takes the ticket in rotation order (newest first: no queue is kept without auto-assign)."""
+    h = harness
+    capped_account(h, ["ana", "ben"], capacity=1, auto_assign=False)
+    h.call("set_capacity", "acme", 2, "max", NOW, "ben")  # a full-timer
+    picks = [h.decide(ticket_created("acme", f"t{n}", Channel.EMAIL, NOW, NOW), NOW).agent_id for n in range(4)]
+    assert picks == ["ana", "ben", "ben", None]
+    assert h.model.unassigned("acme")[0].reason == "all_agents_at_capacity"
+    h.lifecycle("close_ticket", "acme", "t0", NOW)  # ana has room again, and waited longest
+    assert h.decide(ticket_created("acme", "t4", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    assert h.queued == []  # auto-assign is off: nothing is released
+    h.call("set_status", "acme", "ben", AgentStatus.OFFLINE, "ben", NOW)
+    h.call("set_status", "acme", "ana", AgentStatus.OFFLINE, "ana", NOW)
+    assert h.decide(ticket_created("acme", "t5", Channel.EMAIL, NOW, NOW), NOW).reason == "no_agent_online"
+    h.check_views()
+
+
+def test_a_release_gives_the_oldest_first_to_whoever_waited_longest_with_room_and_one_toast_each(
+    harness: EngineHarness,
+) -> None:
+    h = harness
+    capped_account(h, ["ana", "ben"], capacity=1, auto_assign=True)
+    h.call("set_capacity", "acme", 3, "max", NOW, "ben")
+    h.call("set_status", "acme", "ana", AgentStatus.OFFLINE, "ana", NOW)
+    h.call("set_status", "acme", "ben", AgentStatus.OFFLINE, "ben", NOW)
+    for n, minutes in enumerate([5, 1, 3, 1, 4]):  # t1 and t3 arrived at the same time: by ticket id
+        h.decide(ticket_created("acme", f"t{n}", Channel.SMS, NOW + timedelta(minutes=minutes), NOW), NOW)
+    h.call("set_status", "acme", "ben", AgentStatus.ONLINE, "ben", NOW)  # rings
+    h.call("set_status", "acme", "ana", AgentStatus.ONLINE, "ana", NOW)  # a release is owed: no second ring
+    assert h.queued == ["acme"]
+    later = NOW + timedelta(minutes=30)
+    assert h.release("acme", later) == ("acme", 4, 2)
+    released = [(e.ticket_id, e.agent_id) for _, e in h.queries.events("acme")[-6:-2]]  # type: ignore[union-attr]
+    assert released == [("t1", "ana"), ("t3", "ben"), ("t2", "ben"), ("t4", "ben")]  # ana's place is the older
+    toasts = [(e.user_id, e.text, e.ticket_ids) for _, e in h.queries.events("acme")[-2:]]  # type: ignore[union-attr]
+    assert toasts == [
+        ("ana", "1 waiting ticket assigned to you", ["t1"]),
+        ("ben", "3 waiting tickets assigned to you", ["t3", "t2", "t4"]),
+    ]
+    assert [row.ticket_id for row in h.model.unassigned("acme")] == ["t0"]  # nobody has room
+    h.lifecycle("close_ticket", "acme", "t1", later)  # ana has room: rings
+    assert h.release("acme", later) == ("acme", 1, 1)
+    h.check_views()
+
+
+def test_tickets_arriving_while_a_release_is_pending_queue_behind_older_ones(harness: EngineHarness) -> None:
+    """The release lags behind (its job is queued): a new ticket does not take the room before the older
+    waiting ones (``older_tickets_waiting``), nor does it ring a second release."""
+    h = harness
+    capped_account(h, ["ana"], capacity=2, auto_assign=True)
+    h.call("set_status", "acme", "ana", AgentStatus.OFFLINE, "ana", NOW)
+    h.decide(ticket_created("acme", "old", Channel.EMAIL, NOW - timedelta(minutes=9), NOW), NOW)
+    h.call("set_status", "acme", "ana", AgentStatus.ONLINE, "ana", NOW)
+    assert h.queued == ["acme"]
+    new = h.decide(ticket_created("acme", "new", Channel.EMAIL, NOW, NOW), NOW)
+    assert (new.outcome, new.reason) == ("unassigned", "older_tickets_waiting")
+    early = h.decide(ticket_created("acme", "earlier", Channel.EMAIL, NOW - timedelta(minutes=20), NOW), NOW)
+    assert early.reason == "older_tickets_waiting"  # the queue is the queue, even for an older late-comer
+    assert h.queued == ["acme"]
+    assert h.release("acme", NOW) == ("acme", 2, 1)  # the two oldest: ana's capacity is 2
+    assert [row.ticket_id for row in h.model.unassigned("acme")] == ["new"]
+    h.check_views()
+
+
+def test_bulk_ignores_capacity_names_who_it_left_above_it_and_its_end_may_release(harness: EngineHarness) -> None:
+    h = harness
+    capped_account(h, ["ana", "ben"], capacity=1, auto_assign=True)
+    h.call("set_team", "acme", "billing", ["ben"], "max", NOW)
+    for n in range(3):
+        h.decide(ticket_created("acme", f"t{n}", Channel.EMAIL, NOW + timedelta(minutes=n), NOW), NOW)
+    assert [row.reason for row in h.model.unassigned("acme")] == ["all_agents_at_capacity"]
+    result = h.bulk_assign("acme", "billing", "max", ["t0"], NOW)  # ana's t0 to ben, who is full
+    assert (result["assigned"], result["above_capacity"]) == (1, ["ben"])
+    assert h.queued == ["acme"]  # ana has room again, and t1 waits: the job's end rang a release
+    assert h.release("acme", NOW) == ("acme", 1, 1)
+    h.check_views()
+
+
+def test_room_a_capacity_gives_counts_at_once(harness: EngineHarness) -> None:
+    """Raising the account's capacity, or one agent's, lets the next ticket in at once; a lowered one keeps an
+    agent's tickets (nothing is taken back) but gives them no more."""
+    h = harness
+    capped_account(h, ["ana", "ben"], capacity=1, auto_assign=False)
+    for n in range(2):
+        h.decide(ticket_created("acme", f"t{n}", Channel.EMAIL, NOW, NOW), NOW)
+    h.call("set_capacity", "acme", 2, "max", NOW, "ben")
+    assert h.decide(ticket_created("acme", "t2", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ben"
+    h.call("set_capacity", "acme", 3, "max", NOW)  # ana's room; ben's override stays 2
+    assert h.decide(ticket_created("acme", "t3", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    h.call("set_capacity", "acme", None, "max", NOW, "ben")  # ben now has the account's 3
+    assert h.decide(ticket_created("acme", "t4", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ben"
+    h.call("set_capacity", "acme", 1, "max", NOW)  # both above it now
+    assert h.decide(ticket_created("acme", "t5", Channel.EMAIL, NOW, NOW), NOW).reason == "all_agents_at_capacity"
+    assert [(u.user_id, u.load) for u in h.queries.users("acme")] == [("ana", 2), ("ben", 3), ("max", 0)]
+    h.call("set_capacity", "acme", None, "max", NOW)  # no capacity at all: the seed's rules again
+    assert h.decide(ticket_created("acme", "t6", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    h.check_views()
+
+
+def test_a_demoted_agent_has_no_room_and_bulk_moves_room(harness: EngineHarness) -> None:
+    """An Online agent demoted to viewer takes no more tickets under a capacity; a bulk job that moves a
+    ticket away from a full agent gives her room for the next one."""
+    h = harness
+    capped_account(h, ["ana", "ben"], capacity=1, auto_assign=False)
+    h.call("set_team", "acme", "billing", ["ben"], "max", NOW)
+    h.call("upsert_user", "acme", "ben", Role.VIEWER, NOW)
+    assert h.decide(ticket_created("acme", "t1", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    assert h.decide(ticket_created("acme", "t2", Channel.EMAIL, NOW, NOW), NOW).reason == "all_agents_at_capacity"
+    h.call("upsert_user", "acme", "ben", Role.AGENT, NOW)
+    h.call("set_status", "acme", "ben", AgentStatus.ONLINE, "ben", NOW)
+    h.bulk_assign("acme", "billing", "max", ["t1"], NOW)  # ana's ticket to ben: she has room, he has none
+    assert h.decide(ticket_created("acme", "t3", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    h.check_views()
+
+
+def test_turning_round_robin_on_releases_what_waited_meanwhile(harness: EngineHarness) -> None:
+    """With round robin off, room that appears releases nothing (``round_robin_off`` tickets are for people);
+    turning it on again releases the tickets that waited for an agent."""
+    h = harness
+    capped_account(h, ["ana"], capacity=1, auto_assign=True)
+    h.decide(ticket_created("acme", "t1", Channel.EMAIL, NOW, NOW), NOW)
+    h.decide(ticket_created("acme", "t2", Channel.EMAIL, NOW, NOW), NOW)  # all_agents_at_capacity
+    h.call("set_round_robin", "acme", False, "max", NOW)
+    h.decide(ticket_created("acme", "t3", Channel.EMAIL, NOW - timedelta(hours=1), NOW), NOW)  # round_robin_off
+    h.lifecycle("close_ticket", "acme", "t1", NOW)
+    assert h.queued == []
+    h.call("set_round_robin", "acme", True, "max", NOW)
+    assert h.release("acme", NOW) == ("acme", 1, 1)
+    assert [(row.ticket_id, row.reason) for row in h.model.unassigned("acme")] == [("t3", "round_robin_off")]
+    h.check_views()
+
+
+def test_a_reopened_waiting_ticket_is_released_in_its_place(harness: EngineHarness) -> None:
+    """A waiting ticket closed and reopened waits again by its arrival time; a ticket whose close came first,
+    reopened, waits as ``reopened`` and is released like the others."""
+    h = harness
+    capped_account(h, ["ana"], capacity=2, auto_assign=True)
+    h.call("set_status", "acme", "ana", AgentStatus.OFFLINE, "ana", NOW)
+    h.lifecycle("close_ticket", "acme", "early", NOW)
+    for ticket_id, minutes in [("old", -30), ("new", 0), ("early", -10)]:
+        h.decide(ticket_created("acme", ticket_id, Channel.EMAIL, NOW + timedelta(minutes=minutes), NOW), NOW)
+    h.lifecycle("close_ticket", "acme", "old", NOW)
+    h.call("set_status", "acme", "ana", AgentStatus.ONLINE, "ana", NOW)
+    h.lifecycle("reopen_ticket", "acme", "old", NOW)
+    h.lifecycle("reopen_ticket", "acme", "early", NOW)
+    assert h.release("acme", NOW) == ("acme", 2, 1)
+    _, toast = h.queries.events("acme")[-1]
+    assert toast.ticket_ids == ["old", "early"]  # type: ignore[union-attr]
+    assert [row.ticket_id for row in h.model.unassigned("acme")] == ["new"]
+    h.check_views()
+
+
+def test_an_after_hours_ticket_is_released_by_the_sweep_at_its_opening(harness: EngineHarness) -> None:
+    h = harness
+    capped_account(h, ["ana"], capacity=1, auto_assign=True)
+    waiting = h.decide(ticket_created("acme", "w1", Channel.WEBCHAT, THURSDAY_NIGHT, THURSDAY_NIGHT), THURSDAY_NIGHT)
+    assert (waiting.reason, waiting.available_at) == ("after_hours", FRIDAY_OPENING)
+    assert h.sweep(FRIDAY_OPENING - timedelta(seconds=1)) == []  # not yet
+    assert h.sweep(FRIDAY_OPENING) == ["acme"]
+    assert h.release("acme", FRIDAY_OPENING + timedelta(seconds=1)) == ("acme", 1, 1)
+    assert h.sweep(FRIDAY_OPENING + timedelta(seconds=2)) == []  # nothing more is owed
+    late = FRIDAY_OPENING + timedelta(minutes=1)
+    assert h.decide(ticket_created("acme", "e1", Channel.EMAIL, late, late), late).reason == "all_agents_at_capacity"
+    h.check_views()
+
+
+@pytest.mark.xfail(strict=True, reason="engine: claim_release drops an opening nobody had room for")
+def test_an_opening_while_everyone_is_at_capacity_is_released_once_room_appears(engine: Engine) -> None:
+    """Auto-assign on, capacity 1, ana Online and full; a webchat ticket waits after hours. At the opening the
+    sweep finds nobody with room and ``claim_release`` takes the account out of ``release_due`` (the ticket is
+    still in ``later``, not promoted); when ana closes her ticket, ``close_ticket`` rings only for tickets in
+    ``waiting``, and no later sweep looks at the account again: the ticket waits for ever while she has room."""
+    rung: list[str] = []
+    engine.on_release = rung.append
+    engine.upsert_user("acme", "max", Role.MANAGER, NOW)
+    engine.upsert_user("acme", "ana", Role.AGENT, NOW)
+    engine.set_round_robin("acme", True, "max", NOW)
+    engine.set_office_hours("acme", WEEKDAYS, "max", NOW)
+    engine.set_capacity("acme", 1, "max", NOW)
+    engine.set_auto_assign("acme", True, "max", NOW)
+    engine.set_status("acme", "ana", AgentStatus.ONLINE, "ana", NOW)
+    assert engine.decide(ticket_created("acme", "busy", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    waiting = engine.decide(ticket_created("acme", "w1", Channel.WEBCHAT, THURSDAY_NIGHT, THURSDAY_NIGHT), NOW)
+    assert waiting.available_at == FRIDAY_OPENING
+    sweep_due(engine.scripts, engine.keys, DEFAULT_PARTITIONS, FRIDAY_OPENING, rung.append)  # nobody has room
+    room = FRIDAY_OPENING + timedelta(minutes=5)
+    engine.close_ticket("acme", "busy", room)
+    for later in (room, room + timedelta(seconds=1), room + timedelta(minutes=10)):  # sweeps, releases rung
+        sweep_due(engine.scripts, engine.keys, DEFAULT_PARTITIONS, later, rung.append)
+        while rung:
+            run_release(engine.scripts, engine.keys(rung.pop()), clock_at(later))
+    assert Queries(engine.client).unassigned("acme") == []
+
+
+@pytest.mark.xfail(strict=True, reason="engine: an opening is dropped while round robin is off")
+def test_round_robin_off_over_an_opening_does_not_strand_the_after_hours_ticket(engine: Engine) -> None:
+    """Auto-assign on, ana Online with room; a webchat ticket waits after hours; round robin is turned off
+    for the night and back on after the opening. The sweep at the opening finds round robin off and
+    ``claim_release`` takes the account out of ``release_due``; turning round robin on rings only for tickets
+    in ``waiting`` (the after-hours one is still in ``later``) and, unlike turning auto-assign on, does not
+    file the next opening again: the ticket is never released. (A release or a bulk job's end while round
+    robin is off drops the opening the same way.)"""
+    rung: list[str] = []
+    engine.on_release = rung.append
+    engine.upsert_user("acme", "max", Role.MANAGER, NOW)
+    engine.upsert_user("acme", "ana", Role.AGENT, NOW)
+    engine.set_round_robin("acme", True, "max", NOW)
+    engine.set_office_hours("acme", WEEKDAYS, "max", NOW)
+    engine.set_capacity("acme", 1, "max", NOW)
+    engine.set_auto_assign("acme", True, "max", NOW)
+    engine.set_status("acme", "ana", AgentStatus.ONLINE, "ana", NOW)
+    engine.decide(ticket_created("acme", "w1", Channel.WEBCHAT, THURSDAY_NIGHT, THURSDAY_NIGHT), THURSDAY_NIGHT)
+    engine.set_round_robin("acme", False, "max", THURSDAY_NIGHT)
+    sweep_due(engine.scripts, engine.keys, DEFAULT_PARTITIONS, FRIDAY_OPENING, rung.append)  # round robin off
+    back = FRIDAY_OPENING + timedelta(minutes=5)
+    engine.set_round_robin("acme", True, "max", back)
+    for later in (back, back + timedelta(seconds=1), back + timedelta(minutes=10)):
+        sweep_due(engine.scripts, engine.keys, DEFAULT_PARTITIONS, later, rung.append)
+        while rung:
+            run_release(engine.scripts, engine.keys(rung.pop()), clock_at(later))
+    assert Queries(engine.client).unassigned("acme") == []

@@ -37,6 +37,25 @@ Choices the model mirrors from the engine where PRODUCT.md is silent (see docs/D
   None) as ``agent_id``. A bulk job skips a closed ticket (also one never seen) and counts it ``closed``.
 * Load is not kept as a counter: an agent's load is *derived* — the tickets assigned to them and not
   closed — so the engine's incremental ``load`` hash is checked against the definition.
+* Capacity and auto-assign (issue 15, docs/DESIGN.md "Capacity and the waiting queue"): an agent's capacity is
+  their override, else the account's, else none. ``set_capacity`` checks N ≥ 1 first (``InvalidInput``), then
+  the actor may manage, then an override's target exists and is agent or higher; the same value again is a
+  no-op; clearing the account's value while auto-assign is on is ``Refused``. ``set_auto_assign`` on needs
+  the account's value (``Refused``). Round robin picks the least recently assigned Online agent below
+  capacity; nobody below it → ``all_agents_at_capacity`` while anyone is Online. With auto-assign on, a new
+  ticket never overtakes the queue: while it is not empty the ticket joins it (``older_tickets_waiting``).
+* The waiting queue (``AccountModel.queue``): unassigned tickets waiting with ``no_agent_online``,
+  ``all_agents_at_capacity``, ``older_tickets_waiting`` or ``reopened``, and ``after_hours`` ones once a
+  release *noticed* their opening (``available_at`` at or before its ``now``), oldest first by
+  ``created_at``, ties by ticket id. A release (``release``) gives them out one by one to the least recently
+  assigned Online agent below capacity, reason ``waiting_queue``, while auto-assign, round robin and an
+  account capacity are on, then sends one toast per agent (``"<n> waiting tickets assigned to you"``).
+* When a release runs is the test's choice (it lags behind, as the job does in production); *that* one is
+  owed is the model's: after every operation (``settle``), a release is rung when the account releases,
+  its queue is not empty, an Online agent has room and none was rung since the last release ran. The
+  workers' sweep and the end of a bulk job also count after-hours tickets whose opening has come.
+  ``Model.rung`` lists the releases rung, for the harness to compare with the engine's.
+* A bulk job ignores capacity; its result names the agents it assigned to who are now above capacity.
 * A redelivery of a ticket a bulk job handled returns what the ticket is now: ``Decision.reason`` is
   ``"round_robin"`` for every assigned ticket (the engine reports no other assigned reason), and the
   unassigned reason (e.g. ``no_team_member_online``) otherwise.
@@ -44,18 +63,19 @@ Choices the model mirrors from the engine where PRODUCT.md is silent (see docs/D
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import MAX_BULK_TICKETS, TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.core.bulk import BATCH_SIZE, EmptyTeam, UnknownTeam
 from worker.core.office_hours import gate
-from worker.errors import Forbidden, InvalidInput, UnknownAccount, UnknownUser
+from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownAccount, UnknownUser
 
 ModelEvent = dict[str, Any]
 """One expected event: every field the engine emits except ``id``."""
@@ -115,6 +135,10 @@ class _Stored:
     """The first delivery's ``created_at`` (ms): the unassigned set's order if a bulk job un-assigns it."""
 
 
+RELEASABLE = frozenset({"no_agent_online", "all_agents_at_capacity", "older_tickets_waiting", "reopened"})
+"""Reasons whose tickets wait for any agent with room (docs/DESIGN.md, "Capacity and the waiting queue")."""
+
+
 @dataclass
 class AccountModel:
     roles: dict[str, Role] = field(default_factory=dict)
@@ -130,18 +154,83 @@ class AccountModel:
     """Team id → members, sorted."""
     closed: set[str] = field(default_factory=set)
     """Tickets closed now, including closes that came before their ticket."""
+    capacity: int | None = None
+    """The account's capacity (None: not set)."""
+    overrides: dict[str, int] = field(default_factory=dict)
+    """Per-agent capacities, over the account's."""
+    auto_assign: bool = False
+    noticed: set[str] = field(default_factory=set)
+    """After-hours tickets whose opening a release has seen (``available_at`` at or before its ``now``): from
+    then on they wait in the queue like the others. Noticing is how the engine turns "eligible from
+    ``available_at`` on" into a state; the issue allows the few seconds it takes. Closing a ticket forgets it
+    (reopened, it waits for its opening to be noticed again)."""
+    release_owed: bool = False
+    """A release has been rung (its job enqueued) and no release has run since: another trigger rings nothing."""
 
     def assignee(self, ticket_id: str) -> str | None:
         stored = self.decided.get(ticket_id)
         return stored.agent_id if stored is not None and stored.outcome == "assigned" else None
 
+    def assigned_open(self) -> list[str]:
+        """Tickets assigned and not closed, by id."""
+        return sorted(t for t in self.decided if t not in self.closed and self.assignee(t) is not None)
+
     def load(self, user_id: str) -> int:
         open_tickets = (ticket_id for ticket_id in self.decided if ticket_id not in self.closed)
         return sum(1 for ticket_id in open_tickets if self.assignee(ticket_id) == user_id)
 
+    # --- capacity and the waiting queue (issue 15) ----------------------------------------------
+
+    @property
+    def capped(self) -> bool:
+        """Any capacity set (the account's or an override): round robin then skips agents at capacity."""
+        return self.capacity is not None or bool(self.overrides)
+
+    def capacity_of(self, user_id: str) -> int | None:
+        return self.overrides.get(user_id, self.capacity)
+
+    def with_room(self) -> list[str]:
+        """Online agents below their capacity (no capacity: no limit), least recently assigned first."""
+
+        def has_room(user: str) -> bool:
+            cap = self.capacity_of(user)
+            return cap is None or self.load(user) < cap
+
+        return sorted((user for user in self.online if has_room(user)), key=lambda user: (self.places[user], user))
+
+    def queue(self) -> list[UnassignedRow]:
+        """The waiting queue a release takes from, oldest first (ties by ticket id): tickets that wait for any
+        agent with room, and after-hours ones whose opening was noticed. Not ``round_robin_off`` or
+        ``no_team_member_online`` (they wait for people), nor after-hours ones before their opening."""
+        rows = [
+            row
+            for row in self.unassigned.values()
+            if row.reason in RELEASABLE or (row.reason == "after_hours" and row.ticket_id in self.noticed)
+        ]
+        return sorted(rows, key=lambda row: (row.created_at, row.ticket_id))
+
+    def opened(self, now: datetime) -> list[str]:
+        """After-hours tickets waiting whose opening is at or before ``now``."""
+        return [
+            row.ticket_id
+            for row in self.unassigned.values()
+            if row.reason == "after_hours" and row.available_at is not None and row.available_at <= now
+        ]
+
+    @property
+    def releasing(self) -> bool:
+        """Auto-assign on, with round robin on and an account capacity: releases assign."""
+        return self.auto_assign and self.round_robin and self.capacity is not None
+
     def next_place(self) -> int:
         self.seq += 1
         return self.seq
+
+
+class Refused(HelpdeskError):
+    """An action refused by a rule (``RR_REFUSED``): auto-assign on without an account capacity, or the
+    account's capacity cleared while auto-assign is on. The engine has no class for it yet (it raises
+    ``redis.ResponseError``): tests/test_model_based.py accepts either until it does."""
 
 
 def _ms(instant: datetime) -> datetime:
@@ -150,11 +239,28 @@ def _ms(instant: datetime) -> datetime:
     return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settles(method: F) -> F:
+    """After the operation (not after a refusal), ring a release if one is owed now (``Model.settle``)."""
+
+    @functools.wraps(method)
+    def run(self: Model, first: Any, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, first, *args, **kwargs)
+        self.settle(first if isinstance(first, str) else first.account_id)
+        return result
+
+    return cast(F, run)
+
+
 class Model:
     """The reference model: any number of accounts, each fully independent."""
 
     def __init__(self) -> None:
         self.accounts: dict[str, AccountModel] = {}
+        self.rung: list[str] = []
+        """Accounts whose release was rung (a release job enqueued), in order; the harness takes them."""
 
     def account(self, account_id: str) -> AccountModel:
         return self.accounts.setdefault(account_id, AccountModel())
@@ -182,6 +288,7 @@ class Model:
 
     # --- users, status, settings ---------------------------------------------------------------
 
+    @_settles
     def upsert_user(
         self, account_id: str, user_id: str, role: Role, now: datetime
     ) -> tuple[tuple[Role | None, bool], list[ModelEvent]]:
@@ -197,6 +304,7 @@ class Model:
             return (previous, True), [event]
         return (previous, False), []
 
+    @_settles
     def set_status(
         self, account_id: str, user_id: str, status: AgentStatus, actor_id: str, now: datetime
     ) -> tuple[bool, list[ModelEvent]]:
@@ -227,6 +335,7 @@ class Model:
         )
         return True, [event]
 
+    @_settles
     def set_round_robin(
         self, account_id: str, enabled: bool, actor_id: str, now: datetime
     ) -> tuple[bool, list[ModelEvent]]:
@@ -238,6 +347,7 @@ class Model:
         changes = {"round_robin": "on" if enabled else "off"}
         return True, [self._event(account_id, "settings.changed", now, actor_id=actor_id, changes=changes)]
 
+    @_settles
     def set_office_hours(
         self, account_id: str, hours: OfficeHours | None, actor_id: str, now: datetime
     ) -> tuple[bool, list[ModelEvent]]:
@@ -252,7 +362,11 @@ class Model:
 
     # --- tickets -------------------------------------------------------------------------------
 
+    @_settles
     def decide(self, ticket: TicketCreated, now: datetime) -> tuple[Outcome, list[ModelEvent]]:
+        """Round robin, with capacity (issue 15): the least recently assigned Online agent below capacity; nobody
+        below it while someone is Online → ``all_agents_at_capacity``. With auto-assign on, a ticket never
+        overtakes the waiting queue: while it is not empty the ticket joins it (``older_tickets_waiting``)."""
         account_id, ticket_id = ticket.account_id, ticket.ticket_id
         account = self.account(account_id)
         stored = account.decided.get(ticket_id)
@@ -301,9 +415,14 @@ class Model:
             is_open, next_open = gate(account.office_hours, ticket.created_at)
             if not is_open:
                 return leave_unassigned("after_hours", next_open)
-        if not account.online:
-            return leave_unassigned("no_agent_online", None)
-        agent_id = min(account.online, key=lambda user: (account.places[user], user))
+        with_room = account.with_room()
+        if not with_room:
+            return leave_unassigned(
+                "all_agents_at_capacity" if account.capped and account.online else "no_agent_online", None
+            )
+        if account.auto_assign and account.queue():
+            return leave_unassigned("older_tickets_waiting", None)
+        agent_id = with_room[0]
         account.places[agent_id] = account.next_place()  # to the back of the line
         account.counts[agent_id] = account.counts.get(agent_id, 0) + 1
         account.decided[ticket_id] = _Stored("assigned", agent_id, "round_robin", None, channel, _ms(ticket.created_at))
@@ -332,6 +451,7 @@ class Model:
 
     # --- ticket lifecycle (issue 15) ------------------------------------------------------------
 
+    @_settles
     def close_ticket(
         self, account_id: str, ticket_id: str, now: datetime
     ) -> tuple[tuple[str, str, str, bool, str | None], list[ModelEvent]]:
@@ -344,9 +464,11 @@ class Model:
             return (account_id, ticket_id, "close", False, agent_id), []
         account.closed.add(ticket_id)
         account.unassigned.pop(ticket_id, None)
+        account.noticed.discard(ticket_id)
         event = self._event(account_id, "ticket.closed", now, ticket_id=ticket_id, agent_id=agent_id)
         return (account_id, ticket_id, "close", True, agent_id), [event]
 
+    @_settles
     def reopen_ticket(
         self, account_id: str, ticket_id: str, now: datetime
     ) -> tuple[tuple[str, str, str, bool, str | None], list[ModelEvent]]:
@@ -368,8 +490,121 @@ class Model:
         event = self._event(account_id, "ticket.reopened", now, ticket_id=ticket_id, agent_id=agent_id)
         return (account_id, ticket_id, "reopen", True, agent_id), [event]
 
+    # --- capacity and the waiting queue (issue 15) ---------------------------------------------
+
+    @_settles
+    def set_capacity(
+        self, account_id: str, capacity: int | None, actor_id: str, now: datetime, agent_id: str | None = None
+    ) -> tuple[bool, list[ModelEvent]]:
+        """Set or clear (None) the account's capacity, or ``agent_id``'s override (manager or higher; N ≥ 1;
+        an override only for an agent or higher). The account's cannot be cleared while auto-assign is on."""
+        if capacity is not None and capacity < 1:
+            raise InvalidInput(f"capacity must be a whole number of at least 1 (got {capacity})")
+        account = self.account(account_id)
+        self._require_manager(account, actor_id)
+        if agent_id is not None and not self._role_of(account, agent_id).can_be_online:
+            raise Forbidden(f"{agent_id} is a viewer; only agents and higher have a capacity")
+        current = account.capacity if agent_id is None else account.overrides.get(agent_id)
+        if current == capacity:
+            return False, []
+        if agent_id is None and capacity is None and account.auto_assign:
+            raise Refused("auto-assign is on: without an account capacity the first agent Online would take the queue")
+        change: dict[str, Any]
+        if agent_id is None:
+            account.capacity = capacity
+            change = {"capacity": capacity}
+        else:
+            if capacity is None:
+                del account.overrides[agent_id]
+            else:
+                account.overrides[agent_id] = capacity
+            change = {"agent_capacity": {"user_id": agent_id, "capacity": capacity}}
+        return True, [self._event(account_id, "settings.changed", now, actor_id=actor_id, changes=change)]
+
+    @_settles
+    def set_auto_assign(
+        self, account_id: str, enabled: bool, actor_id: str, now: datetime
+    ) -> tuple[bool, list[ModelEvent]]:
+        """Turn the release of the waiting queue on or off (manager or higher); on needs an account capacity."""
+        account = self.account(account_id)
+        self._require_manager(account, actor_id)
+        if account.auto_assign == enabled:
+            return False, []
+        if enabled and account.capacity is None:
+            raise Refused(f"account {account_id} has no capacity: the first agent Online would take the whole queue")
+        account.auto_assign = enabled
+        changes = {"auto_assign": "on" if enabled else "off"}
+        return True, [self._event(account_id, "settings.changed", now, actor_id=actor_id, changes=changes)]
+
+    def settle(self, account_id: str, opened_by: datetime | None = None) -> None:
+        """Ring a release when one is owed and none is: the account releases, tickets wait in its queue (with
+        ``opened_by``, also after-hours tickets whose opening is at or before it: what the workers' sweep and
+        the end of a bulk job look at), an Online agent has room, and no release was rung since the last ran.
+
+        The engine rings where room may appear (an agent Online, a close, a capacity, auto-assign or round robin
+        on, a ticket behind the queue, the end of a bulk job, the sweep); the model asks after *every*
+        operation, so a trigger the engine misses shows as a missing ring."""
+        account = self.account(account_id)
+        if account.release_owed or not account.releasing or not account.with_room():
+            return
+        if account.queue() or (opened_by is not None and account.opened(opened_by)):
+            account.release_owed = True
+            self.rung.append(account_id)
+
+    def release(self, account_id: str, now: datetime) -> tuple[tuple[str, int, int], list[ModelEvent]]:
+        """A release of the waiting queue at ``now`` (``worker.core.release.run_release``): after-hours tickets
+        whose opening has come are noticed; then, while the account releases, the oldest ticket of the queue
+        goes to the least recently assigned Online agent below capacity (who goes to the back of the line),
+        until the queue is empty or nobody has room; then one toast per agent, in agent id order. Returns
+        ``(account_id, assigned, toasts)``."""
+        account = self.account(account_id)
+        account.release_owed = False
+        account.noticed.update(account.opened(now))
+        released: dict[str, list[str]] = {}
+        events: list[ModelEvent] = []
+        while account.releasing and (queue := account.queue()) and (with_room := account.with_room()):
+            ticket_id, agent_id = queue[0].ticket_id, with_room[0]
+            stored = account.decided[ticket_id]
+            del account.unassigned[ticket_id]
+            account.places[agent_id] = account.next_place()
+            account.counts[agent_id] = account.counts.get(agent_id, 0) + 1
+            stored.outcome, stored.agent_id, stored.reason, stored.available_at = (
+                "assigned",
+                agent_id,
+                "waiting_queue",
+                None,
+            )
+            released.setdefault(agent_id, []).append(ticket_id)
+            events.append(
+                self._event(
+                    account_id,
+                    "ticket.assigned",
+                    now,
+                    ticket_id=ticket_id,
+                    channel=stored.channel,
+                    agent_id=agent_id,
+                    previous_agent_id=None,
+                    reason="waiting_queue",
+                    team_id=None,
+                )
+            )
+        for agent_id, ids in sorted(released.items()):
+            text = f"{len(ids)} waiting {'ticket' if len(ids) == 1 else 'tickets'} assigned to you"
+            events.append(self._event(account_id, "toast", now, user_id=agent_id, text=text, ticket_ids=ids))
+        self.settle(account_id)
+        return (account_id, sum(len(ids) for ids in released.values()), len(released)), events
+
+    def sweep(self, now: datetime) -> tuple[list[str], list[ModelEvent]]:
+        """The workers' sweep at ``now``: rings every account that owes a release (``settle`` with the openings
+        up to ``now``). Returns the accounts rung, sorted; it emits nothing."""
+        before = len(self.rung)
+        for account_id in sorted(self.accounts):
+            self.settle(account_id, opened_by=now)
+        return sorted(self.rung[before:]), []
+
     # --- teams and bulk team assignment -------------------------------------------------------
 
+    @_settles
     def set_team(
         self, account_id: str, team_id: str, members: Sequence[str], actor_id: str, now: datetime
     ) -> tuple[bool, list[ModelEvent]]:
@@ -487,10 +722,16 @@ class Model:
             **totals,
             "agents": len(toasts),
             "toasts": len(toasts),
-            "above_capacity": [],  # the model has no capacity yet
+            "above_capacity": [agent for agent in sorted(toasts) if self._above_capacity(account, agent)],
             "no_team_member_online": totals["assigned"] == 0 and totals["unassigned"] > 0,
         }
+        self.settle(account_id, opened_by=now)  # the job's end: the tickets it moved may have made room
         return result, events
+
+    @staticmethod
+    def _above_capacity(account: AccountModel, agent_id: str) -> bool:
+        cap = account.capacity_of(agent_id)
+        return cap is not None and account.load(agent_id) > cap
 
     # --- views ---------------------------------------------------------------------------------
 
@@ -527,6 +768,11 @@ class Model:
             TeamRow(team_id, list(members), [user for user in online if user in members])
             for team_id, members in sorted(account.teams.items())
         ]
+
+    def capacities(self, account_id: str) -> tuple[int | None, dict[str, int], bool]:
+        """The account's capacity, the per-agent overrides and auto-assign."""
+        account = self.account(account_id)
+        return account.capacity, dict(account.overrides), account.auto_assign
 
     def settings(self, account_id: str) -> tuple[bool, OfficeHours | None]:
         account = self.account(account_id)
