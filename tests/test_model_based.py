@@ -25,9 +25,9 @@ At the end, time passes: every opening comes, and every release rung runs. A sec
 (``WaitingQueueMachine``, real Redis) drops the rules about other concerns, so that its runs are mostly
 tickets, closes, capacities and releases.
 
-Failures hypothesis finds are kept below the machine as ordinary tests named for the behaviour; while an
-engine bug is open its test is marked ``xfail(strict=True)`` and the machine steers clear of what triggers
-it (``ModelMachine.steers_clear``).
+Failures hypothesis finds are kept below the machine as ordinary tests named for the behaviour (while an
+engine bug is open, its test is marked ``xfail(strict=True)`` and the machine steers clear of what
+triggers it).
 """
 
 from __future__ import annotations
@@ -622,8 +622,6 @@ class ModelMachine(RuleBasedStateMachine):
             ticket_ids = data.draw(st.lists(st.one_of(choices), max_size=8)) if choices else []
             if not ticket_ids or data.draw(st.booleans()):
                 ticket_ids.insert(data.draw(st.integers(0, len(ticket_ids))), "never-seen")
-        if self.steers_clear(account_id, now):
-            return
         self.harness.bulk_assign(account_id, team_id, actor_id, ticket_ids, now, batch_size)
 
     def some_ticket(self, account_id: str, data: st.DataObject, closed: bool) -> str:
@@ -701,8 +699,6 @@ class ModelMachine(RuleBasedStateMachine):
         job = data.draw(st.integers(0, len(queued) - 1)) if data.draw(st.integers(0, 3)) > 0 else None
         if job is not None:
             account_id = queued[job]
-        if self.steers_clear(account_id, now):
-            return
         if job is not None:
             del queued[job]
         self.harness.release(account_id, now, engine)
@@ -719,28 +715,7 @@ class ModelMachine(RuleBasedStateMachine):
         )
         if openings and data.draw(st.integers(0, 3)) > 0:
             now = data.draw(st.sampled_from(openings)) + data.draw(delays) / 60  # up to 3 minutes late
-        if any(self.steers_clear(account_id, now) for account_id in ACCOUNTS):
-            return
         self.harness.sweep(now)
-
-    def steers_clear(self, account_id: str, now: datetime) -> bool:
-        """Whether a claim of the account's release (the sweep, a bulk job's end) or a release at ``now`` would
-        make the engine forget an after-hours opening, a known bug (the two xfail tests at the end of this
-        module): the step is then skipped. Conservative: the account auto-assigns and has after-hours tickets
-        whose opening is not noticed yet, and round robin is off, or nobody has room and an opening has come.
-        Remove once those tests pass."""
-        model = self.harness.model.account(account_id)
-        unnoticed = [
-            row.available_at
-            for row in model.unassigned.values()
-            if row.reason == "after_hours" and row.available_at is not None and row.ticket_id not in model.noticed
-        ]
-        if not (model.auto_assign and unnoticed):
-            return False
-        if model.round_robin and (model.with_room() or min(unnoticed) > now):
-            return False
-        event("skipped: an opening the engine would forget (known bug)")
-        return True
 
     def deliver(
         self, account_id: str, ticket_id: str, channel: Channel, created_at: datetime, delay: timedelta, engine: int
@@ -1071,12 +1046,10 @@ def test_capacity_and_auto_assign_are_refused_as_the_rules_say(harness: EngineHa
     h.check_views()
 
 
-@pytest.mark.xfail(strict=True, raises=redis.ResponseError, reason="engine: RR_REFUSED has no exception class")
 def test_a_rule_refusal_is_a_typed_helpdesk_error(engine: Engine) -> None:
-    """PRODUCT.md: "A refused action is an error with a clear message". ``worker/errors.py`` maps no
-    ``RR_REFUSED`` reply, so ``Engine.set_auto_assign`` without a capacity (and clearing the account's capacity
-    while auto-assign is on) raise a bare ``redis.ResponseError``: the control API and the CLI cannot tell
-    it from a Redis failure."""
+    """PRODUCT.md: "A refused action is an error with a clear message": ``RR_REFUSED`` (auto-assign without
+    a capacity) is a ``HelpdeskError`` (``Refused``), not a bare ``redis.ResponseError`` the control API and
+    the CLI could not tell from a Redis failure. (Found by the model-based test; fixed.)"""
     engine.upsert_user("acme", "max", Role.MANAGER, NOW)
     with pytest.raises(HelpdeskError):
         engine.set_auto_assign("acme", True, "max", NOW)
@@ -1249,7 +1222,6 @@ def test_an_after_hours_ticket_is_released_by_the_sweep_at_its_opening(harness: 
     h.check_views()
 
 
-@pytest.mark.xfail(strict=True, reason="engine: claim_release drops an opening nobody had room for")
 def test_an_opening_while_everyone_is_at_capacity_is_released_once_room_appears(engine: Engine) -> None:
     """Auto-assign on, capacity 1, ana Online and full; a webchat ticket waits after hours. At the opening the
     sweep finds nobody with room and ``claim_release`` takes the account out of ``release_due`` (the ticket is
@@ -1277,7 +1249,6 @@ def test_an_opening_while_everyone_is_at_capacity_is_released_once_room_appears(
     assert Queries(engine.client).unassigned("acme") == []
 
 
-@pytest.mark.xfail(strict=True, reason="engine: an opening is dropped while round robin is off")
 def test_round_robin_off_over_an_opening_does_not_strand_the_after_hours_ticket(engine: Engine) -> None:
     """Auto-assign on, ana Online with room; a webchat ticket waits after hours; round robin is turned off
     for the night and back on after the opening. The sweep at the opening finds round robin off and

@@ -55,7 +55,7 @@ def test_scripts_build_no_key_names_and_set_no_globals(name: str) -> None:
 
 
 def test_wrapper_refuses_a_wrong_number_of_keys(fake_redis: redis.Redis) -> None:
-    with pytest.raises(ValueError, match="takes 8 keys"):
+    with pytest.raises(ValueError, match="takes 9 keys"):
         Scripts(fake_redis)._call("set_round_robin", ["a"], [])
 
 

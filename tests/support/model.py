@@ -537,17 +537,21 @@ class Model:
         return True, [self._event(account_id, "settings.changed", now, actor_id=actor_id, changes=changes)]
 
     def settle(self, account_id: str, opened_by: datetime | None = None) -> None:
-        """Ring a release when one is owed and none is: the account releases, tickets wait in its queue (with
-        ``opened_by``, also after-hours tickets whose opening is at or before it: what the workers' sweep and
-        the end of a bulk job look at), an Online agent has room, and no release was rung since the last ran.
+        """Ring a release when one is owed and none is: the account releases, no release was rung since the
+        last ran, and either tickets wait in its queue while an Online agent has room, or (with ``opened_by``:
+        what the workers' sweep and the end of a bulk job look at) an after-hours ticket's opening is at or
+        before it and no release noticed it yet.
 
         The engine rings where room may appear (an agent Online, a close, a capacity, auto-assign or round robin
         on, a ticket behind the queue, the end of a bulk job, the sweep); the model asks after *every*
         operation, so a trigger the engine misses shows as a missing ring."""
         account = self.account(account_id)
-        if account.release_owed or not account.releasing or not account.with_room():
+        if account.release_owed or not account.releasing:
             return
-        if account.queue() or (opened_by is not None and account.opened(opened_by)):
+        unnoticed = opened_by is not None and set(account.opened(opened_by)) - account.noticed
+        # An opening nobody noticed yet rings even when nobody has room: the release notices it (moves the
+        # ticket into the queue), so the room that comes later finds it there.
+        if unnoticed or (account.queue() and account.with_room()):
             account.release_owed = True
             self.rung.append(account_id)
 

@@ -31,7 +31,7 @@ SCRIPT_FILES: dict[str, str] = {
     "decide_ticket": "decide_ticket-22.lua",
     "set_status": "set_status-14.lua",
     "set_user": "set_user-6.lua",
-    "set_round_robin": "set_round_robin-8.lua",
+    "set_round_robin": "set_round_robin-9.lua",
     "set_office_hours": "set_office_hours-4.lua",
     "trim_events": "trim_events-1.lua",
     "set_team": "set_team-7.lua",

@@ -198,7 +198,7 @@ class Scripts(BulkScripts):
         reply = self._call(
             "set_round_robin",
             [keys.users, keys.settings, keys.events, keys.partition_events]
-            + [keys.waiting, keys.ready, keys.release_due, keys.release_lease],
+            + [keys.waiting, keys.ready, keys.release_due, keys.release_lease, keys.later],
             [keys.account_id, actor_id, value, utc_iso(now), event_id, *self._stream_args(), _ms(now)]
             + [RELEASE_LEASE_MS],
         )
