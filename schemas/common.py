@@ -89,6 +89,14 @@ class AgentStatus(StrEnum):
         raise _not_one_of(cls, value, "a status")
 
 
+class StatusChangeReason(StrEnum):
+    """Why an agent's status changed (``agent.status_changed.reason``)."""
+
+    MANUAL = "manual"
+    ROLE_CHANGE = "role_change"
+    PRESENCE_TIMEOUT = "presence_timeout"
+
+
 class UnassignedReason(StrEnum):
     AFTER_HOURS = "after_hours"
     NO_AGENT_ONLINE = "no_agent_online"

@@ -27,3 +27,9 @@ class AccountSettings(BaseModel):
         default=False,
         description="Waiting tickets are released to agents with room, oldest first (needs capacity); off by default.",
     )
+    presence_timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Presence timeout in whole seconds: an Online agent without a heartbeat for this long is set "
+        "Offline automatically (never Online); null means off (the default: only people change a status).",
+    )

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas.common import AgentStatus, AssignedReason, AwareDatetime, Channel, UnassignedReason
+from schemas.common import AgentStatus, AssignedReason, AwareDatetime, Channel, StatusChangeReason, UnassignedReason
 
 
 def new_event_id() -> str:
@@ -64,7 +64,13 @@ class AgentStatusChanged(BaseEvent):
     user_id: str = Field(description="The agent whose status changed.")
     status: AgentStatus = Field(description="The new status.")
     actor_id: str | None = Field(
-        description="Who changed it; null when an operator's role change took the agent Offline."
+        description="Who changed it; null when helpdesk-rr did (a role change, a presence timeout)."
+    )
+    reason: StatusChangeReason = Field(
+        default=StatusChangeReason.MANUAL,
+        description="manual (a person set it), role_change (a demotion to viewer took them Offline) or "
+        "presence_timeout (no heartbeat for the account's presence timeout). Events written before this field "
+        "existed read as manual; consumers must accept reasons they do not know.",
     )
 
 

@@ -47,6 +47,11 @@ class UserView(BaseModel):
     assigned_today: int = Field(
         default=0, description="Tickets assigned to the user today, inbound and bulk (the current UTC day)."
     )
+    last_heartbeat: AwareDatetime | None = Field(
+        default=None,
+        description="When the user's app last sent a heartbeat (going Online counts as one), UTC; null if never. "
+        "With a presence timeout, an Online agent is set Offline that long after it.",
+    )
 
 
 class SettingsView(AccountSettings):

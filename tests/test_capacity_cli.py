@@ -143,8 +143,8 @@ def test_a_worker_releases_the_waiting_tickets_when_auto_assign_goes_on(url: str
     ]
     assert [line.split()[0] for line in ok(url, "unassigned", "acme").splitlines()[1:]] == ["T4"]
     lines = ok(url, "users", "acme").splitlines()
-    assert lines[0] == "USER  ROLE     STATUS   NEXT  TODAY  TOTAL  LOAD CAPACITY"
-    rows = {line.split()[0]: line.split()[-2:] for line in lines[1:-1]}
+    assert lines[0] == "USER  ROLE     STATUS   NEXT  TODAY  TOTAL  LOAD CAPACITY  LAST HEARTBEAT"
+    rows = {line.split()[0]: line.split()[6:8] for line in lines[1:-1]}
     assert rows == {"ana": ["2", "2"], "ben": ["1", "1*"], "max": ["0", "2"], "olga": ["0", "2"], "vic": ["0", "-"]}
     assert lines[-1] == "everyone online is at capacity: new tickets wait (all_agents_at_capacity)"
     views = [UserView.model_validate_json(line) for line in ok(url, "users", "acme", "--json").splitlines()]
@@ -175,7 +175,9 @@ def test_settings_show_capacity_overrides_and_auto_assign(url: str) -> None:
     rows = settings_rows(ok(url, "settings", "acme"))
     assert rows["capacity"] == "3 open tickets per agent; 2 overrides: ana 5, ben 1"
     assert rows["auto-assign"] == "on (waiting tickets go to agents below capacity, oldest first)"
-    assert list(rows) == ["account", "round robin", "office hours", "capacity", "auto-assign", "as of", "waiting"]
+    assert list(rows) == [
+        "account", "round robin", "office hours", "capacity", "auto-assign", "presence", "as of", "waiting"
+    ]  # fmt: skip
     view = SettingsView.model_validate_json(ok(url, "settings", "acme", "--json"))
     assert (view.capacity, view.agent_capacities, view.auto_assign) == (3, {"ana": 5, "ben": 1}, True)
 

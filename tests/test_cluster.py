@@ -36,6 +36,7 @@ from worker.core.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, 
 from worker.core.capacity import claim
 from worker.core.engine import Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of, partition_stream
+from worker.core.presence import sweep_presence
 from worker.core.queries import Queries
 from worker.core.release import run_release
 from worker.core.script_sources import SCRIPT_FILES
@@ -254,6 +255,12 @@ def test_every_engine_operation_runs_on_the_cluster(cluster_redis: RedisCluster,
         assert engine.decide(overnight, NOW).reason == "after_hours"  # opened at 08:00 Berlin, before NOW
         assert claim(engine.scripts, keys, NOW) is True
         assert run_release(engine.scripts, keys, lambda: NOW).assigned == 1
+        assert engine.set_presence_timeout(account, 60, "max", NOW) is True
+        assert engine.heartbeat(account, "ben", NOW) is True
+        expired = sweep_presence(engine.scripts, engine.keys, DEFAULT_PARTITIONS, NOW + timedelta(minutes=2))
+        assert [(a, agent) for a, agent in expired if a == account] == [(account, "ana"), (account, "ben")]
+        engine.set_status(account, "ana", AgentStatus.ONLINE, "ana", NOW)
+        engine.set_status(account, "ben", AgentStatus.ONLINE, "ben", NOW)
 
         assert [view.user_id for view in queries.users(account)] == ["ana", "ben", "max"]
         assert queries.unassigned(account) == []

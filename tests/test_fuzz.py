@@ -616,6 +616,13 @@ cli_dates = st.one_of(
     cli_text,
 )
 
+cli_durations = st.one_of(
+    st.sampled_from(["15m", "90s", "1h30m", "2h", "1d"]),
+    st.sampled_from(["0s", "-5m", "+5m", "1.5h", "10", "5x", "", "15M", "30m1h", "15 m", "400d", "h", "--off"]),
+    st.text(alphabet="0123456789.smhdx+- ", max_size=8),
+    cli_text,
+)
+
 
 def maybe(option: str, values: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
     return st.one_of(st.just([]), values.map(lambda v: [option, v]))
@@ -688,6 +695,15 @@ CLI_COMMANDS: dict[str, st.SearchStrategy[list[str]]] = {
         required("--actor", cli_users),
         stray,
     ),
+    "presence": concat(
+        st.just(["presence"]),
+        one(cli_ids),
+        maybe("--timeout", cli_durations),
+        st.sampled_from([[], [], ["--off"]]),
+        required("--actor", cli_users),
+        stray,
+    ),
+    "heartbeat": concat(st.just(["heartbeat"]), one(cli_ids), one(cli_users), stray),
     "office-hours": concat(
         st.just(["office-hours"]),
         one(cli_ids),

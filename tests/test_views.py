@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from schemas.common import AgentStatus, Channel, Role, UnassignedReason
+from schemas.common import AgentStatus, Channel, Role, UnassignedReason, utc_iso
 from schemas.config import AccountSettings
 from schemas.events import TicketUnassigned, parse_event
 from schemas.office_hours import OfficeHours
@@ -243,15 +243,16 @@ def test_the_users_command_shows_who_is_next(url: str) -> None:
     ok(url, "ticket", "acme", "e1", "--channel", "email")
     ok(url, "worker", "--burst")
     lines = ok(url, "users", "acme").splitlines()
+    rows = [UserView.model_validate_json(line) for line in ok(url, "users", "acme", "--json").splitlines()]
+    beat = {row.user_id: utc_iso(row.last_heartbeat) for row in rows if row.last_heartbeat}  # going Online is one
     assert lines == [
-        "USER  ROLE     STATUS   NEXT  TODAY  TOTAL  LOAD CAPACITY",
-        "ana   agent    online      2      1      1     1        -",
-        "ben   agent    online      1      0      0     0        -",
-        "cara  agent    offline     -      0      0     0        -",
-        "olga  owner    offline     -      0      0     0        -",
+        "USER  ROLE     STATUS   NEXT  TODAY  TOTAL  LOAD CAPACITY  LAST HEARTBEAT",
+        "ana   agent    online      2      1      1     1        -  " + beat["ana"],
+        "ben   agent    online      1      0      0     0        -  " + beat["ben"],
+        "cara  agent    offline     -      0      0     0        -  -",
+        "olga  owner    offline     -      0      0     0        -  -",
         "next ticket: ben, then ana",
     ]
-    rows = [UserView.model_validate_json(line) for line in ok(url, "users", "acme", "--json").splitlines()]
     assert [(row.user_id, row.next_rank, row.assigned_today) for row in rows] == [
         ("ana", 2, 1), ("ben", 1, 0), ("cara", None, 0), ("olga", None, 0)
     ]  # fmt: skip
@@ -286,7 +287,9 @@ def settings_rows(output: str) -> dict[str, str]:
 def test_the_settings_command_without_office_hours(url: str) -> None:
     ok(url, "user", "acme", "olga", "--role", "owner")
     rows = settings_rows(ok(url, "settings", "acme"))
-    assert list(rows) == ["account", "round robin", "office hours", "capacity", "auto-assign", "as of", "waiting"]
+    assert list(rows) == [
+        "account", "round robin", "office hours", "capacity", "auto-assign", "presence", "as of", "waiting"
+    ]  # fmt: skip
     assert rows["office hours"] == "none (webchat always open)" and rows["round robin"] == "off (new tickets wait)"
     assert rows["as of"].endswith("Z")  # no zone to show
 

@@ -5,6 +5,7 @@ Used by tests/test_scripts.py and tests/test_cluster.py to check every script ca
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -13,6 +14,7 @@ from tests.support.accounts import NOW
 from worker.core.capacity import claim, set_auto_assign, set_capacity
 from worker.core.keys import AccountKeys
 from worker.core.lifecycle import close_or_reopen
+from worker.core.presence import expire, heartbeat, set_presence_timeout
 from worker.core.release import run_release
 from worker.core.scripts import Scripts, TicketArgs
 
@@ -85,3 +87,7 @@ def exercise(
         )
     claim(scripts, keys, NOW)
     run_release(scripts, keys, lambda: NOW)
+    set_presence_timeout(scripts, keys, 60, boss, NOW)
+    heartbeat(scripts, keys, ana, NOW)
+    expire(scripts, keys, ana, NOW + timedelta(seconds=61))  # no heartbeat for a minute: Offline
+    scripts.set_status(keys, ana, "online", ana, NOW, "e11")  # and back, as callers expect her

@@ -30,6 +30,7 @@ from schemas.report import Report
 from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
 from worker.api.capacity import CapacityApi, release_enqueuer
 from worker.api.lifecycle import LifecycleApi
+from worker.api.presence import PresenceApi
 from worker.api.refusals import account_checked_on_refusal, known_account, refusing, typed_refusals
 from worker.config import Settings
 from worker.core.bulk import NothingToAssign, check_request, start_bulk_assign, wait_for
@@ -57,7 +58,7 @@ class UserSaved:
     changed: bool = True
 
 
-class Helpdesk(LifecycleApi, CapacityApi):
+class Helpdesk(LifecycleApi, CapacityApi, PresenceApi):
     """The product's verbs over one deployment's Redis (state, and the queues tickets go to).
 
     Build it once per process and share it (it holds the Redis clients and the engine's caches)::
@@ -287,14 +288,14 @@ class Helpdesk(LifecycleApi, CapacityApi):
 
     @refusing
     def users(self, account_id: str, now: datetime | None = None) -> list[UserView]:
-        """Every user of the account, by id: role, status, rotation place and turn (``next_rank`` 1 gets
-        the next ticket), tickets assigned in all and today (the UTC day of ``now``: docs/STATS.md)."""
+        """Every user, by id: role, status, rotation place and turn (``next_rank`` 1 is next), tickets assigned
+        in all and today (the UTC day of ``now``: docs/STATS.md), load, capacity, last heartbeat."""
         known_account(self.queries, account_id)
         return self.queries.users(account_id, day_of(now or utc_now()))
 
     @refusing
     def settings(self, account_id: str) -> AccountSettings:
-        """The account's settings: round robin and office hours."""
+        """The account's settings: round robin, office hours, capacity, auto-assign, the presence timeout."""
         known_account(self.queries, account_id)
         return self.queries.settings(account_id)
 

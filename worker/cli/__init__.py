@@ -1,17 +1,17 @@
 """``helpdesk-rr``: everything an operator or a script does, through the control API.
 
 One module per concern registers its commands on the group in ``base.py``: ``people`` (users,
-status, round robin, office hours), ``capacity`` (capacity and auto-assign), ``tickets`` (tickets,
-first replies, the unassigned queue, events, failed jobs), ``teams`` (teams and bulk assignment),
-``reports``, ``ops`` (workers, metrics, the embedded server, schemas), ``views`` (users and settings
-as they are now) and ``demo``.
+status, round robin, office hours), ``capacity`` (capacity and auto-assign), ``presence`` (heartbeats
+and the presence timeout), ``tickets`` (tickets, first replies, the unassigned queue, events, failed
+jobs), ``teams`` (teams and bulk assignment), ``reports``, ``ops`` (workers, metrics, the embedded
+server, schemas), ``views`` (users and settings as they are now) and ``demo``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from worker.cli import capacity, demo, ops, people, reports, teams, tickets, views  # noqa: F401 - register commands
+from worker.cli import capacity, demo, ops, people, presence, reports, teams, tickets, views  # noqa: F401 - commands
 from worker.cli.base import cli
 
 __all__ = ["cli", "main"]

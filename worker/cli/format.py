@@ -73,7 +73,8 @@ def describe(event: EventOrUnreadable, zone: ZoneInfo | None = None) -> str:
             return f"{at} toast              @{event.user_id}: {event.text}"
         case "agent.status_changed":
             by = f" by {event.actor_id}" if event.actor_id and event.actor_id != event.user_id else ""
-            return f"{at} agent.status       {event.user_id} is {event.status.value}{by}"
+            why = "" if event.reason.value == "manual" else f" ({event.reason.value})"  # presence_timeout, role_change
+            return f"{at} agent.status       {event.user_id} is {event.status.value}{by}{why}"
         case "ticket.closed" | "ticket.reopened":
             by = f" (assigned to {event.agent_id})" if event.agent_id else ""
             return f"{at} {event.type:<18} {event.ticket_id}{by}"

@@ -1,13 +1,17 @@
 """What an account looks like now: ``users`` (who is next, who got what today) and ``settings``.
 
-Both print a table for people and, with ``--json``, exactly the control API's models
-(``schemas/views.py``: ``UserView`` one per line, ``SettingsView`` one object), times in UTC only.
+Both print a table for people (times in UTC and the account's zone) and, with ``--json``, exactly the
+control API's models (``schemas/views.py``: ``UserView`` one per line, ``SettingsView`` one object), times
+in UTC only and the presence timeout in seconds.
 """
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import click
 
+from schemas.durations import duration_text
 from schemas.views import SettingsView, UserView
 from worker.cli.base import Context, cli, pass_context, refusals
 from worker.cli.format import account_zone, when
@@ -24,28 +28,30 @@ OVERRIDES_SHOWN = 10
 @pass_context
 def users(ctx: Context, account: str, as_json: bool) -> None:
     """List ACCOUNT's users: role, status, turn in the rotation (NEXT 1 gets the next ticket), tickets
-    assigned today (the UTC day) and in all, open tickets (LOAD) and CAPACITY (3* = the user's own
-    override, - = no limit)."""
+    assigned today (the UTC day) and in all, open tickets (LOAD), CAPACITY (3* = the user's own
+    override, - = no limit) and the LAST HEARTBEAT of their app (- = never)."""
     with refusals(ctx):
         views = ctx.helpdesk.users(account)
         if as_json:
             for view in views:
                 click.echo(view.model_dump_json())
             return
-        for line in users_table(views):
+        zone = account_zone(ctx.helpdesk.settings(account).office_hours)
+        for line in users_table(views, zone):
             click.echo(line)
 
 
-def users_table(views: list[UserView]) -> list[str]:
-    """The ``users`` table and a last line saying who is next."""
+def users_table(views: list[UserView], zone: ZoneInfo | None = None) -> list[str]:
+    """The ``users`` table (times in UTC, and in ``zone`` when given) and a last line saying who is next."""
     width = max([len("USER"), *(len(view.user_id) for view in views)])
     header = f"{'USER':<{width}}  {'ROLE':<8} {'STATUS':<8} {'NEXT':>4} {'TODAY':>6} {'TOTAL':>6} {'LOAD':>5}"
-    lines = [f"{header} {'CAPACITY':>8}"]
+    lines = [f"{header} {'CAPACITY':>8}  LAST HEARTBEAT"]
     for view in views:
         rank = "-" if view.next_rank is None else str(view.next_rank)
+        beat = "-" if view.last_heartbeat is None else when(view.last_heartbeat, zone)
         lines.append(
             f"{view.user_id:<{width}}  {view.role.value:<8} {view.status.value:<8} {rank:>4} "
-            f"{view.assigned_today:>6} {view.assigned:>6} {view.load:>5} {capacity_cell(view):>8}"
+            f"{view.assigned_today:>6} {view.assigned:>6} {view.load:>5} {capacity_cell(view):>8}  {beat}"
         )
     queue = sorted((view.next_rank, view.user_id) for view in views if view.next_rank is not None)
     if not queue:
@@ -77,7 +83,7 @@ def at_capacity(view: UserView) -> bool:
 @pass_context
 def settings(ctx: Context, account: str, as_json: bool) -> None:
     """Show ACCOUNT's settings: round robin, office hours (open now? next opening), capacity and its
-    per-agent overrides, auto-assign, the waiting-ticket ceiling."""
+    per-agent overrides, auto-assign, the presence timeout, the waiting-ticket ceiling."""
     with refusals(ctx):
         view = ctx.helpdesk.settings_view(account)
         click.echo(view.model_dump_json() if as_json else "\n".join(settings_lines(view)))
@@ -96,7 +102,7 @@ def settings_lines(view: SettingsView) -> list[str]:
             ("closed dates", _closed_dates(view)),
             ("webchat", _webchat_now(view)),
         ]
-    rows += [("capacity", _capacity(view)), ("auto-assign", _auto_assign(view))]
+    rows += [("capacity", _capacity(view)), ("auto-assign", _auto_assign(view)), ("presence", _presence(view))]
     ceiling = f"at most {view.max_waiting_tickets} (HELPDESK_RR_MAX_WAITING_TICKETS)"
     rows += [("as of", when(view.as_of, zone)), ("waiting", f"{view.waiting_tickets} ticket(s); {ceiling}")]
     return [f"{name:<13} {value}" for name, value in rows]
@@ -117,6 +123,14 @@ def _auto_assign(view: SettingsView) -> str:
     if view.auto_assign:
         return "on (waiting tickets go to agents below capacity, oldest first)"
     return "off"
+
+
+def _presence(view: SettingsView) -> str:
+    """``15m (...)`` or ``off``: the presence timeout as ``presence --timeout`` takes it."""
+    if view.presence_timeout_seconds is None:
+        return "off (only people change a status)"
+    timeout = duration_text(view.presence_timeout_seconds)
+    return f"{timeout} (an agent Online without a heartbeat for {timeout} goes offline)"
 
 
 def _closed_dates(view: SettingsView) -> str:

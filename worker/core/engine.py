@@ -29,6 +29,7 @@ from worker.core.keys import AccountKeys
 from worker.core.lifecycle import LifecycleChange, close_or_reopen
 from worker.core.lru import LRUCache
 from worker.core.office_hours import gate
+from worker.core.presence import heartbeat, set_presence_timeout
 from worker.core.scripts import DecideReply, Scripts, TicketArgs
 from worker.core.text import optional_text
 from worker.errors import InvalidInput, StaleOfficeHours, UnknownAccount, WaitingCeiling, validation_summary
@@ -267,6 +268,20 @@ class Engine:
         changed, ring = set_auto_assign(self.scripts, self.keys(account_id), enabled, actor_id, now)
         log.info("settings.auto_assign", account_id=account_id, auto_assign=enabled, actor_id=actor_id, changed=changed)
         self.rang(account_id, ring)
+        return changed
+
+    def heartbeat(self, account_id: str, user_id: str, now: datetime) -> bool:
+        """Record that ``user_id``'s app is open. Returns whether they are Online (never sets them Online)."""
+        check_ids(user_id=user_id)
+        return heartbeat(self.scripts, self.keys(account_id), user_id, now)
+
+    def set_presence_timeout(self, account_id: str, seconds: int | None, actor_id: str, now: datetime) -> bool:
+        """Set (whole seconds ≥ 1) or clear (None) the account's presence timeout. Returns whether it changed."""
+        check_ids(actor_id=actor_id)
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1):
+            raise InvalidInput(f"the presence timeout must be a whole number of seconds, at least 1 (got {seconds!r})")
+        changed = set_presence_timeout(self.scripts, self.keys(account_id), seconds, actor_id, now)
+        log.info("settings.presence", account_id=account_id, seconds=seconds, actor_id=actor_id, changed=changed)
         return changed
 
     def rang(self, account_id: str, ring: bool) -> None:

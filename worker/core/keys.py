@@ -58,6 +58,17 @@ def partition_release_due(partition: int) -> str:
     return f"{partition_tag(partition)}:release_due"
 
 
+def partition_presence_due(partition: int) -> str:
+    """Sorted set '<account> <agent>' → ms when the Online agent's presence times out (last heartbeat +
+    the account's timeout); only for accounts with a presence timeout. Swept by the workers every second."""
+    return f"{partition_tag(partition)}:presence_due"
+
+
+def presence_member(account_id: str, user_id: str) -> str:
+    """The ``presence_due`` member of one agent (ids never hold a space)."""
+    return f"{account_id} {user_id}"
+
+
 def malformed_queue_entries(queue_name: str) -> str:
     """Sorted set of the entries workers took off RQ queue ``queue_name`` and moved aside because they
     can never run (bad id, no job hash, data not JSON): JSON records scored by when (ms). It lives on
@@ -158,6 +169,15 @@ class AccountKeys:
     @property
     def release_due(self) -> str:
         return partition_release_due(self.partition)
+
+    @property
+    def heartbeats(self) -> str:
+        """Hash user_id → ms of the user's last heartbeat (going Online counts as one)."""
+        return f"{self.base}:heartbeats"
+
+    @property
+    def presence_due(self) -> str:
+        return partition_presence_due(self.partition)
 
     @property
     def events(self) -> str:

@@ -6,7 +6,7 @@ Reads need no atomicity beyond a single command or a pipeline, so they live outs
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -49,6 +49,11 @@ def _capacity_of(user_id: str, role: Role, caps: dict[str, int]) -> dict[str, An
     return {"capacity": own if own is not None else caps.get(ACCOUNT), "capacity_override": own is not None}
 
 
+def _from_ms(ms: int) -> datetime:
+    """A time stored as epoch milliseconds, exactly (no float rounding), in UTC."""
+    return datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000)
+
+
 class Queries:
     def __init__(self, client: redis.Redis, partitions: int | None = None) -> None:
         self.client = client
@@ -58,12 +63,13 @@ class Queries:
         return AccountKeys.for_account(account_id, self._partitions)
 
     def settings(self, account_id: str) -> AccountSettings:
-        """The account's current settings (round robin, office hours, capacity and its overrides, auto-assign)."""
+        """The account's current settings (round robin, office hours, capacity and its overrides, auto-assign,
+        the presence timeout)."""
         keys = self.keys(account_id)
         pipe = self.client.pipeline(transaction=False)
-        pipe.hmget(keys.settings, ["round_robin", "office_hours", "oh_active", "auto_assign"])
+        pipe.hmget(keys.settings, ["round_robin", "office_hours", "oh_active", "auto_assign", "presence_timeout"])
         pipe.hgetall(keys.capacity)
-        (round_robin, hours, active, auto_assign), capacity = pipe.execute()
+        (round_robin, hours, active, auto_assign, presence), capacity = pipe.execute()
         caps = {text(field): int(value) for field, value in capacity.items()}
         account_cap = caps.pop(ACCOUNT, None)
         return AccountSettings.model_validate(
@@ -73,6 +79,7 @@ class Queries:
                 "capacity": account_cap,
                 "agent_capacities": dict(sorted(caps.items())),
                 "auto_assign": text(auto_assign or b"off") == "on",
+                "presence_timeout_seconds": int(presence) if presence else None,
             }
         )
 
@@ -95,7 +102,7 @@ class Queries:
         )
 
     def users(self, account_id: str, today: str | None = None) -> list[UserView]:
-        """Every user, by id: role, status, place and turn in the rotation, tickets assigned.
+        """Every user, by id: role, status, place and turn in the rotation, tickets assigned, last heartbeat.
 
         ``today``: the UTC day (``YYYY-MM-DD``, docs/STATS.md) whose ``assigned:<agent>`` counters fill
         ``assigned_today``; None reads no day (0)."""
@@ -107,12 +114,14 @@ class Queries:
         pipe.hgetall(keys.counts)
         pipe.hgetall(keys.load)
         pipe.hgetall(keys.capacity)
-        roles, online, places, counts, loads, capacity = pipe.execute()
+        pipe.hgetall(keys.heartbeats)
+        roles, online, places, counts, loads, capacity, heartbeats = pipe.execute()
         caps = {text(k): int(v) for k, v in capacity.items()}
         rank_of = {text(u): rank for rank, u in enumerate(online, start=1)}
         place_of = {text(k): int(v) for k, v in places.items()}
         count_of = {text(k): int(v) for k, v in counts.items()}
         load_of = {text(k): int(v) for k, v in loads.items()}
+        beat_of = {text(k): _from_ms(int(v)) for k, v in heartbeats.items()}
         role_of = {text(user): Role(text(role)) for user, role in roles.items()}
         user_ids = sorted(role_of)
         today_of = self._assigned_on(keys, today, user_ids)
@@ -126,6 +135,7 @@ class Queries:
                 assigned=count_of.get(user, 0),
                 load=load_of.get(user, 0),
                 assigned_today=today_of.get(user, 0),
+                last_heartbeat=beat_of.get(user),
                 **_capacity_of(user, role_of[user], caps),
             )
             for user in user_ids

@@ -29,8 +29,8 @@ from worker.core.shared_constants import LATENCY_BUCKETS_MS, TTFR_BUCKETS
 
 SCRIPT_FILES: dict[str, str] = {
     "decide_ticket": "decide_ticket-22.lua",
-    "set_status": "set_status-14.lua",
-    "set_user": "set_user-6.lua",
+    "set_status": "set_status-16.lua",
+    "set_user": "set_user-7.lua",
     "set_round_robin": "set_round_robin-9.lua",
     "set_office_hours": "set_office_hours-4.lua",
     "trim_events": "trim_events-1.lua",
@@ -47,6 +47,9 @@ SCRIPT_FILES: dict[str, str] = {
     "promote_later": "promote_later-2+.lua",
     "release_waiting": "release_waiting-19+.lua",
     "release_toasts": "release_toasts-3.lua",
+    "heartbeat": "heartbeat-5.lua",
+    "set_presence": "set_presence-7.lua",
+    "expire_presence": "expire_presence-8.lua",
 }
 """name → file; ``-N.lua`` takes exactly N keys, ``-N+.lua`` N fixed keys and then any number more."""
 

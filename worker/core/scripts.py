@@ -166,6 +166,8 @@ class Scripts(BulkScripts):
                 keys.waiting,
                 keys.release_due,
                 keys.release_lease,
+                keys.heartbeats,
+                keys.presence_due,
             ],
             [
                 keys.account_id,
@@ -186,7 +188,7 @@ class Scripts(BulkScripts):
         """Returns (previous role or '', whether the user was taken Offline)."""
         reply = self._call(
             "set_user",
-            [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts, keys.ready],
+            [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts, keys.ready, keys.presence_due],
             [keys.account_id, user_id, role, now_iso, event_id, *self._stream_args()],
         )
         return text(reply[0]), int(reply[1]) == 1

@@ -1,4 +1,6 @@
-"""The thread in every worker process that starts the releases that are due (worker/core/release.py):
+"""The thread in every worker process that, every second, sets Offline the agents whose presence timed
+out (worker/core/presence.py: at most ``SWEEP_EVERY_SECONDS`` late) and starts the releases that are due
+(worker/core/release.py):
 after-hours tickets reaching their opening (at most ``SWEEP_EVERY_SECONDS`` + a job late), and releases
 whose worker died (their lease lapsed). Cheap when nothing is due: one ZRANGEBYSCORE per partition per
 second. Several workers sweeping at once is fine: the lease lets one of them enqueue each release."""
@@ -14,6 +16,7 @@ from producers.queue import enqueue_release
 from worker.config import Settings
 from worker.core.engine import Engine, utc_now
 from worker.core.keys import DEFAULT_PARTITIONS
+from worker.core.presence import sweep_presence
 from worker.core.release import sweep_due
 
 log = structlog.get_logger("helpdesk_rr.release_sweeper")
@@ -42,8 +45,11 @@ class ReleaseSweeper:
             self._thread.join(timeout=5)
 
     def sweep_once(self) -> list[str]:
-        """Start every release due now; returns the accounts whose release was enqueued."""
-        return sweep_due(self._engine.scripts, self._engine.keys, self._partitions, utc_now(), self._enqueue)
+        """Set Offline the agents whose presence timed out, then start every release due now; returns the
+        accounts whose release was enqueued."""
+        now = utc_now()
+        sweep_presence(self._engine.scripts, self._engine.keys, self._partitions, now)
+        return sweep_due(self._engine.scripts, self._engine.keys, self._partitions, now, self._enqueue)
 
     def _enqueue(self, account_id: str) -> None:
         enqueue_release(account_id, self._queue)

@@ -163,3 +163,17 @@ local function ring_release(settingsKey, waitingKey, readyKey, releaseDueKey, le
   if rcall('SET', leaseKey, nowMs, 'NX', 'PX', leaseMs) then return 1 end
   return 0
 end
+
+-- Presence timeout (docs/DESIGN.md, "Presence timeout"): an Online agent of an account with a timeout is
+-- filed in the partition's presenceDue zset at (last heartbeat + timeout); the workers' sweep sets them
+-- Offline once that passes without a newer heartbeat.
+local function file_presence(settingsKey, presenceDueKey, accountId, userId, heartbeatMs)
+  local timeout = tonumber(rcall('HGET', settingsKey, 'presence_timeout') or '')
+  if timeout then
+    rcall('ZADD', presenceDueKey, heartbeatMs + timeout * 1000, accountId .. ' ' .. userId)
+  end
+end
+
+local function unfile_presence(presenceDueKey, accountId, userId)
+  rcall('ZREM', presenceDueKey, accountId .. ' ' .. userId)
+end

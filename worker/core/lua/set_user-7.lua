@@ -10,6 +10,7 @@
     KEYS[4] pevents  {rr:pNN}:events           partition stream
     KEYS[5] accounts {rr:pNN}:accounts         set of the partition's accounts (for metrics)
     KEYS[6] ready    {rr:pNN}:a:<acct>:ready   zset Online agents below capacity (left with Online)
+    KEYS[7] presenceDue {rr:pNN}:presence_due  zset '<acct> <agent>' → ms presence times out (left with Online)
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] role (validated by the caller)  ARGV[4] now ISO
     ARGV[5] event id    ARGV[6] account stream MAXLEN   ARGV[7] partition stream MAXLEN
@@ -25,8 +26,9 @@ rcall('HSET', usersKey, userId, role)
 rcall('SADD', KEYS[5], accountId)
 if ROLE_RANK[role] < ROLE_RANK['agent'] and rcall('ZREM', onlineKey, userId) == 1 then
   rcall('ZREM', KEYS[6], userId)
+  unfile_presence(KEYS[7], accountId, userId)
   emit(eventsKey, partitionEventsKey, accountId, ARGV[6], ARGV[7], ARGV[5], 'agent.status_changed', nowIso,
-       {user_id = userId, status = 'offline', actor_id = cjson.null}, nil)
+       {user_id = userId, status = 'offline', actor_id = cjson.null, reason = 'role_change'}, nil)
   return {previous, 1}
 end
 return {previous, 0}

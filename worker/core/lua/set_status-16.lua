@@ -1,6 +1,7 @@
 --[[
   Set a user's Online/Offline status, enforcing the role rules. Going Offline keeps the agent's
-  rotation place; an agent never assigned before joins at the back of the line. Going Online with room
+  rotation place; an agent never assigned before joins at the back of the line. Going Online counts as a
+  heartbeat (presence timeout); going Offline takes the agent out of the presence sweep. Going Online with room
   below capacity may start a release of the waiting queue (auto-assign on): the reply says to enqueue it.
 
   Input:
@@ -18,6 +19,8 @@
     KEYS[12] waiting    {rr:pNN}:a:<acct>:waiting                  zset releasable waiting tickets by created_at ms
     KEYS[13] releaseDue {rr:pNN}:release_due                       zset account → ms a release is owed from
     KEYS[14] lease      {rr:pNN}:a:<acct>:release:lease            set while a release is queued or running
+    KEYS[15] heartbeats {rr:pNN}:a:<acct>:heartbeats               hash user → last heartbeat ms
+    KEYS[16] presenceDue {rr:pNN}:presence_due                     zset '<acct> <agent>' → ms presence times out
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] 'online' | 'offline'  ARGV[4] actor id
     ARGV[5] now ISO     ARGV[6] event id ARGV[7] account stream MAXLEN   ARGV[8] partition stream MAXLEN
@@ -59,13 +62,16 @@ if status == 'online' then
   rcall('SADD', KEYS[7], userId)
   rcall('EXPIRE', KEYS[7], ARGV[9])
   refresh_ready(KEYS[9], KEYS[10], onlineKey, KEYS[8], userId)
+  rcall('HSET', KEYS[15], userId, ARGV[10])
+  file_presence(KEYS[11], KEYS[16], accountId, userId, tonumber(ARGV[10]))
 else
   if not isOnline then return {0, status, 0} end
   rcall('ZREM', onlineKey, userId)
   rcall('ZREM', KEYS[10], userId)
+  unfile_presence(KEYS[16], accountId, userId)
 end
 emit(eventsKey, partitionEventsKey, accountId, ARGV[7], ARGV[8], ARGV[6], 'agent.status_changed', nowIso,
-     {user_id = userId, status = status, actor_id = actorId}, nil)
+     {user_id = userId, status = status, actor_id = actorId, reason = 'manual'}, nil)
 local ring = 0
 if status == 'online' then
   ring = ring_release(KEYS[11], KEYS[12], KEYS[10], KEYS[13], KEYS[14], accountId, tonumber(ARGV[10]), ARGV[11])
