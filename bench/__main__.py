@@ -37,6 +37,7 @@ BENCHES = (
     "bounded",
     "office_hours",
     "capacity",
+    "presence",
 )
 DOC = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
 ARCHIVE = Path(__file__).resolve().parent / "PERFORMANCE_archive.md"
