@@ -299,7 +299,13 @@ class Model:
         if not Role(role).can_be_online and user_id in account.online:
             account.online.discard(user_id)  # the place is kept
             event = self._event(
-                account_id, "agent.status_changed", now, user_id=user_id, status="offline", actor_id=None
+                account_id,
+                "agent.status_changed",
+                now,
+                user_id=user_id,
+                status="offline",
+                actor_id=None,
+                reason="role_change",
             )
             return (previous, True), [event]
         return (previous, False), []
@@ -332,6 +338,7 @@ class Model:
             user_id=user_id,
             status=AgentStatus(status).value,
             actor_id=actor_id,
+            reason="manual",
         )
         return True, [event]
 
