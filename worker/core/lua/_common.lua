@@ -177,3 +177,28 @@ end
 local function unfile_presence(presenceDueKey, accountId, userId)
   rcall('ZREM', presenceDueKey, accountId .. ' ' .. userId)
 end
+
+-- Whether the account releases at all (auto-assign and round robin on, an account capacity), and whether
+-- a release has work now: toasts not yet sent (whatever the settings), or, releasing, tickets waiting while
+-- an agent has room, or an after-hours ticket whose opening has come (claim_release, end_release).
+local function releasing(settingsKey, capacityKey)
+  local s = rcall('HMGET', settingsKey, 'auto_assign', 'round_robin')
+  return s[1] == 'on' and s[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
+end
+
+local function release_work(settingsKey, capacityKey, waitingKey, laterKey, readyKey, toastsKey, nowMs)
+  local on = releasing(settingsKey, capacityKey)
+  local dueLater = #rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1) > 0
+  local room = rcall('ZCARD', waitingKey) > 0 and rcall('ZCARD', readyKey) > 0
+  return on, rcall('HLEN', toastsKey) > 0 or (on and (room or dueLater))
+end
+
+-- Nothing to release now: the account owes a release at its next after-hours opening, or none.
+local function file_next_opening(on, laterKey, releaseDueKey, accountId)
+  local nextLater = rcall('ZRANGE', laterKey, 0, 0, 'WITHSCORES')
+  if on and #nextLater > 0 then
+    rcall('ZADD', releaseDueKey, nextLater[2], accountId)
+  else
+    rcall('ZREM', releaseDueKey, accountId)
+  end
+end

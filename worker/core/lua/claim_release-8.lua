@@ -26,20 +26,12 @@ local settingsKey, capacityKey, waitingKey, laterKey, readyKey = KEYS[1], KEYS[2
 local releaseDueKey, leaseKey, toastsKey = KEYS[6], KEYS[7], KEYS[8]
 local accountId, nowMs, leaseMs = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
-local s = rcall('HMGET', settingsKey, 'auto_assign', 'round_robin')
-local on = s[1] == 'on' and s[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
-local dueLater = #rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1) > 0
-local room = rcall('ZCARD', waitingKey) > 0 and rcall('ZCARD', readyKey) > 0
-if rcall('HLEN', toastsKey) > 0 or (on and (room or dueLater)) then
+local on, work = release_work(settingsKey, capacityKey, waitingKey, laterKey, readyKey, toastsKey, nowMs)
+if work then
   release_due_at(releaseDueKey, accountId, nowMs)
   if rcall('SET', leaseKey, nowMs, 'NX', 'PX', leaseMs) then return {1} end
   return {0}
 end
 if rcall('EXISTS', leaseKey) == 1 then return {0} end  -- a release in flight files releaseDue when it ends
-local nextLater = rcall('ZRANGE', laterKey, 0, 0, 'WITHSCORES')
-if on and #nextLater > 0 and tonumber(nextLater[2]) > nowMs then
-  rcall('ZADD', releaseDueKey, nextLater[2], accountId)
-else
-  rcall('ZREM', releaseDueKey, accountId)
-end
+file_next_opening(on, laterKey, releaseDueKey, accountId)  -- not yet come: it would be work
 return {0}

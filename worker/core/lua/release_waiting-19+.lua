@@ -62,8 +62,7 @@ local function elapsed_us()
   return (tonumber(t[1]) - tonumber(started[1])) * 1000000 + tonumber(t[2]) - tonumber(started[2])
 end
 
-local settings = rcall('HMGET', settingsKey, 'auto_assign', 'round_robin')
-local on = settings[1] == 'on' and settings[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
+local on = releasing(settingsKey, capacityKey)
 
 if not on then
   rcall('SET', leaseKey, nowMs, 'PX', leaseMs)
