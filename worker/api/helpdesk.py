@@ -12,9 +12,9 @@ Time: methods that change state take ``now`` (default: the wall clock, read here
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -22,26 +22,20 @@ from rq.job import Job
 
 from producers.queue import build_ticket, enqueue, enqueue_first_reply
 from schemas.common import AgentStatus, Role, check_id, utc_iso
-from schemas.config import AccountSettings
-from schemas.events import EventOrUnreadable
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
-from schemas.report import Report
-from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
 from worker.api.capacity import CapacityApi, release_enqueuer
 from worker.api.lifecycle import LifecycleApi
 from worker.api.presence import PresenceApi
+from worker.api.reads import ReadsApi
 from worker.api.refusals import account_checked_on_refusal, known_account, refusing, typed_refusals
 from worker.config import Settings
 from worker.core.bulk import NothingToAssign, check_request, start_bulk_assign, wait_for
 from worker.core.engine import Engine, utc_now
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
-from worker.core.scripts import day_of
 from worker.errors import InvalidInput, UnknownTicket, UnknownUser
-from worker.ops.consumer import EventConsumer
 from worker.redaction import redacted
-from worker.reports import load_report, resolve_period
 from worker.runtime.failures import FailedTicketJob, list_failed, requeue
 from worker.runtime.runner import live_workers, run_on
 from worker.runtime.topology import Topology
@@ -58,7 +52,7 @@ class UserSaved:
     changed: bool = True
 
 
-class Helpdesk(LifecycleApi, CapacityApi, PresenceApi):
+class Helpdesk(ReadsApi, LifecycleApi, CapacityApi, PresenceApi):
     """The product's verbs over one deployment's Redis (state, and the queues tickets go to).
 
     Build it once per process and share it (it holds the Redis clients and the engine's caches)::
@@ -284,87 +278,6 @@ class Helpdesk(LifecycleApi, CapacityApi, PresenceApi):
         state = None if self.topology.single else self.state
         return any([run_on(queue, burst=True, state=state, settings=self.config) for queue in self.queue_clients()])
 
-    # --- reads ------------------------------------------------------------------------------------
-
-    @refusing
-    def users(self, account_id: str, now: datetime | None = None) -> list[UserView]:
-        """Every user, by id: role, status, rotation place and turn (``next_rank`` 1 is next), tickets assigned
-        in all and today (the UTC day of ``now``: docs/STATS.md), load, capacity, last heartbeat."""
-        known_account(self.queries, account_id)
-        return self.queries.users(account_id, day_of(now or utc_now()))
-
-    @refusing
-    def settings(self, account_id: str) -> AccountSettings:
-        """The account's settings: round robin, office hours, capacity, auto-assign, the presence timeout."""
-        known_account(self.queries, account_id)
-        return self.queries.settings(account_id)
-
-    @refusing
-    def settings_view(self, account_id: str, now: datetime | None = None) -> SettingsView:
-        """The settings as a person reads them: every ``settings`` field, whether webchat is open at
-        ``now`` and when it next opens, and the tickets waiting against the waiting-ticket ceiling."""
-        known_account(self.queries, account_id)
-        return self.queries.settings_view(account_id, now or utc_now(), self.config.retention.max_waiting_tickets)
-
-    @refusing
-    def teams(self, account_id: str) -> list[TeamView]:
-        """Every team with its members and who of them is Online (rotation order)."""
-        known_account(self.queries, account_id)
-        return self.queries.teams(account_id)
-
-    @refusing
-    def unassigned(self, account_id: str, limit: int | None = None) -> list[UnassignedTicket]:
-        """The unassigned tickets, oldest first, with their reason."""
-        known_account(self.queries, account_id)
-        return self.queries.unassigned(account_id, limit)
-
-    @refusing
-    def events(
-        self, account_id: str, after: str = "-", count: int | None = None
-    ) -> list[tuple[str, EventOrUnreadable]]:
-        """The account's events after stream id ``after`` (exclusive), oldest first, with their ids. An
-        entry that is not a valid event comes back as an ``UnreadableEvent`` (its id and why), in place."""
-        known_account(self.queries, account_id)
-        return self.queries.events(account_id, after=after, count=count)
-
-    def iter_events(self, account_id: str, after: str = "-") -> Iterator[tuple[str, EventOrUnreadable]]:
-        """``events``, yielded as they are read (a page of 500 per Redis call): for long streams, where
-        a list of every event would not fit in memory."""
-        with typed_refusals(self.redis_location):
-            known_account(self.queries, account_id)
-            yield from self.queries.iter_events(account_id, after=after)
-
-    def follow_events(
-        self, account_id: str, after: str = "$", block_ms: int = 1000
-    ) -> Iterator[tuple[str, EventOrUnreadable]]:
-        """Yield the account's events as they are appended (blocking), starting after ``after``."""
-        with typed_refusals(self.redis_location):
-            known_account(self.queries, account_id)
-            yield from self.queries.follow_events(account_id, after=after, block_ms=block_ms)
-
-    def event_consumer(self, group: str, consumer: str, block_ms: int | None = 1000) -> EventConsumer:
-        """A consumer-group reader of every account's events (the partition streams; docs/CONSUMERS.md).
-
-        ``block_ms=None`` drains what is there and returns; call ``ensure_groups`` first."""
-        with typed_refusals(self.redis_location):
-            _ids(group=group, consumer=consumer)
-            return EventConsumer(self.state, group, consumer, self.config.partitions, block_ms=block_ms)
-
-    @refusing
-    def report(
-        self,
-        account_id: str,
-        day_from: date | str | None = None,
-        day_to: date | str | None = None,
-        now: datetime | None = None,
-    ) -> Report:
-        """The account's figures over whole UTC days (default: the last 7 days up to today)."""
-        _ids(account=account_id)
-        now = now or utc_now()
-        start, end = resolve_period(now.date(), _day_text(day_from), _day_text(day_to))
-        known_account(self.queries, account_id)
-        return load_report(self.state, account_id, start, end, now=now, partitions=self.config.partitions)
-
     @refusing
     def failed_jobs(self, account_id: str | None = None) -> list[FailedTicketJob]:
         """Failed jobs in RQ's failed registry (of every queue shard), ``account_id``'s or all. Without an
@@ -394,7 +307,3 @@ def _ids(**values: str) -> None:
     """Ids become parts of key names: refuse a bad one with a message naming the field."""
     for field, value in values.items():
         check_id(field, value)
-
-
-def _day_text(day: date | str | None) -> str | None:
-    return day.isoformat() if isinstance(day, date) else day
