@@ -15,6 +15,7 @@ from worker.core.capacity import claim, set_auto_assign, set_capacity
 from worker.core.keys import AccountKeys
 from worker.core.lifecycle import close_or_reopen
 from worker.core.presence import expire, heartbeat, set_presence_timeout
+from worker.core.reassign import customer_reply, expire_unanswered, set_reassign
 from worker.core.release import run_release
 from worker.core.scripts import Scripts, TicketArgs
 
@@ -91,3 +92,7 @@ def exercise(
     heartbeat(scripts, keys, ana, NOW)
     expire(scripts, keys, ana, NOW + timedelta(seconds=61))  # no heartbeat for a minute: Offline
     scripts.set_status(keys, ana, "online", ana, NOW, "e11")  # and back, as callers expect her
+    set_reassign(scripts, keys, "away", ("on", "0"), boss, NOW)
+    set_reassign(scripts, keys, "unanswered", ("60", "1"), boss, NOW)
+    customer_reply(scripts, keys, tickets[0], NOW, NOW)
+    expire_unanswered(scripts, keys, tickets[0], NOW + timedelta(minutes=5))

@@ -30,6 +30,7 @@ from worker.core.lifecycle import LifecycleChange, close_or_reopen
 from worker.core.lru import LRUCache
 from worker.core.office_hours import gate
 from worker.core.presence import heartbeat, set_presence_timeout
+from worker.core.reassign import ReassignEngine
 from worker.core.scripts import DecideReply, Scripts, TicketArgs
 from worker.core.text import optional_text
 from worker.errors import InvalidInput, StaleOfficeHours, UnknownAccount, WaitingCeiling, validation_summary
@@ -79,7 +80,7 @@ class Decision:
     duplicate: bool
 
 
-class Engine:
+class Engine(ReassignEngine):
     """Decisions for any number of accounts over one Redis client. Safe to share within a process."""
 
     def __init__(self, client: redis.Redis, retention: Retention | None = None, partitions: int | None = None) -> None:

@@ -69,6 +69,18 @@ def presence_member(account_id: str, user_id: str) -> str:
     return f"{account_id} {user_id}"
 
 
+def partition_unanswered_due(partition: int) -> str:
+    """Sorted set '<account> <ticket>' → ms when the automatically assigned ticket's first reply is due (its
+    assignment + the account's reassign-unanswered ``after``); only while that setting is on. Swept by the
+    workers every second (worker/core/reassign.py)."""
+    return f"{partition_tag(partition)}:unanswered_due"
+
+
+def ticket_member(account_id: str, ticket_id: str) -> str:
+    """The ``unanswered_due`` member of one ticket (ids never hold a space)."""
+    return f"{account_id} {ticket_id}"
+
+
 def malformed_queue_entries(queue_name: str) -> str:
     """Sorted set of the entries workers took off RQ queue ``queue_name`` and moved aside because they
     can never run (bad id, no job hash, data not JSON): JSON records scored by when (ms). It lives on
@@ -178,6 +190,15 @@ class AccountKeys:
     @property
     def presence_due(self) -> str:
         return partition_presence_due(self.partition)
+
+    @property
+    def offline_since(self) -> str:
+        """Hash user_id → ms the agent went Offline (set when they go Offline, removed when they come Online)."""
+        return f"{self.base}:offline_since"
+
+    @property
+    def unanswered_due(self) -> str:
+        return partition_unanswered_due(self.partition)
 
     @property
     def events(self) -> str:

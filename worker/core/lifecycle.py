@@ -1,6 +1,6 @@
 """Closing and reopening tickets, and the load they move (docs/DESIGN.md, "Ticket lifecycle and load").
 
-Each is one Lua call (``close_ticket-16.lua``, ``reopen_ticket-16.lua``), idempotent: a second close or
+Each is one Lua call (``close_ticket-17.lua``, ``reopen_ticket-21.lua``), idempotent: a second close or
 reopen changes nothing and emits nothing. ``Engine.close_ticket`` / ``Engine.reopen_ticket`` call these.
 """
 
@@ -33,7 +33,10 @@ class LifecycleChange:
     changed: bool
     """False: the ticket already was closed (close) or was not closed (reopen); nothing was written."""
     agent_id: str | None
-    """The ticket's assignee (whose load moved when ``changed``), or None."""
+    """The ticket's assignee (whose load moved when ``changed``), or None; after a reopen that reassigned it
+    (its assignee was away), the new assignee (None: it waits)."""
+    reassigned_from: str | None = None
+    """A reopen found the assignee away (reassign-away): the assignee the ticket left, else None."""
 
 
 def close_or_reopen(
@@ -55,6 +58,10 @@ def close_or_reopen(
     call_keys += [keys.stats(day_of(now)), keys.events, keys.partition_events]
     call_keys += [keys.settings, keys.online, keys.capacity, keys.ready, keys.waiting, keys.later]
     call_keys += [keys.release_due, keys.release_lease]
+    if action == "close":
+        call_keys.append(keys.unanswered_due)
+    else:
+        call_keys += [keys.places, keys.seq, keys.counts, keys.unanswered_due, keys.offline_since]
     retention = scripts.retention
     args: list[object] = [keys.account_id, ticket_id, utc_iso(at or now), new_event_id()]
     args += [retention.account_stream_maxlen, retention.partition_stream_maxlen, hour_of(now)]
@@ -62,11 +69,15 @@ def close_or_reopen(
     if action == "close":
         args.append(retention.assigned_record_ttl_seconds)
     args += [int(now.timestamp() * 1000), RELEASE_LEASE_MS]
+    if action == "reopen":
+        args += [int((at or now).timestamp() * 1000), new_event_id(), new_event_id()]
+        args.append(retention.assigned_record_ttl_seconds)
     reply = scripts.call(f"{action}_ticket", call_keys, list(args))
     if rang is not None:
         rang(keys.account_id, int(reply[2]) == 1)
     agent_id = text(reply[1]) or None
-    change = LifecycleChange(keys.account_id, ticket_id, action, int(reply[0]) == 1, agent_id)
+    away_from = text(reply[3]) or None if len(reply) > 3 else None
+    change = LifecycleChange(keys.account_id, ticket_id, action, int(reply[0]) == 1, agent_id, away_from)
     log.info(f"ticket.{action}", account_id=keys.account_id, ticket_id=ticket_id, agent_id=agent_id,
-             changed=change.changed)
+             changed=change.changed, reassigned_from=away_from, reason="assignee_away" if away_from else None)
     return change

@@ -86,7 +86,7 @@ def _batch_keys(keys: AccountKeys, now: datetime) -> list[str]:
     return [
         keys.settings, keys.online, keys.ready, keys.places, keys.seq, keys.capacity, keys.load, keys.waiting,
         keys.unassigned, keys.counts, keys.events, keys.partition_events, keys.stats(day_of(now)), keys.uq_depth,
-        keys.metrics, keys.release_toasts, keys.release_due, keys.release_lease, keys.later,
+        keys.metrics, keys.release_toasts, keys.release_due, keys.release_lease, keys.later, keys.unanswered_due,
     ]  # fmt: skip
 
 

@@ -168,6 +168,7 @@ class Scripts(BulkScripts):
                 keys.release_lease,
                 keys.heartbeats,
                 keys.presence_due,
+                keys.offline_since,
             ],
             [
                 keys.account_id,
@@ -188,8 +189,9 @@ class Scripts(BulkScripts):
         """Returns (previous role or '', whether the user was taken Offline)."""
         reply = self._call(
             "set_user",
-            [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts, keys.ready, keys.presence_due],
-            [keys.account_id, user_id, role, now_iso, event_id, *self._stream_args()],
+            [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts, keys.ready, keys.presence_due]
+            + [keys.offline_since],
+            [keys.account_id, user_id, role, now_iso, event_id, *self._stream_args(), _ms(datetime.fromisoformat(now_iso))],
         )
         return text(reply[0]), int(reply[1]) == 1
 
@@ -264,7 +266,7 @@ class Scripts(BulkScripts):
             start = datetime.fromisoformat(day).replace(tzinfo=UTC)
             reply = self._call(
                 "record_first_reply",
-                [keys.ticket(ticket_id), keys.users, keys.stats(day), keys.metrics],
+                [keys.ticket(ticket_id), keys.users, keys.stats(day), keys.metrics, keys.unanswered_due],
                 [
                     agent_id,
                     utc_iso(replied_at),
@@ -272,6 +274,8 @@ class Scripts(BulkScripts):
                     self.stats_ttl(day, now),
                     int(start.timestamp() * 1000),
                     int((start + timedelta(days=1)).timestamp() * 1000),
+                    keys.account_id,
+                    ticket_id,
                 ],
             )
             if int(reply[0]) >= 0:
@@ -281,8 +285,9 @@ class Scripts(BulkScripts):
 
 
 def _release_keys(keys: AccountKeys) -> list[str]:
-    """KEYS 17-22 of ``decide_ticket``: what capacity and the waiting queue's release need."""
-    return [keys.capacity, keys.ready, keys.waiting, keys.later, keys.release_due, keys.release_lease]
+    """KEYS 17-23 of ``decide_ticket``: what capacity, the waiting queue's release and the no-first-reply
+    timer need."""
+    return [keys.capacity, keys.ready, keys.waiting, keys.later, keys.release_due, keys.release_lease, keys.unanswered_due]
 
 
 def _ms(moment: datetime) -> int:

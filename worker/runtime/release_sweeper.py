@@ -1,5 +1,6 @@
 """The thread in every worker process that, every second, sets Offline the agents whose presence timed
-out (worker/core/presence.py: at most ``SWEEP_EVERY_SECONDS`` late) and starts the releases that are due
+out (worker/core/presence.py: at most ``SWEEP_EVERY_SECONDS`` late), reassigns the tickets without a first
+reply in time (worker/core/reassign.py, likewise) and starts the releases that are due
 (worker/core/release.py):
 after-hours tickets reaching their opening (at most ``SWEEP_EVERY_SECONDS`` + a job late), and releases
 whose worker died (their lease lapsed). Cheap when nothing is due: one ZRANGEBYSCORE per partition per
@@ -17,6 +18,7 @@ from worker.config import Settings
 from worker.core.engine import Engine, utc_now
 from worker.core.keys import DEFAULT_PARTITIONS
 from worker.core.presence import sweep_presence
+from worker.core.reassign import sweep_unanswered
 from worker.core.release import sweep_due
 
 log = structlog.get_logger("helpdesk_rr.release_sweeper")
@@ -45,10 +47,12 @@ class ReleaseSweeper:
             self._thread.join(timeout=5)
 
     def sweep_once(self) -> list[str]:
-        """Set Offline the agents whose presence timed out, then start every release due now; returns the
+        """Set Offline the agents whose presence timed out, reassign the tickets whose first reply is overdue
+        (reassign-unanswered), then start every release due now; returns the
         accounts whose release was enqueued."""
         now = utc_now()
         sweep_presence(self._engine.scripts, self._engine.keys, self._partitions, now)
+        sweep_unanswered(self._engine.scripts, self._engine.keys, self._partitions, now)
         return sweep_due(self._engine.scripts, self._engine.keys, self._partitions, now, self._enqueue)
 
     def _enqueue(self, account_id: str) -> None:

@@ -202,3 +202,143 @@ local function file_next_opening(on, laterKey, releaseDueKey, accountId)
     rcall('ZREM', releaseDueKey, accountId)
   end
 end
+
+-- Reassignment (docs/DESIGN.md, "Reassignment (away, unanswered)"): a customer reply or reopen while the
+-- assignee is away, or no first reply in time, sends an assigned ticket through the rotation again.
+
+-- The next agent by the capacity rules (head of ready when the account has a capacity, else of online),
+-- skipping `skipAgentId` (the previous assignee) by taking the second; nil when nobody else is there.
+-- The one pick every reassignment uses (per-channel pools plug in here).
+local function next_agent(capacityKey, readyKey, onlineKey, skipAgentId)
+  local pool = onlineKey
+  if rcall('EXISTS', capacityKey) == 1 then pool = readyKey end
+  local head = rcall('ZRANGE', pool, 0, 1)
+  if head[1] ~= nil and head[1] ~= skipAgentId then return head[1] end
+  return head[2]
+end
+
+-- The TTFR bucket (seconds) a duration falls in: TTFR_BUCKETS, the generated prelude.
+local function ttfr_bucket(seconds)
+  for _, bound in ipairs(TTFR_BUCKETS) do
+    if seconds <= bound then return tostring(bound) end
+  end
+  return 'inf'
+end
+
+-- One duration into a histogram of the day's stats hash: '<name>:<bucket>', '<name>_sum', '<name>_count'.
+local function file_histogram(statsKey, name, seconds)
+  rcall('HINCRBY', statsKey, name .. ':' .. ttfr_bucket(seconds), 1)
+  rcall('HINCRBY', statsKey, name .. '_sum', seconds)
+  rcall('HINCRBY', statsKey, name .. '_count', 1)
+end
+
+-- File the no-first-reply timer of an automatic assignment made at `assignedMs` while the account has
+-- reassign-unanswered on ('<account> <ticket>' → due ms in the partition's unansweredDue zset).
+local function file_unanswered(settingsKey, unansweredDueKey, accountId, ticketId, assignedMs)
+  local after = tonumber(rcall('HGET', settingsKey, 'unanswered_after') or '')
+  if after then
+    rcall('ZADD', unansweredDueKey, tonumber(assignedMs) + after * 1000, accountId .. ' ' .. ticketId)
+  end
+end
+
+-- The keys and arguments every reassignment takes, in one order (KEYS[1..13] and ARGV[1..12] of
+-- customer_reply and expire_unanswered; reopen_ticket builds the same tables from its own).
+local function reassign_context(K, A)
+  return {ticket = K[1], settings = K[2], online = K[3], ready = K[4], places = K[5], seq = K[6],
+          capacity = K[7], load = K[8], counts = K[9], stats = K[10], events = K[11], pevents = K[12],
+          unansweredDue = K[13]},
+         {accountId = A[1], ticketId = A[2], nowMs = tonumber(A[3]), nowIso = A[4], hour = A[5], eventId = A[6],
+          toastId = A[7], maxlen = A[8], pmaxlen = A[9], statsTtl = A[10], recordTtl = tonumber(A[11]),
+          leaseMs = A[12]}
+end
+
+-- The ticket leaves its assignee: their load goes down; the figures of the reassignment (by reason, and how
+-- long the ticket sat with them since its assignment) go into the day's stats.
+local function leave_assignee(k, a, rec, reason)
+  add_load(k.load, rec.agent, -1)
+  refresh_ready(k.capacity, k.ready, k.online, k.load, rec.agent)
+  rcall('HINCRBY', k.stats, 'reassigned:' .. reason, 1)
+  local since = tonumber(rec.assignedMs or rec.createdMs or a.nowMs)
+  file_histogram(k.stats, 'reassign_held', math.max(0, math.floor((a.nowMs - since) / 1000)))
+  rcall('EXPIRE', k.stats, a.statsTtl)
+  rcall('ZREM', k.unansweredDue, a.accountId .. ' ' .. a.ticketId)
+end
+
+-- The record of the assigned ticket `k.ticket` as a reassignment needs it.
+local function assigned_record(k)
+  local r = rcall('HMGET', k.ticket, 'agent_id', 'channel', 'assigned_ms', 'created_ms')
+  return {agent = r[1], channel = r[2], assignedMs = r[3], createdMs = r[4]}
+end
+
+-- Send the assigned ticket to the next agent (skipping its assignee) like round robin: place, counts,
+-- load, stats, record (reason, previous_agent_id, reassignments, reassigned_at/ms, auto), the no-first-reply
+-- timer, ticket.assigned and a toast. Returns the new assignee, or nil with nothing written when nobody
+-- else is available.
+local function reassign(k, a, rec, reason)
+  local agentId = next_agent(k.capacity, k.ready, k.online, rec.agent)
+  if not agentId then return nil end
+  leave_assignee(k, a, rec, reason)
+  local place = rcall('INCR', k.seq)
+  rcall('ZADD', k.online, place, agentId)
+  rcall('HSET', k.places, agentId, place)
+  rcall('HINCRBY', k.counts, agentId, 1)
+  add_load(k.load, agentId, 1)
+  refresh_ready(k.capacity, k.ready, k.online, k.load, agentId)
+  rcall('HINCRBY', k.stats, 'assigned:' .. agentId, 1)
+  rcall('HSET', k.ticket, 'status', 'assigned', 'agent_id', agentId, 'previous_agent_id', rec.agent,
+        'reason', reason, 'auto', '1', 'assigned_ms', a.nowMs, 'reassigned_at', a.nowIso, 'reassigned_ms', a.nowMs,
+        'decided_at', a.nowIso)
+  rcall('HINCRBY', k.ticket, 'reassignments', 1)
+  if reason == 'no_first_reply' then rcall('HINCRBY', k.ticket, 'unanswered_reassignments', 1) end
+  if a.recordTtl and a.recordTtl > 0 then rcall('EXPIRE', k.ticket, a.recordTtl) end
+  file_unanswered(k.settings, k.unansweredDue, a.accountId, a.ticketId, a.nowMs)
+  -- Ids are validated to [A-Za-z0-9._@+-]; channels and reasons are ours: nothing needs JSON escaping.
+  emit_raw(k.events, k.pevents, a.accountId, a.maxlen, a.pmaxlen, 'ticket.assigned',
+           '{"id":"' .. a.eventId .. '","type":"ticket.assigned","schema_version":"1","account_id":"' ..
+           a.accountId .. '","occurred_at":"' .. a.nowIso .. '","ticket_id":"' .. a.ticketId .. '","channel":"' ..
+           rec.channel .. '","agent_id":"' .. agentId .. '","previous_agent_id":"' .. rec.agent ..
+           '","reason":"' .. reason .. '","team_id":null}')
+  emit_raw(k.events, k.pevents, a.accountId, a.maxlen, a.pmaxlen, 'toast',
+           '{"id":"' .. a.toastId .. '","type":"toast","schema_version":"1","account_id":"' .. a.accountId ..
+           '","occurred_at":"' .. a.nowIso .. '","user_id":"' .. agentId .. '","text":"' .. rec.channel ..
+           ' ticket ' .. a.ticketId .. ' reassigned to you (' .. reason .. ')","ticket_ids":["' .. a.ticketId ..
+           '"]}')
+  return agentId
+end
+
+-- Nobody else available for a ticket whose assignee is away: it becomes unassigned (no_agent_online, or
+-- all_agents_at_capacity when agents are Online but full), back in the unassigned set and parked in
+-- waiting by its created_ms, so a release takes it in its turn (and assigns it with previous_agent_id).
+-- w: {unassigned, waiting, uqDepth, releaseDue, lease}. Returns the reason and whether to enqueue a release.
+local function reassign_to_waiting(k, w, a, rec, trigger)
+  leave_assignee(k, a, rec, trigger)
+  rcall('HINCRBY', k.stats, 'reassign_waiting:' .. trigger, 1)
+  local why = 'no_agent_online'
+  if rcall('EXISTS', k.capacity) == 1 and rcall('EXISTS', k.online) == 1 then why = 'all_agents_at_capacity' end
+  local createdMs = rec.createdMs or a.nowMs
+  rcall('HDEL', k.ticket, 'agent_id', 'assigned_ms')
+  rcall('HSET', k.ticket, 'status', 'unassigned', 'reason', why, 'previous_agent_id', rec.agent,
+        'reassign_reason', trigger, 'available_at', '', 'available_ms', '', 'reassigned_at', a.nowIso,
+        'reassigned_ms', a.nowMs, 'decided_at', a.nowIso)
+  rcall('PERSIST', k.ticket)  -- waiting: kept until assigned, like every waiting ticket
+  rcall('ZADD', w.unassigned, createdMs, a.ticketId)
+  rcall('ZADD', w.waiting, createdMs, a.ticketId)
+  record_depth(w.uqDepth, k.stats, a.hour, rec.channel .. ':' .. why, 1)
+  record_total_peak(k.stats, a.hour, rcall('ZCARD', w.unassigned))
+  emit_raw(k.events, k.pevents, a.accountId, a.maxlen, a.pmaxlen, 'ticket.unassigned',
+           '{"id":"' .. a.eventId .. '","type":"ticket.unassigned","schema_version":"1","account_id":"' ..
+           a.accountId .. '","occurred_at":"' .. a.nowIso .. '","ticket_id":"' .. a.ticketId .. '","channel":"' ..
+           rec.channel .. '","reason":"' .. why .. '","available_at":null}')
+  local ring = ring_release(k.settings, w.waiting, k.ready, w.releaseDue, w.lease, a.accountId, a.nowMs, a.leaseMs)
+  return why, ring
+end
+
+-- Whether the assignee is away at `atMs` for reassign-away: the setting is on, round robin is on, and the
+-- assignee is Offline since at least the grace before `atMs` (Offline since before this version: since ever).
+local function assignee_away(settingsKey, onlineKey, offlineSinceKey, agentId, atMs)
+  local s = rcall('HMGET', settingsKey, 'reassign_away', 'reassign_away_grace', 'round_robin')
+  if s[1] ~= 'on' or s[3] ~= 'on' or not agentId then return false end
+  if rcall('ZSCORE', onlineKey, agentId) then return false end
+  local since = tonumber(rcall('HGET', offlineSinceKey, agentId) or '0')
+  return since + tonumber(s[2] or '0') * 1000 <= tonumber(atMs)
+end

@@ -160,7 +160,7 @@ for i = FIRST_TICKET_KEY, #KEYS do
     depth[new] = (depth[new] or 0) + 1
     rcall('HSET', ticketKey, 'status', 'unassigned', 'reason', 'no_team_member_online', 'available_at', '',
           'team_id', teamId, 'bulk_job', jobId, 'decided_at', nowIso)
-    rcall('HDEL', ticketKey, 'agent_id')
+    rcall('HDEL', ticketKey, 'agent_id', 'auto', 'assigned_ms')
     rcall('PERSIST', ticketKey)
     rcall('ZADD', unassignedKey, rcall('HGET', ticketKey, 'created_ms') or 0, ticketId)
     emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.unassigned',
@@ -188,6 +188,7 @@ for i = FIRST_TICKET_KEY, #KEYS do
     end
     rcall('HSET', ticketKey, 'status', 'assigned', 'agent_id', agentId, 'reason', 'bulk_team', 'team_id', teamId,
           'bulk_job', jobId, 'available_at', '', 'decided_at', nowIso)
+    rcall('HDEL', ticketKey, 'auto', 'assigned_ms')  -- a manager's act: never reassigned for no first reply
     if recordTtl and recordTtl > 0 then rcall('EXPIRE', ticketKey, recordTtl) end
     done[#done + 1] = agentId .. ' ' .. ticketId
     emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.assigned',

@@ -4,6 +4,10 @@
   to its assignee's load (+1); a ticket closed while waiting goes back into the unassigned set with
   the reason it waited for ('reopened' for one that arrived already closed); a close that came before
   its ticket is simply forgotten (the ticket, when it arrives, is decided as usual).
+  A reopen counts as a customer message: an assigned ticket whose assignee is away (reassign_away on,
+  Offline since at least the grace before the reopen's time) goes through the rotation again, skipping
+  them (reason assignee_away), or waits when nobody else is available (docs/DESIGN.md, "Reassignment
+  (away, unanswered)").
   Refuses (writes nothing) a reopen for an account with no users.
 
   Input:
@@ -23,14 +27,22 @@
     KEYS[14] later      {rr:pNN}:a:<acct>:later        zset after-hours tickets by available_at ms
     KEYS[15] releaseDue {rr:pNN}:release_due           zset account → ms a release is owed from
     KEYS[16] lease      {rr:pNN}:a:<acct>:release:lease set while a release is queued or running
+    KEYS[17] places     {rr:pNN}:a:<acct>:places       hash agent → rotation place
+    KEYS[18] seq        {rr:pNN}:a:<acct>:seq          counter of rotation places
+    KEYS[19] counts     {rr:pNN}:a:<acct>:counts       hash agent → tickets assigned
+    KEYS[20] unansweredDue {rr:pNN}:unanswered_due     zset '<acct> <ticket>' → ms its first reply is due
+    KEYS[21] offlineSince {rr:pNN}:a:<acct>:offline_since hash agent → ms they went Offline
 
     ARGV[1] account id  ARGV[2] ticket id  ARGV[3] now ISO (occurred_at)  ARGV[4] event id
     ARGV[5] account stream MAXLEN (~)  ARGV[6] partition stream MAXLEN (~)  ARGV[7] hour HH of now (UTC)
     ARGV[8] seconds to keep the stats key   ARGV[9] now ms   ARGV[10] release lease (ms)
+    ARGV[11] the reopen's time (at), ms   ARGV[12] event id of a reassignment's ticket.assigned / ticket.unassigned
+    ARGV[13] its toast's event id   ARGV[14] assigned record TTL (s, 0 = forever)
 
   Output:
-    {changed (1|0), agent id or '', ring}: the assignee ('' when the ticket is not assigned); ring 1 when a
-    ticket back in the waiting queue starts a release the caller must enqueue (it took the release lease).
+    {changed (1|0), agent id or '', ring, previous agent id or ''}: the assignee ('' when the ticket is not
+    assigned: waiting); previous: the away assignee it left; ring 1 when a ticket back in the waiting queue
+    starts a release the caller must enqueue (it took the release lease).
     A reopened assigned ticket counts toward its assignee's load even above their capacity (nobody
     chose to give it to them: it came back).
     error 'RR_UNKNOWN_ACCOUNT <message>' when the account has no users; nothing is written.
@@ -81,4 +93,19 @@ if agentId ~= '' then agentJson = '"' .. agentId .. '"' end
 emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.reopened',
          '{"id":"' .. eventId .. '","type":"ticket.reopened","schema_version":"1","account_id":"' .. accountId ..
          '","occurred_at":"' .. nowIso .. '","ticket_id":"' .. ticketId .. '","agent_id":' .. agentJson .. '}')
-return {1, agentId, ring}
+if agentId == '' or not assignee_away(settingsKey, onlineKey, KEYS[21], agentId, ARGV[11]) then
+  return {1, agentId, ring, ''}
+end
+local k = {ticket = ticketKey, settings = settingsKey, online = onlineKey, ready = readyKey, places = KEYS[17],
+           seq = KEYS[18], capacity = capacityKey, load = loadKey, counts = KEYS[19], stats = statsKey,
+           events = eventsKey, pevents = partitionEventsKey, unansweredDue = KEYS[20]}
+local a = {accountId = accountId, ticketId = ticketId, nowMs = tonumber(ARGV[9]), nowIso = nowIso, hour = hour,
+           eventId = ARGV[12], toastId = ARGV[13], maxlen = maxlen, pmaxlen = partitionMaxlen, statsTtl = statsTtl,
+           recordTtl = tonumber(ARGV[14]), leaseMs = ARGV[10]}
+local rec = assigned_record(k)
+local newAgent = reassign(k, a, rec, 'assignee_away')
+if newAgent then return {1, newAgent, ring, agentId} end
+local w = {unassigned = unassignedKey, waiting = waitingKey, uqDepth = uqDepthKey, releaseDue = releaseDueKey,
+           lease = leaseKey}
+local _, rang = reassign_to_waiting(k, w, a, rec, 'assignee_away')
+return {1, '', rang, agentId}

@@ -21,6 +21,7 @@
     KEYS[14] lease      {rr:pNN}:a:<acct>:release:lease            set while a release is queued or running
     KEYS[15] heartbeats {rr:pNN}:a:<acct>:heartbeats               hash user → last heartbeat ms
     KEYS[16] presenceDue {rr:pNN}:presence_due                     zset '<acct> <agent>' → ms presence times out
+    KEYS[17] offlineSince {rr:pNN}:a:<acct>:offline_since          hash agent → ms they went Offline (reassign-away)
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] 'online' | 'offline'  ARGV[4] actor id
     ARGV[5] now ISO     ARGV[6] event id ARGV[7] account stream MAXLEN   ARGV[8] partition stream MAXLEN
@@ -64,11 +65,13 @@ if status == 'online' then
   refresh_ready(KEYS[9], KEYS[10], onlineKey, KEYS[8], userId)
   rcall('HSET', KEYS[15], userId, ARGV[10])
   file_presence(KEYS[11], KEYS[16], accountId, userId, tonumber(ARGV[10]))
+  rcall('HDEL', KEYS[17], userId)
 else
   if not isOnline then return {0, status, 0} end
   rcall('ZREM', onlineKey, userId)
   rcall('ZREM', KEYS[10], userId)
   unfile_presence(KEYS[16], accountId, userId)
+  rcall('HSET', KEYS[17], userId, ARGV[10])
 end
 emit(eventsKey, partitionEventsKey, accountId, ARGV[7], ARGV[8], ARGV[6], 'agent.status_changed', nowIso,
      {user_id = userId, status = status, actor_id = actorId, reason = 'manual'}, nil)

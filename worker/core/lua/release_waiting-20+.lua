@@ -32,7 +32,8 @@
     KEYS[17] releaseDue {rr:pNN}:release_due                zset account → ms a release is owed from
     KEYS[18] lease      {rr:pNN}:a:<acct>:release:lease     set while a release is queued or running
     KEYS[19] later      {rr:pNN}:a:<acct>:later             zset after-hours tickets by available_at ms
-    KEYS[20...] tickets {rr:pNN}:a:<acct>:t:<ticket>        the records of the tickets in ARGV[12...]
+    KEYS[20] unansweredDue {rr:pNN}:unanswered_due          zset '<acct> <ticket>' → ms its first reply is due
+    KEYS[21...] tickets {rr:pNN}:a:<acct>:t:<ticket>        the records of the tickets in ARGV[12...]
 
     ARGV[1] account id  ARGV[2] now ISO  ARGV[3] now ms  ARGV[4] account stream MAXLEN
     ARGV[5] partition stream MAXLEN  ARGV[6] assigned record TTL (s, 0 = forever)  ARGV[7] hour HH of now (UTC)
@@ -54,7 +55,9 @@ local toastsKey, releaseDueKey, leaseKey, laterKey = KEYS[16], KEYS[17], KEYS[18
 local accountId, nowIso, nowMs, maxlen, partitionMaxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local recordTtl, hour, statsTtl, leaseMs = tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
 local runId, firstPosition = ARGV[10], tonumber(ARGV[11])
-local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 20, 12
+local unansweredDueKey = KEYS[20]
+local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 21, 12
+local unansweredAfter = tonumber(rcall('HGET', settingsKey, 'unanswered_after') or '')
 local started = rcall('TIME')
 
 local function elapsed_us()
@@ -93,7 +96,7 @@ for i = 1, n do
   local agentId = head[1]
   local ticketKey, ticketId = KEYS[FIRST_TICKET_KEY + i - 1], ARGV[FIRST_TICKET_ARG + i - 1]
   rcall('ZREM', waitingKey, ticketId)
-  local rec = rcall('HMGET', ticketKey, 'status', 'closed', 'channel', 'reason', 'created_ms')
+  local rec = rcall('HMGET', ticketKey, 'status', 'closed', 'channel', 'reason', 'created_ms', 'previous_agent_id')
   if rec[1] == 'unassigned' and rec[2] ~= '1' then
     local channel = rec[3]
     if rcall('ZREM', unassignedKey, ticketId) == 1 then
@@ -125,11 +128,17 @@ for i = 1, n do
     waitedBuckets[bucket] = (waitedBuckets[bucket] or 0) + 1
     waitedSum = waitedSum + waited
     rcall('HSET', ticketKey, 'status', 'assigned', 'agent_id', agentId, 'reason', 'waiting_queue',
-          'available_at', '', 'decided_at', nowIso)
+          'available_at', '', 'decided_at', nowIso, 'auto', '1', 'assigned_ms', nowMs)
+    if unansweredAfter then
+      rcall('ZADD', unansweredDueKey, nowMs + unansweredAfter * 1000, accountId .. ' ' .. ticketId)
+    end
+    -- A ticket that waits after leaving an away assignee names them (docs/EVENTS.md).
+    local previous = 'null'
+    if rec[6] then previous = '"' .. rec[6] .. '"' end
     if recordTtl and recordTtl > 0 then rcall('EXPIRE', ticketKey, recordTtl) end
     emit_raw(eventsKey, partitionEventsKey, accountId, maxlen, partitionMaxlen, 'ticket.assigned',
              '{"id":"' .. runId .. '.' .. (firstPosition + i - 1) .. eventHead .. ticketId .. '","channel":"' ..
-             channel .. '","agent_id":"' .. agentId .. '","previous_agent_id":null,"reason":"waiting_queue",' ..
+             channel .. '","agent_id":"' .. agentId .. '","previous_agent_id":' .. previous .. ',"reason":"waiting_queue",' ..
              '"team_id":null}')
     a.toasts[#a.toasts + 1] = '"' .. ticketId .. '"'
     assigned = assigned + 1

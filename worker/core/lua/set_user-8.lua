@@ -11,9 +11,10 @@
     KEYS[5] accounts {rr:pNN}:accounts         set of the partition's accounts (for metrics)
     KEYS[6] ready    {rr:pNN}:a:<acct>:ready   zset Online agents below capacity (left with Online)
     KEYS[7] presenceDue {rr:pNN}:presence_due  zset '<acct> <agent>' → ms presence times out (left with Online)
+    KEYS[8] offlineSince {rr:pNN}:a:<acct>:offline_since hash agent → ms they went Offline (reassign-away)
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] role (validated by the caller)  ARGV[4] now ISO
-    ARGV[5] event id    ARGV[6] account stream MAXLEN   ARGV[7] partition stream MAXLEN
+    ARGV[5] event id    ARGV[6] account stream MAXLEN   ARGV[7] partition stream MAXLEN   ARGV[8] now ms
 
   Output:
     {previous role or '', went_offline (1|0)}
@@ -27,6 +28,7 @@ rcall('SADD', KEYS[5], accountId)
 if ROLE_RANK[role] < ROLE_RANK['agent'] and rcall('ZREM', onlineKey, userId) == 1 then
   rcall('ZREM', KEYS[6], userId)
   unfile_presence(KEYS[7], accountId, userId)
+  rcall('HSET', KEYS[8], userId, ARGV[8])
   emit(eventsKey, partitionEventsKey, accountId, ARGV[6], ARGV[7], ARGV[5], 'agent.status_changed', nowIso,
        {user_id = userId, status = 'offline', actor_id = cjson.null, reason = 'role_change'}, nil)
   return {previous, 1}

@@ -14,6 +14,7 @@
     KEYS[6] presenceDue {rr:pNN}:presence_due           zset '<acct> <agent>' → ms presence times out
     KEYS[7] events      {rr:pNN}:a:<acct>:events        account stream
     KEYS[8] pevents     {rr:pNN}:events                 partition stream
+    KEYS[9] offlineSince {rr:pNN}:a:<acct>:offline_since hash agent → ms they went Offline (reassign-away)
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] now ms  ARGV[4] now ISO  ARGV[5] event id
     ARGV[6] account stream MAXLEN  ARGV[7] partition stream MAXLEN
@@ -39,6 +40,7 @@ end
 rcall('ZREM', onlineKey, userId)
 rcall('ZREM', readyKey, userId)
 rcall('ZREM', presenceDueKey, member)
+rcall('HSET', KEYS[9], userId, nowMs)
 emit(KEYS[7], KEYS[8], accountId, ARGV[6], ARGV[7], ARGV[5], 'agent.status_changed', nowIso,
      {user_id = userId, status = 'offline', actor_id = cjson.null, reason = 'presence_timeout'}, nil)
 return {1}

@@ -22,6 +22,7 @@
     KEYS[14] later      {rr:pNN}:a:<acct>:later        zset after-hours tickets by available_at ms
     KEYS[15] releaseDue {rr:pNN}:release_due           zset account → ms a release is owed from
     KEYS[16] lease      {rr:pNN}:a:<acct>:release:lease set while a release is queued or running
+    KEYS[17] unansweredDue {rr:pNN}:unanswered_due     zset '<acct> <ticket>' → ms its first reply is due (a close cancels it)
 
     ARGV[1] account id  ARGV[2] ticket id  ARGV[3] now ISO (occurred_at)  ARGV[4] event id
     ARGV[5] account stream MAXLEN (~)  ARGV[6] partition stream MAXLEN (~)  ARGV[7] hour HH of now (UTC)
@@ -51,6 +52,7 @@ if rec[1] == 'assigned' and rec[2] then agentId = rec[2] end
 if rec[5] == '1' then return {0, agentId, 0} end
 
 rcall('HSET', ticketKey, 'closed', '1', 'closed_at', nowIso)
+rcall('ZREM', KEYS[17], accountId .. ' ' .. ticketId)
 local ring = 0
 if agentId ~= '' then
   add_load(loadKey, agentId, -1)

@@ -1,7 +1,7 @@
 --[[
   Decide one inbound ticket: idempotency, round-robin setting, webchat office hours, the
   least-recently-assigned pick among Online agents (below their capacity, when the account has one), the
-  record, the unassigned set and the release queues, the assignee's load and the events. With
+  record (auto = 1 and assigned_ms on an assignment, and its no-first-reply timer when reassign-unanswered is on), the unassigned set and the release queues, the assignee's load and the events. With
   auto-assign on, a ticket never overtakes older ones waiting for a release: it joins them (reason
   older_tickets_waiting when an agent has room, and the release is rung). A ticket whose close came first (its record holds only closed = 1) is recorded
   unassigned with reason 'closed', outside the unassigned set, and never assigned.
@@ -31,6 +31,7 @@
     KEYS[20] later       {rr:pNN}:a:<acct>:later                    zset after-hours tickets by available_at ms
     KEYS[21] releaseDue  {rr:pNN}:release_due                       zset account → ms a release is owed from
     KEYS[22] lease       {rr:pNN}:a:<acct>:release:lease            set while a release is queued or running
+    KEYS[23] unansweredDue {rr:pNN}:unanswered_due                  zset '<acct> <ticket>' → ms its first reply is due
 
     ARGV[1] account id        ARGV[2] ticket id          ARGV[3] channel
     ARGV[4] created_at ISO    ARGV[5] created_at ms      ARGV[6] now ISO (occurred_at)
@@ -72,6 +73,7 @@ local usersKey, maxWaiting = KEYS[14], tonumber(ARGV[20])
 local arrivalsKey, arrivalHour, arrivalsTtl = KEYS[15], ARGV[21], tonumber(ARGV[22])
 local loadKey, capacityKey, readyKey, waitingKey, laterKey = KEYS[16], KEYS[17], KEYS[18], KEYS[19], KEYS[20]
 local releaseDueKey, leaseKey, availableMs, leaseMs = KEYS[21], KEYS[22], ARGV[23], ARGV[24]
+local unansweredDueKey = KEYS[23]
 
 -- A refusal files nothing but its counter; the job fails with the message (RQ's failed registry).
 local function refuse(code, reason, message)
@@ -226,7 +228,9 @@ if capped then refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId)
 rcall('HINCRBY', statsKey, 'assigned:' .. agentId, 1)
 count_decision('assigned', 'round_robin')
 rcall('HSET', ticketKey, 'status', 'assigned', 'channel', channel, 'created_at', createdAtIso,
-      'created_ms', createdAtMs, 'agent_id', agentId, 'reason', 'round_robin', 'decided_at', nowIso, 'rr', 'on')
+      'created_ms', createdAtMs, 'agent_id', agentId, 'reason', 'round_robin', 'decided_at', nowIso, 'rr', 'on',
+      'auto', '1', 'assigned_ms', nowMs)
+file_unanswered(settingsKey, unansweredDueKey, accountId, ticketId, nowMs)
 if recordTtl and recordTtl > 0 then
   rcall('EXPIRE', ticketKey, recordTtl)
 end
