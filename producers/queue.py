@@ -10,6 +10,7 @@ Redis must not be able to make a worker or ``helpdesk-rr failed`` run code by pl
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -18,10 +19,12 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from schemas.inbound import AgentFirstReply, TicketClose, TicketCreated, TicketReopen
+from schemas.common import utc_iso
+from schemas.inbound import AgentFirstReply, CustomerReply, TicketClose, TicketCreated, TicketReopen
 
 QUEUE_NAME = "helpdesk-rr"
 PROCESS_TICKET = "worker.jobs.process_ticket"
@@ -29,6 +32,7 @@ PROCESS_FIRST_REPLY = "worker.jobs.process_first_reply"
 PROCESS_CLOSE = "worker.jobs.process_close"
 PROCESS_REOPEN = "worker.jobs.process_reopen"
 PROCESS_RELEASE = "worker.jobs.process_release"
+PROCESS_CUSTOMER_REPLY = "worker.jobs.process_customer_reply"
 RELEASE_JOB_TIMEOUT_SECONDS = 300
 """A release of a large waiting queue runs for seconds (batches of a few ms each), like a bulk job."""
 RESULT_TTL_SECONDS = 300
@@ -156,7 +160,11 @@ def enqueue_first_reply(event: AgentFirstReply, connection: redis.Redis) -> Job:
 
 
 def _enqueue_ticket_event(
-    event: AgentFirstReply | TicketClose | TicketReopen, function: str, description: str, connection: redis.Redis
+    event: AgentFirstReply | TicketClose | TicketReopen | CustomerReply,
+    function: str,
+    description: str,
+    connection: redis.Redis,
+    job_id: str | None = None,
 ) -> Job:
     """One JSON job about an existing ticket; the account and ticket in its meta (``failed`` reads them)."""
     try:
@@ -165,11 +173,38 @@ def _enqueue_ticket_event(
             event.model_dump(mode="json"),
             description=description,
             meta={"account_id": event.account_id, "ticket_id": event.ticket_id},
+            job_id=job_id,
+            unique=job_id is not None,
             **_job_options(),
         )
     except (RedisConnectionError, RedisTimeoutError) as error:
         raise _unreachable(connection, error) from error
     return job
+
+
+def customer_reply_job_id(event: CustomerReply) -> str:
+    """The job id of a customer reply: the same for the same account, ticket and time, so a repeat sent while
+    the first is queued or its result kept is that one job (RQ ids allow only ``[A-Za-z0-9_-]``: hashed)."""
+    digest = hashlib.sha256(f"{event.account_id} {event.ticket_id} {utc_iso(event.at)}".encode()).hexdigest()
+    return f"customer-reply-{digest[:40]}"
+
+
+def enqueue_customer_reply(event: CustomerReply, connection: redis.Redis) -> Job:
+    """Report a new customer message on an existing ticket (reassign-away). Idempotent: a repeat of the same
+    reply is the same job while it is queued or its result kept (5 minutes), and after that the worker finds
+    it already processed (a reply at or before the last one changes nothing). A reply on a ticket the worker
+    never saw lands in the failed registry with its reason."""
+    if not isinstance(event, CustomerReply):
+        raise TypeError("enqueue_customer_reply takes a CustomerReply")
+    job_id = customer_reply_job_id(event)
+    description = f"customer reply {event.account_id}/{event.ticket_id} at {utc_iso(event.at)}"
+    try:
+        return _enqueue_ticket_event(event, PROCESS_CUSTOMER_REPLY, description, connection, job_id)
+    except DuplicateJobError:
+        try:
+            return Job.fetch(job_id, connection=connection, serializer=SERIALIZER)
+        except NoSuchJobError:  # pragma: no cover - finished and expired in between: enqueue it again
+            return _enqueue_ticket_event(event, PROCESS_CUSTOMER_REPLY, description, connection, job_id)
 
 
 def enqueue_close(event: TicketClose, connection: redis.Redis) -> Job:

@@ -117,6 +117,10 @@ class AssignedReason(StrEnum):
     BULK_TEAM = "bulk_team"
     WAITING_QUEUE = "waiting_queue"
     """Released from the waiting queue (auto-assign), oldest first, up to the agent's capacity."""
+    ASSIGNEE_AWAY = "assignee_away"
+    """The customer wrote again (or the ticket was reopened) while its assignee was Offline (reassign-away)."""
+    NO_FIRST_REPLY = "no_first_reply"
+    """Its assignee sent no first reply in time (reassign-unanswered): the next agent, skipping them."""
 
 
 def _require_aware(value: datetime) -> datetime:

@@ -33,3 +33,22 @@ class AccountSettings(BaseModel):
         description="Presence timeout in whole seconds: an Online agent without a heartbeat for this long is set "
         "Offline automatically (never Online); null means off (the default: only people change a status).",
     )
+    reassign_away: bool = Field(
+        default=False,
+        description="A customer reply or reopen on a ticket whose assignee is Offline (for at least the grace) "
+        "sends it through the rotation again (reason assignee_away); off by default.",
+    )
+    reassign_away_grace_seconds: int = Field(
+        default=0, ge=0, description="How long the assignee must have been Offline, in whole seconds (default 0)."
+    )
+    reassign_unanswered_after_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="An automatically assigned ticket without a first reply this long after its assignment goes to "
+        "the next agent (reason no_first_reply); null means off (the default).",
+    )
+    reassign_unanswered_max: int | None = Field(
+        default=None,
+        ge=1,
+        description="At most this many no_first_reply reassignments per ticket (default 1); null while off.",
+    )

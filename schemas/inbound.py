@@ -104,6 +104,23 @@ class TicketReopen(BaseModel):
     _check_future = field_validator("at")(_not_in_future)
 
 
+class CustomerReply(BaseModel):
+    """An integration reporting a new customer message on an existing ticket (reassign-away)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["ticket.customer_reply"] = Field(default="ticket.customer_reply", description="Event type.")
+    schema_version: Literal["1"] = Field(default="1", description="Schema version of this event.")
+    account_id: Identifier = Field(description="The helpdesk account.")
+    ticket_id: Identifier = Field(description="The ticket the customer wrote on.")
+    at: AwareDatetime = Field(
+        description="When the customer wrote (timezone-aware; at most 5 minutes in the future). A reply at or "
+        "before the last one processed for the ticket is a repeat and changes nothing."
+    )
+
+    _check_future = field_validator("at")(_not_in_future)
+
+
 MAX_BULK_TICKETS = 10_000
 """Most tickets one bulk job takes. Bounded so that one job finishes in well under a second and its
 resolved ticket list (kept so that a retry after a crash resumes the same list) stays small; more

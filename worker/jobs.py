@@ -21,7 +21,14 @@ from rq.job import Job
 
 from producers.queue import enqueue_release
 from schemas.export import event_type_of
-from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketClose, TicketCreated, TicketReopen
+from schemas.inbound import (
+    AgentFirstReply,
+    BulkAssignRequest,
+    CustomerReply,
+    TicketClose,
+    TicketCreated,
+    TicketReopen,
+)
 from schemas.plain import shown
 from worker.config import Settings
 from worker.core.engine import Engine, utc_now
@@ -191,6 +198,26 @@ def process_close(payload: Any) -> dict[str, Any]:
 def process_reopen(payload: Any) -> dict[str, Any]:
     """Reopen a closed ticket (``TicketReopen`` as JSON); idempotent."""
     return _lifecycle(payload, TicketReopen)
+
+
+def process_customer_reply(payload: Any) -> dict[str, Any]:
+    """A new customer message on a ticket (``CustomerReply`` as JSON): reassigned when its assignee is away
+    (reassign-away). A reply on a ticket never seen (or whose record expired) fails with that reason."""
+    job = _current_job()
+    now = utc_now()
+    with _refusals_are_final(job):
+        event = _validated(CustomerReply, payload, "ticket.customer_reply event", now)
+        result = engine_for(job.connection).customer_reply(event.account_id, event.ticket_id, event.at, now)
+    return bounded(
+        {
+            "account_id": result.account_id,
+            "ticket_id": result.ticket_id,
+            "outcome": result.outcome,
+            "agent_id": result.agent_id,
+            "reason": result.reason,
+            "previous_agent_id": result.previous_agent_id,
+        }
+    )
 
 
 def bulk_assign(payload: Any) -> dict[str, Any]:

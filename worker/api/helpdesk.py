@@ -28,6 +28,7 @@ from worker.api.capacity import CapacityApi, release_enqueuer
 from worker.api.lifecycle import LifecycleApi
 from worker.api.presence import PresenceApi
 from worker.api.reads import ReadsApi
+from worker.api.reassign import ReassignApi
 from worker.api.refusals import account_checked_on_refusal, known_account, refusing, typed_refusals
 from worker.config import Settings
 from worker.core.bulk import NothingToAssign, check_request, start_bulk_assign, wait_for
@@ -52,7 +53,7 @@ class UserSaved:
     changed: bool = True
 
 
-class Helpdesk(ReadsApi, LifecycleApi, CapacityApi, PresenceApi):
+class Helpdesk(ReadsApi, LifecycleApi, CapacityApi, PresenceApi, ReassignApi):
     """The product's verbs over one deployment's Redis (state, and the queues tickets go to).
 
     Build it once per process and share it (it holds the Redis clients and the engine's caches)::

@@ -2,16 +2,17 @@
 
 One module per concern registers its commands on the group in ``base.py``: ``people`` (users,
 status, round robin, office hours), ``capacity`` (capacity and auto-assign), ``presence`` (heartbeats
-and the presence timeout), ``tickets`` (tickets, first replies, the unassigned queue, events, failed
-jobs), ``teams`` (teams and bulk assignment), ``reports``, ``ops`` (workers, metrics, the embedded
-server, schemas), ``views`` (users and settings as they are now) and ``demo``.
+and the presence timeout), ``reassign`` (customer replies and reassignment), ``tickets`` (tickets,
+first replies, the unassigned queue, events, failed jobs), ``teams`` (teams and bulk assignment),
+``reports``, ``ops`` (workers, metrics, the embedded server, schemas), ``views`` (users and settings as
+they are now) and ``demo``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from worker.cli import capacity, demo, ops, people, presence, reports, teams, tickets, views  # noqa: F401 - commands
+from worker.cli import capacity, demo, ops, people, presence, reassign, reports, teams, tickets, views  # noqa: F401
 from worker.cli.base import cli
 
 __all__ = ["cli", "main"]

@@ -15,6 +15,7 @@ from schemas.durations import duration_text
 from schemas.views import SettingsView, UserView
 from worker.cli.base import Context, cli, pass_context, refusals
 from worker.cli.format import account_zone, when
+from worker.cli.reassign import away_text, unanswered_text
 
 CLOSED_DATES_SHOWN = 10
 """Closed dates listed by ``settings`` before "and N more" (``--json`` has them all)."""
@@ -83,7 +84,7 @@ def at_capacity(view: UserView) -> bool:
 @pass_context
 def settings(ctx: Context, account: str, as_json: bool) -> None:
     """Show ACCOUNT's settings: round robin, office hours (open now? next opening), capacity and its
-    per-agent overrides, auto-assign, the presence timeout, the waiting-ticket ceiling."""
+    per-agent overrides, auto-assign, the presence timeout, reassignment, the waiting-ticket ceiling."""
     with refusals(ctx):
         view = ctx.helpdesk.settings_view(account)
         click.echo(view.model_dump_json() if as_json else "\n".join(settings_lines(view)))
@@ -103,6 +104,10 @@ def settings_lines(view: SettingsView) -> list[str]:
             ("webchat", _webchat_now(view)),
         ]
     rows += [("capacity", _capacity(view)), ("auto-assign", _auto_assign(view)), ("presence", _presence(view))]
+    rows += [
+        ("reassign away", away_text(view.reassign_away, view.reassign_away_grace_seconds)),
+        ("unanswered", unanswered_text(view.reassign_unanswered_after_seconds, view.reassign_unanswered_max)),
+    ]
     ceiling = f"at most {view.max_waiting_tickets} (HELPDESK_RR_MAX_WAITING_TICKETS)"
     rows += [("as of", when(view.as_of, zone)), ("waiting", f"{view.waiting_tickets} ticket(s); {ceiling}")]
     return [f"{name:<13} {value}" for name, value in rows]

@@ -20,7 +20,7 @@ from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
 from worker.core.capacity import ACCOUNT
 from worker.core.keys import AccountKeys
 from worker.core.office_hours import is_open, next_opening
-from worker.core.text import text
+from worker.core.text import optional_text, text
 from worker.errors import validation_summary
 
 EVENTS_PAGE = 500
@@ -64,12 +64,13 @@ class Queries:
 
     def settings(self, account_id: str) -> AccountSettings:
         """The account's current settings (round robin, office hours, capacity and its overrides, auto-assign,
-        the presence timeout)."""
+        the presence timeout, reassignment)."""
         keys = self.keys(account_id)
         pipe = self.client.pipeline(transaction=False)
         pipe.hmget(keys.settings, ["round_robin", "office_hours", "oh_active", "auto_assign", "presence_timeout"])
         pipe.hgetall(keys.capacity)
-        (round_robin, hours, active, auto_assign, presence), capacity = pipe.execute()
+        pipe.hmget(keys.settings, ["reassign_away", "reassign_away_grace", "unanswered_after", "unanswered_max"])
+        (round_robin, hours, active, auto_assign, presence), capacity, reassign = pipe.execute()
         caps = {text(field): int(value) for field, value in capacity.items()}
         account_cap = caps.pop(ACCOUNT, None)
         return AccountSettings.model_validate(
@@ -80,6 +81,7 @@ class Queries:
                 "agent_capacities": dict(sorted(caps.items())),
                 "auto_assign": text(auto_assign or b"off") == "on",
                 "presence_timeout_seconds": int(presence) if presence else None,
+                **_reassign_settings([optional_text(value) for value in reassign]),
             }
         )
 
@@ -238,3 +240,14 @@ class Queries:
                 for entry_id, fields in entries:
                     last = text(entry_id)
                     yield last, read_entry(account_id, last, fields)
+
+
+def _reassign_settings(values: list[str | None]) -> dict[str, object]:
+    """The reassignment fields of ``AccountSettings`` from the settings hash (docs/DESIGN.md, "Reassignment")."""
+    away, grace, after, most = values
+    return {
+        "reassign_away": away == "on",
+        "reassign_away_grace_seconds": int(grace or 0),
+        "reassign_unanswered_after_seconds": int(after) if after else None,
+        "reassign_unanswered_max": int(most or 1) if after else None,
+    }

@@ -191,7 +191,8 @@ class Scripts(BulkScripts):
             "set_user",
             [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts, keys.ready, keys.presence_due]
             + [keys.offline_since],
-            [keys.account_id, user_id, role, now_iso, event_id, *self._stream_args(), _ms(datetime.fromisoformat(now_iso))],
+            [keys.account_id, user_id, role, now_iso, event_id, *self._stream_args()]
+            + [_ms(datetime.fromisoformat(now_iso))],
         )
         return text(reply[0]), int(reply[1]) == 1
 
@@ -287,7 +288,9 @@ class Scripts(BulkScripts):
 def _release_keys(keys: AccountKeys) -> list[str]:
     """KEYS 17-23 of ``decide_ticket``: what capacity, the waiting queue's release and the no-first-reply
     timer need."""
-    return [keys.capacity, keys.ready, keys.waiting, keys.later, keys.release_due, keys.release_lease, keys.unanswered_due]
+    return [
+        keys.capacity, keys.ready, keys.waiting, keys.later, keys.release_due, keys.release_lease, keys.unanswered_due,
+    ]  # fmt: skip
 
 
 def _ms(moment: datetime) -> int:

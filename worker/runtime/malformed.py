@@ -32,6 +32,7 @@ from rq.queue import Queue
 from producers.queue import (
     FAILURE_TTL_SECONDS,
     PROCESS_CLOSE,
+    PROCESS_CUSTOMER_REPLY,
     PROCESS_FIRST_REPLY,
     PROCESS_RELEASE,
     PROCESS_REOPEN,
@@ -57,6 +58,7 @@ BENCH_NOOP = "bench.noop"
 """The benchmarks' baseline job (bench/__init__.py): does nothing, importable only from a source checkout."""
 JOB_FUNCTIONS = frozenset(
     {PROCESS_TICKET, PROCESS_FIRST_REPLY, PROCESS_CLOSE, PROCESS_REOPEN, PROCESS_RELEASE, BULK_JOB_FUNCTION, BENCH_NOOP}
+    | {PROCESS_CUSTOMER_REPLY}
 )
 """The only functions a job may name (worker/jobs.py, and the benches' no-op); anything else is moved
 aside unrun. With JSON data, this is what stops a planted job naming ``os.system`` from running."""
