@@ -233,10 +233,12 @@ local function file_histogram(statsKey, name, seconds)
 end
 
 -- File the no-first-reply timer of an automatic assignment made at `assignedMs` while the account has
--- reassign-unanswered on ('<account> <ticket>' → due ms in the partition's unansweredDue zset).
-local function file_unanswered(settingsKey, unansweredDueKey, accountId, ticketId, assignedMs)
-  local after = tonumber(rcall('HGET', settingsKey, 'unanswered_after') or '')
-  if after then
+-- reassign-unanswered on ('<account> <ticket>' → due ms in the partition's unansweredDue zset), unless the
+-- ticket was already reassigned for no first reply as often as the setting allows (`done`; nil: never).
+local function file_unanswered(settingsKey, unansweredDueKey, accountId, ticketId, assignedMs, done)
+  local s = rcall('HMGET', settingsKey, 'unanswered_after', 'unanswered_max')
+  local after = tonumber(s[1] or '')
+  if after and tonumber(done or 0) < tonumber(s[2] or '1') then
     rcall('ZADD', unansweredDueKey, tonumber(assignedMs) + after * 1000, accountId .. ' ' .. ticketId)
   end
 end
@@ -289,9 +291,10 @@ local function reassign(k, a, rec, reason)
         'reason', reason, 'auto', '1', 'assigned_ms', a.nowMs, 'reassigned_at', a.nowIso, 'reassigned_ms', a.nowMs,
         'decided_at', a.nowIso)
   rcall('HINCRBY', k.ticket, 'reassignments', 1)
-  if reason == 'no_first_reply' then rcall('HINCRBY', k.ticket, 'unanswered_reassignments', 1) end
+  local done = rcall('HGET', k.ticket, 'unanswered_reassignments')
+  if reason == 'no_first_reply' then done = rcall('HINCRBY', k.ticket, 'unanswered_reassignments', 1) end
   if a.recordTtl and a.recordTtl > 0 then rcall('EXPIRE', k.ticket, a.recordTtl) end
-  file_unanswered(k.settings, k.unansweredDue, a.accountId, a.ticketId, a.nowMs)
+  file_unanswered(k.settings, k.unansweredDue, a.accountId, a.ticketId, a.nowMs, done)
   -- Ids are validated to [A-Za-z0-9._@+-]; channels and reasons are ours: nothing needs JSON escaping.
   emit_raw(k.events, k.pevents, a.accountId, a.maxlen, a.pmaxlen, 'ticket.assigned',
            '{"id":"' .. a.eventId .. '","type":"ticket.assigned","schema_version":"1","account_id":"' ..
