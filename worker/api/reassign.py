@@ -18,7 +18,7 @@ from schemas.plain import shown
 from worker.api.refusals import account_checked_on_refusal, known_account, refusing
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
-from worker.errors import InvalidInput
+from worker.errors import InvalidInput, UnknownTicket
 
 MAX_REASSIGNMENTS = 1_000
 """The largest ``max_times`` of reassign-unanswered (a bigger one is a typo: 1 is the default)."""
@@ -51,11 +51,14 @@ class ReassignApi:
     ) -> Job:
         """Report a new customer message on an existing ticket (default ``at``: now); validated and enqueued. A
         worker reassigns the ticket when its assignee is away (reassign-away); a repeat of the same reply is one
-        job and changes nothing. An unknown account is refused now; an unknown ticket fails the job."""
+        job and changes nothing. An unknown account or ticket is refused now (a producer enqueueing directly
+        gets the job failed with that reason instead)."""
         now = now or utc_now()
         fields = {"account_id": account_id, "ticket_id": ticket_id, "at": at or now}
         event = CustomerReply.model_validate(fields, context={"now": now})
         known_account(self.queries, account_id)
+        if self.queries.ticket(account_id, ticket_id) is None:
+            raise UnknownTicket(f"unknown ticket {ticket_id} in {account_id} (never seen, or its record expired)")
         return enqueue_customer_reply(event, self.queue_for(account_id))
 
     @refusing
