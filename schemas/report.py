@@ -189,6 +189,35 @@ class CapacityReport(_Frozen):
     )
 
 
+class ReassignmentReport(_Frozen):
+    """Reassignments (issue 16: assignee away, no first reply) in the period, and time to first reply of the
+    tickets that were reassigned against those that were not."""
+
+    by_reason: dict[str, int] = Field(
+        default_factory=dict,
+        description="reason (assignee_away, no_first_reply) -> tickets that left their assignee (reassigned:<reason>).",
+    )
+    to_waiting_queue: dict[str, int] = Field(
+        default_factory=dict,
+        description="reason -> of those, the tickets that waited instead (nobody else available: reassign_waiting).",
+    )
+    held: WaitTimes | None = Field(
+        default=None,
+        description="How long a ticket sat with the previous assignee, assignment -> reassignment; null: none.",
+    )
+    reply_after: WaitTimes | None = Field(
+        default=None,
+        description="Last reassignment -> first reply of reassigned tickets (filed under the day the ticket "
+        "arrived); null: none.",
+    )
+    ttfr_reassigned: TtfrStats | None = Field(
+        default=None, description="Time to first reply (creation -> first reply) of tickets that were reassigned."
+    )
+    ttfr_not_reassigned: TtfrStats | None = Field(
+        default=None, description="Time to first reply of tickets that were never reassigned (since this version)."
+    )
+
+
 class Report(_Frozen):
     """One account's report over a period of whole UTC days."""
 
@@ -209,5 +238,9 @@ class Report(_Frozen):
     capacity: CapacityReport = Field(
         default_factory=CapacityReport,
         description="Load and capacity per agent now, and the waiting queue's release in the period.",
+    )
+    reassignments: ReassignmentReport = Field(
+        default_factory=ReassignmentReport,
+        description="Reassignments by reason in the period, and TTFR with and without a reassignment.",
     )
     warnings: list[str] = Field(description="Stored fields that could not be read (unknown shape), if any.")

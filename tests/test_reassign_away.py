@@ -17,6 +17,7 @@ from worker.core.keys import AccountKeys
 from worker.core.presence import sweep_presence
 from worker.core.queries import Queries
 from worker.core.release import run_release
+from worker.core.text import text
 from worker.errors import Forbidden, InvalidInput, UnknownTicket
 
 KEYS = AccountKeys.for_account("acme")
@@ -50,7 +51,7 @@ def test_a_reply_while_the_assignee_is_offline_reassigns_the_ticket_to_the_next_
     assert loads(client) == {"ben": 1}
     toasts = [e for _, e in Queries(client).events("acme", count=None) if isinstance(e, Toast)]
     assert toasts[-1].user_id == "ben" and toasts[-1].ticket_ids == ["t1"]
-    stats = {k.decode(): v.decode() for k, v in client.hgetall(KEYS.stats(NOW.strftime("%Y-%m-%d"))).items()}
+    stats = {text(k): text(v) for k, v in client.hgetall(KEYS.stats(NOW.strftime("%Y-%m-%d"))).items()}
     assert stats["reassigned:assignee_away"] == "1" and stats["assigned:ben"] == "1"
 
 

@@ -166,7 +166,7 @@ def test_the_setting_needs_a_manager_and_valid_numbers(engine: Engine, client: r
         engine.set_reassign_unanswered("acme", 60, 1, "ana", NOW)
     for after, most in ((0, 1), (60, 0), (60, True)):
         with pytest.raises(InvalidInput):
-            engine.set_reassign_unanswered("acme", after, most, "max", NOW)  # type: ignore[arg-type]
+            engine.set_reassign_unanswered("acme", after, most, "max", NOW)
     assert engine.set_reassign_unanswered("acme", 900, 2, "max", NOW) is True
     assert engine.set_reassign_unanswered("acme", 900, 2, "max", NOW) is False
     changes = [e.changes for _, e in Queries(client).events("acme", count=None) if isinstance(e, SettingsChanged)]

@@ -59,8 +59,13 @@ def _numbers(kind: str, raw: Mapping[str, str], unreadable: list[str]) -> dict[s
 
 def wait_times(parsed: ParsedStats) -> WaitTimes:
     """The released tickets' waiting time over the period: exact mean, median and p90 from the buckets."""
-    buckets = histogram(parsed.waited)
-    mean = parsed.waited_sum / parsed.waited_count if parsed.waited_count > 0 else None
+    return duration_stats(parsed.waited, parsed.waited_sum, parsed.waited_count)
+
+
+def duration_stats(counts: Mapping[float, int], total: float, how_many: int) -> WaitTimes:
+    """A duration histogram (TTFR buckets, seconds) as figures: exact mean, estimated median and p90."""
+    buckets = histogram(counts)
+    mean = total / how_many if how_many > 0 else None
     return WaitTimes(
         count=sum(n for _, n in buckets),
         mean_seconds=rounded(mean),

@@ -39,6 +39,7 @@ from worker.reports.buckets import bucket_models, histogram, rounded
 from worker.reports.buckets import estimate_percentile as estimate_percentile
 from worker.reports.capacity import capacity_report, read_live
 from worker.reports.period import days_of, hour_start
+from worker.reports.reassign import reassignment_report
 from worker.reports.stats_fields import DayStats, ParsedStats, parse_fields
 from worker.reports.unassigned import last_depths, unassigned_queue
 
@@ -359,5 +360,6 @@ def build_report(
         busiest_hours=_busy_hours(busiest, parsed, online, online_counts or {}),
         decisions=_decisions(parsed),
         capacity=live,
+        reassignments=reassignment_report(parsed, lambda dim: _ttfr_stats(dim, parsed)),
         warnings=warnings,
     )

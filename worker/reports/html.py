@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from schemas.report import AgentLoad, AssignmentSpread, CapacityReport, Report, TtfrReport, TtfrStats, UnassignedQueue
+from schemas.report import (
+    AgentLoad,
+    AssignmentSpread,
+    CapacityReport,
+    ReassignmentReport,
+    Report,
+    TtfrReport,
+    TtfrStats,
+    UnassignedQueue,
+)
 from worker.reports.charts import agent_bars_svg, queue_svg, ttfr_svg, waited_svg
 from worker.reports.display import (
     IDLE_SHOWN,
@@ -31,6 +40,7 @@ from worker.reports.display import (
     waiting_counts,
     zone_note,
 )
+from worker.reports.reassign import SECTION_NOTE, reason_rows, reassignments_shown, time_rows
 from worker.reports.unassigned import SPIKE_LEVEL_FACTOR, SPIKE_LEVEL_MIN, peak_of
 
 NUMERIC = ' class="n"'
@@ -212,6 +222,18 @@ def _waiting_queue(capacity: CapacityReport) -> list[str]:
     ]
 
 
+def _reassignments(report: ReassignmentReport) -> list[str]:
+    """Reassignments (issue 16): only when the period had one."""
+    if not reassignments_shown(report):
+        return []
+    return [
+        "<h2>Reassignments</h2>",
+        _note(_e(SECTION_NOTE)),
+        _table(["reason", "tickets", "waited"], reason_rows(report), (1, 2)),
+        _table(["", "tickets", "median", "p90", "mean"], time_rows(report), (1, 2, 3, 4)),
+    ]
+
+
 def _ttfr_rows(stats: Sequence[TtfrStats]) -> list[list[object]]:
     return [
         [
@@ -330,6 +352,7 @@ def render_html(report: Report) -> str:
         *_assignments(report),
         *_ttfr(report.ttfr),
         *_waiting_queue(report.capacity),
+        *_reassignments(report.reassignments),
         *_queue(report.unassigned, report.time_zone),
         *_busiest_hours(report),
         *_decisions(report),

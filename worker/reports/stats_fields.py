@@ -21,6 +21,20 @@ DayStats = Mapping[str, str]
 
 
 @dataclass
+class Durations:
+    """A duration histogram in the TTFR buckets (seconds) with its exact sum and count."""
+
+    buckets: dict[float, int] = field(default_factory=lambda: defaultdict(int))
+    total: float = 0.0
+    count: int = 0
+
+
+REASSIGN_DURATIONS = ("reassign_held", "after_reassign")
+"""The reassignment histograms: assignment → reassignment (filed when reassigned), last reassignment → first
+reply (filed with the first reply, under the day the ticket arrived)."""
+
+
+@dataclass
 class ParsedStats:
     """Totals over the days parsed so far; the hourly maps are keyed by the UTC hour's start."""
 
@@ -37,6 +51,11 @@ class ParsedStats:
     waited: dict[float, int] = field(default_factory=lambda: defaultdict(int))
     waited_sum: float = 0.0
     waited_count: int = 0
+    reassigned: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """reason → tickets that left their assignee (``reassigned:<reason>``)."""
+    reassign_waiting: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """reason → of those, the ones that went to the waiting queue (nobody else available)."""
+    durations: dict[str, Durations] = field(default_factory=lambda: {name: Durations() for name in REASSIGN_DURATIONS})
     ignored: list[str] = field(default_factory=list)
 
 
@@ -148,6 +167,33 @@ def _waited_count(day: date, name: str, rest: str, value: str, parsed: ParsedSta
     parsed.waited_count += count(value)
 
 
+def _by_reason(target: Callable[[ParsedStats], dict[str, int]]) -> _Handler:
+    def handle(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
+        if not rest:
+            raise ValueError(name)
+        target(parsed)[rest] += count(value)
+
+    return handle
+
+
+def _duration(histogram: str, part: str) -> _Handler:
+    """``<histogram>:<bucket>``, ``<histogram>_sum`` or ``<histogram>_count`` (``part``: bucket, sum, count)."""
+
+    def handle(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
+        target = parsed.durations[histogram]
+        if part == "bucket":
+            target.buckets[parse_bucket(rest)] += count(value)
+            return
+        if rest:
+            raise ValueError(name)
+        if part == "sum":
+            target.total += count(value)
+        else:
+            target.count += count(value)
+
+    return handle
+
+
 def _online_snap(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
     """The writers' bookkeeping for the hourly Online sets (docs/STATS.md): not a figure."""
 
@@ -167,6 +213,11 @@ _HANDLERS: dict[str, _Handler] = {
     "waited_sum": _waited_sum,
     "waited_count": _waited_count,
     "online_snap": _online_snap,
+    "reassigned": _by_reason(lambda parsed: parsed.reassigned),
+    "reassign_waiting": _by_reason(lambda parsed: parsed.reassign_waiting),
+    **{name: _duration(name, "bucket") for name in REASSIGN_DURATIONS},
+    **{f"{name}_sum": _duration(name, "sum") for name in REASSIGN_DURATIONS},
+    **{f"{name}_count": _duration(name, "count") for name in REASSIGN_DURATIONS},
 }
 
 

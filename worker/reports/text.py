@@ -12,6 +12,7 @@ from schemas.report import (
     AgentLoad,
     AssignmentSpread,
     CapacityReport,
+    ReassignmentReport,
     Report,
     Spike,
     TtfrReport,
@@ -39,6 +40,7 @@ from worker.reports.display import (
     waiting_counts,
     zone_note,
 )
+from worker.reports.reassign import reason_rows, reassignments_shown, time_rows
 from worker.reports.unassigned import SPIKE_LEVEL_FACTOR, SPIKE_LEVEL_MIN, peak_of
 
 MAX_QUEUE_ROWS = 100
@@ -170,6 +172,17 @@ def _waiting_queue(capacity: CapacityReport) -> list[str]:
     return lines
 
 
+def _reassignments(report: ReassignmentReport) -> list[str]:
+    """Reassignments (issue 16): shown only when the period had one."""
+    if not reassignments_shown(report):
+        return []
+    lines = ["", "Reassignments (in the period)", f"  {'REASON':<46} {'TICKETS':>7}  {'WAITED':>7}"]
+    lines += [f"  {label:<46} {n:>7}  {waited:>7}" for label, n, waited in reason_rows(report)]
+    lines.append(f"  {'':<28} {'TICKETS':>7}  {'MEDIAN':>8}  {'P90':>8}  {'MEAN':>8}")
+    lines += [f"  {row[0]:<28} {row[1]:>7}  {row[2]:>8}  {row[3]:>8}  {row[4]:>8}" for row in time_rows(report)]
+    return lines
+
+
 def _queue_table(queue: UnassignedQueue, zone: str | None) -> list[str]:
     runs = queue_runs(queue)
     if not runs:
@@ -250,6 +263,7 @@ def format_text(report: Report) -> str:
             *_assignments(report),
             *_ttfr(report.ttfr),
             *_waiting_queue(report.capacity),
+            *_reassignments(report.reassignments),
             *_queue(report.unassigned, report.time_zone),
             *_busiest_hours(report),
             *_decisions(report),
