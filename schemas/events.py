@@ -34,10 +34,15 @@ class TicketAssigned(BaseEvent):
     ticket_id: str = Field(description="The ticket.")
     channel: Channel = Field(description="Channel the ticket arrived on.")
     agent_id: str = Field(description="The agent the ticket is now assigned to.")
-    previous_agent_id: str | None = Field(default=None, description="Previous owner on reassignment, else null.")
+    previous_agent_id: str | None = Field(
+        default=None,
+        description="Previous owner on reassignment (bulk_team, assignee_away, no_first_reply; on waiting_queue the "
+        "assignee a ticket left when it waited after a reassignment), else null.",
+    )
     reason: AssignedReason = Field(
-        description="round_robin (inbound), bulk_team (bulk team assignment) or waiting_queue (released from the "
-        "waiting queue by auto-assign); accept reasons you do not know."
+        description="round_robin (inbound), bulk_team (bulk team assignment), waiting_queue (released from the "
+        "waiting queue by auto-assign), assignee_away (the customer wrote or reopened while the assignee was "
+        "Offline) or no_first_reply (no first reply in time); accept reasons you do not know."
     )
     team_id: str | None = Field(default=None, description="Team of a bulk team assignment, else null.")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.events import EVENT_MODELS
-from schemas.inbound import AgentFirstReply, TicketClose, TicketCreated, TicketReopen
+from schemas.inbound import AgentFirstReply, CustomerReply, TicketClose, TicketCreated, TicketReopen
 
-INBOUND_MODELS: tuple[type[BaseModel], ...] = (TicketCreated, AgentFirstReply, TicketClose, TicketReopen)
+INBOUND_MODELS: tuple[type[BaseModel], ...] = (TicketCreated, AgentFirstReply, TicketClose, TicketReopen, CustomerReply)
 
 
 def event_type_of(model: type[BaseModel]) -> str:

@@ -46,7 +46,9 @@ def reassigning_afternoon(engine: Engine, make_ticket: TicketFactory) -> Report:
     return load_report(engine.client, "acme", DAY, DAY, now=at(3600))
 
 
-def test_the_writers_file_what_the_report_reads(engine: Engine, client: redis.Redis, make_ticket: TicketFactory) -> None:
+def test_the_writers_file_what_the_report_reads(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
     reassigning_afternoon(engine, make_ticket)
     raw = {text(k): text(v) for k, v in client.hgetall(KEYS.stats(DAY.isoformat())).items()}
     wanted = ("reassign", "after_reassign", "ttfr:reassigned", "ttfr_count:reassigned")

@@ -1,6 +1,6 @@
 """Presence timeout (docs/DESIGN.md, "Presence timeout"): heartbeats, the account's timeout, and the sweep
 that sets Offline the Online agents whose heartbeats stopped. Opt-in per account; nobody is ever set Online
-automatically. One Lua call each (``heartbeat-5``, ``set_presence-7``, ``expire_presence-8``)."""
+automatically. One Lua call each (``heartbeat-5``, ``set_presence-7``, ``expire_presence-9``)."""
 
 from __future__ import annotations
 
