@@ -66,6 +66,28 @@ def release_report() -> Report:
     return load_report(client, release_day.ACCOUNT, day, day, now=release_day.START + timedelta(hours=1))
 
 
+def reassign_report() -> Report:
+    """A day with reassignments (issue 16): the page gets its "Reassignments" section (tables only)."""
+    fields = {
+        "assigned:ana": 3,
+        "assigned:ben": 2,
+        "reassigned:assignee_away": 2,
+        "reassign_waiting:assignee_away": 1,
+        "reassigned:no_first_reply": 1,
+        "reassign_held:300": 3,
+        "reassign_held_sum": 600,
+        "reassign_held_count": 3,
+        "after_reassign:60": 1,
+        "after_reassign_sum": 40,
+        "after_reassign_count": 1,
+        "ttfr:reassigned:yes:600": 1,
+        "ttfr_count:reassigned:yes": 1,
+        "ttfr_sum:reassigned:yes": 500,
+    }
+    stats = {DAY: {name: str(value) for name, value in fields.items()}}
+    return build_report("acme", DAY, DAY, stats, {}, now=NOW)
+
+
 @pytest.fixture(scope="module")
 def chromium() -> str:
     return require_chromium()
@@ -128,7 +150,9 @@ def test_the_waiting_time_of_released_tickets_is_drawn(release_boxes: list[Box])
     assert one_minute.top + one_minute.height == pytest.approx(five_minutes.top + five_minutes.height, abs=1)
 
 
-@pytest.mark.parametrize("make_report", [burst_report, release_report], ids=["burst", "release"])
+@pytest.mark.parametrize(
+    "make_report", [burst_report, release_report, reassign_report], ids=["burst", "release", "reassign"]
+)
 def test_a_screenshot_can_be_taken(chromium: str, tmp_path: Path, make_report: Callable[[], Report]) -> None:
     """Chromium draws the page to a PNG (the same call a person uses to look at it; docs/REPORTS.md)."""
     page = tmp_path / "report.html"
@@ -136,6 +160,14 @@ def test_a_screenshot_can_be_taken(chromium: str, tmp_path: Path, make_report: C
     png = tmp_path / "report.png"
     screenshot(chromium, page, png, tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_the_reassignment_section_is_laid_out(chromium: str, tmp_path: Path) -> None:
+    """The section's two tables are in the DOM Chromium built, between capacity and the queue."""
+    page = render_html(reassign_report())
+    assert page.index("<h2>Reassignments</h2>") < page.index("<h2>Unassigned queue")
+    boxes = measure(chromium, page, tmp_path)
+    assert [box.tag for box in boxes if box.tag == "svg"]  # the page still lays its charts out
 
 
 def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
