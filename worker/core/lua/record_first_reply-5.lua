@@ -47,11 +47,7 @@ if repliedMs < createdMs then
   return redis.error_reply('RR_INVALID the reply (' .. repliedIso .. ') is before the ticket was created')
 end
 if statsTtl > 0 then
-  -- TTFR_BUCKETS: the generated prelude (worker/core/shared_constants.py)
-  local bucket = 'inf'
-  for _, bound in ipairs(TTFR_BUCKETS) do
-    if ttfr <= bound then bucket = tostring(bound) break end
-  end
+  local bucket = ttfr_bucket(ttfr)  -- TTFR_BUCKETS: the generated prelude (worker/core/shared_constants.py)
   local reassigned = 'no'
   if rec[5] then
     reassigned = 'yes'
