@@ -176,7 +176,8 @@ def test_settings_show_capacity_overrides_and_auto_assign(url: str) -> None:
     assert rows["capacity"] == "3 open tickets per agent; 2 overrides: ana 5, ben 1"
     assert rows["auto-assign"] == "on (waiting tickets go to agents below capacity, oldest first)"
     assert list(rows) == [
-        "account", "round robin", "office hours", "capacity", "auto-assign", "presence", "as of", "waiting"
+        "account", "round robin", "office hours", "capacity", "auto-assign", "presence", "reassign away", "unanswered",
+        "as of", "waiting",
     ]  # fmt: skip
     view = SettingsView.model_validate_json(ok(url, "settings", "acme", "--json"))
     assert (view.capacity, view.agent_capacities, view.auto_assign) == (3, {"ana": 5, "ben": 1}, True)
