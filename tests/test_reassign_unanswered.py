@@ -175,3 +175,38 @@ def test_the_setting_needs_a_manager_and_valid_numbers(engine: Engine, client: r
     assert (settings.reassign_unanswered_after_seconds, settings.reassign_unanswered_max) == (900, 2)
     engine.set_reassign_unanswered("acme", None, 1, "max", NOW)
     assert Queries(client).settings("acme").reassign_unanswered_after_seconds is None
+
+
+@pytest.mark.parametrize("reply_first", [True, False], ids=["reply-first", "timer-first"])
+def test_a_customer_reply_and_the_timer_racing_on_one_ticket_reassign_it_once(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory, reply_first: bool
+) -> None:
+    unanswered_account(engine, make_ticket, most=3)
+    engine.set_reassign_away("acme", True, 0, "max", NOW)
+    engine.set_status("acme", "ana", AgentStatus.OFFLINE, "ana", at(10))
+
+    def reply() -> str:
+        return engine.customer_reply("acme", "t1", at(60), at(60)).outcome
+
+    def timer() -> str:
+        return expire_unanswered(engine.scripts, KEYS, "t1", at(60))[0]
+
+    # The second finds the ticket with ben: the timer re-files for his new assignment; the reply finds him there.
+    outcomes = [reply(), timer()] if reply_first else [timer(), reply()]
+    assert outcomes == (["reassigned", "later"] if reply_first else ["reassigned", "kept"])
+    assert [a for a, _, _ in assignments(client, "t1")] == ["ana", "ben"]  # one reassignment, one event
+    assert loads(client) == {"ben": 1}
+
+
+def test_many_workers_racing_on_one_due_timer_reassign_once(
+    real_redis: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = Engine(real_redis)
+    unanswered_account(engine, make_ticket, most=5)
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda _: expire_unanswered(Engine(real_redis).scripts, KEYS, "t1", at(60))[0],
+                                 range(16)))  # fmt: skip
+    assert outcomes.count("reassigned") == 1 and set(outcomes) == {"reassigned", "later"}
+    assert len(assignments(real_redis, "t1")) == 2
