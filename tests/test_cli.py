@@ -158,7 +158,7 @@ def test_schemas_export_writes_one_schema_per_event(tmp_path: Path) -> None:
     out = ok(None, "schemas", "export", str(tmp_path / "schemas"))
     names = sorted(p.name for p in (tmp_path / "schemas").iterdir())
     assert "ticket.assigned.schema.json" in names and "toast.schema.json" in names
-    assert len(out.splitlines()) == len(names) == 11
+    assert len(out.splitlines()) == len(names) == 12
     assert (
         json.loads((tmp_path / "schemas" / "ticket.created.schema.json").read_text())["additionalProperties"] is False
     )

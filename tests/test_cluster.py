@@ -38,6 +38,7 @@ from worker.core.engine import Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of, partition_stream
 from worker.core.presence import sweep_presence
 from worker.core.queries import Queries
+from worker.core.reassign import expire_unanswered
 from worker.core.release import run_release
 from worker.core.script_sources import SCRIPT_FILES
 from worker.ops.redis_errors import RedisServerError
@@ -261,6 +262,10 @@ def test_every_engine_operation_runs_on_the_cluster(cluster_redis: RedisCluster,
         assert [(a, agent) for a, agent in expired if a == account] == [(account, "ana"), (account, "ben")]
         engine.set_status(account, "ana", AgentStatus.ONLINE, "ana", NOW)
         engine.set_status(account, "ben", AgentStatus.ONLINE, "ben", NOW)
+        assert engine.set_reassign_away(account, True, 0, "max", NOW) is True
+        assert engine.set_reassign_unanswered(account, 60, 1, "max", NOW) is True
+        assert engine.customer_reply(account, "t2", NOW, NOW).outcome == "kept"  # ben is Online
+        assert expire_unanswered(engine.scripts, keys, "t2", NOW)[0] == "dropped"  # bulk-assigned: not automatic
 
         assert [view.user_id for view in queries.users(account)] == ["ana", "ben", "max"]
         assert queries.unassigned(account) == []

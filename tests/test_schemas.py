@@ -47,6 +47,7 @@ EVENT_TYPES = (
     "ticket.reopen",
     "ticket.closed",
     "ticket.reopened",
+    "ticket.customer_reply",
 )
 STRICT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
 """The id rule, written independently of ``schemas.common`` (``fullmatch``: no trailing-newline loophole)."""

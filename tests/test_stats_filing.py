@@ -108,8 +108,9 @@ def test_the_script_refuses_to_file_a_ttfr_under_another_day(
     reply_ms = int(DECIDED.timestamp() * 1000)
     answer = engine.scripts._call(  # the script itself: its own contract
         "record_first_reply",
-        [KEYS.ticket("late"), KEYS.users, KEYS.stats("2026-11-17"), KEYS.metrics],
-        ["ana", "2026-11-17T00:20:00Z", reply_ms, 86400, int(day17.timestamp() * 1000), reply_ms + 86400_000],
+        [KEYS.ticket("late"), KEYS.users, KEYS.stats("2026-11-17"), KEYS.metrics, KEYS.unanswered_due],
+        ["ana", "2026-11-17T00:20:00Z", reply_ms, 86400, int(day17.timestamp() * 1000), reply_ms + 86400_000]
+        + ["acme", "late"],
     )
     assert [int(v) for v in answer] == [-1, int(CREATED.timestamp() * 1000)]
     assert client.hget(KEYS.ticket("late"), "ttfr") is None
