@@ -186,6 +186,7 @@ def _lifecycle(payload: Any, model: type[TicketClose] | type[TicketReopen]) -> d
             "action": change.action,
             "changed": change.changed,
             "agent_id": change.agent_id,
+            "reassigned_from": change.reassigned_from,
         }
     )
 
