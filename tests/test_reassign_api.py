@@ -55,6 +55,21 @@ def test_a_customer_reply_is_enqueued_once_and_a_worker_reassigns_the_ticket(hel
     assert assignments(helpdesk.state, "t1")[-1] == ("ben", "ana", "assignee_away")
 
 
+def test_a_reopen_job_names_the_away_assignee_it_took_the_ticket_from(helpdesk: Helpdesk) -> None:
+    helpdesk.set_round_robin("acme", True, "max", now=NOW)
+    helpdesk.set_status("acme", "ana", AgentStatus.ONLINE, now=NOW)
+    helpdesk.set_reassign_away("acme", True, 0, "max", now=NOW)
+    helpdesk.submit_ticket({"account_id": "acme", "ticket_id": "t1", "channel": "email", "created_at": NOW}, now=NOW)
+    helpdesk.close_ticket("acme", "t1", NOW, now=NOW)
+    helpdesk.drain()
+    helpdesk.set_status("acme", "ana", AgentStatus.OFFLINE, now=NOW)
+    helpdesk.set_status("acme", "ben", AgentStatus.ONLINE, now=NOW)
+    job = helpdesk.reopen_ticket("acme", "t1", NOW + timedelta(seconds=1), now=NOW + timedelta(seconds=1))
+    helpdesk.drain()
+    result = returned(Job.fetch(job.id, connection=helpdesk.state, serializer=SERIALIZER))
+    assert (result["agent_id"], result["reassigned_from"]) == ("ben", "ana")
+
+
 def test_settings_show_reassignment(helpdesk: Helpdesk) -> None:
     view = helpdesk.settings_view("acme")
     assert (view.reassign_away, view.reassign_away_grace_seconds) == (False, 0)
