@@ -261,6 +261,7 @@ def test_every_engine_operation_runs_on_the_cluster(cluster_redis: RedisCluster,
         assert [(a, agent) for a, agent in expired if a == account] == [(account, "ana"), (account, "ben")]
         engine.set_status(account, "ana", AgentStatus.ONLINE, "ana", NOW)
         engine.set_status(account, "ben", AgentStatus.ONLINE, "ben", NOW)
+        assert engine.set_agent_channels(account, "ben", ["email"], "max", NOW) is True  # per-channel pools
 
         assert [view.user_id for view in queries.users(account)] == ["ana", "ben", "max"]
         assert queries.unassigned(account) == []

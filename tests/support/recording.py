@@ -10,8 +10,10 @@ from typing import Any
 
 import redis
 
+from schemas.common import Channel
 from tests.support.accounts import NOW
 from worker.core.capacity import claim, set_auto_assign, set_capacity
+from worker.core.channels import set_agent_channels
 from worker.core.keys import AccountKeys
 from worker.core.lifecycle import close_or_reopen
 from worker.core.presence import expire, heartbeat, set_presence_timeout
@@ -91,3 +93,4 @@ def exercise(
     heartbeat(scripts, keys, ana, NOW)
     expire(scripts, keys, ana, NOW + timedelta(seconds=61))  # no heartbeat for a minute: Offline
     scripts.set_status(keys, ana, "online", ana, NOW, "e11")  # and back, as callers expect her
+    set_agent_channels(scripts, keys, ana, (Channel.EMAIL,), boss, NOW)  # per-channel pools on

@@ -54,7 +54,7 @@ def close_or_reopen(
     call_keys = [keys.ticket(ticket_id), keys.users, keys.unassigned, keys.load, keys.uq_depth]
     call_keys += [keys.stats(day_of(now)), keys.events, keys.partition_events]
     call_keys += [keys.settings, keys.online, keys.capacity, keys.ready, keys.waiting, keys.later]
-    call_keys += [keys.release_due, keys.release_lease]
+    call_keys += [keys.release_due, keys.release_lease, *keys.channel_block]
     retention = scripts.retention
     args: list[object] = [keys.account_id, ticket_id, utc_iso(at or now), new_event_id()]
     args += [retention.account_stream_maxlen, retention.partition_stream_maxlen, hour_of(now)]

@@ -45,7 +45,7 @@ def set_presence_timeout(
 def expire(scripts: Scripts, keys: AccountKeys, user_id: str, now: datetime) -> bool:
     """The sweep's step for one due agent: Offline if their presence timed out. Returns whether they went Offline."""
     call_keys = [keys.users, keys.online, keys.ready, keys.heartbeats, keys.settings, keys.presence_due]
-    call_keys += [keys.events, keys.partition_events]
+    call_keys += [keys.events, keys.partition_events, *keys.channel_block]
     args: list[object] = [keys.account_id, user_id, _ms(now), utc_iso(now), new_event_id(), *scripts.stream_args()]
     return int(scripts.call("expire_presence", call_keys, args)[0]) == 1
 

@@ -140,7 +140,7 @@ class Scripts(BulkScripts):
         args += ["" if enqueued_ms is None else enqueued_ms, _ms(now), "1" if office_hours_unloadable else "0"]
         args += [self._retention.max_waiting_tickets, hour_of(created), self.stats_ttl(day_of(created), now)]
         args += ["" if available_at_ms is None else available_at_ms, RELEASE_LEASE_MS]
-        reply = self._call("decide_ticket", call_keys + _release_keys(keys), args)
+        reply = self._call("decide_ticket", call_keys + _release_keys(keys) + keys.channel_block, args)
         return DecideReply(
             text(reply[0]), text(reply[1]), text(reply[2]), int(reply[3]) == 1, text(reply[4]), int(reply[5]) == 1
         )
@@ -168,6 +168,7 @@ class Scripts(BulkScripts):
                 keys.release_lease,
                 keys.heartbeats,
                 keys.presence_due,
+                *keys.channel_block,
             ],
             [
                 keys.account_id,
@@ -188,7 +189,8 @@ class Scripts(BulkScripts):
         """Returns (previous role or '', whether the user was taken Offline)."""
         reply = self._call(
             "set_user",
-            [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts, keys.ready, keys.presence_due],
+            [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts, keys.ready, keys.presence_due]
+            + keys.channel_block,
             [keys.account_id, user_id, role, now_iso, event_id, *self._stream_args()],
         )
         return text(reply[0]), int(reply[1]) == 1

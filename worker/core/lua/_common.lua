@@ -126,7 +126,7 @@ end
 -- round_robin_off or no_team_member_online: those wait for people). after_hours tickets wait in 'later'
 -- (scored by available_at) until their opening, then join 'waiting' (scored by created_at).
 local RELEASABLE = {no_agent_online = true, all_agents_at_capacity = true, older_tickets_waiting = true,
-                    reopened = true}
+                    reopened = true, no_agent_for_channel = true}
 
 -- File a ticket that just started waiting with `reason` where a release will find it.
 local function park(waitingKey, laterKey, ticketId, reason, createdMs, availableMs)
@@ -186,10 +186,20 @@ local function releasing(settingsKey, capacityKey)
   return s[1] == 'on' and s[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
 end
 
-local function release_work(settingsKey, capacityKey, waitingKey, laterKey, readyKey, toastsKey, nowMs)
+-- With per-channel pools on (cb given), room means a channel whose waiting tickets an agent with room takes.
+local function release_work(settingsKey, capacityKey, waitingKey, laterKey, readyKey, toastsKey, nowMs, cb)
   local on = releasing(settingsKey, capacityKey)
   local dueLater = #rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1) > 0
   local room = rcall('ZCARD', waitingKey) > 0 and rcall('ZCARD', readyKey) > 0
+  if room and cb and rcall('EXISTS', cb.channels) == 1 then
+    room = false
+    for _, channel in ipairs(CHANNELS) do
+      if rcall('ZCARD', cb.waiting[channel]) > 0 and
+         #rcall('ZRANGEBYSCORE', cb.pool[channel], '-inf', '(' .. POOL_FULL, 'LIMIT', 0, 1) > 0 then
+        room = true
+      end
+    end
+  end
   return on, rcall('HLEN', toastsKey) > 0 or (on and (room or dueLater))
 end
 
@@ -201,4 +211,151 @@ local function file_next_opening(on, laterKey, releaseDueKey, accountId)
   else
     rcall('ZREM', releaseDueKey, accountId)
   end
+end
+
+-- Per-channel pools (docs/DESIGN.md, "Per-channel pools"). The agent_channels hash holds agent → the channels
+-- they take (comma list; absent: every channel). While it exists (some agent is restricted) each pool:<channel>
+-- zset holds exactly the Online agents who take that channel, scored by their rotation place, plus POOL_FULL
+-- while the account has a capacity and the agent is not in ready (at capacity). waiting:<channel> holds the
+-- waiting zset's tickets of that channel, always (so turning pools on finds the backlog). Scripts take the nine
+-- keys as one block, in this order (keys.py AccountKeys.channel_block).
+local function channel_block(first)
+  local cb = {channels = KEYS[first], pool = {}, waiting = {}}
+  for i, channel in ipairs(CHANNELS) do
+    cb.pool[channel] = KEYS[first + i]
+    cb.waiting[channel] = KEYS[first + #CHANNELS + i]
+  end
+  return cb
+end
+
+local function pools_on(cb)
+  return rcall('EXISTS', cb.channels) == 1
+end
+
+-- Whether a comma list of channels (nil: every channel) holds `channel`.
+local function takes_channel(list, channel)
+  if not list then return true end
+  return string.find(',' .. list .. ',', ',' .. channel .. ',', 1, true) ~= nil
+end
+
+-- File one agent in every pool from what is known of them: their rotation place while Online (nil: Offline or
+-- below agent), whether they are at capacity, and their channel list. Only call while pools are on.
+local function file_pools(cb, agentId, place, full)
+  local list = rcall('HGET', cb.channels, agentId)
+  for _, channel in ipairs(CHANNELS) do
+    if place and takes_channel(list, channel) then
+      local score = tonumber(place)
+      if full then score = score + POOL_FULL end
+      rcall('ZADD', cb.pool[channel], score, agentId)
+    else
+      rcall('ZREM', cb.pool[channel], agentId)
+    end
+  end
+end
+
+-- The one upkeep after an agent's status, place, load, capacity or channels changed: ready (capacity) and the
+-- pools (when on). Every script that refreshed ready calls this instead, so no script forgets a pool.
+local function upkeep(capacityKey, readyKey, onlineKey, loadKey, cb, agentId)
+  refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId)
+  if not pools_on(cb) then return end
+  local place = rcall('ZSCORE', onlineKey, agentId)
+  local full = place and rcall('EXISTS', capacityKey) == 1 and not rcall('ZSCORE', readyKey, agentId)
+  file_pools(cb, agentId, place, full)
+end
+
+-- Rebuild every pool from the Online agents (pools turned on, or the account's capacity changed), 1,000
+-- agents a step; a few commands per Online agent (docs/DESIGN.md has the measured cost).
+local function rebuild_pools(cb, capacityKey, readyKey, onlineKey)
+  for _, channel in ipairs(CHANNELS) do rcall('DEL', cb.pool[channel]) end
+  if not pools_on(cb) then return end
+  local capped = rcall('EXISTS', capacityKey) == 1
+  local from = 0
+  while true do
+    local online = rcall('ZRANGE', onlineKey, from, from + 999, 'WITHSCORES')
+    if #online == 0 then break end
+    local ids = {}
+    for i = 1, #online, 2 do ids[#ids + 1] = online[i] end
+    local lists = rcall('HMGET', cb.channels, unpack(ids))
+    local adds = {}
+    for _, channel in ipairs(CHANNELS) do adds[channel] = {} end
+    for j, agentId in ipairs(ids) do
+      local score = tonumber(online[2 * j])
+      if capped and not rcall('ZSCORE', readyKey, agentId) then score = score + POOL_FULL end
+      for _, channel in ipairs(CHANNELS) do
+        if takes_channel(lists[j] or nil, channel) then
+          local add = adds[channel]
+          add[#add + 1] = score
+          add[#add + 1] = agentId
+        end
+      end
+    end
+    for _, channel in ipairs(CHANNELS) do
+      if #adds[channel] > 0 then rcall('ZADD', cb.pool[channel], unpack(adds[channel])) end
+    end
+    from = from + 1000
+  end
+end
+
+-- Why nobody took a ticket of `channel`: 'no_agent_online' (nobody Online but skipAgentId), else with pools on
+-- 'all_agents_at_capacity' when agents for the channel are Online (all at capacity) or 'no_agent_for_channel',
+-- else (seed and capacity path) 'all_agents_at_capacity' when capped.
+local function nobody_for_channel(capacityKey, onlineKey, cb, channel, skipAgentId)
+  local others = rcall('ZCARD', onlineKey)
+  if skipAgentId and rcall('ZSCORE', onlineKey, skipAgentId) then others = others - 1 end
+  if others <= 0 then return 'no_agent_online' end
+  if pools_on(cb) then
+    local eligible = rcall('ZCARD', cb.pool[channel])
+    if skipAgentId and rcall('ZSCORE', cb.pool[channel], skipAgentId) then eligible = eligible - 1 end
+    if eligible > 0 then return 'all_agents_at_capacity' end
+    return 'no_agent_for_channel'
+  end
+  if rcall('EXISTS', capacityKey) == 1 then return 'all_agents_at_capacity' end
+  return 'no_agent_online'
+end
+
+-- THE PICK: who gets a ticket of `channel` now. The least recently assigned Online agent (below capacity when
+-- the account has one) who takes `channel`, other than `skipAgentId` (nil: nobody is skipped; reassignment
+-- passes the previous assignee). O(log n): the head of ready / online (no pools: the seed's and capacity's
+-- pick, unchanged) or of pool:<channel> below POOL_FULL. Returns the agent id, or nil and the reason
+-- (nobody_for_channel). Places are not touched: the caller records the assignment.
+local function pick_for_channel(capacityKey, readyKey, onlineKey, cb, channel, skipAgentId)
+  local head
+  if pools_on(cb) then
+    head = rcall('ZRANGEBYSCORE', cb.pool[channel], '-inf', '(' .. POOL_FULL, 'LIMIT', 0, 2)
+  elseif rcall('EXISTS', capacityKey) == 1 then
+    head = rcall('ZRANGE', readyKey, 0, 1)
+  else
+    head = rcall('ZRANGE', onlineKey, 0, 1)
+  end
+  local agentId = head[1]
+  if agentId ~= nil and agentId == skipAgentId then agentId = head[2] end
+  if agentId then return agentId, nil end
+  return nil, nobody_for_channel(capacityKey, onlineKey, cb, channel, skipAgentId)
+end
+
+-- A channel whose oldest waiting ticket an agent with room could take now (pools on), or nil.
+local function channel_with_room(cb)
+  for _, channel in ipairs(CHANNELS) do
+    if rcall('ZCARD', cb.waiting[channel]) > 0 and
+       #rcall('ZRANGEBYSCORE', cb.pool[channel], '-inf', '(' .. POOL_FULL, 'LIMIT', 0, 1) > 0 then
+      return channel
+    end
+  end
+  return nil
+end
+
+-- File / unfile a ticket in its channel's waiting zset, next to park / unpark (same rule: RELEASABLE reasons).
+local function park_channel(cb, ticketId, channel, reason, createdMs)
+  if RELEASABLE[reason] and channel and cb.waiting[channel] then
+    rcall('ZADD', cb.waiting[channel], createdMs, ticketId)
+  end
+end
+
+local function unpark_channel(cb, ticketId, channel)
+  if channel and cb.waiting[channel] then rcall('ZREM', cb.waiting[channel], ticketId) end
+end
+
+-- An agent who went Offline (or below agent) leaves every pool.
+local function drop_from_pools(cb, agentId)
+  if pools_on(cb) then file_pools(cb, agentId, nil, false) end
 end

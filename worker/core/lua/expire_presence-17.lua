@@ -14,6 +14,15 @@
     KEYS[6] presenceDue {rr:pNN}:presence_due           zset '<acct> <agent>' → ms presence times out
     KEYS[7] events      {rr:pNN}:a:<acct>:events        account stream
     KEYS[8] pevents     {rr:pNN}:events                 partition stream
+    KEYS[9] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[10] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[11] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[12] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[13] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[14] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[15] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[16] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[17] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] now ms  ARGV[4] now ISO  ARGV[5] event id
     ARGV[6] account stream MAXLEN  ARGV[7] partition stream MAXLEN
@@ -38,6 +47,7 @@ if due > nowMs then
 end
 rcall('ZREM', onlineKey, userId)
 rcall('ZREM', readyKey, userId)
+drop_from_pools(channel_block(9), userId)
 rcall('ZREM', presenceDueKey, member)
 emit(KEYS[7], KEYS[8], accountId, ARGV[6], ARGV[7], ARGV[5], 'agent.status_changed', nowIso,
      {user_id = userId, status = 'offline', actor_id = cjson.null, reason = 'presence_timeout'}, nil)

@@ -21,6 +21,15 @@
     KEYS[14] lease      {rr:pNN}:a:<acct>:release:lease            set while a release is queued or running
     KEYS[15] heartbeats {rr:pNN}:a:<acct>:heartbeats               hash user → last heartbeat ms
     KEYS[16] presenceDue {rr:pNN}:presence_due                     zset '<acct> <agent>' → ms presence times out
+    KEYS[17] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[18] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[19] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[20] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[21] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[22] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[23] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[24] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[25] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] 'online' | 'offline'  ARGV[4] actor id
     ARGV[5] now ISO     ARGV[6] event id ARGV[7] account stream MAXLEN   ARGV[8] partition stream MAXLEN
@@ -36,6 +45,7 @@
 local usersKey, onlineKey, placesKey, seqKey, eventsKey, partitionEventsKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local accountId, userId, status, actorId, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local cb = channel_block(17)
 
 local actorRole, err = role_of(usersKey, actorId)
 if err then return redis.error_reply(err) end
@@ -61,13 +71,14 @@ if status == 'online' then
   rcall('ZADD', onlineKey, place, userId)
   rcall('SADD', KEYS[7], userId)
   rcall('EXPIRE', KEYS[7], ARGV[9])
-  refresh_ready(KEYS[9], KEYS[10], onlineKey, KEYS[8], userId)
+  upkeep(KEYS[9], KEYS[10], onlineKey, KEYS[8], cb, userId)
   rcall('HSET', KEYS[15], userId, ARGV[10])
   file_presence(KEYS[11], KEYS[16], accountId, userId, tonumber(ARGV[10]))
 else
   if not isOnline then return {0, status, 0} end
   rcall('ZREM', onlineKey, userId)
   rcall('ZREM', KEYS[10], userId)
+  drop_from_pools(cb, userId)
   unfile_presence(KEYS[16], accountId, userId)
 end
 emit(eventsKey, partitionEventsKey, accountId, ARGV[7], ARGV[8], ARGV[6], 'agent.status_changed', nowIso,

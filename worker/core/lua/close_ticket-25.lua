@@ -22,6 +22,15 @@
     KEYS[14] later      {rr:pNN}:a:<acct>:later        zset after-hours tickets by available_at ms
     KEYS[15] releaseDue {rr:pNN}:release_due           zset account → ms a release is owed from
     KEYS[16] lease      {rr:pNN}:a:<acct>:release:lease set while a release is queued or running
+    KEYS[17] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[18] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[19] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[20] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[21] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[22] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[23] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[24] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[25] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
 
     ARGV[1] account id  ARGV[2] ticket id  ARGV[3] now ISO (occurred_at)  ARGV[4] event id
     ARGV[5] account stream MAXLEN (~)  ARGV[6] partition stream MAXLEN (~)  ARGV[7] hour HH of now (UTC)
@@ -40,6 +49,7 @@ local accountId, ticketId, nowIso, eventId = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local maxlen, partitionMaxlen, hour, statsTtl, recordTtl = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
 local settingsKey, onlineKey, capacityKey, readyKey = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 local waitingKey, laterKey, releaseDueKey, leaseKey = KEYS[13], KEYS[14], KEYS[15], KEYS[16]
+local cb = channel_block(17)
 
 if rcall('EXISTS', usersKey) == 0 then
   return redis.error_reply('RR_UNKNOWN_ACCOUNT account ' .. accountId .. ' has no users (nobody set it up): ' ..
@@ -54,11 +64,12 @@ rcall('HSET', ticketKey, 'closed', '1', 'closed_at', nowIso)
 local ring = 0
 if agentId ~= '' then
   add_load(loadKey, agentId, -1)
-  refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId)
+  upkeep(capacityKey, readyKey, onlineKey, loadKey, cb, agentId)
   ring = ring_release(settingsKey, waitingKey, readyKey, releaseDueKey, leaseKey, accountId, tonumber(ARGV[10]),
                       ARGV[11])
 else
   unpark(waitingKey, laterKey, ticketId)
+  unpark_channel(cb, ticketId, rec[3])
   if rec[1] == 'unassigned' and rcall('ZREM', unassignedKey, ticketId) == 1 then
     record_depth(uqDepthKey, statsKey, hour, rec[3] .. ':' .. rec[4], -1)
     rcall('EXPIRE', statsKey, statsTtl)

@@ -6,6 +6,8 @@
   the reply says stale: read it again. Any number of releases of one account may run at once (a retry,
   a sweep after a crash): each ticket leaves 'waiting' in the call that assigns it, so none is assigned
   twice and no automatic assignment takes a load above its capacity.
+  With per-channel pools on (docs/DESIGN.md, "Per-channel pools") each ticket goes to the head of its channel's
+  pool (pick_for_channel); a ticket whose channel has nobody with room stays waiting and blocks no other channel.
   Every batch renews the lease; the one that finds nothing more to do says done, and the release then
   sends its toasts (release_toasts: summed per agent in 'toasts', one per agent per release) and asks
   end_release whether it may stop: that call gives the lease back, so a trigger either sees this release
@@ -32,14 +34,25 @@
     KEYS[17] releaseDue {rr:pNN}:release_due                zset account → ms a release is owed from
     KEYS[18] lease      {rr:pNN}:a:<acct>:release:lease     set while a release is queued or running
     KEYS[19] later      {rr:pNN}:a:<acct>:later             zset after-hours tickets by available_at ms
-    KEYS[20...] tickets {rr:pNN}:a:<acct>:t:<ticket>        the records of the tickets in ARGV[12...]
+    KEYS[20] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[21] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[22] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[23] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[24] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[25] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[26] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[27] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[28] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
+    KEYS[29...] tickets {rr:pNN}:a:<acct>:t:<ticket>        the records of the tickets in ARGV[12...]
 
     ARGV[1] account id  ARGV[2] now ISO  ARGV[3] now ms  ARGV[4] account stream MAXLEN
     ARGV[5] partition stream MAXLEN  ARGV[6] assigned record TTL (s, 0 = forever)  ARGV[7] hour HH of now (UTC)
     ARGV[8] seconds to keep the stats key  ARGV[9] release lease (ms)
     ARGV[10] release run id  ARGV[11] position of the batch's first ticket in the run (event ids
              '<run>.<position>')
-    ARGV[12...] the ticket ids: the head of the waiting zset, oldest first, in KEYS order (may be none)
+    ARGV[12...] the ticket ids, in KEYS order (may be none): the head of the waiting zset, oldest first; with
+             per-channel pools on, the oldest of the heads of the waiting:<channel> zsets of channels with room
+             (each channel's tickets a prefix of its zset's head)
 
   Output:
     {assigned, done, stale, redis_us, due_later}: due_later 1 when an after-hours ticket in 'later' is due
@@ -54,7 +67,9 @@ local toastsKey, releaseDueKey, leaseKey, laterKey = KEYS[16], KEYS[17], KEYS[18
 local accountId, nowIso, nowMs, maxlen, partitionMaxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local recordTtl, hour, statsTtl, leaseMs = tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
 local runId, firstPosition = ARGV[10], tonumber(ARGV[11])
-local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 20, 12
+local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 29, 12
+local cb = channel_block(20)
+local pooled = pools_on(cb)
 local started = rcall('TIME')
 
 local function elapsed_us()
@@ -70,13 +85,34 @@ if not on then
 end
 
 local n = #KEYS - FIRST_TICKET_KEY + 1
-if n > 0 then
-  local head = rcall('ZRANGE', waitingKey, 0, n - 1)
-  if #head ~= n then return {0, 0, 1, elapsed_us(), 1} end
-  for i = 1, n do
-    if head[i] ~= ARGV[FIRST_TICKET_ARG + i - 1] then return {0, 0, 1, elapsed_us(), 1} end
+local channels = {}  -- the tickets' channels (pools on: read first, to check each channel's head)
+local function stale_head()
+  if not pooled then
+    local head = rcall('ZRANGE', waitingKey, 0, n - 1)
+    if #head ~= n then return true end
+    for i = 1, n do
+      if head[i] ~= ARGV[FIRST_TICKET_ARG + i - 1] then return true end
+    end
+    return false
   end
+  local passed = {}
+  for i = 1, n do
+    local channel = rcall('HGET', KEYS[FIRST_TICKET_KEY + i - 1], 'channel')
+    if not channel or not cb.waiting[channel] then return true end
+    channels[i] = channel
+    passed[channel] = passed[channel] or {}
+    passed[channel][#passed[channel] + 1] = ARGV[FIRST_TICKET_ARG + i - 1]
+  end
+  for channel, tickets in pairs(passed) do
+    local head = rcall('ZRANGE', cb.waiting[channel], 0, #tickets - 1)
+    if #head ~= #tickets then return true end
+    for i = 1, #tickets do
+      if head[i] ~= tickets[i] then return true end
+    end
+  end
+  return false
 end
+if n > 0 and stale_head() then return {0, 0, 1, elapsed_us(), 1} end
 
 -- Ids are validated to [A-Za-z0-9._@+-] (channels and reasons are ours): nothing needs JSON escaping.
 local eventHead = '","type":"ticket.assigned","schema_version":"1","account_id":"' .. accountId ..
@@ -87,13 +123,22 @@ local assigned = 0
 local seq = tonumber(rcall('GET', seqKey) or '0')
 local agentsInBatch, perAgent = {}, {}  -- agent → {place, added, load, cap, toasts}
 local depth, waitedBuckets, waitedSum = {}, {}, 0
+-- The agent for ticket i: the head of ready (as before), or, pools on, of its channel's pool (nil: nobody
+-- with room; seed path: the batch stops, pools on: this ticket waits on and the next is tried).
+local function agent_for(i)
+  if pooled then return (pick_for_channel(capacityKey, readyKey, onlineKey, cb, channels[i], nil)) end
+  return rcall('ZRANGE', readyKey, 0, 0)[1]
+end
 for i = 1, n do
-  local head = rcall('ZRANGE', readyKey, 0, 0)
-  if #head == 0 then break end
-  local agentId = head[1]
+  local agentId = agent_for(i)
+  if not agentId and not pooled then break end
   local ticketKey, ticketId = KEYS[FIRST_TICKET_KEY + i - 1], ARGV[FIRST_TICKET_ARG + i - 1]
-  rcall('ZREM', waitingKey, ticketId)
-  local rec = rcall('HMGET', ticketKey, 'status', 'closed', 'channel', 'reason', 'created_ms')
+  local rec = {}
+  if agentId then
+    rcall('ZREM', waitingKey, ticketId)
+    rec = rcall('HMGET', ticketKey, 'status', 'closed', 'channel', 'reason', 'created_ms')
+    unpark_channel(cb, ticketId, rec[3])
+  end
   if rec[1] == 'unassigned' and rec[2] ~= '1' then
     local channel = rec[3]
     if rcall('ZREM', unassignedKey, ticketId) == 1 then
@@ -116,6 +161,7 @@ for i = 1, n do
     else
       rcall('ZREM', readyKey, agentId)
     end
+    if pooled then file_pools(cb, agentId, seq, not (a.cap == nil or a.load < a.cap)) end
     -- Waiting time (arrival → assignment), in the TTFR buckets (seconds; the generated prelude).
     local waited = math.max(0, math.floor((nowMs - tonumber(rec[5] or nowMs)) / 1000))
     local bucket = 'inf'
@@ -163,6 +209,7 @@ end
 
 local dueLater = rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1)
 local done = rcall('ZCARD', readyKey) == 0 or (rcall('ZCARD', waitingKey) == 0 and #dueLater == 0)
+if pooled then done = channel_with_room(cb) == nil and #dueLater == 0 end
 rcall('SET', leaseKey, nowMs, 'PX', leaseMs)
 local due = 0
 if #dueLater > 0 then due = 1 end
