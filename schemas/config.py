@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.common import Channel
 from schemas.office_hours import OfficeHours
 
 
@@ -32,4 +33,9 @@ class AccountSettings(BaseModel):
         ge=1,
         description="Presence timeout in whole seconds: an Online agent without a heartbeat for this long is set "
         "Offline automatically (never Online); null means off (the default: only people change a status).",
+    )
+    agent_channels: dict[str, list[Channel]] = Field(
+        default_factory=dict,
+        description="Agents restricted to some channels, user id → the channels they take (sorted by user id; "
+        "channels in email, webchat, sms, social order). An agent not listed takes every channel (the default).",
     )

@@ -9,9 +9,11 @@ from datetime import datetime
 from typing import Protocol
 
 from schemas.common import Channel, check_id
+from schemas.plain import shown
 from worker.api.refusals import account_checked_on_refusal, refusing
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
+from worker.errors import InvalidInput
 
 
 class _Host(Protocol):
@@ -46,6 +48,8 @@ class ChannelsApi:
         a value that is not a channel (the message names the good ones)."""
         for field, value in (("account", account_id), ("user", user_id), ("actor", actor_id)):
             check_id(field, value)
+        if isinstance(channels, str):  # "email" would otherwise be read as five one-letter channels
+            raise InvalidInput(f"channels must be a list of channels, e.g. ['email', 'sms'] (got {shown(channels)})")
         with account_checked_on_refusal(self.queries, account_id):
             listed = None if channels is None else list(channels)
             return self.engine.set_agent_channels(account_id, user_id, listed, actor_id, now or utc_now())

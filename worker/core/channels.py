@@ -13,7 +13,6 @@ from datetime import datetime
 
 from schemas.common import Channel, utc_iso
 from schemas.events import new_event_id
-from schemas.plain import shown
 from worker.core.keys import AccountKeys
 from worker.core.scripts import Scripts
 from worker.core.shared_constants import RELEASE_LEASE_MS
@@ -29,8 +28,6 @@ def canonical(channels: Iterable[Channel | str] | None) -> tuple[Channel, ...] |
     ``InvalidInput`` in plain words for a value that is not a channel, or for none at all."""
     if channels is None:
         return None
-    if isinstance(channels, str):
-        raise InvalidInput(f"channels must be a list of channels, e.g. ['email', 'sms'] (got {shown(channels)})")
     try:
         chosen = {Channel(channel) for channel in channels}
     except ValueError as error:

@@ -9,7 +9,7 @@ of its queue); an evicted account is simply loaded again on its next ticket.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
@@ -272,7 +272,7 @@ class Engine:
         return changed
 
     def set_agent_channels(
-        self, account_id: str, agent_id: str, channels: list[Channel | str] | None, actor_id: str, now: datetime
+        self, account_id: str, agent_id: str, channels: Sequence[Channel | str] | None, actor_id: str, now: datetime
     ) -> bool:
         """Restrict ``agent_id`` to ``channels`` (None: every channel again). Returns whether it changed."""
         check_ids(actor_id=actor_id, agent_id=agent_id)
