@@ -112,7 +112,8 @@ def settings_lines(view: SettingsView) -> list[str]:
             ("webchat", _webchat_now(view)),
         ]
     rows += [("capacity", _capacity(view)), ("auto-assign", _auto_assign(view)), ("presence", _presence(view))]
-    rows.append(("channels", _channels(view)))
+    if view.channel_pools:  # only while in use: a helpdesk that never restricts anyone reads what it always did
+        rows.append(("channels", _channels(view)))
     ceiling = f"at most {view.max_waiting_tickets} (HELPDESK_RR_MAX_WAITING_TICKETS)"
     rows += [("as of", when(view.as_of, zone)), ("waiting", f"{view.waiting_tickets} ticket(s); {ceiling}")]
     return [f"{name:<13} {value}" for name, value in rows]
@@ -130,9 +131,7 @@ def _capacity(view: SettingsView) -> str:
 
 
 def _channels(view: SettingsView) -> str:
-    """Whether per-channel pools are in use, and who is restricted (the first 10, then "and N more")."""
-    if not view.channel_pools:
-        return "every agent takes every channel (no per-channel pools)"
+    """Per-channel pools in use, and who is restricted (the first 10, then "and N more")."""
     restricted = [f"{user} {','.join(c.value for c in chosen)}" for user, chosen in view.agent_channels.items()]
     more = len(restricted) - OVERRIDES_SHOWN
     shown = ", ".join(restricted[:OVERRIDES_SHOWN]) + (f" and {more} more" if more > 0 else "")
