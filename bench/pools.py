@@ -168,7 +168,7 @@ def run(url: str, quick: bool) -> dict[str, Any]:
         "params": p,
         "variants": cells,
         "toggle": toggles,
-        "verdict": {"decision_with_pools_redis_ratio": worst, "within_1_3x": worst <= 1.3},
+        "verdict": {"decision_with_pools_Redis_ratio": worst, "≤_1.3×": worst <= 1.3},
     }
 
 

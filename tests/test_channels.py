@@ -152,3 +152,41 @@ def test_turning_pools_on_files_every_online_agent(engine: Engine, client: redis
     assert client.zcard(KEYS.pool(EMAIL)) == count - 1
     assert client.zcard(KEYS.pool(SOCIAL)) == count
     assert_pools_exact(client, KEYS)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pools_stay_exact_through_a_random_day(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory, seed: int
+) -> None:
+    """Random status, capacity, channel, close and reopen changes between decisions: after each, the pools are
+    what they must be, and every assignment went to an agent who takes the ticket's channel."""
+    rng = random.Random(seed)
+    agents = ("ana", "ben", "cara", "dan")
+    setup_account(engine, agents=agents, online=agents[:2])
+    engine.set_agent_channels("acme", "ana", [EMAIL], "max", NOW)
+    decided: list[str] = []
+    for step in range(120):
+        roll, agent = rng.random(), rng.choice(agents)
+        if roll < 0.15:
+            status = rng.choice([AgentStatus.ONLINE, AgentStatus.OFFLINE])
+            engine.set_status("acme", agent, status, agent, NOW)
+        elif roll < 0.25:
+            chosen = rng.sample(list(Channel), rng.randint(1, 4))
+            engine.set_agent_channels("acme", agent, rng.choice([chosen, None]), "max", NOW)
+        elif roll < 0.32:
+            engine.set_capacity("acme", rng.choice([None, 1, 2, 3]), "max", NOW, agent_id=rng.choice([None, agent]))
+        elif roll < 0.42 and decided:
+            ticket = rng.choice(decided)
+            if rng.random() < 0.7:
+                engine.close_ticket("acme", ticket, NOW)
+            else:
+                engine.reopen_ticket("acme", ticket, NOW)
+        else:
+            channel = rng.choice(list(Channel))
+            ticket = make_ticket(ticket_id=f"r{step}", channel=channel, created_at=NOW - timedelta(minutes=200 - step))
+            lists = {text(k): text(v).split(",") for k, v in client.hgetall(KEYS.agent_channels).items()}
+            decision = engine.decide(ticket, NOW)
+            decided.append(ticket.ticket_id)
+            if decision.agent_id:
+                assert channel.value in lists.get(decision.agent_id, [c.value for c in Channel])
+        assert_pools_exact(client, KEYS)
