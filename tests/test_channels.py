@@ -165,7 +165,7 @@ def test_pools_stay_exact_through_a_random_day(
     setup_account(engine, agents=agents, online=agents[:2])
     engine.set_agent_channels("acme", "ana", [EMAIL], "max", NOW)
     decided: list[str] = []
-    for step in range(120):
+    for step in range(120):  # one action per step, then the check
         roll, agent = rng.random(), rng.choice(agents)
         if roll < 0.15:
             status = rng.choice([AgentStatus.ONLINE, AgentStatus.OFFLINE])
@@ -176,11 +176,11 @@ def test_pools_stay_exact_through_a_random_day(
         elif roll < 0.32:
             engine.set_capacity("acme", rng.choice([None, 1, 2, 3]), "max", NOW, agent_id=rng.choice([None, agent]))
         elif roll < 0.42 and decided:
-            ticket = rng.choice(decided)
+            chosen_id = rng.choice(decided)
             if rng.random() < 0.7:
-                engine.close_ticket("acme", ticket, NOW)
+                engine.close_ticket("acme", chosen_id, NOW)
             else:
-                engine.reopen_ticket("acme", ticket, NOW)
+                engine.reopen_ticket("acme", chosen_id, NOW)
         else:
             channel = rng.choice(list(Channel))
             ticket = make_ticket(ticket_id=f"r{step}", channel=channel, created_at=NOW - timedelta(minutes=200 - step))
