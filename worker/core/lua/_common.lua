@@ -178,41 +178,6 @@ local function unfile_presence(presenceDueKey, accountId, userId)
   rcall('ZREM', presenceDueKey, accountId .. ' ' .. userId)
 end
 
--- Whether the account releases at all (auto-assign and round robin on, an account capacity), and whether
--- a release has work now: toasts not yet sent (whatever the settings), or, releasing, tickets waiting while
--- an agent has room, or an after-hours ticket whose opening has come (claim_release, end_release).
-local function releasing(settingsKey, capacityKey)
-  local s = rcall('HMGET', settingsKey, 'auto_assign', 'round_robin')
-  return s[1] == 'on' and s[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
-end
-
--- With per-channel pools on (cb given), room means a channel whose waiting tickets an agent with room takes.
-local function release_work(settingsKey, capacityKey, waitingKey, laterKey, readyKey, toastsKey, nowMs, cb)
-  local on = releasing(settingsKey, capacityKey)
-  local dueLater = #rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1) > 0
-  local room = rcall('ZCARD', waitingKey) > 0 and rcall('ZCARD', readyKey) > 0
-  if room and cb and rcall('EXISTS', cb.channels) == 1 then
-    room = false
-    for _, channel in ipairs(CHANNELS) do
-      if rcall('ZCARD', cb.waiting[channel]) > 0 and
-         #rcall('ZRANGEBYSCORE', cb.pool[channel], '-inf', '(' .. POOL_FULL, 'LIMIT', 0, 1) > 0 then
-        room = true
-      end
-    end
-  end
-  return on, rcall('HLEN', toastsKey) > 0 or (on and (room or dueLater))
-end
-
--- Nothing to release now: the account owes a release at its next after-hours opening, or none.
-local function file_next_opening(on, laterKey, releaseDueKey, accountId)
-  local nextLater = rcall('ZRANGE', laterKey, 0, 0, 'WITHSCORES')
-  if on and #nextLater > 0 then
-    rcall('ZADD', releaseDueKey, nextLater[2], accountId)
-  else
-    rcall('ZREM', releaseDueKey, accountId)
-  end
-end
-
 -- Per-channel pools (docs/DESIGN.md, "Per-channel pools"). The agent_channels hash holds agent → the channels
 -- they take (comma list; absent: every channel). While it exists (some agent is restricted) each pool:<channel>
 -- zset holds exactly the Online agents who take that channel, scored by their rotation place, plus POOL_FULL
@@ -358,4 +323,31 @@ end
 -- An agent who went Offline (or below agent) leaves every pool.
 local function drop_from_pools(cb, agentId)
   if pools_on(cb) then file_pools(cb, agentId, nil, false) end
+end
+
+-- Whether the account releases at all (auto-assign and round robin on, an account capacity), and whether
+-- a release has work now: toasts not yet sent (whatever the settings), or, releasing, tickets waiting while
+-- an agent has room, or an after-hours ticket whose opening has come (claim_release, end_release).
+local function releasing(settingsKey, capacityKey)
+  local s = rcall('HMGET', settingsKey, 'auto_assign', 'round_robin')
+  return s[1] == 'on' and s[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
+end
+
+-- With per-channel pools on (cb given), room means a channel whose waiting tickets an agent with room takes.
+local function release_work(settingsKey, capacityKey, waitingKey, laterKey, readyKey, toastsKey, nowMs, cb)
+  local on = releasing(settingsKey, capacityKey)
+  local dueLater = #rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1) > 0
+  local room = rcall('ZCARD', waitingKey) > 0 and rcall('ZCARD', readyKey) > 0
+  if room and cb and pools_on(cb) then room = channel_with_room(cb) ~= nil end
+  return on, rcall('HLEN', toastsKey) > 0 or (on and (room or dueLater))
+end
+
+-- Nothing to release now: the account owes a release at its next after-hours opening, or none.
+local function file_next_opening(on, laterKey, releaseDueKey, accountId)
+  local nextLater = rcall('ZRANGE', laterKey, 0, 0, 'WITHSCORES')
+  if on and #nextLater > 0 then
+    rcall('ZADD', releaseDueKey, nextLater[2], accountId)
+  else
+    rcall('ZREM', releaseDueKey, accountId)
+  end
 end
