@@ -29,7 +29,8 @@ OVERRIDES_SHOWN = 10
 def users(ctx: Context, account: str, as_json: bool) -> None:
     """List ACCOUNT's users: role, status, turn in the rotation (NEXT 1 gets the next ticket), tickets
     assigned today (the UTC day) and in all, open tickets (LOAD), CAPACITY (3* = the user's own
-    override, - = no limit) and the LAST HEARTBEAT of their app (- = never)."""
+    override, - = no limit), the CHANNELS they take (only while per-channel pools are in use) and the LAST
+    HEARTBEAT of their app (- = never)."""
     with refusals(ctx):
         views = ctx.helpdesk.users(account)
         if as_json:
