@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import timedelta
+from importlib import resources
 
 import pytest
 import redis
@@ -20,6 +21,7 @@ from worker.core.engine import Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys
 from worker.core.presence import sweep_presence
 from worker.core.queries import Queries
+from worker.core.script_sources import lua_prelude
 from worker.core.text import text
 
 KEYS = AccountKeys.for_account("acme")
@@ -190,3 +192,24 @@ def test_pools_stay_exact_through_a_random_day(
             if decision.agent_id:
                 assert channel.value in lists.get(decision.agent_id, [c.value for c in Channel])
         assert_pools_exact(client, KEYS)
+
+
+def _pick(client: redis.Redis, channel: Channel, skip: str = "") -> list[str]:
+    """``pick_for_channel`` called on its own (the helper reassignment uses with an agent to skip)."""
+    common = resources.files("worker.core").joinpath("lua", "_common.lua").read_text(encoding="utf-8")
+    body = "local agent, reason = pick_for_channel(KEYS[1], KEYS[2], KEYS[3], channel_block(4), ARGV[1], " \
+           "ARGV[2] ~= '' and ARGV[2] or nil)\nreturn {agent or '', reason or ''}"  # fmt: skip
+    keys = [KEYS.capacity, KEYS.ready, KEYS.online, *KEYS.channel_block]
+    return [text(part) for part in client.eval(lua_prelude() + common + "\n" + body, len(keys), *keys, channel, skip)]
+
+
+def test_the_pick_can_skip_one_agent(engine: Engine, client: redis.Redis) -> None:
+    setup_account(engine, online=("ana", "ben"))
+    assert _pick(client, SMS) == ["ana", ""]  # the seed's path: no restriction yet
+    assert _pick(client, SMS, skip="ana") == ["ben", ""]
+    engine.set_agent_channels("acme", "ben", [EMAIL], "max", NOW)
+    assert _pick(client, SMS, skip="ana") == ["", "no_agent_for_channel"]
+    assert _pick(client, EMAIL, skip="ana") == ["ben", ""]
+    engine.set_capacity("acme", 1, "max", NOW, agent_id="ben")
+    engine.set_status("acme", "ana", AgentStatus.OFFLINE, "ana", NOW)
+    assert _pick(client, EMAIL, skip="ben") == ["", "no_agent_online"]  # nobody Online but the skipped one
