@@ -36,7 +36,7 @@ def expected_pools(client: redis.Redis, keys: AccountKeys) -> dict[str, dict[str
     pools: dict[str, dict[str, float]] = {}
     for channel in Channel:
         pools[channel.value] = {
-            agent: place + (POOL_FULL if capped and agent not in ready else 0)
+            agent: place * POOL_FULL if capped and agent not in ready else place
             for agent, place in online.items()
             if channel.value in restricted.get(agent, [c.value for c in Channel])
         }

@@ -60,6 +60,7 @@ if value == '' then
 else
   rcall('HSET', cb.channels, target, value)
 end
+cb.on = nil  -- agent_channels changed: read it again
 if wasOn ~= pools_on(cb) then
   rebuild_pools(cb, capacityKey, readyKey, onlineKey)  -- built for the first restriction, dropped with the last
 else
