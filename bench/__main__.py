@@ -38,6 +38,7 @@ BENCHES = (
     "office_hours",
     "capacity",
     "presence",
+    "pools",
 )
 DOC = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
 ARCHIVE = Path(__file__).resolve().parent / "PERFORMANCE_archive.md"

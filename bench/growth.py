@@ -16,7 +16,7 @@ every one assigned) of each case in turn (rounds interleave the cases, so drift 
 Reported: client µs per decision (wall / n, one round trip each) and Redis µs per ``EVALSHA``
 (``INFO commandstats`` delta; nothing else runs). Ratios are to the baseline. Separately, the cost
 of each account's *first decision of an hour*, which snapshots every Online agent into the hour's
-stats set (``count_decision`` in decide_ticket-16.lua), is timed by deleting that set first.
+stats set (``count_decision`` in decide_ticket-32.lua), is timed by deleting that set first.
 The 1 vs 2 worker-process scaling is measured by ``ticket_path`` (``scaling_2_over_1_processes``).
 """
 

@@ -110,6 +110,8 @@ class UnassignedReason(StrEnum):
     """Agents are Online, but every one holds as many open tickets as their capacity allows."""
     OLDER_TICKETS_WAITING = "older_tickets_waiting"
     """Auto-assign is on and older tickets wait for the release under way: this one waits its turn."""
+    NO_AGENT_FOR_CHANNEL = "no_agent_for_channel"
+    """Agents are Online, but none of them takes the ticket's channel (per-channel pools): it waits for one."""
 
 
 class AssignedReason(StrEnum):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.common import Channel
 from schemas.office_hours import OfficeHours
 
 
@@ -51,4 +52,9 @@ class AccountSettings(BaseModel):
         default=None,
         ge=1,
         description="At most this many no_first_reply reassignments per ticket (default 1); null while off.",
+    )
+    agent_channels: dict[str, list[Channel]] = Field(
+        default_factory=dict,
+        description="Agents restricted to some channels, user id → the channels they take (sorted by user id; "
+        "channels in email, webchat, sms, social order). An agent not listed takes every channel (the default).",
     )

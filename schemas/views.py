@@ -52,6 +52,11 @@ class UserView(BaseModel):
         description="When the user's app last sent a heartbeat (going Online counts as one), UTC; null if never. "
         "With a presence timeout, an Online agent is set Offline that long after it.",
     )
+    channels: list[Channel] | None = Field(
+        default=None,
+        description="The channels the user takes tickets of (per-channel pools); null means every channel (the "
+        "default), and for viewers (they take no tickets).",
+    )
 
 
 class SettingsView(AccountSettings):
@@ -61,6 +66,11 @@ class SettingsView(AccountSettings):
     account_id: str = Field(description="The account.")
     as_of: AwareDatetime = Field(description="The moment open_now and next_opening are judged at (UTC).")
     open_now: bool = Field(description="Webchat is inside office hours at as_of (always true without office hours).")
+    channel_pools: bool = Field(
+        default=False,
+        description="Per-channel pools are in use: some agent takes only some channels (agent_channels is not "
+        "empty), so each ticket goes to the least recently assigned Online agent who takes its channel.",
+    )
     next_opening: AwareDatetime | None = Field(
         description="Closed now: when office hours next open (UTC); null when open now, without office hours, "
         "or when they do not open within 400 days."

@@ -266,6 +266,7 @@ def test_every_engine_operation_runs_on_the_cluster(cluster_redis: RedisCluster,
         assert engine.set_reassign_unanswered(account, 60, 1, "max", NOW) is True
         assert engine.customer_reply(account, "t2", NOW, NOW).outcome == "kept"  # ben is Online
         assert expire_unanswered(engine.scripts, keys, "t2", NOW)[0] == "dropped"  # bulk-assigned: not automatic
+        assert engine.set_agent_channels(account, "ben", ["email"], "max", NOW) is True  # per-channel pools
 
         assert [view.user_id for view in queries.users(account)] == ["ana", "ben", "max"]
         assert queries.unassigned(account) == []

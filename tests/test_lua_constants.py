@@ -30,7 +30,7 @@ BACKENDS = ("real", "fake", "cluster")
 """The prelude is part of every script's text: it must load and run on all three."""
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-SHARED_NAMES = ("ROLE_RANK", "LATENCY_BUCKETS_MS", "TTFR_BUCKETS")
+SHARED_NAMES = ("ROLE_RANK", "LATENCY_BUCKETS_MS", "TTFR_BUCKETS", "CHANNELS", "POOL_FULL")
 
 
 def _bucket(value: float, bounds: tuple[float, ...]) -> str:

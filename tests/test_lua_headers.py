@@ -5,7 +5,7 @@ script trusts. Here every wrapper in worker/core/scripts.py is called for real (
 fakeredis) with distinctive ids, the KEYS of each call are recorded, turned back into patterns by
 putting the placeholders in place of the ids (``{rr:p07}:a:acme:t:T-1`` → ``{rr:pNN}:a:<acct>:t:<ticket>``)
 and compared, position by position, with the patterns the header documents. A variadic script
-(``bulk_assign-15+``) documents its fixed keys and then its repeated tail as ``KEYS[16...]``; every
+(``bulk_assign-28+``) documents its fixed keys and then its repeated tail as ``KEYS[29...]``; every
 key past the fixed ones must have the tail's shape. (The bulk job's pipelined calls take their KEYS
 from ``Scripts.bulk_assign_call``, the same function the recorded ``bulk_assign`` wrapper uses.)
 """
@@ -206,7 +206,7 @@ def _swap(header: str, first: str, second: str) -> str:
         ("set_team", lambda h: re.sub(r"\n\s*KEYS\[5\][^\n]*", "", h)),
         # the variadic tail in another shape, or missing
         ("bulk_assign", lambda h: h.replace("<acct>:t:<ticket>", "<acct>:ticket:<ticket>")),
-        ("bulk_assign", lambda h: re.sub(r"\n\s*KEYS\[20\.\.\.\][^\n]*", "", h)),
+        ("bulk_assign", lambda h: re.sub(r"\n\s*KEYS\[29\.\.\.\][^\n]*", "", h)),
     ],
 )
 def test_a_drifted_header_is_reported(fake_redis: redis.Redis, name: str, break_header: Callable[[str], str]) -> None:

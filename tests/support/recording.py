@@ -10,8 +10,10 @@ from typing import Any
 
 import redis
 
+from schemas.common import Channel
 from tests.support.accounts import NOW
 from worker.core.capacity import claim, set_auto_assign, set_capacity
+from worker.core.channels import set_agent_channels
 from worker.core.keys import AccountKeys
 from worker.core.lifecycle import close_or_reopen
 from worker.core.presence import expire, heartbeat, set_presence_timeout
@@ -96,3 +98,4 @@ def exercise(
     set_reassign(scripts, keys, "unanswered", ("60", "1"), boss, NOW)
     customer_reply(scripts, keys, tickets[0], NOW, NOW)
     expire_unanswered(scripts, keys, tickets[0], NOW + timedelta(minutes=5))
+    set_agent_channels(scripts, keys, ana, (Channel.EMAIL,), boss, NOW)  # per-channel pools on

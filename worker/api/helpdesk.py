@@ -25,6 +25,7 @@ from schemas.common import AgentStatus, Role, check_id, utc_iso
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.api.capacity import CapacityApi, release_enqueuer
+from worker.api.channels import ChannelsApi
 from worker.api.lifecycle import LifecycleApi
 from worker.api.presence import PresenceApi
 from worker.api.reads import ReadsApi
@@ -53,7 +54,7 @@ class UserSaved:
     changed: bool = True
 
 
-class Helpdesk(ReadsApi, LifecycleApi, CapacityApi, PresenceApi, ReassignApi):
+class Helpdesk(ReadsApi, LifecycleApi, CapacityApi, PresenceApi, ReassignApi, ChannelsApi):
     """The product's verbs over one deployment's Redis (state, and the queues tickets go to).
 
     Build it once per process and share it (it holds the Redis clients and the engine's caches)::

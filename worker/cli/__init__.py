@@ -1,18 +1,30 @@
 """``helpdesk-rr``: everything an operator or a script does, through the control API.
 
 One module per concern registers its commands on the group in ``base.py``: ``people`` (users,
-status, round robin, office hours), ``capacity`` (capacity and auto-assign), ``presence`` (heartbeats
-and the presence timeout), ``reassign`` (customer replies and reassignment), ``tickets`` (tickets,
-first replies, the unassigned queue, events, failed jobs), ``teams`` (teams and bulk assignment),
-``reports``, ``ops`` (workers, metrics, the embedded server, schemas), ``views`` (users and settings as
-they are now) and ``demo``.
+status, round robin, office hours), ``capacity`` (capacity and auto-assign), ``channels`` (which channels an
+agent takes), ``presence`` (heartbeats and the presence timeout), ``reassign`` (customer replies and
+reassignment), ``tickets`` (tickets, first replies, the unassigned queue, events, failed jobs), ``teams`` (teams
+and bulk assignment), ``reports``, ``ops`` (workers, metrics, the embedded server, schemas), ``views`` (users and
+settings as they are now) and ``demo``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from worker.cli import capacity, demo, ops, people, presence, reassign, reports, teams, tickets, views  # noqa: F401
+from worker.cli import (  # noqa: F401 - commands
+    capacity,
+    channels,
+    demo,
+    ops,
+    people,
+    presence,
+    reassign,
+    reports,
+    teams,
+    tickets,
+    views,
+)
 from worker.cli.base import cli
 
 __all__ = ["cli", "main"]

@@ -30,7 +30,8 @@ OVERRIDES_SHOWN = 10
 def users(ctx: Context, account: str, as_json: bool) -> None:
     """List ACCOUNT's users: role, status, turn in the rotation (NEXT 1 gets the next ticket), tickets
     assigned today (the UTC day) and in all, open tickets (LOAD), CAPACITY (3* = the user's own
-    override, - = no limit) and the LAST HEARTBEAT of their app (- = never)."""
+    override, - = no limit), the CHANNELS they take (only while per-channel pools are in use) and the LAST
+    HEARTBEAT of their app (- = never)."""
     with refusals(ctx):
         views = ctx.helpdesk.users(account)
         if as_json:
@@ -46,13 +47,15 @@ def users_table(views: list[UserView], zone: ZoneInfo | None = None) -> list[str
     """The ``users`` table (times in UTC, and in ``zone`` when given) and a last line saying who is next."""
     width = max([len("USER"), *(len(view.user_id) for view in views)])
     header = f"{'USER':<{width}}  {'ROLE':<8} {'STATUS':<8} {'NEXT':>4} {'TODAY':>6} {'TOTAL':>6} {'LOAD':>5}"
-    lines = [f"{header} {'CAPACITY':>8}  LAST HEARTBEAT"]
+    pooled = any(view.channels is not None for view in views)  # the column only while pools are in use
+    lines = [f"{header} {'CAPACITY':>8}  " + ("CHANNELS          " if pooled else "") + "LAST HEARTBEAT"]
     for view in views:
         rank = "-" if view.next_rank is None else str(view.next_rank)
         beat = "-" if view.last_heartbeat is None else when(view.last_heartbeat, zone)
+        channels = f"{channels_cell(view):<17} " if pooled else ""
         lines.append(
             f"{view.user_id:<{width}}  {view.role.value:<8} {view.status.value:<8} {rank:>4} "
-            f"{view.assigned_today:>6} {view.assigned:>6} {view.load:>5} {capacity_cell(view):>8}  {beat}"
+            f"{view.assigned_today:>6} {view.assigned:>6} {view.load:>5} {capacity_cell(view):>8}  {channels}{beat}"
         )
     queue = sorted((view.next_rank, view.user_id) for view in views if view.next_rank is not None)
     if not queue:
@@ -64,6 +67,13 @@ def users_table(views: list[UserView], zone: ZoneInfo | None = None) -> list[str
     then = f", then {', '.join(names[1:4])}{', ...' if len(names) > 4 else ''}" if len(names) > 1 else ""
     skipped = sorted(user for _rank, user in queue if user in full)
     return [*lines, f"next ticket: {names[0]}{then}" + (f" ({', '.join(skipped)} at capacity)" if skipped else "")]
+
+
+def channels_cell(view: UserView) -> str:
+    """``all``, ``email,sms`` (the channels the user takes) or ``-`` (viewers)."""
+    if view.channels is None:
+        return "all" if view.role.can_be_online else "-"
+    return ",".join(channel.value for channel in view.channels)
 
 
 def capacity_cell(view: UserView) -> str:
@@ -108,6 +118,8 @@ def settings_lines(view: SettingsView) -> list[str]:
         ("reassign away", away_text(view.reassign_away, view.reassign_away_grace_seconds)),
         ("unanswered", unanswered_text(view.reassign_unanswered_after_seconds, view.reassign_unanswered_max)),
     ]
+    if view.channel_pools:  # only while in use: a helpdesk that never restricts anyone reads what it always did
+        rows.append(("channels", _channels(view)))
     ceiling = f"at most {view.max_waiting_tickets} (HELPDESK_RR_MAX_WAITING_TICKETS)"
     rows += [("as of", when(view.as_of, zone)), ("waiting", f"{view.waiting_tickets} ticket(s); {ceiling}")]
     return [f"{name:<13} {value}" for name, value in rows]
@@ -122,6 +134,14 @@ def _capacity(view: SettingsView) -> str:
     more = len(overrides) - OVERRIDES_SHOWN
     shown = ", ".join(overrides[:OVERRIDES_SHOWN]) + (f" and {more} more" if more > 0 else "")
     return f"{own}; {len(overrides)} override{'' if len(overrides) == 1 else 's'}: {shown}"
+
+
+def _channels(view: SettingsView) -> str:
+    """Per-channel pools in use, and who is restricted (the first 10, then "and N more")."""
+    restricted = [f"{user} {','.join(c.value for c in chosen)}" for user, chosen in view.agent_channels.items()]
+    more = len(restricted) - OVERRIDES_SHOWN
+    shown = ", ".join(restricted[:OVERRIDES_SHOWN]) + (f" and {more} more" if more > 0 else "")
+    return f"per-channel pools in use; {len(restricted)} agent{'' if len(restricted) == 1 else 's'} restricted: {shown}"
 
 
 def _auto_assign(view: SettingsView) -> str:

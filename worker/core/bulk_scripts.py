@@ -142,7 +142,7 @@ class BulkScripts:
 
 @lru_cache(maxsize=16)
 def _bulk_fixed_keys(keys: AccountKeys, team_id: str, job_id: str, day: str) -> tuple[str, ...]:
-    """The 19 fixed KEYS of ``bulk_assign``: the same for every batch of a job (built once, not per batch)."""
+    """The 28 fixed KEYS of ``bulk_assign``: the same for every batch of a job (built once, not per batch)."""
     return (
         keys.online,
         keys.places,
@@ -163,6 +163,7 @@ def _bulk_fixed_keys(keys: AccountKeys, team_id: str, job_id: str, day: str) -> 
         keys.ready,
         keys.waiting,
         keys.later,
+        *keys.channel_block,
     )
 
 

@@ -1,5 +1,5 @@
 """Capacity and auto-assign: the settings of the waiting queue's release (docs/DESIGN.md, "Capacity and the
-waiting queue"). One Lua call each (``set_capacity-11.lua``, ``set_auto_assign-10.lua``); both may ring a
+waiting queue"). One Lua call each (``set_capacity-20.lua``, ``set_auto_assign-10.lua``); both may ring a
 release (room appeared, or auto-assign turned on while tickets wait), which the engine passes on."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def set_capacity(
     """Set (``capacity``) or clear (None) the account's capacity, or ``agent_id``'s override.
     Returns (whether it changed, whether a release must be enqueued)."""
     call_keys = [keys.users, keys.capacity, keys.online, keys.load, keys.ready, keys.settings, keys.waiting]
-    call_keys += [keys.release_due, keys.release_lease, keys.events, keys.partition_events]
+    call_keys += [keys.release_due, keys.release_lease, keys.events, keys.partition_events, *keys.channel_block]
     value = "" if capacity is None else str(capacity)
     args: list[object] = [keys.account_id, actor_id, agent_id or ACCOUNT, value, utc_iso(now), new_event_id()]
     args += [*scripts.stream_args(), int(now.timestamp() * 1000), RELEASE_LEASE_MS]
@@ -45,10 +45,11 @@ def set_auto_assign(
 
 def claim(scripts: Scripts, keys: AccountKeys, now: datetime) -> bool:
     """Whether the account owes a release now that nobody is running: then the lease is taken and the
-    caller must enqueue it (``claim_release-8.lua``)."""
+    caller must enqueue it (``claim_release-17.lua``)."""
     call_keys = [keys.settings, keys.capacity, keys.waiting, keys.later, keys.ready, keys.release_due]
     args = [keys.account_id, int(now.timestamp() * 1000), RELEASE_LEASE_MS]
-    reply = scripts.call("claim_release", [*call_keys, keys.release_lease, keys.release_toasts], args)
+    call_keys += [keys.release_lease, keys.release_toasts, *keys.channel_block]
+    reply = scripts.call("claim_release", call_keys, args)
     return int(reply[0]) == 1
 
 

@@ -9,7 +9,7 @@ of its queue); an evicted account is simply loaded again on its next ticket.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
@@ -24,6 +24,7 @@ from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from worker.config import Retention
 from worker.core.capacity import set_auto_assign, set_capacity
+from worker.core.channels import canonical, set_agent_channels
 from worker.core.checks import check_ids, member_of, team_members
 from worker.core.keys import AccountKeys
 from worker.core.lifecycle import LifecycleChange, close_or_reopen
@@ -268,6 +269,17 @@ class Engine(ReassignEngine):
         check_ids(actor_id=actor_id)
         changed, ring = set_auto_assign(self.scripts, self.keys(account_id), enabled, actor_id, now)
         log.info("settings.auto_assign", account_id=account_id, auto_assign=enabled, actor_id=actor_id, changed=changed)
+        self.rang(account_id, ring)
+        return changed
+
+    def set_agent_channels(
+        self, account_id: str, agent_id: str, channels: Sequence[Channel | str] | None, actor_id: str, now: datetime
+    ) -> bool:
+        """Restrict ``agent_id`` to ``channels`` (None: every channel again). Returns whether it changed."""
+        check_ids(actor_id=actor_id, agent_id=agent_id)
+        chosen = canonical(channels)
+        changed, ring = set_agent_channels(self.scripts, self.keys(account_id), agent_id, chosen, actor_id, now)
+        log.info("settings.agent_channels", account_id=account_id, agent_id=agent_id, channels=chosen, changed=changed)
         self.rang(account_id, ring)
         return changed
 

@@ -13,6 +13,8 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from schemas.common import Channel
+
 DEFAULT_PARTITIONS = 16
 """``HELPDESK_RR_PARTITIONS`` overrides it (read by worker/config.py, passed down). Never change it live."""
 PREFIX = "rr"
@@ -167,6 +169,30 @@ class AccountKeys:
     def later(self) -> str:
         """Sorted set of after-hours tickets scored by available_at (ms): they join ``waiting`` then."""
         return f"{self.base}:later"
+
+    @property
+    def agent_channels(self) -> str:
+        """Hash agent_id → the channels the agent takes, comma-separated (absent: every channel). While it
+        exists (some agent is restricted) the per-channel pools are kept (docs/DESIGN.md, "Per-channel pools")."""
+        return f"{self.base}:agent_channels"
+
+    def pool(self, channel: str) -> str:
+        """Sorted set of the Online agents who take ``channel``, scored by rotation place (plus ``POOL_FULL`` for
+        one at capacity); only while ``agent_channels`` exists."""
+        return f"{self.base}:pool:{channel}"
+
+    def waiting_channel(self, channel: str) -> str:
+        """Sorted set of the ``waiting`` tickets of one channel, scored by created_at (ms): a release with
+        per-channel pools takes each channel's oldest, so a ticket nobody can take blocks no other channel."""
+        return f"{self.base}:waiting:{channel}"
+
+    @property
+    def channel_block(self) -> list[str]:
+        """The 9 keys every script that moves status, place, load, capacity or the waiting queue takes, in this
+        order: ``agent_channels``, the four ``pool:<channel>``, the four ``waiting:<channel>`` (channels in
+        ``schemas.common.Channel`` order; the Lua helper ``channel_block`` reads them the same way)."""
+        channels = [channel.value for channel in Channel]
+        return [self.agent_channels, *map(self.pool, channels), *map(self.waiting_channel, channels)]
 
     @property
     def release_lease(self) -> str:

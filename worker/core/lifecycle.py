@@ -1,6 +1,6 @@
 """Closing and reopening tickets, and the load they move (docs/DESIGN.md, "Ticket lifecycle and load").
 
-Each is one Lua call (``close_ticket-17.lua``, ``reopen_ticket-21.lua``), idempotent: a second close or
+Each is one Lua call (``close_ticket-26.lua``, ``reopen_ticket-30.lua``), idempotent: a second close or
 reopen changes nothing and emits nothing. ``Engine.close_ticket`` / ``Engine.reopen_ticket`` call these.
 """
 
@@ -62,6 +62,7 @@ def close_or_reopen(
         call_keys.append(keys.unanswered_due)
     else:
         call_keys += [keys.places, keys.seq, keys.counts, keys.unanswered_due, keys.offline_since]
+    call_keys += keys.channel_block
     retention = scripts.retention
     args: list[object] = [keys.account_id, ticket_id, utc_iso(at or now), new_event_id()]
     args += [retention.account_stream_maxlen, retention.partition_stream_maxlen, hour_of(now)]

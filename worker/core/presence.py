@@ -1,6 +1,6 @@
 """Presence timeout (docs/DESIGN.md, "Presence timeout"): heartbeats, the account's timeout, and the sweep
 that sets Offline the Online agents whose heartbeats stopped. Opt-in per account; nobody is ever set Online
-automatically. One Lua call each (``heartbeat-5``, ``set_presence-7``, ``expire_presence-9``)."""
+automatically. One Lua call each (``heartbeat-5``, ``set_presence-7``, ``expire_presence-18``)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def set_presence_timeout(
 def expire(scripts: Scripts, keys: AccountKeys, user_id: str, now: datetime) -> bool:
     """The sweep's step for one due agent: Offline if their presence timed out. Returns whether they went Offline."""
     call_keys = [keys.users, keys.online, keys.ready, keys.heartbeats, keys.settings, keys.presence_due]
-    call_keys += [keys.events, keys.partition_events, keys.offline_since]
+    call_keys += [keys.events, keys.partition_events, keys.offline_since, *keys.channel_block]
     args: list[object] = [keys.account_id, user_id, _ms(now), utc_iso(now), new_event_id(), *scripts.stream_args()]
     return int(scripts.call("expire_presence", call_keys, args)[0]) == 1
 

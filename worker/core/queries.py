@@ -18,6 +18,7 @@ from schemas.events import EventOrUnreadable, UnreadableEvent, parse_event
 from schemas.office_hours import OfficeHours
 from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
 from worker.core.capacity import ACCOUNT
+from worker.core.channels import channels_of
 from worker.core.keys import AccountKeys
 from worker.core.office_hours import is_open, next_opening
 from worker.core.text import optional_text, text
@@ -70,7 +71,8 @@ class Queries:
         pipe.hmget(keys.settings, ["round_robin", "office_hours", "oh_active", "auto_assign", "presence_timeout"])
         pipe.hgetall(keys.capacity)
         pipe.hmget(keys.settings, ["reassign_away", "reassign_away_grace", "unanswered_after", "unanswered_max"])
-        (round_robin, hours, active, auto_assign, presence), capacity, reassign = pipe.execute()
+        pipe.hgetall(keys.agent_channels)
+        (round_robin, hours, active, auto_assign, presence), capacity, reassign, restricted = pipe.execute()
         caps = {text(field): int(value) for field, value in capacity.items()}
         account_cap = caps.pop(ACCOUNT, None)
         return AccountSettings.model_validate(
@@ -82,6 +84,7 @@ class Queries:
                 "auto_assign": text(auto_assign or b"off") == "on",
                 "presence_timeout_seconds": int(presence) if presence else None,
                 **_reassign_settings([optional_text(value) for value in reassign]),
+                "agent_channels": {text(user): channels_of(value) for user, value in sorted(restricted.items())},
             }
         )
 
@@ -97,6 +100,7 @@ class Queries:
                 "account_id": account_id,
                 "as_of": now,
                 "open_now": open_now,
+                "channel_pools": bool(settings.agent_channels),
                 "next_opening": None if open_now else next_opening(hours, now),
                 "waiting_tickets": int(self.client.zcard(self.keys(account_id).unassigned)),
                 "max_waiting_tickets": max_waiting_tickets,
@@ -117,7 +121,9 @@ class Queries:
         pipe.hgetall(keys.load)
         pipe.hgetall(keys.capacity)
         pipe.hgetall(keys.heartbeats)
-        roles, online, places, counts, loads, capacity, heartbeats = pipe.execute()
+        pipe.hgetall(keys.agent_channels)
+        roles, online, places, counts, loads, capacity, heartbeats, restricted = pipe.execute()
+        channels_of_user = {text(k): channels_of(v) for k, v in restricted.items()}
         caps = {text(k): int(v) for k, v in capacity.items()}
         rank_of = {text(u): rank for rank, u in enumerate(online, start=1)}
         place_of = {text(k): int(v) for k, v in places.items()}
@@ -138,6 +144,7 @@ class Queries:
                 load=load_of.get(user, 0),
                 assigned_today=today_of.get(user, 0),
                 last_heartbeat=beat_of.get(user),
+                channels=channels_of_user.get(user) if role_of[user].can_be_online else None,
                 **_capacity_of(user, role_of[user], caps),
             )
             for user in user_ids

@@ -1,8 +1,8 @@
 """Reassignment (issue 16, parts 2 and 3; docs/DESIGN.md, "Reassignment (away, unanswered)"): a customer
 reply (or reopen) on a ticket whose assignee is away, and a ticket without a first reply in time, go through
-the rotation again, skipping the assignee. Opt-in per account. One Lua call each: ``customer_reply-20``,
-``expire_unanswered-13`` (the workers' sweep of ``unanswered_due``), ``set_reassign-4``; the shared steps are
-``reassign`` / ``reassign_to_waiting`` / ``next_agent`` in ``lua/_common.lua``.
+the rotation again, skipping the assignee. Opt-in per account. One Lua call each: ``customer_reply-29``,
+``expire_unanswered-22`` (the workers' sweep of ``unanswered_due``), ``set_reassign-4``; the shared steps are
+``reassign`` / ``reassign_to_waiting`` / ``pick_for_channel`` in ``lua/_common.lua``.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def customer_reply(
     """One ``customer_reply`` call. Returns what it did and whether a release must be enqueued."""
     call_keys = reassign_keys(keys, ticket_id, now)
     call_keys += [keys.unassigned, keys.waiting, keys.uq_depth, keys.release_due, keys.release_lease]
-    call_keys += [keys.offline_since, keys.users]
+    call_keys += [keys.offline_since, keys.users, *keys.channel_block]
     args = [*reassign_args(scripts, keys, ticket_id, now), _ms(at), utc_iso(at)]
     reply = scripts.call("customer_reply", call_keys, args)
     outcome, value, previous = text(reply[0]), text(reply[1]), text(reply[2])
@@ -100,9 +100,8 @@ def set_reassign(scripts: Scripts, keys: AccountKeys, kind: str, values: tuple[s
 
 def expire_unanswered(scripts: Scripts, keys: AccountKeys, ticket_id: str, now: datetime) -> tuple[str, str, str]:
     """The sweep's step for one due timer: (outcome, new or kept assignee or '', previous assignee or '')."""
-    reply = scripts.call(
-        "expire_unanswered", reassign_keys(keys, ticket_id, now), reassign_args(scripts, keys, ticket_id, now)
-    )
+    call_keys = [*reassign_keys(keys, ticket_id, now), *keys.channel_block]
+    reply = scripts.call("expire_unanswered", call_keys, reassign_args(scripts, keys, ticket_id, now))
     return text(reply[0]), text(reply[1]), text(reply[2])
 
 

@@ -25,17 +25,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+import redis
 import structlog
 
-from schemas.common import utc_iso
+from schemas.common import Channel, utc_iso
 from schemas.events import new_event_id
 from worker.core.bulk import MAX_BATCH_SIZE, MIN_BATCH_SIZE, next_batch_size
 from worker.core.capacity import claim
 from worker.core.keys import AccountKeys, day_of, hour_of, partition_release_due
 from worker.core.scripts import Scripts
-from worker.core.shared_constants import RELEASE_LEASE_MS
+from worker.core.shared_constants import POOL_FULL, RELEASE_LEASE_MS
 from worker.core.text import text
 
 log = structlog.get_logger("helpdesk_rr.release")
@@ -76,7 +77,8 @@ def promote_due(scripts: Scripts, keys: AccountKeys, now: datetime) -> int:
         due = [text(t) for t in client.zrangebyscore(keys.later, "-inf", _ms(now), start=0, num=PROMOTE_SLICE)]
         if not due:
             return promoted
-        reply = scripts.call("promote_later", [keys.later, keys.waiting, *keys.tickets(due)], [_ms(now), *due])
+        call_keys = [keys.later, keys.waiting, *keys.channel_block, *keys.tickets(due)]
+        reply = scripts.call("promote_later", call_keys, [_ms(now), *due])
         promoted += int(reply[0])
         if len(due) < PROMOTE_SLICE:
             return promoted
@@ -87,7 +89,22 @@ def _batch_keys(keys: AccountKeys, now: datetime) -> list[str]:
         keys.settings, keys.online, keys.ready, keys.places, keys.seq, keys.capacity, keys.load, keys.waiting,
         keys.unassigned, keys.counts, keys.events, keys.partition_events, keys.stats(day_of(now)), keys.uq_depth,
         keys.metrics, keys.release_toasts, keys.release_due, keys.release_lease, keys.later, keys.unanswered_due,
+        *keys.channel_block,
     ]  # fmt: skip
+
+
+def waiting_head(client: redis.Redis, keys: AccountKeys, size: int) -> list[str]:
+    """The tickets the next batch offers ``release_waiting``: the head of ``waiting``; with per-channel pools on,
+    the oldest ``size`` of the heads of the ``waiting:<channel>`` zsets whose pool has an agent with room (so a
+    channel nobody can take holds back no other). Reads only; the script checks the head is still the head."""
+    if not client.exists(keys.agent_channels):
+        return [text(t) for t in client.zrange(keys.waiting, 0, size - 1)]
+    merged: list[tuple[float, str]] = []
+    for channel in Channel:
+        if client.zrangebyscore(keys.pool(channel), "-inf", f"({POOL_FULL}", start=0, num=1):
+            head = client.zrange(keys.waiting_channel(channel), 0, size - 1, withscores=True)
+            merged += [(float(score), text(ticket)) for ticket, score in cast("list[tuple[bytes, float]]", head)]
+    return [ticket for _, ticket in sorted(merged)[:size]]
 
 
 def _batches(
@@ -100,7 +117,7 @@ def _batches(
         now = clock()
         if promote:  # at the start, and when a batch saw an after-hours ticket come due
             promote_due(scripts, keys, now)
-        head = [text(t) for t in scripts.client.zrange(keys.waiting, 0, size - 1)]
+        head = waiting_head(scripts.client, keys, size)
         args: list[Any] = [keys.account_id, utc_iso(now), _ms(now), *scripts.stream_args()]
         args += [retention.assigned_record_ttl_seconds, hour_of(now), scripts.stats_ttl(day_of(now), now)]
         args += [RELEASE_LEASE_MS, run_id, position, *head]
@@ -138,7 +155,7 @@ def send_toasts(scripts: Scripts, keys: AccountKeys, now: datetime, run_id: str)
 def end_release(scripts: Scripts, keys: AccountKeys, now: datetime) -> bool:
     """Whether the release must go on (more room, tickets or toasts appeared); else it gave its lease back."""
     call_keys = [keys.settings, keys.capacity, keys.waiting, keys.later, keys.ready, keys.release_due]
-    call_keys += [keys.release_lease, keys.release_toasts]
+    call_keys += [keys.release_lease, keys.release_toasts, *keys.channel_block]
     reply = scripts.call("end_release", call_keys, [keys.account_id, _ms(now), RELEASE_LEASE_MS])
     return int(reply[0]) == 1
 

@@ -6,10 +6,10 @@ then the script, keeping each one a single atomic EVALSHA (the wrappers are in s
 Lua and Python cannot drift:
 
 * Values both sides use live in Python only. The prelude is rendered from them when the scripts are
-  loaded: ``ROLE_RANK`` from ``schemas.common.Role.rank``, ``LATENCY_BUCKETS_MS`` and
-  ``TTFR_BUCKETS`` from ``worker.core.shared_constants`` (which ``worker.ops.metrics`` and
-  ``worker.reports.figures`` read too). No ``.lua`` file defines them. The prelude is plain text
-  computed once per process, so the script SHA is stable and ``register_script``/EVALSHA work as
+  loaded: ``ROLE_RANK`` from ``schemas.common.Role.rank``, ``CHANNELS`` from ``schemas.common.Channel``,
+  ``LATENCY_BUCKETS_MS``, ``TTFR_BUCKETS`` and ``POOL_FULL`` from ``worker.core.shared_constants`` (which
+  ``worker.ops.metrics`` and ``worker.reports.figures`` read too). No ``.lua`` file defines them. The prelude
+  is plain text computed once per process, so the script SHA is stable and ``register_script``/EVALSHA work as
   before on Redis, fakeredis and Redis Cluster; changing a constant changes the SHA, like editing a
   script.
 * Key names are built only in ``worker.core.keys``. Each header documents its ``KEYS[n]`` with the
@@ -24,35 +24,36 @@ import math
 from functools import lru_cache
 from importlib import resources
 
-from schemas.common import Role
-from worker.core.shared_constants import LATENCY_BUCKETS_MS, TTFR_BUCKETS
+from schemas.common import Channel, Role
+from worker.core.shared_constants import LATENCY_BUCKETS_MS, POOL_FULL, TTFR_BUCKETS
 
 SCRIPT_FILES: dict[str, str] = {
-    "decide_ticket": "decide_ticket-23.lua",
-    "set_status": "set_status-17.lua",
-    "set_user": "set_user-8.lua",
+    "decide_ticket": "decide_ticket-32.lua",
+    "set_status": "set_status-26.lua",
+    "set_user": "set_user-17.lua",
     "set_round_robin": "set_round_robin-9.lua",
     "set_office_hours": "set_office_hours-4.lua",
     "trim_events": "trim_events-1.lua",
     "set_team": "set_team-7.lua",
-    "bulk_assign": "bulk_assign-19+.lua",
+    "bulk_assign": "bulk_assign-28+.lua",
     "bulk_finish": "bulk_finish-4.lua",
     "record_first_reply": "record_first_reply-5.lua",
-    "close_ticket": "close_ticket-17.lua",
-    "reopen_ticket": "reopen_ticket-21.lua",
-    "set_capacity": "set_capacity-11.lua",
+    "close_ticket": "close_ticket-26.lua",
+    "reopen_ticket": "reopen_ticket-30.lua",
+    "set_capacity": "set_capacity-20.lua",
     "set_auto_assign": "set_auto_assign-10.lua",
-    "claim_release": "claim_release-8.lua",
-    "end_release": "end_release-8.lua",
-    "promote_later": "promote_later-2+.lua",
-    "release_waiting": "release_waiting-20+.lua",
+    "claim_release": "claim_release-17.lua",
+    "end_release": "end_release-17.lua",
+    "promote_later": "promote_later-11+.lua",
+    "release_waiting": "release_waiting-29+.lua",
     "release_toasts": "release_toasts-3.lua",
     "heartbeat": "heartbeat-5.lua",
     "set_presence": "set_presence-7.lua",
-    "expire_presence": "expire_presence-9.lua",
-    "customer_reply": "customer_reply-20.lua",
-    "expire_unanswered": "expire_unanswered-13.lua",
+    "expire_presence": "expire_presence-18.lua",
+    "customer_reply": "customer_reply-29.lua",
+    "expire_unanswered": "expire_unanswered-22.lua",
     "set_reassign": "set_reassign-4.lua",
+    "set_agent_channels": "set_agent_channels-20.lua",
 }
 """name → file; ``-N.lua`` takes exactly N keys, ``-N+.lua`` N fixed keys and then any number more."""
 
@@ -82,6 +83,8 @@ def lua_prelude() -> str:
             f"local ROLE_RANK = {{{ranks}}}",
             f"local LATENCY_BUCKETS_MS = {_lua_bounds('LATENCY_BUCKETS_MS', LATENCY_BUCKETS_MS)}",
             f"local TTFR_BUCKETS = {_lua_bounds('TTFR_BUCKETS', TTFR_BUCKETS)}",
+            "local CHANNELS = {" + ", ".join(f"'{channel.value}'" for channel in Channel) + "}",
+            f"local POOL_FULL = {POOL_FULL}",
             "",
         ]
     )

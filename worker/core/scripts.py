@@ -140,7 +140,7 @@ class Scripts(BulkScripts):
         args += ["" if enqueued_ms is None else enqueued_ms, _ms(now), "1" if office_hours_unloadable else "0"]
         args += [self._retention.max_waiting_tickets, hour_of(created), self.stats_ttl(day_of(created), now)]
         args += ["" if available_at_ms is None else available_at_ms, RELEASE_LEASE_MS]
-        reply = self._call("decide_ticket", call_keys + _release_keys(keys), args)
+        reply = self._call("decide_ticket", call_keys + _release_keys(keys) + keys.channel_block, args)
         return DecideReply(
             text(reply[0]), text(reply[1]), text(reply[2]), int(reply[3]) == 1, text(reply[4]), int(reply[5]) == 1
         )
@@ -169,6 +169,7 @@ class Scripts(BulkScripts):
                 keys.heartbeats,
                 keys.presence_due,
                 keys.offline_since,
+                *keys.channel_block,
             ],
             [
                 keys.account_id,
@@ -190,7 +191,7 @@ class Scripts(BulkScripts):
         reply = self._call(
             "set_user",
             [keys.users, keys.online, keys.events, keys.partition_events, keys.accounts, keys.ready, keys.presence_due]
-            + [keys.offline_since],
+            + [keys.offline_since, *keys.channel_block],
             [keys.account_id, user_id, role, now_iso, event_id, *self._stream_args()]
             + [_ms(datetime.fromisoformat(now_iso))],
         )

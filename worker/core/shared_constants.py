@@ -24,3 +24,10 @@ RELEASE_LEASE_MS = 20_000
 """How long a release of the waiting queue holds the account's lease without a batch (ms). Every batch
 renews it; a release whose worker died lets it lapse, and the workers' sweep starts another one
 (worker/core/release.py): so a release a dead worker started finishes within about 20 s + a sweep."""
+
+POOL_FULL = 2**50
+"""Multiplies an agent's rotation place in a per-channel pool (``pool:<channel>``) while they are at capacity: the
+pick takes the head below it, and a pool with members only at or above it means "agents for the channel Online,
+all at capacity". Places are counters from 1, far below it, so an agent with room (scored by their place) is
+always below it and one at capacity (place × POOL_FULL) never is. A product, not a sum, so Redis can build a
+pool in one ZUNIONSTORE (online weighted POOL_FULL, ready weighted 1, AGGREGATE MIN)."""

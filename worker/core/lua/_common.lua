@@ -108,25 +108,28 @@ local function capacity_of(capacityKey, agentId)
   return nil
 end
 
--- File one agent in or out of ready after their status, place, load or capacity changed.
+-- File one agent in or out of ready after their status, place, load or capacity changed. Returns whether the
+-- account is capped and, when it is, the agent's place (nil: Offline) and whether they are at capacity (upkeep
+-- reuses them for the per-channel pools).
 local function refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId)
-  if rcall('EXISTS', capacityKey) == 0 then return end
+  if rcall('EXISTS', capacityKey) == 0 then return false, nil, false end
   local place = rcall('ZSCORE', onlineKey, agentId)
   if place then
     local cap = capacity_of(capacityKey, agentId)
     if cap == nil or tonumber(rcall('HGET', loadKey, agentId) or '0') < cap then
       rcall('ZADD', readyKey, place, agentId)
-      return
+      return true, place, false
     end
   end
   rcall('ZREM', readyKey, agentId)
+  return true, place, place ~= nil
 end
 
 -- The waiting queue a release takes from: reasons whose tickets wait for any agent with room (not
 -- round_robin_off or no_team_member_online: those wait for people). after_hours tickets wait in 'later'
 -- (scored by available_at) until their opening, then join 'waiting' (scored by created_at).
 local RELEASABLE = {no_agent_online = true, all_agents_at_capacity = true, older_tickets_waiting = true,
-                    reopened = true}
+                    reopened = true, no_agent_for_channel = true}
 
 -- File a ticket that just started waiting with `reason` where a release will find it.
 local function park(waitingKey, laterKey, ticketId, reason, createdMs, availableMs)
@@ -178,6 +181,145 @@ local function unfile_presence(presenceDueKey, accountId, userId)
   rcall('ZREM', presenceDueKey, accountId .. ' ' .. userId)
 end
 
+-- Per-channel pools (docs/DESIGN.md, "Per-channel pools"). The agent_channels hash holds agent → the channels
+-- they take (comma list; absent: every channel). While it exists (some agent is restricted) each pool:<channel>
+-- zset holds exactly the Online agents who take that channel, scored by their rotation place, times POOL_FULL
+-- while the account has a capacity and the agent is not in ready (at capacity). waiting:<channel> holds the
+-- waiting zset's tickets of that channel, always (so turning pools on finds the backlog). Scripts take the nine
+-- keys as one block, in this order (keys.py AccountKeys.channel_block).
+local function channel_block(first)
+  local cb = {channels = KEYS[first], pool = {}, waiting = {}}
+  for i, channel in ipairs(CHANNELS) do
+    cb.pool[channel] = KEYS[first + i]
+    cb.waiting[channel] = KEYS[first + #CHANNELS + i]
+  end
+  return cb
+end
+
+-- Whether pools are on, read once per script (cb.on); a script that changes agent_channels sets cb.on = nil.
+local function pools_on(cb)
+  if cb.on == nil then cb.on = rcall('EXISTS', cb.channels) == 1 end
+  return cb.on
+end
+
+-- Whether a comma list of channels (nil: every channel) holds `channel`.
+local function takes_channel(list, channel)
+  if not list then return true end
+  return string.find(',' .. list .. ',', ',' .. channel .. ',', 1, true) ~= nil
+end
+
+-- File one agent in every pool from what is known of them: their rotation place while Online (nil: Offline or
+-- below agent), whether they are at capacity, and their channel list. Only call while pools are on.
+local function file_pools(cb, agentId, place, full)
+  local list = rcall('HGET', cb.channels, agentId)
+  for _, channel in ipairs(CHANNELS) do
+    if place and takes_channel(list, channel) then
+      local score = tonumber(place)
+      if full then score = score * POOL_FULL end
+      rcall('ZADD', cb.pool[channel], score, agentId)
+    else
+      rcall('ZREM', cb.pool[channel], agentId)
+    end
+  end
+end
+
+-- The one upkeep after an agent's status, place, load, capacity or channels changed: ready (capacity) and the
+-- pools (when on). Every script that refreshed ready calls this instead, so no script forgets a pool.
+local function upkeep(capacityKey, readyKey, onlineKey, loadKey, cb, agentId)
+  local capped, place, full = refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId)
+  if not pools_on(cb) then return end
+  if not capped then place = rcall('ZSCORE', onlineKey, agentId) end
+  file_pools(cb, agentId, place, full)
+end
+
+-- Rebuild every pool from the Online agents (pools turned on, or the account's capacity changed) with one
+-- ZUNIONSTORE per channel (a copy made by Redis itself, not a Lua loop: ~10x cheaper with 10,000 agents), then
+-- take out the restricted agents who do not take the channel. Capped: online weighted POOL_FULL, ready 1, the
+-- minimum: an agent with room is filed at their place, one at capacity at place * POOL_FULL (file_pools' rule).
+local function rebuild_pools(cb, capacityKey, readyKey, onlineKey)
+  for _, channel in ipairs(CHANNELS) do rcall('DEL', cb.pool[channel]) end
+  if not pools_on(cb) then return end
+  local capped = rcall('EXISTS', capacityKey) == 1
+  local restricted = rcall('HGETALL', cb.channels)
+  for _, channel in ipairs(CHANNELS) do
+    local pool = cb.pool[channel]
+    if capped then
+      rcall('ZUNIONSTORE', pool, 2, onlineKey, readyKey, 'WEIGHTS', POOL_FULL, 1, 'AGGREGATE', 'MIN')
+    else
+      rcall('ZUNIONSTORE', pool, 1, onlineKey)
+    end
+    local out = {}
+    for i = 1, #restricted, 2 do
+      if not takes_channel(restricted[i + 1], channel) then out[#out + 1] = restricted[i] end
+    end
+    for i = 1, #out, 1000 do rcall('ZREM', pool, unpack(out, i, math.min(i + 999, #out))) end
+  end
+end
+
+-- Why nobody took a ticket of `channel`: 'no_agent_online' (nobody Online but skipAgentId), else with pools on
+-- 'all_agents_at_capacity' when agents for the channel are Online (all at capacity) or 'no_agent_for_channel',
+-- else (seed and capacity path) 'all_agents_at_capacity' when capped.
+local function nobody_for_channel(capacityKey, onlineKey, cb, channel, skipAgentId)
+  local others = rcall('ZCARD', onlineKey)
+  if skipAgentId and rcall('ZSCORE', onlineKey, skipAgentId) then others = others - 1 end
+  if others <= 0 then return 'no_agent_online' end
+  if pools_on(cb) then
+    local eligible = rcall('ZCARD', cb.pool[channel])
+    if skipAgentId and rcall('ZSCORE', cb.pool[channel], skipAgentId) then eligible = eligible - 1 end
+    if eligible > 0 then return 'all_agents_at_capacity' end
+    return 'no_agent_for_channel'
+  end
+  if rcall('EXISTS', capacityKey) == 1 then return 'all_agents_at_capacity' end
+  return 'no_agent_online'
+end
+
+-- THE PICK: who gets a ticket of `channel` now. The least recently assigned Online agent (below capacity when
+-- the account has one) who takes `channel`, other than `skipAgentId` (nil: nobody is skipped; reassignment
+-- passes the previous assignee). O(log n): the head of ready / online (no pools: the seed's and capacity's
+-- pick, unchanged) or of pool:<channel> below POOL_FULL. Returns the agent id, or nil and the reason
+-- (nobody_for_channel). Places are not touched: the caller records the assignment.
+local function pick_for_channel(capacityKey, readyKey, onlineKey, cb, channel, skipAgentId)
+  local head
+  if pools_on(cb) then
+    head = rcall('ZRANGEBYSCORE', cb.pool[channel], '-inf', '(' .. POOL_FULL, 'LIMIT', 0, 2)
+  elseif rcall('EXISTS', capacityKey) == 1 then
+    head = rcall('ZRANGE', readyKey, 0, 1)
+  else
+    head = rcall('ZRANGE', onlineKey, 0, 1)
+  end
+  local agentId = head[1]
+  if agentId ~= nil and agentId == skipAgentId then agentId = head[2] end
+  if agentId then return agentId, nil end
+  return nil, nobody_for_channel(capacityKey, onlineKey, cb, channel, skipAgentId)
+end
+
+-- A channel whose oldest waiting ticket an agent with room could take now (pools on), or nil.
+local function channel_with_room(cb)
+  for _, channel in ipairs(CHANNELS) do
+    if rcall('ZCARD', cb.waiting[channel]) > 0 and
+       #rcall('ZRANGEBYSCORE', cb.pool[channel], '-inf', '(' .. POOL_FULL, 'LIMIT', 0, 1) > 0 then
+      return channel
+    end
+  end
+  return nil
+end
+
+-- File / unfile a ticket in its channel's waiting zset, next to park / unpark (same rule: RELEASABLE reasons).
+local function park_channel(cb, ticketId, channel, reason, createdMs)
+  if RELEASABLE[reason] and channel and cb.waiting[channel] then
+    rcall('ZADD', cb.waiting[channel], createdMs, ticketId)
+  end
+end
+
+local function unpark_channel(cb, ticketId, channel)
+  if channel and cb.waiting[channel] then rcall('ZREM', cb.waiting[channel], ticketId) end
+end
+
+-- An agent who went Offline (or below agent) leaves every pool.
+local function drop_from_pools(cb, agentId)
+  if pools_on(cb) then file_pools(cb, agentId, nil, false) end
+end
+
 -- Whether the account releases at all (auto-assign and round robin on, an account capacity), and whether
 -- a release has work now: toasts not yet sent (whatever the settings), or, releasing, tickets waiting while
 -- an agent has room, or an after-hours ticket whose opening has come (claim_release, end_release).
@@ -186,10 +328,12 @@ local function releasing(settingsKey, capacityKey)
   return s[1] == 'on' and s[2] == 'on' and rcall('HEXISTS', capacityKey, '*') == 1
 end
 
-local function release_work(settingsKey, capacityKey, waitingKey, laterKey, readyKey, toastsKey, nowMs)
+-- With per-channel pools on (cb given), room means a channel whose waiting tickets an agent with room takes.
+local function release_work(settingsKey, capacityKey, waitingKey, laterKey, readyKey, toastsKey, nowMs, cb)
   local on = releasing(settingsKey, capacityKey)
   local dueLater = #rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1) > 0
   local room = rcall('ZCARD', waitingKey) > 0 and rcall('ZCARD', readyKey) > 0
+  if room and cb and pools_on(cb) then room = channel_with_room(cb) ~= nil end
   return on, rcall('HLEN', toastsKey) > 0 or (on and (room or dueLater))
 end
 
@@ -205,17 +349,6 @@ end
 
 -- Reassignment (docs/DESIGN.md, "Reassignment (away, unanswered)"): a customer reply or reopen while the
 -- assignee is away, or no first reply in time, sends an assigned ticket through the rotation again.
-
--- The next agent by the capacity rules (head of ready when the account has a capacity, else of online),
--- skipping `skipAgentId` (the previous assignee) by taking the second; nil when nobody else is there.
--- The one pick every reassignment uses (per-channel pools plug in here).
-local function next_agent(capacityKey, readyKey, onlineKey, skipAgentId)
-  local pool = onlineKey
-  if rcall('EXISTS', capacityKey) == 1 then pool = readyKey end
-  local head = rcall('ZRANGE', pool, 0, 1)
-  if head[1] ~= nil and head[1] ~= skipAgentId then return head[1] end
-  return head[2]
-end
 
 -- The TTFR bucket (seconds) a duration falls in: TTFR_BUCKETS, the generated prelude.
 local function ttfr_bucket(seconds)
@@ -244,11 +377,12 @@ local function file_unanswered(settingsKey, unansweredDueKey, accountId, ticketI
 end
 
 -- The keys and arguments every reassignment takes, in one order (KEYS[1..13] and ARGV[1..12] of
--- customer_reply and expire_unanswered; reopen_ticket builds the same tables from its own).
-local function reassign_context(K, A)
+-- customer_reply and expire_unanswered, with the channel block at KEYS[cbFirst]; reopen_ticket builds the same
+-- tables from its own).
+local function reassign_context(K, A, cbFirst)
   return {ticket = K[1], settings = K[2], online = K[3], ready = K[4], places = K[5], seq = K[6],
           capacity = K[7], load = K[8], counts = K[9], stats = K[10], events = K[11], pevents = K[12],
-          unansweredDue = K[13]},
+          unansweredDue = K[13], cb = channel_block(cbFirst)},
          {accountId = A[1], ticketId = A[2], nowMs = tonumber(A[3]), nowIso = A[4], hour = A[5], eventId = A[6],
           toastId = A[7], maxlen = A[8], pmaxlen = A[9], statsTtl = A[10], recordTtl = tonumber(A[11]),
           leaseMs = A[12]}
@@ -258,7 +392,7 @@ end
 -- long the ticket sat with them since its assignment) go into the day's stats.
 local function leave_assignee(k, a, rec, reason)
   add_load(k.load, rec.agent, -1)
-  refresh_ready(k.capacity, k.ready, k.online, k.load, rec.agent)
+  upkeep(k.capacity, k.ready, k.online, k.load, k.cb, rec.agent)
   rcall('HINCRBY', k.stats, 'reassigned:' .. reason, 1)
   local since = tonumber(rec.assignedMs or rec.createdMs or a.nowMs)
   file_histogram(k.stats, 'reassign_held', math.max(0, math.floor((a.nowMs - since) / 1000)))
@@ -272,20 +406,21 @@ local function assigned_record(k)
   return {agent = r[1], channel = r[2], assignedMs = r[3], createdMs = r[4]}
 end
 
--- Send the assigned ticket to the next agent (skipping its assignee) like round robin: place, counts,
--- load, stats, record (reason, previous_agent_id, reassignments, reassigned_at/ms, auto), the no-first-reply
--- timer, ticket.assigned and a toast. Returns the new assignee, or nil with nothing written when nobody
--- else is available.
+-- Send the assigned ticket to the next agent (skipping its assignee) like round robin, by the one pick
+-- (pick_for_channel: capacity and, with pools on, the ticket's channel): place, counts, load, stats, record
+-- (reason, previous_agent_id, reassignments, reassigned_at/ms, auto), the no-first-reply timer,
+-- ticket.assigned and a toast. Returns the new assignee, or nil and why nobody else is available (nothing
+-- written).
 local function reassign(k, a, rec, reason)
-  local agentId = next_agent(k.capacity, k.ready, k.online, rec.agent)
-  if not agentId then return nil end
+  local agentId, nobody = pick_for_channel(k.capacity, k.ready, k.online, k.cb, rec.channel, rec.agent)
+  if not agentId then return nil, nobody end
   leave_assignee(k, a, rec, reason)
   local place = rcall('INCR', k.seq)
   rcall('ZADD', k.online, place, agentId)
   rcall('HSET', k.places, agentId, place)
   rcall('HINCRBY', k.counts, agentId, 1)
   add_load(k.load, agentId, 1)
-  refresh_ready(k.capacity, k.ready, k.online, k.load, agentId)
+  upkeep(k.capacity, k.ready, k.online, k.load, k.cb, agentId)
   rcall('HINCRBY', k.stats, 'assigned:' .. agentId, 1)
   rcall('HSET', k.ticket, 'status', 'assigned', 'agent_id', agentId, 'previous_agent_id', rec.agent,
         'reason', reason, 'auto', '1', 'assigned_ms', a.nowMs, 'reassigned_at', a.nowIso, 'reassigned_ms', a.nowMs,
@@ -309,15 +444,14 @@ local function reassign(k, a, rec, reason)
   return agentId
 end
 
--- Nobody else available for a ticket whose assignee is away: it becomes unassigned (no_agent_online, or
--- all_agents_at_capacity when agents are Online but full), back in the unassigned set and parked in
--- waiting by its created_ms, so a release takes it in its turn (and assigns it with previous_agent_id).
--- w: {unassigned, waiting, uqDepth, releaseDue, lease}. Returns the reason and whether to enqueue a release.
-local function reassign_to_waiting(k, w, a, rec, trigger)
+-- Nobody else available for a ticket whose assignee is away: it becomes unassigned with `why` (reassign's
+-- reason: no_agent_online, all_agents_at_capacity or no_agent_for_channel), back in the unassigned set and
+-- parked in waiting (and its channel's) by its created_ms, so a release takes it in its turn (and assigns it
+-- with previous_agent_id). w: {unassigned, waiting, uqDepth, releaseDue, lease}. Returns whether to enqueue a
+-- release.
+local function reassign_to_waiting(k, w, a, rec, trigger, why)
   leave_assignee(k, a, rec, trigger)
   rcall('HINCRBY', k.stats, 'reassign_waiting:' .. trigger, 1)
-  local why = 'no_agent_online'
-  if rcall('EXISTS', k.capacity) == 1 and rcall('EXISTS', k.online) == 1 then why = 'all_agents_at_capacity' end
   local createdMs = rec.createdMs or a.nowMs
   rcall('HDEL', k.ticket, 'agent_id', 'assigned_ms')
   rcall('HSET', k.ticket, 'status', 'unassigned', 'reason', why, 'previous_agent_id', rec.agent,
@@ -326,14 +460,14 @@ local function reassign_to_waiting(k, w, a, rec, trigger)
   rcall('PERSIST', k.ticket)  -- waiting: kept until assigned, like every waiting ticket
   rcall('ZADD', w.unassigned, createdMs, a.ticketId)
   rcall('ZADD', w.waiting, createdMs, a.ticketId)
+  park_channel(k.cb, a.ticketId, rec.channel, why, createdMs)
   record_depth(w.uqDepth, k.stats, a.hour, rec.channel .. ':' .. why, 1)
   record_total_peak(k.stats, a.hour, rcall('ZCARD', w.unassigned))
   emit_raw(k.events, k.pevents, a.accountId, a.maxlen, a.pmaxlen, 'ticket.unassigned',
            '{"id":"' .. a.eventId .. '","type":"ticket.unassigned","schema_version":"1","account_id":"' ..
            a.accountId .. '","occurred_at":"' .. a.nowIso .. '","ticket_id":"' .. a.ticketId .. '","channel":"' ..
            rec.channel .. '","reason":"' .. why .. '","available_at":null}')
-  local ring = ring_release(k.settings, w.waiting, k.ready, w.releaseDue, w.lease, a.accountId, a.nowMs, a.leaseMs)
-  return why, ring
+  return ring_release(k.settings, w.waiting, k.ready, w.releaseDue, w.lease, a.accountId, a.nowMs, a.leaseMs)
 end
 
 -- Whether the assignee is away at `atMs` for reassign-away: the setting is on, round robin is on, and the

@@ -16,6 +16,15 @@
     KEYS[6] releaseDue  {rr:pNN}:release_due                zset account → ms a release is owed from
     KEYS[7] lease       {rr:pNN}:a:<acct>:release:lease     set while a release is queued or running
     KEYS[8] toasts      {rr:pNN}:a:<acct>:release:toasts    hash agent → released tickets not yet toasted
+    KEYS[9] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[10] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[11] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[12] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[13] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[14] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[15] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[16] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[17] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
 
     ARGV[1] account id  ARGV[2] now ms  ARGV[3] release lease (ms)
 
@@ -26,7 +35,8 @@ local settingsKey, capacityKey, waitingKey, laterKey, readyKey = KEYS[1], KEYS[2
 local releaseDueKey, leaseKey, toastsKey = KEYS[6], KEYS[7], KEYS[8]
 local accountId, nowMs, leaseMs = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
-local on, work = release_work(settingsKey, capacityKey, waitingKey, laterKey, readyKey, toastsKey, nowMs)
+local on, work = release_work(settingsKey, capacityKey, waitingKey, laterKey, readyKey, toastsKey, nowMs,
+                              channel_block(9))
 if work then
   release_due_at(releaseDueKey, accountId, nowMs)
   if rcall('SET', leaseKey, nowMs, 'NX', 'PX', leaseMs) then return {1} end

@@ -4,7 +4,8 @@
   Safe to retry: a ticket this job already handled (its record's bulk_job is this job) is skipped.
   A closed ticket (its record's closed = 1) is never assigned: skipped and counted as closed. Load
   (open tickets per agent) moves from the previous assignee to the new one.
-  Capacity is not checked (a manager's explicit act) but load counts, and ready stays true.
+  Capacity and channels are not checked (a manager's explicit act) but load counts, and ready and the
+  per-channel pools stay true.
   Hot loop: per ticket only the record and the two XADDs are touched; the unassigned set, rotation
   places, counts and figures are written once per batch (per agent where they are per agent).
   The reply carries the call's own duration (TIME at both ends) so the job can size its next batch
@@ -39,14 +40,23 @@
     KEYS[17] ready      {rr:pNN}:a:<acct>:ready             zset Online agents below capacity (kept true)
     KEYS[18] waiting    {rr:pNN}:a:<acct>:waiting           zset releasable waiting tickets (left when taken)
     KEYS[19] later      {rr:pNN}:a:<acct>:later             zset after-hours tickets (left when taken)
-    KEYS[20...] tickets {rr:pNN}:a:<acct>:t:<ticket>        one ticket record per ticket (ARGV[11...] order)
+    KEYS[20] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[21] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[22] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[23] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[24] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[25] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[26] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[27] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[28] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
+    KEYS[29...] tickets {rr:pNN}:a:<acct>:t:<ticket>        one ticket record per ticket (ARGV[11...] order)
 
     ARGV[1] account id  ARGV[2] team id  ARGV[3] job id  ARGV[4] now ISO
     ARGV[5] account stream MAXLEN  ARGV[6] partition stream MAXLEN  ARGV[7] assigned record TTL (s)
     ARGV[8] hour HH of now (UTC)   ARGV[9] seconds to keep the stats key (the retention counted from the end of
             the day it holds, not from this write)
     ARGV[10] position of the batch's first ticket in the job (event ids are '<job>.<position>')
-    ARGV[11...] the ticket ids, in KEYS order (T of them: T = #KEYS - 19, may be 0)
+    ARGV[11...] the ticket ids, in KEYS order (T of them: T = #KEYS - 28, may be 0)
     ARGV[11+T] seconds to keep the queue (optional: absent = no refresh, the queue as it is)
     ARGV[12+T...] team members to refresh in the queue first (Online: filed at their place; else removed)
 
@@ -64,7 +74,8 @@ local accountId, teamId, jobId, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local maxlen, partitionMaxlen, recordTtl = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local hour, statsTtl, firstPosition = ARGV[8], ARGV[9], tonumber(ARGV[10])
 local capacityKey, readyKey, waitingKey, laterKey = KEYS[16], KEYS[17], KEYS[18], KEYS[19]
-local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 20, 11
+local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 29, 11
+local cb = channel_block(20)
 local started = rcall('TIME')
 
 local MAX_SKIPPED = 256  -- stale queue entries one call clears before it gives up (again = 1)
@@ -153,6 +164,7 @@ for i = FIRST_TICKET_KEY, #KEYS do
       local old = channel .. ':' .. rec[5]
       depth[old] = (depth[old] or 0) - 1
       unpark(waitingKey, laterKey, ticketId)
+      unpark_channel(cb, ticketId, channel)
     elseif rec[2] then
       loadMoved[rec[2]] = (loadMoved[rec[2]] or 0) - 1
     end
@@ -185,6 +197,7 @@ for i = FIRST_TICKET_KEY, #KEYS do
       depth[old] = (depth[old] or 0) - 1
       leaving[#leaving + 1] = ticketId
       unpark(waitingKey, laterKey, ticketId)
+      unpark_channel(cb, ticketId, channel)
     end
     rcall('HSET', ticketKey, 'status', 'assigned', 'agent_id', agentId, 'reason', 'bulk_team', 'team_id', teamId,
           'bulk_job', jobId, 'available_at', '', 'decided_at', nowIso)
@@ -227,7 +240,7 @@ if assigned > 0 then
 end
 for agentId, delta in pairs(loadMoved) do
   if delta ~= 0 then add_load(loadKey, agentId, delta) end
-  refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId)  -- its place may have moved too
+  upkeep(capacityKey, readyKey, onlineKey, loadKey, cb, agentId)  -- its place may have moved too
 end
 if unassigned > 0 then
   rcall('HINCRBY', statsKey, 'decided:unassigned:no_team_member_online', unassigned)

@@ -17,6 +17,15 @@
     KEYS[9] lease       {rr:pNN}:a:<acct>:release:lease   set while a release is queued or running
     KEYS[10] events     {rr:pNN}:a:<acct>:events          account stream
     KEYS[11] pevents    {rr:pNN}:events                   partition stream
+    KEYS[12] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[13] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[14] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[15] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[16] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[17] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[18] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[19] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[20] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
 
     ARGV[1] account id  ARGV[2] actor id  ARGV[3] '*' (the account's) or an agent id
     ARGV[4] capacity (a whole number >= 1, validated by the caller) or '' to clear
@@ -56,8 +65,10 @@ else
   rcall('HSET', capacityKey, target, value)
 end
 
+local cb = channel_block(12)
 if rcall('EXISTS', capacityKey) == 0 then
   rcall('DEL', readyKey)
+  rebuild_pools(cb, capacityKey, readyKey, onlineKey)
 elseif target == '*' or not wasCapped then
   -- Rebuild from the Online agents, 1,000 at a time (a few commands per agent).
   rcall('DEL', readyKey)
@@ -81,8 +92,9 @@ elseif target == '*' or not wasCapped then
     if #add > 0 then rcall('ZADD', readyKey, unpack(add)) end
     from = from + 1000
   end
+  rebuild_pools(cb, capacityKey, readyKey, onlineKey)
 else
-  refresh_ready(capacityKey, readyKey, onlineKey, loadKey, target)
+  upkeep(capacityKey, readyKey, onlineKey, loadKey, cb, target)
 end
 
 local shown = 'null'

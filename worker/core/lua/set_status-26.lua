@@ -22,6 +22,15 @@
     KEYS[15] heartbeats {rr:pNN}:a:<acct>:heartbeats               hash user → last heartbeat ms
     KEYS[16] presenceDue {rr:pNN}:presence_due                     zset '<acct> <agent>' → ms presence times out
     KEYS[17] offlineSince {rr:pNN}:a:<acct>:offline_since          hash agent → ms they went Offline (reassign-away)
+    KEYS[18] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[19] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[20] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[21] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[22] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[23] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[24] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[25] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[26] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] 'online' | 'offline'  ARGV[4] actor id
     ARGV[5] now ISO     ARGV[6] event id ARGV[7] account stream MAXLEN   ARGV[8] partition stream MAXLEN
@@ -37,6 +46,7 @@
 local usersKey, onlineKey, placesKey, seqKey, eventsKey, partitionEventsKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local accountId, userId, status, actorId, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local cb = channel_block(18)
 
 local actorRole, err = role_of(usersKey, actorId)
 if err then return redis.error_reply(err) end
@@ -62,7 +72,7 @@ if status == 'online' then
   rcall('ZADD', onlineKey, place, userId)
   rcall('SADD', KEYS[7], userId)
   rcall('EXPIRE', KEYS[7], ARGV[9])
-  refresh_ready(KEYS[9], KEYS[10], onlineKey, KEYS[8], userId)
+  upkeep(KEYS[9], KEYS[10], onlineKey, KEYS[8], cb, userId)
   rcall('HSET', KEYS[15], userId, ARGV[10])
   file_presence(KEYS[11], KEYS[16], accountId, userId, tonumber(ARGV[10]))
   rcall('HDEL', KEYS[17], userId)
@@ -70,6 +80,7 @@ else
   if not isOnline then return {0, status, 0} end
   rcall('ZREM', onlineKey, userId)
   rcall('ZREM', KEYS[10], userId)
+  drop_from_pools(cb, userId)
   unfile_presence(KEYS[16], accountId, userId)
   rcall('HSET', KEYS[17], userId, ARGV[10])
 end

@@ -32,6 +32,15 @@
     KEYS[19] counts     {rr:pNN}:a:<acct>:counts       hash agent → tickets assigned
     KEYS[20] unansweredDue {rr:pNN}:unanswered_due     zset '<acct> <ticket>' → ms its first reply is due
     KEYS[21] offlineSince {rr:pNN}:a:<acct>:offline_since hash agent → ms they went Offline
+    KEYS[22] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[23] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[24] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[25] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[26] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[27] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[28] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[29] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[30] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
 
     ARGV[1] account id  ARGV[2] ticket id  ARGV[3] now ISO (occurred_at)  ARGV[4] event id
     ARGV[5] account stream MAXLEN (~)  ARGV[6] partition stream MAXLEN (~)  ARGV[7] hour HH of now (UTC)
@@ -53,6 +62,7 @@ local accountId, ticketId, nowIso, eventId = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local maxlen, partitionMaxlen, hour, statsTtl = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local settingsKey, onlineKey, capacityKey, readyKey = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 local waitingKey, laterKey, releaseDueKey, leaseKey = KEYS[13], KEYS[14], KEYS[15], KEYS[16]
+local cb = channel_block(22)
 
 if rcall('EXISTS', usersKey) == 0 then
   return redis.error_reply('RR_UNKNOWN_ACCOUNT account ' .. accountId .. ' has no users (nobody set it up): ' ..
@@ -68,7 +78,7 @@ rcall('HDEL', ticketKey, 'closed', 'closed_at')
 local ring = 0
 if agentId ~= '' then
   add_load(loadKey, agentId, 1)
-  refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId)
+  upkeep(capacityKey, readyKey, onlineKey, loadKey, cb, agentId)
 elseif rec[1] == 'unassigned' then
   local reason = rec[4]
   if reason == 'closed' then
@@ -79,6 +89,7 @@ elseif rec[1] == 'unassigned' then
   rcall('ZADD', unassignedKey, rec[6] or 0, ticketId)
   local availableMs = rec[7] or ''  -- an after-hours ticket waits for the same opening again
   park(waitingKey, laterKey, ticketId, reason, rec[6] or 0, availableMs)
+  park_channel(cb, ticketId, rec[3], reason, rec[6] or 0)
   if reason == 'after_hours' and availableMs ~= '' and rcall('HGET', settingsKey, 'auto_assign') == 'on' then
     release_due_at(releaseDueKey, accountId, availableMs)
   end
@@ -98,14 +109,14 @@ if agentId == '' or not assignee_away(settingsKey, onlineKey, KEYS[21], agentId,
 end
 local k = {ticket = ticketKey, settings = settingsKey, online = onlineKey, ready = readyKey, places = KEYS[17],
            seq = KEYS[18], capacity = capacityKey, load = loadKey, counts = KEYS[19], stats = statsKey,
-           events = eventsKey, pevents = partitionEventsKey, unansweredDue = KEYS[20]}
+           events = eventsKey, pevents = partitionEventsKey, unansweredDue = KEYS[20], cb = cb}
 local a = {accountId = accountId, ticketId = ticketId, nowMs = tonumber(ARGV[9]), nowIso = nowIso, hour = hour,
            eventId = ARGV[12], toastId = ARGV[13], maxlen = maxlen, pmaxlen = partitionMaxlen, statsTtl = statsTtl,
            recordTtl = tonumber(ARGV[14]), leaseMs = ARGV[10]}
 local rec = assigned_record(k)
-local newAgent = reassign(k, a, rec, 'assignee_away')
+local newAgent, why = reassign(k, a, rec, 'assignee_away')
 if newAgent then return {1, newAgent, ring, agentId} end
 local w = {unassigned = unassignedKey, waiting = waitingKey, uqDepth = uqDepthKey, releaseDue = releaseDueKey,
            lease = leaseKey}
-local _, rang = reassign_to_waiting(k, w, a, rec, 'assignee_away')
+local rang = reassign_to_waiting(k, w, a, rec, 'assignee_away', why)
 return {1, '', rang, agentId}

@@ -4,7 +4,7 @@
   repeat and changes nothing. A closed or unassigned ticket only records it. An assigned ticket whose
   assignee is away (reassign_away on, round robin on, the assignee Offline since at least the grace before
   the reply) goes through the rotation again, skipping them: reason assignee_away; nobody else available →
-  it waits (no_agent_online / all_agents_at_capacity) in the waiting queue by its created_at. An Online
+  it waits (no_agent_online / all_agents_at_capacity / no_agent_for_channel) in the waiting queue by its created_at. An Online
   assignee keeps it.
 
   Input:
@@ -28,6 +28,15 @@
     KEYS[18] lease       {rr:pNN}:a:<acct>:release:lease      set while a release is queued or running
     KEYS[19] offlineSince {rr:pNN}:a:<acct>:offline_since     hash agent → ms they went Offline
     KEYS[20] users       {rr:pNN}:a:<acct>:users              hash user → role (none: nobody set the account up)
+    KEYS[21] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[22] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[23] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[24] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[25] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[26] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[27] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[28] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[29] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
 
     ARGV[1] account id  ARGV[2] ticket id  ARGV[3] now ms  ARGV[4] now ISO  ARGV[5] hour HH of now (UTC)
     ARGV[6] event id (ticket.assigned / ticket.unassigned)  ARGV[7] toast event id
@@ -43,7 +52,7 @@
       ring 1 when the caller must enqueue a release (it took the release lease).
     errors: 'RR_UNKNOWN_ACCOUNT ...' (no users), 'RR_UNKNOWN_TICKET ...' (never seen, or its record expired).
 ]]
-local k, a = reassign_context(KEYS, ARGV)
+local k, a = reassign_context(KEYS, ARGV, 21)
 local w = {unassigned = KEYS[14], waiting = KEYS[15], uqDepth = KEYS[16], releaseDue = KEYS[17], lease = KEYS[18]}
 local offlineSinceKey, usersKey = KEYS[19], KEYS[20]
 local atMs, atIso = tonumber(ARGV[13]), ARGV[14]
@@ -62,7 +71,7 @@ rcall('HSET', k.ticket, 'customer_reply_ms', atMs, 'customer_reply_at', atIso)
 if s[2] == '1' or s[1] ~= 'assigned' then return {'recorded', '', '', 0} end
 if not assignee_away(k.settings, k.online, offlineSinceKey, s[4], atMs) then return {'kept', s[4], '', 0} end
 local rec = assigned_record(k)
-local agentId = reassign(k, a, rec, 'assignee_away')
+local agentId, why = reassign(k, a, rec, 'assignee_away')
 if agentId then return {'reassigned', agentId, rec.agent, 0} end
-local why, ring = reassign_to_waiting(k, w, a, rec, 'assignee_away')
+local ring = reassign_to_waiting(k, w, a, rec, 'assignee_away', why)
 return {'waiting', why, rec.agent, ring}

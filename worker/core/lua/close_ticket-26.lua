@@ -23,6 +23,15 @@
     KEYS[15] releaseDue {rr:pNN}:release_due           zset account → ms a release is owed from
     KEYS[16] lease      {rr:pNN}:a:<acct>:release:lease set while a release is queued or running
     KEYS[17] unansweredDue {rr:pNN}:unanswered_due     zset '<acct> <ticket>' → ms its first reply is due (a close cancels it)
+    KEYS[18] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[19] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[20] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[21] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[22] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[23] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[24] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[25] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[26] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
 
     ARGV[1] account id  ARGV[2] ticket id  ARGV[3] now ISO (occurred_at)  ARGV[4] event id
     ARGV[5] account stream MAXLEN (~)  ARGV[6] partition stream MAXLEN (~)  ARGV[7] hour HH of now (UTC)
@@ -41,6 +50,7 @@ local accountId, ticketId, nowIso, eventId = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local maxlen, partitionMaxlen, hour, statsTtl, recordTtl = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
 local settingsKey, onlineKey, capacityKey, readyKey = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 local waitingKey, laterKey, releaseDueKey, leaseKey = KEYS[13], KEYS[14], KEYS[15], KEYS[16]
+local cb = channel_block(18)
 
 if rcall('EXISTS', usersKey) == 0 then
   return redis.error_reply('RR_UNKNOWN_ACCOUNT account ' .. accountId .. ' has no users (nobody set it up): ' ..
@@ -56,11 +66,12 @@ rcall('ZREM', KEYS[17], accountId .. ' ' .. ticketId)
 local ring = 0
 if agentId ~= '' then
   add_load(loadKey, agentId, -1)
-  refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId)
+  upkeep(capacityKey, readyKey, onlineKey, loadKey, cb, agentId)
   ring = ring_release(settingsKey, waitingKey, readyKey, releaseDueKey, leaseKey, accountId, tonumber(ARGV[10]),
                       ARGV[11])
 else
   unpark(waitingKey, laterKey, ticketId)
+  unpark_channel(cb, ticketId, rec[3])
   if rec[1] == 'unassigned' and rcall('ZREM', unassignedKey, ticketId) == 1 then
     record_depth(uqDepthKey, statsKey, hour, rec[3] .. ':' .. rec[4], -1)
     rcall('EXPIRE', statsKey, statsTtl)

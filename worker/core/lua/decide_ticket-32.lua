@@ -1,7 +1,9 @@
 --[[
   Decide one inbound ticket: idempotency, round-robin setting, webchat office hours, the
-  least-recently-assigned pick among Online agents (below their capacity, when the account has one), the
-  record (auto = 1 and assigned_ms on an assignment, and its no-first-reply timer when reassign-unanswered is on), the unassigned set and the release queues, the assignee's load and the events. With
+  least-recently-assigned pick among Online agents (below their capacity, when the account has one; taking the
+  ticket's channel, while some agent is restricted to channels: pick_for_channel), the record (auto = 1 and
+  assigned_ms on an assignment, and its no-first-reply timer when reassign-unanswered is on), the unassigned
+  set and the release queues, the assignee's load and the events. With
   auto-assign on, a ticket never overtakes older ones waiting for a release: it joins them (reason
   older_tickets_waiting when an agent has room, and the release is rung). A ticket whose close came first (its record holds only closed = 1) is recorded
   unassigned with reason 'closed', outside the unassigned set, and never assigned.
@@ -32,6 +34,15 @@
     KEYS[21] releaseDue  {rr:pNN}:release_due                       zset account → ms a release is owed from
     KEYS[22] lease       {rr:pNN}:a:<acct>:release:lease            set while a release is queued or running
     KEYS[23] unansweredDue {rr:pNN}:unanswered_due                  zset '<acct> <ticket>' → ms its first reply is due
+    KEYS[24] agentChannels {rr:pNN}:a:<acct>:agent_channels         hash agent → channels taken (per-channel pools)
+    KEYS[25] poolEmail   {rr:pNN}:a:<acct>:pool:email               zset Online agents taking email, by place
+    KEYS[26] poolWebchat {rr:pNN}:a:<acct>:pool:webchat             zset likewise, webchat
+    KEYS[27] poolSms     {rr:pNN}:a:<acct>:pool:sms                 zset likewise, sms
+    KEYS[28] poolSocial  {rr:pNN}:a:<acct>:pool:social              zset likewise, social
+    KEYS[29] waitEmail   {rr:pNN}:a:<acct>:waiting:email            zset the waiting zset's email tickets by created_at ms
+    KEYS[30] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat          zset likewise, webchat
+    KEYS[31] waitSms     {rr:pNN}:a:<acct>:waiting:sms              zset likewise, sms
+    KEYS[32] waitSocial  {rr:pNN}:a:<acct>:waiting:social           zset likewise, social
 
     ARGV[1] account id        ARGV[2] ticket id          ARGV[3] channel
     ARGV[4] created_at ISO    ARGV[5] created_at ms      ARGV[6] now ISO (occurred_at)
@@ -74,6 +85,7 @@ local arrivalsKey, arrivalHour, arrivalsTtl = KEYS[15], ARGV[21], tonumber(ARGV[
 local loadKey, capacityKey, readyKey, waitingKey, laterKey = KEYS[16], KEYS[17], KEYS[18], KEYS[19], KEYS[20]
 local releaseDueKey, leaseKey, availableMs, leaseMs = KEYS[21], KEYS[22], ARGV[23], ARGV[24]
 local unansweredDueKey = KEYS[23]
+local cb = channel_block(24)
 
 -- A refusal files nothing but its counter; the job fails with the message (RQ's failed registry).
 local function refuse(code, reason, message)
@@ -157,6 +169,7 @@ local function leave_unassigned(reason, availableAt, ring)
         'rr', rrAtArrival)
   rcall('ZADD', unassignedKey, createdAtMs, ticketId)
   park(waitingKey, laterKey, ticketId, reason, createdAtMs, ams)
+  park_channel(cb, ticketId, channel, reason, createdAtMs)
   if auto.on and reason == 'after_hours' and ams ~= '' then
     release_due_at(releaseDueKey, accountId, ams)
   end
@@ -199,32 +212,27 @@ if channel == 'webchat' and settings[2] == '1' then
   end
 end
 
--- Least recently assigned Online agent (below capacity, when capped); equal places fall back to user
--- id order (ZRANGE's tie rule).
-local capped = rcall('EXISTS', capacityKey) == 1
-local pool = onlineKey
-if capped then pool = readyKey end
-local head = rcall('ZRANGE', pool, 0, 0)
-local function nobody_reason()
-  if capped and rcall('EXISTS', onlineKey) == 1 then return 'all_agents_at_capacity' end
-  return 'no_agent_online'
+-- Least recently assigned Online agent (below capacity, when capped; taking the channel, with pools on).
+local agentId, nobody = pick_for_channel(capacityKey, readyKey, onlineKey, cb, channel, nil)
+if not agentId then
+  return leave_unassigned(nobody, '')
 end
-if #head == 0 then
-  return leave_unassigned(nobody_reason(), '')
-end
-if auto.on and rcall('EXISTS', waitingKey) == 1 then
+-- Older tickets this agent's channel shares the queue with: the whole waiting zset, or (pools on) only its
+-- channel's, so a ticket of a channel nobody takes holds back no other channel.
+local olderKey = waitingKey
+if pools_on(cb) then olderKey = cb.waiting[channel] end
+if auto.on and rcall('EXISTS', olderKey) == 1 then
   -- Older tickets wait for a release that has not reached them yet: queue behind them, and make sure
   -- the release runs (it takes this ticket in its turn).
   local ring = ring_release(settingsKey, waitingKey, readyKey, releaseDueKey, leaseKey, accountId, nowMs, leaseMs)
   return leave_unassigned('older_tickets_waiting', '', ring)
 end
-local agentId = head[1]
 local place = rcall('INCR', seqKey)
 rcall('ZADD', onlineKey, place, agentId)
 rcall('HSET', placesKey, agentId, place)
 rcall('HINCRBY', countsKey, agentId, 1)
 add_load(loadKey, agentId, 1)
-if capped then refresh_ready(capacityKey, readyKey, onlineKey, loadKey, agentId) end
+upkeep(capacityKey, readyKey, onlineKey, loadKey, cb, agentId)
 rcall('HINCRBY', statsKey, 'assigned:' .. agentId, 1)
 count_decision('assigned', 'round_robin')
 rcall('HSET', ticketKey, 'status', 'assigned', 'channel', channel, 'created_at', createdAtIso,

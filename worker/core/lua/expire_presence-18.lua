@@ -15,6 +15,15 @@
     KEYS[7] events      {rr:pNN}:a:<acct>:events        account stream
     KEYS[8] pevents     {rr:pNN}:events                 partition stream
     KEYS[9] offlineSince {rr:pNN}:a:<acct>:offline_since hash agent → ms they went Offline (reassign-away)
+    KEYS[10] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[11] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[12] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[13] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[14] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[15] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[16] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[17] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[18] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
 
     ARGV[1] account id  ARGV[2] user id  ARGV[3] now ms  ARGV[4] now ISO  ARGV[5] event id
     ARGV[6] account stream MAXLEN  ARGV[7] partition stream MAXLEN
@@ -39,6 +48,7 @@ if due > nowMs then
 end
 rcall('ZREM', onlineKey, userId)
 rcall('ZREM', readyKey, userId)
+drop_from_pools(channel_block(10), userId)
 rcall('ZREM', presenceDueKey, member)
 rcall('HSET', KEYS[9], userId, nowMs)
 emit(KEYS[7], KEYS[8], accountId, ARGV[6], ARGV[7], ARGV[5], 'agent.status_changed', nowIso,

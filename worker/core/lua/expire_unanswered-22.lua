@@ -22,6 +22,15 @@
     KEYS[11] events      {rr:pNN}:a:<acct>:events             account stream
     KEYS[12] pevents     {rr:pNN}:events                      partition stream
     KEYS[13] unansweredDue {rr:pNN}:unanswered_due            zset '<acct> <ticket>' → ms its first reply is due
+    KEYS[14] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[15] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[16] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[17] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[18] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[19] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[20] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[21] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[22] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
 
     ARGV[1] account id  ARGV[2] ticket id  ARGV[3] now ms  ARGV[4] now ISO  ARGV[5] hour HH of now (UTC)
     ARGV[6] event id (ticket.assigned)  ARGV[7] toast event id
@@ -32,7 +41,7 @@
     {outcome, agent id or '', previous agent id or ''}: outcome 'reassigned', 'stays' (nobody else
     available: re-filed at now + after), 'later' (not due yet: re-filed at its time) or 'dropped'.
 ]]
-local k, a = reassign_context(KEYS, ARGV)
+local k, a = reassign_context(KEYS, ARGV, 14)
 local member = a.accountId .. ' ' .. a.ticketId
 
 local r = rcall('HMGET', k.ticket, 'status', 'closed', 'ttfr', 'auto', 'unanswered_reassignments', 'assigned_ms',

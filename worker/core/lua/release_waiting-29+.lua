@@ -6,6 +6,8 @@
   the reply says stale: read it again. Any number of releases of one account may run at once (a retry,
   a sweep after a crash): each ticket leaves 'waiting' in the call that assigns it, so none is assigned
   twice and no automatic assignment takes a load above its capacity.
+  With per-channel pools on (docs/DESIGN.md, "Per-channel pools") each ticket goes to the head of its channel's
+  pool (pick_for_channel); a ticket whose channel has nobody with room stays waiting and blocks no other channel.
   Every batch renews the lease; the one that finds nothing more to do says done, and the release then
   sends its toasts (release_toasts: summed per agent in 'toasts', one per agent per release) and asks
   end_release whether it may stop: that call gives the lease back, so a trigger either sees this release
@@ -33,14 +35,25 @@
     KEYS[18] lease      {rr:pNN}:a:<acct>:release:lease     set while a release is queued or running
     KEYS[19] later      {rr:pNN}:a:<acct>:later             zset after-hours tickets by available_at ms
     KEYS[20] unansweredDue {rr:pNN}:unanswered_due          zset '<acct> <ticket>' → ms its first reply is due
-    KEYS[21...] tickets {rr:pNN}:a:<acct>:t:<ticket>        the records of the tickets in ARGV[12...]
+    KEYS[21] agentChannels {rr:pNN}:a:<acct>:agent_channels  hash agent → channels taken (per-channel pools)
+    KEYS[22] poolEmail {rr:pNN}:a:<acct>:pool:email  zset Online agents taking email, by place
+    KEYS[23] poolWebchat {rr:pNN}:a:<acct>:pool:webchat  zset Online agents taking webchat, by place
+    KEYS[24] poolSms {rr:pNN}:a:<acct>:pool:sms  zset Online agents taking sms, by place
+    KEYS[25] poolSocial {rr:pNN}:a:<acct>:pool:social  zset Online agents taking social, by place
+    KEYS[26] waitEmail {rr:pNN}:a:<acct>:waiting:email  zset waiting email tickets by created_at ms
+    KEYS[27] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
+    KEYS[28] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
+    KEYS[29] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
+    KEYS[30...] tickets {rr:pNN}:a:<acct>:t:<ticket>        the records of the tickets in ARGV[12...]
 
     ARGV[1] account id  ARGV[2] now ISO  ARGV[3] now ms  ARGV[4] account stream MAXLEN
     ARGV[5] partition stream MAXLEN  ARGV[6] assigned record TTL (s, 0 = forever)  ARGV[7] hour HH of now (UTC)
     ARGV[8] seconds to keep the stats key  ARGV[9] release lease (ms)
     ARGV[10] release run id  ARGV[11] position of the batch's first ticket in the run (event ids
              '<run>.<position>')
-    ARGV[12...] the ticket ids: the head of the waiting zset, oldest first, in KEYS order (may be none)
+    ARGV[12...] the ticket ids, in KEYS order (may be none): the head of the waiting zset, oldest first; with
+             per-channel pools on, the oldest of the heads of the waiting:<channel> zsets of channels with room
+             (each channel's tickets a prefix of its zset's head)
 
   Output:
     {assigned, done, stale, redis_us, due_later}: due_later 1 when an after-hours ticket in 'later' is due
@@ -56,8 +69,10 @@ local accountId, nowIso, nowMs, maxlen, partitionMaxlen = ARGV[1], ARGV[2], tonu
 local recordTtl, hour, statsTtl, leaseMs = tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
 local runId, firstPosition = ARGV[10], tonumber(ARGV[11])
 local unansweredDueKey = KEYS[20]
-local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 21, 12
+local FIRST_TICKET_KEY, FIRST_TICKET_ARG = 30, 12
 local unansweredAfter = tonumber(rcall('HGET', settingsKey, 'unanswered_after') or '')
+local cb = channel_block(21)
+local pooled = pools_on(cb)
 local started = rcall('TIME')
 
 local function elapsed_us()
@@ -73,13 +88,34 @@ if not on then
 end
 
 local n = #KEYS - FIRST_TICKET_KEY + 1
-if n > 0 then
-  local head = rcall('ZRANGE', waitingKey, 0, n - 1)
-  if #head ~= n then return {0, 0, 1, elapsed_us(), 1} end
-  for i = 1, n do
-    if head[i] ~= ARGV[FIRST_TICKET_ARG + i - 1] then return {0, 0, 1, elapsed_us(), 1} end
+local channels = {}  -- the tickets' channels (pools on: read first, to check each channel's head)
+local function stale_head()
+  if not pooled then
+    local head = rcall('ZRANGE', waitingKey, 0, n - 1)
+    if #head ~= n then return true end
+    for i = 1, n do
+      if head[i] ~= ARGV[FIRST_TICKET_ARG + i - 1] then return true end
+    end
+    return false
   end
+  local passed = {}
+  for i = 1, n do
+    local channel = rcall('HGET', KEYS[FIRST_TICKET_KEY + i - 1], 'channel')
+    if not channel or not cb.waiting[channel] then return true end
+    channels[i] = channel
+    passed[channel] = passed[channel] or {}
+    passed[channel][#passed[channel] + 1] = ARGV[FIRST_TICKET_ARG + i - 1]
+  end
+  for channel, tickets in pairs(passed) do
+    local head = rcall('ZRANGE', cb.waiting[channel], 0, #tickets - 1)
+    if #head ~= #tickets then return true end
+    for i = 1, #tickets do
+      if head[i] ~= tickets[i] then return true end
+    end
+  end
+  return false
 end
+if n > 0 and stale_head() then return {0, 0, 1, elapsed_us(), 1} end
 
 -- Ids are validated to [A-Za-z0-9._@+-] (channels and reasons are ours): nothing needs JSON escaping.
 local eventHead = '","type":"ticket.assigned","schema_version":"1","account_id":"' .. accountId ..
@@ -90,13 +126,22 @@ local assigned = 0
 local seq = tonumber(rcall('GET', seqKey) or '0')
 local agentsInBatch, perAgent = {}, {}  -- agent → {place, added, load, cap, toasts}
 local depth, waitedBuckets, waitedSum = {}, {}, 0
+-- The agent for ticket i: the head of ready (as before), or, pools on, of its channel's pool (nil: nobody
+-- with room; seed path: the batch stops, pools on: this ticket waits on and the next is tried).
+local function agent_for(i)
+  if pooled then return (pick_for_channel(capacityKey, readyKey, onlineKey, cb, channels[i], nil)) end
+  return rcall('ZRANGE', readyKey, 0, 0)[1]
+end
 for i = 1, n do
-  local head = rcall('ZRANGE', readyKey, 0, 0)
-  if #head == 0 then break end
-  local agentId = head[1]
+  local agentId = agent_for(i)
+  if not agentId and not pooled then break end
   local ticketKey, ticketId = KEYS[FIRST_TICKET_KEY + i - 1], ARGV[FIRST_TICKET_ARG + i - 1]
-  rcall('ZREM', waitingKey, ticketId)
-  local rec = rcall('HMGET', ticketKey, 'status', 'closed', 'channel', 'reason', 'created_ms', 'previous_agent_id')
+  local rec = {}
+  if agentId then
+    rcall('ZREM', waitingKey, ticketId)
+    rec = rcall('HMGET', ticketKey, 'status', 'closed', 'channel', 'reason', 'created_ms', 'previous_agent_id')
+    unpark_channel(cb, ticketId, rec[3])
+  end
   if rec[1] == 'unassigned' and rec[2] ~= '1' then
     local channel = rec[3]
     if rcall('ZREM', unassignedKey, ticketId) == 1 then
@@ -119,6 +164,7 @@ for i = 1, n do
     else
       rcall('ZREM', readyKey, agentId)
     end
+    if pooled then file_pools(cb, agentId, seq, not (a.cap == nil or a.load < a.cap)) end
     -- Waiting time (arrival → assignment), in the TTFR buckets (seconds; the generated prelude).
     local waited = math.max(0, math.floor((nowMs - tonumber(rec[5] or nowMs)) / 1000))
     local bucket = 'inf'
@@ -172,6 +218,7 @@ end
 
 local dueLater = rcall('ZRANGEBYSCORE', laterKey, '-inf', nowMs, 'LIMIT', 0, 1)
 local done = rcall('ZCARD', readyKey) == 0 or (rcall('ZCARD', waitingKey) == 0 and #dueLater == 0)
+if pooled then done = channel_with_room(cb) == nil and #dueLater == 0 end
 rcall('SET', leaseKey, nowMs, 'PX', leaseMs)
 local due = 0
 if #dueLater > 0 then due = 1 end
