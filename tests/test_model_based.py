@@ -65,13 +65,16 @@ from schemas.inbound import BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from tests.support import replies
 from tests.support.model import Model, ModelEvent, Outcome, Refused, TeamRow, UnassignedRow, UserRow
+from tests.support.model_presence import epoch_ms
 from tests.support.snapshots import agent_counts
 from tests.support.waiting_queue import QueueState, automatic_assignments, check_step, stored_capacities
 from worker.core.bulk import BATCH_SIZE, start_bulk_assign
 from worker.core.engine import Decision, Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of
 from worker.core.queries import Queries
+from worker.core.presence import expire, sweep_presence
 from worker.core.release import run_release, sweep_due
+from worker.core.text import text
 from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownUser
 from worker.runtime.runner import make_worker
 
@@ -100,6 +103,11 @@ CAPACITIES = (None, 1, 1, 2, 3, 0)
 """Capacities the rules set: small, so that agents reach them; 0 is refused (``InvalidInput``)."""
 SEED_CAPACITIES = ((None, False), (1, True), (2, True), (1, True), (1, False))
 """The account's capacity and auto-assign to start with."""
+PRESENCE_TIMEOUTS = (None, 1, 90, 900, 7200, 86400, 0)
+"""Presence timeouts the rules set (seconds): from one second to a day; 0 is refused (``InvalidInput``)."""
+SEED_PRESENCE = (None, 90, 900, 7200)
+PRESENCE_OFFSETS = tuple(timedelta(milliseconds=ms) for ms in (-1, 0, 0, 1, 5000, 3_600_000))
+"""Where a presence sweep runs relative to an agent's time: just before, at, just after, later."""
 SEED_ROLES = (Role.AGENT, Role.AGENT, Role.AGENT, Role.OWNER, Role.ADMIN, Role.MANAGER, Role.VIEWER)
 """Roles of the initial users (agents weighted up, so that tickets get assigned)."""
 
@@ -226,7 +234,7 @@ class EngineHarness:
         self.clean = False
         self.touched.add(account_id)
         try:
-            expected, expected_events = model_call()
+            expected, expected_events = model_call()  # events of account_id, or a dict by account (a sweep)
         except HelpdeskError as refusal:
             self.note(f"refused: {type(refusal).__name__}")
             try:
@@ -241,9 +249,10 @@ class EngineHarness:
                 self.note(f"ticket: {expected.outcome} {expected.reason}{' (duplicate)' if expected.duplicate else ''}")
             actual = convert(engine_call())
             assert actual == expected
+        by_account = expected_events if isinstance(expected_events, dict) else {account_id: expected_events}
         for account in ACCOUNTS:  # the other account's stream must not move
             self.step_events[account] = self.new_events(account)
-            assert self.step_events[account] == (expected_events if account == account_id else [])
+            assert self.step_events[account] == by_account.get(account, [])
         assert sorted(self.rung) == sorted(self.model.rung), "releases rung"
         if self.rung:
             self.note("release rung")
@@ -338,6 +347,31 @@ class EngineHarness:
         self.note(f"sweep: {'rang' if rung else 'nothing due'}")
         return rung
 
+    def sweep_presence(self, now: datetime, engine: int = 0) -> list[tuple[str, str]]:
+        """The workers' presence sweep at ``now`` (``worker.core.presence.sweep_presence``): ``(account, agent)``
+        of each agent it set Offline, in its order; the events of both accounts are checked."""
+        scripts, keys_of = self.engines[engine].scripts, self.engines[engine].keys
+        self.touched.update(ACCOUNTS)
+        expired: list[tuple[str, str]] = self.check(
+            ACCOUNTS[0],
+            lambda: sweep_presence(scripts, keys_of, DEFAULT_PARTITIONS, now),
+            lambda: self.model.sweep_presence(now),
+        )
+        self.note(f"presence sweep: {len(expired) if expired else 'nobody'} Offline")
+        return expired
+
+    def expire(self, account_id: str, user_id: str, now: datetime, engine: int = 0) -> bool:
+        """One step of a sweep (``worker.core.presence.expire``) for an entry it may have read before a heartbeat
+        moved it (a sweep racing a heartbeat): whether ``user_id`` went Offline."""
+        scripts, keys = self.engines[engine].scripts, self.engines[engine].keys(account_id)
+        went_offline: bool = self.check(
+            account_id,
+            lambda: expire(scripts, keys, user_id, now),
+            lambda: self.model.expire_presence(account_id, user_id, now),
+        )
+        self.note(f"expire: {'Offline' if went_offline else 'kept'}")
+        return went_offline
+
     def decide(self, ticket: TicketCreated, now: datetime, engine: int = 0) -> Outcome:
         outcome: Outcome = self.check(
             ticket.account_id,
@@ -372,12 +406,27 @@ class EngineHarness:
             assert capacities == self.model.capacities(account_id)
             teams = [TeamRow(t.team_id, t.members, t.online) for t in self.queries.teams(account_id)]
             assert teams == self.model.teams(account_id)
+            self.check_presence(account_id, current.presence_timeout_seconds)
             state = QueueState.of(current.round_robin, capacities, users, unassigned)
             self.check_waiting_queue(account_id, state)
         self.step_events.clear()  # consumed: a step that calls nothing (skipped) brings no events
         self.released = None
         self.touched.clear()
         self.clean = True
+
+    def check_presence(self, account_id: str, timeout: int | None) -> None:
+        """Issue 16, part 1: the timeout and last heartbeats shown are the model's; ``presence_due`` holds exactly
+        the Online agents of the accounts with a timeout, at last heartbeat + timeout (no lag: every change
+        re-files at once); ``ready`` holds exactly the Online agents below capacity while a capacity is set."""
+        model = self.model.account(account_id)
+        assert timeout == model.presence.timeout
+        beats = {u.user_id: u.last_heartbeat for u in self.queries.users(account_id) if u.last_heartbeat is not None}
+        assert {user: epoch_ms(at) for user, at in beats.items()} == model.presence.heartbeats
+        keys = AccountKeys.for_account(account_id)
+        stored = {text(m): int(score) for m, score in self.client.zrange(keys.presence_due, 0, -1, withscores=True)}
+        assert stored == self.model.presence_due()  # both accounts: they share the partition
+        ready = [text(m) for m in self.client.zrange(keys.ready, 0, -1)]
+        assert ready == (model.with_room() if model.capped else []), "ready"
 
     def check_waiting_queue(self, account_id: str, state: QueueState) -> None:
         events = self.step_events.get(account_id, [])
@@ -422,6 +471,7 @@ class ModelMachine(RuleBasedStateMachine):
         after a failed check: hypothesis calls this anyway, and a second failure would hide the first.)"""
         if self.harness.clean:
             self.harness.check_views()  # both accounts
+            self.harness.sweep_presence(LAST_OPENING)  # every heartbeat is older than a day: all timed out
             self.harness.sweep(LAST_OPENING)
             while self.harness.queued:
                 self.harness.release(self.harness.queued.pop(0), LAST_OPENING)
@@ -439,6 +489,7 @@ class ModelMachine(RuleBasedStateMachine):
         billing=st.tuples(*[st.sets(st.sampled_from(USERS), min_size=1)] * len(ACCOUNTS)),
         support=st.tuples(*[st.sampled_from(USERS)] * len(ACCOUNTS)),
         capacity=st.tuples(*[st.sampled_from(SEED_CAPACITIES)] * len(ACCOUNTS)),
+        presence=st.tuples(*[st.sampled_from(SEED_PRESENCE)] * len(ACCOUNTS)),
         arrivals=st.lists(st.tuples(accounts, st.sampled_from(list(Channel)), times, delays), max_size=6),
     )
     def seed_accounts(
@@ -451,6 +502,7 @@ class ModelMachine(RuleBasedStateMachine):
         billing: tuple[set[str], ...],
         support: tuple[str, ...],
         capacity: tuple[tuple[int | None, bool], ...],
+        presence: tuple[int | None, ...],
         arrivals: list[tuple[str, Channel, datetime, timedelta]],
     ) -> MultipleResults[str]:
         """Every user exists in both accounts (``max`` can manage), round robin mostly on, two teams of users
@@ -476,6 +528,8 @@ class ModelMachine(RuleBasedStateMachine):
             if cap is not None:
                 self.set_capacity(account_id, cap, None, "max", NOW, 0)
                 self.set_auto_assign(account_id, auto_assign, "max", NOW, 1)
+            if presence[index] is not None:
+                self.set_presence_timeout(account_id, presence[index], "max", NOW, 0)
         ticket_ids = [self.arrive(account_id, channel, at, delay, 0) for account_id, channel, at, delay in arrivals]
         for index, account_id in enumerate(ACCOUNTS):
             for position, user_id in enumerate(sorted(online[index])):  # a viewer is refused, and checked
@@ -716,6 +770,50 @@ class ModelMachine(RuleBasedStateMachine):
         if openings and data.draw(st.integers(0, 3)) > 0:
             now = data.draw(st.sampled_from(openings)) + data.draw(delays) / 60  # up to 3 minutes late
         self.harness.sweep(now)
+
+    @rule(
+        account_id=accounts,
+        seconds=st.sampled_from(PRESENCE_TIMEOUTS),
+        actor_id=st.sampled_from(("max", "max", *ACTORS)),
+        now=times,
+        engine=engines,
+    )
+    def set_presence_timeout(
+        self, account_id: str, seconds: int | None, actor_id: str, now: datetime, engine: int
+    ) -> None:
+        """Set, change or clear the presence timeout (issue 16), by a random actor, mostly ``max``: every Online
+        agent is filed from their last heartbeat, or taken out."""
+        self.harness.call("set_presence_timeout", account_id, seconds, actor_id, now, engine=engine)
+
+    @rule(account_id=accounts, user_id=st.sampled_from(ACTORS), now=times, engine=engines)
+    def heartbeat(self, account_id: str, user_id: str, now: datetime, engine: int) -> None:
+        """A heartbeat of anyone (Offline, a viewer, ``ghost``), at any time: it moves an Online agent's time, and
+        sets nobody Online."""
+        self.harness.call("heartbeat", account_id, user_id, now, engine=engine)
+
+    @rule(now=times, engine=engines, data=st.data())
+    def sweep_presence(self, now: datetime, engine: int, data: st.DataObject) -> None:
+        """The workers' presence sweep, mostly just before, at or just after an Online agent's time, else at any
+        time (with time running back and forth, as the rules' ``now`` do)."""
+        due = sorted(set(self.harness.model.presence_due().values()))
+        if due and data.draw(st.integers(0, 3)) > 0:
+            at = data.draw(st.sampled_from(due))
+            now = datetime.fromtimestamp(at // 1000, UTC) + timedelta(milliseconds=at % 1000)
+            now += data.draw(st.sampled_from(PRESENCE_OFFSETS))
+        self.harness.sweep_presence(now, engine)
+
+    @rule(account_id=accounts, user_id=st.sampled_from(USERS), now=times, engine=engines, data=st.data())
+    def expire_stale_entry(self, account_id: str, user_id: str, now: datetime, engine: int, data: st.DataObject) -> None:
+        """A sweep's step for an entry it read before the agent's time moved (a heartbeat, going Offline, a new
+        timeout came between its read and its call): mostly around the agent's time now, so that it is often
+        *not* due yet and must stay Online; or for anyone at any time."""
+        account = self.harness.model.account(account_id)
+        due = account.presence.due(account.online)
+        if due and data.draw(st.integers(0, 3)) > 0:
+            user_id = data.draw(st.sampled_from(sorted(due)))
+            at = due[user_id] + data.draw(st.sampled_from((-3_600_000, -1, -1, 0, 1)))
+            now = datetime.fromtimestamp(at // 1000, UTC) + timedelta(milliseconds=at % 1000)
+        self.harness.expire(account_id, user_id, now, engine)
 
     def deliver(
         self, account_id: str, ticket_id: str, channel: Channel, created_at: datetime, delay: timedelta, engine: int
