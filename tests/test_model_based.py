@@ -136,6 +136,11 @@ def ticket_created(
     )
 
 
+def from_ms(ms: int) -> datetime:
+    """The instant of ``ms`` (epoch milliseconds), exactly."""
+    return datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000)
+
+
 def clock_at(moment: datetime) -> Callable[[], datetime]:
     """A release's clock, stopped at ``moment``."""
     return lambda: moment
@@ -455,6 +460,8 @@ class ModelMachine(RuleBasedStateMachine):
     """False narrows the machine to capacity and the waiting queue (``WaitingQueueMachine``): the rules about
     other concerns (roles, other users' status, office hours, redeliveries, teams, closes before their
     ticket) are off, so that more of each run is tickets, closes, capacity and releases."""
+    presence_focus = False
+    """True adds rules weighing the presence timeout up (``PresenceMachine``)."""
 
     def make_client(self) -> redis.Redis:
         raise NotImplementedError
@@ -797,23 +804,45 @@ class ModelMachine(RuleBasedStateMachine):
         time (with time running back and forth, as the rules' ``now`` do)."""
         due = sorted(set(self.harness.model.presence_due().values()))
         if due and data.draw(st.integers(0, 3)) > 0:
-            at = data.draw(st.sampled_from(due))
-            now = datetime.fromtimestamp(at // 1000, UTC) + timedelta(milliseconds=at % 1000)
-            now += data.draw(st.sampled_from(PRESENCE_OFFSETS))
+            now = from_ms(data.draw(st.sampled_from(due))) + data.draw(st.sampled_from(PRESENCE_OFFSETS))
         self.harness.sweep_presence(now, engine)
 
     @rule(account_id=accounts, user_id=st.sampled_from(USERS), now=times, engine=engines, data=st.data())
     def expire_stale_entry(self, account_id: str, user_id: str, now: datetime, engine: int, data: st.DataObject) -> None:
         """A sweep's step for an entry it read before the agent's time moved (a heartbeat, going Offline, a new
-        timeout came between its read and its call): mostly around the agent's time now, so that it is often
-        *not* due yet and must stay Online; or for anyone at any time."""
-        account = self.harness.model.account(account_id)
-        due = account.presence.due(account.online)
+        timeout came between its read and its call): mostly for an Online agent around their time now, so that
+        they are often *not* due yet and must stay Online; else for anyone at any time."""
+        due = self.harness.model.presence_due()
         if due and data.draw(st.integers(0, 3)) > 0:
-            user_id = data.draw(st.sampled_from(sorted(due)))
-            at = due[user_id] + data.draw(st.sampled_from((-3_600_000, -1, -1, 0, 1)))
-            now = datetime.fromtimestamp(at // 1000, UTC) + timedelta(milliseconds=at % 1000)
+            member = data.draw(st.sampled_from(sorted(due)))
+            account_id, _, user_id = member.partition(" ")
+            now = from_ms(due[member] + data.draw(st.sampled_from((-3_600_000, -1, -1, 0, 1))))
         self.harness.expire(account_id, user_id, now, engine)
+
+    @precondition(lambda self: self.presence_focus)
+    @rule(engine=engines, data=st.data())
+    def heartbeat_before_due(self, engine: int, data: st.DataObject) -> None:
+        """An Online agent's heartbeat shortly before their time: a sweep at the old time must keep them."""
+        due = self.harness.model.presence_due()
+        if not due:
+            return
+        member = data.draw(st.sampled_from(sorted(due)))
+        account_id, _, user_id = member.partition(" ")
+        self.harness.call("heartbeat", account_id, user_id, from_ms(due[member] - 1000), engine=engine)
+
+    @precondition(lambda self: self.presence_focus)
+    @rule(account_id=accounts, user_id=st.sampled_from(USERS), now=times, engine=engines, data=st.data())
+    def expire_stale_entry_again(
+        self, account_id: str, user_id: str, now: datetime, engine: int, data: st.DataObject
+    ) -> None:
+        """One more stale entry (``PresenceMachine`` weighs the presence rules up)."""
+        self.expire_stale_entry(account_id, user_id, now, engine, data)
+
+    @precondition(lambda self: self.presence_focus)
+    @rule(now=times, engine=engines, data=st.data())
+    def sweep_presence_again(self, now: datetime, engine: int, data: st.DataObject) -> None:
+        """One more presence sweep (``PresenceMachine`` weighs the presence rules up)."""
+        self.sweep_presence(now, engine, data)
 
     def deliver(
         self, account_id: str, ticket_id: str, channel: Channel, created_at: datetime, delay: timedelta, engine: int
@@ -872,6 +901,24 @@ class WaitingQueueMachine(ModelMachine):
 
 
 WAITING_QUEUE_SETTINGS = settings(MACHINE_SETTINGS, max_examples=15)
+
+
+class PresenceMachine(ModelMachine):
+    """The narrow machine with the presence timeout (issue 16, part 1) weighed up: heartbeats just before an
+    agent's time, more sweeps, and sweeps' stale entries, among tickets, statuses, capacities and releases."""
+
+    broad = False
+    presence_focus = True
+
+
+def test_presence_timeout_matches_model_on_real_redis(redis_url: str) -> None:
+    """On a real Redis only, for the suite's time: the broad machine covers fakeredis."""
+    try:
+        run_state_machine_as_test(real_redis_machine(PresenceMachine, redis_url), settings=WAITING_QUEUE_SETTINGS)
+    finally:
+        cleanup = redis.Redis.from_url(redis_url)
+        cleanup.flushdb()
+        cleanup.close()
 
 
 def test_waiting_queue_matches_model_on_real_redis(redis_url: str) -> None:
