@@ -71,8 +71,8 @@ from tests.support.waiting_queue import QueueState, automatic_assignments, check
 from worker.core.bulk import BATCH_SIZE, start_bulk_assign
 from worker.core.engine import Decision, Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of
-from worker.core.queries import Queries
 from worker.core.presence import expire, sweep_presence
+from worker.core.queries import Queries
 from worker.core.release import run_release, sweep_due
 from worker.core.text import text
 from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownUser
@@ -229,7 +229,7 @@ class EngineHarness:
         self,
         account_id: str,
         engine_call: Callable[[], Any],
-        model_call: Callable[[], tuple[Any, list[ModelEvent]]],
+        model_call: Callable[[], tuple[Any, list[ModelEvent] | dict[str, list[ModelEvent]]]],
         convert: Callable[[Any], Any] = lambda result: result,
     ) -> Any:
         """Run the model, then the engine; the same result (or refusal), the same new events and the same
@@ -428,7 +428,8 @@ class EngineHarness:
         beats = {u.user_id: u.last_heartbeat for u in self.queries.users(account_id) if u.last_heartbeat is not None}
         assert {user: epoch_ms(at) for user, at in beats.items()} == model.presence.heartbeats
         keys = AccountKeys.for_account(account_id)
-        stored = {text(m): int(score) for m, score in self.client.zrange(keys.presence_due, 0, -1, withscores=True)}
+        entries: list[tuple[bytes, float]] = self.client.zrange(keys.presence_due, 0, -1, withscores=True)  # type: ignore[assignment]
+        stored = {text(member): int(score) for member, score in entries}
         assert stored == self.model.presence_due()  # both accounts: they share the partition
         ready = [text(m) for m in self.client.zrange(keys.ready, 0, -1)]
         assert ready == (model.with_room() if model.capped else []), "ready"
@@ -808,7 +809,9 @@ class ModelMachine(RuleBasedStateMachine):
         self.harness.sweep_presence(now, engine)
 
     @rule(account_id=accounts, user_id=st.sampled_from(USERS), now=times, engine=engines, data=st.data())
-    def expire_stale_entry(self, account_id: str, user_id: str, now: datetime, engine: int, data: st.DataObject) -> None:
+    def expire_stale_entry(
+        self, account_id: str, user_id: str, now: datetime, engine: int, data: st.DataObject
+    ) -> None:
         """A sweep's step for an entry it read before the agent's time moved (a heartbeat, going Offline, a new
         timeout came between its read and its call): mostly for an Online agent around their time now, so that
         they are often *not* due yet and must stay Online; else for anyone at any time."""

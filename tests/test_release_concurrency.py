@@ -11,6 +11,7 @@ Online agent has room. Then: several releases of one account at once, and a rele
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -445,7 +446,7 @@ def test_a_release_whose_worker_dies_before_its_toasts_still_sends_them_within_6
 
 PRESENCE_ACCOUNTS = ("umbrella", "stark")
 """``umbrella``: a capacity and auto-assign (releases run as agents come back); ``stark``: round robin only."""
-PRESENCE_AGENTS = tuple(f"p{n:02}" for n in range(10))
+PRESENCE_AGENTS = tuple(f"p{n:02}" for n in range(16))
 PRESENCE_TIMEOUT = 1
 """Seconds: the least the product takes, so that many stretches time out within the test."""
 PRESENCE_LATE_BOUND = timedelta(seconds=5)
@@ -475,11 +476,13 @@ class PresenceDriver:
         self.app_open: dict[AgentKey, float] = {}
         """Agents whose app is open → when (monotonic) their next heartbeat is due."""
         self.steps: Counter[str] = Counter()
+        self.rescue: tuple[datetime, list[AgentKey], bytes] | None = None
+        """A wave waiting for its rescue: when it is due, its agents, the stream entry before it."""
 
     def next_beat(self) -> float:
-        """Mostly well within the timeout; one in five at its edge (0.9–1.1 timeouts)."""
-        edge = self.rng.random() < 0.2
-        return time.monotonic() + PRESENCE_TIMEOUT * (self.rng.uniform(0.9, 1.1) if edge else self.rng.uniform(0.2, 0.6))
+        """Mostly well within the timeout; one in five at its edge (0.95–1.1 timeouts)."""
+        share = self.rng.uniform(0.95, 1.1) if self.rng.random() < 0.2 else self.rng.uniform(0.2, 0.6)
+        return time.monotonic() + PRESENCE_TIMEOUT * share
 
     def go_online(self, key: AgentKey) -> None:
         now = utc_now()
@@ -495,6 +498,7 @@ class PresenceDriver:
         self.steps["heartbeat"] += 1
 
     def tick(self) -> None:
+        self.rescue_wave()
         rng, now = self.rng, utc_now()
         for key, due in sorted(self.app_open.items()):
             if time.monotonic() >= due:
@@ -504,7 +508,7 @@ class PresenceDriver:
         if roll < 0.03 and self.app_open:
             del self.app_open[rng.choice(sorted(self.app_open))]  # the app closed: no more heartbeats
             self.steps["closed"] += 1
-        elif roll < 0.05:
+        elif roll < 0.06:
             self.wave(utc_now())
         elif roll < 0.25:
             self.go_online((rng.choice(PRESENCE_ACCOUNTS), rng.choice(PRESENCE_AGENTS)))
@@ -516,12 +520,39 @@ class PresenceDriver:
                 self.steps["offline"] += 1
 
     def wave(self, now: datetime) -> None:
-        """Several open apps send one heartbeat with the same time, then close: due at the same millisecond."""
-        group = [key for key in sorted(self.app_open) if self.rng.random() < 0.5]
+        """Most open apps of one account send one heartbeat with the same time, then close: due at the same
+        millisecond, so the sweeps race on them. When the first of them is set Offline, the last of them (in the
+        sweep's order) send one more heartbeat at once (``rescue_wave``): the sweep that read them as due is
+        still working through the wave as it lands, and must keep them Online."""
+        account = self.rng.choice(PRESENCE_ACCOUNTS)
+        group = [key for key in sorted(self.app_open) if key[0] == account and self.rng.random() < 0.8]
         for key in group:
             self.heartbeat(key, now)
             del self.app_open[key]
+        if len(group) >= 4 and self.rescue is None:
+            last: Any = self.engine.client.xrevrange(self.engine.keys(account).events, count=1)
+            self.rescue = (now + timedelta(seconds=PRESENCE_TIMEOUT), group, last[0][0] if last else b"0-0")
         self.steps["wave"] += bool(group)
+
+    def rescue_wave(self) -> None:
+        """Once the rescue's wave is due: wait for its first timeout in the stream, then heartbeat its last three."""
+        if self.rescue is None or self.rescue[0] - utc_now() > timedelta(milliseconds=100):
+            return
+        _, group, after = self.rescue
+        self.rescue = None
+        stream, names = self.engine.keys(group[0][0]).events, {key[1] for key in group}
+        deadline = time.monotonic() + 3 * PRESENCE_TIMEOUT
+        while time.monotonic() < deadline:
+            reply: Any = self.engine.client.xread({stream: after}, count=100, block=20) or []
+            for _name, entries in reply:
+                for entry_id, fields in entries:
+                    after = entry_id
+                    data = json.loads(fields[b"data"])
+                    if data.get("reason") == "presence_timeout" and data.get("user_id") in names:
+                        for key in group[-3:]:
+                            self.heartbeat(key, utc_now())
+                        self.steps["rescue"] += 1
+                        return
 
     def expected_timeouts(self) -> dict[str, set[tuple[str, int]]]:
         """Per account, (agent, stretch) of every Online stretch not ended by hand: each must end in one timeout."""
@@ -561,7 +592,11 @@ def test_presence_timeouts_under_four_workers_come_once_on_time_and_never_set_an
     set Online but by a person, and no ticket assigned to an agent who was Offline; Redis ends as the
     streams say."""
     engine = Engine(real_redis)
-    engine.on_release = lambda account: enqueue_release(account, real_redis)
+
+    def ring(account: str) -> None:
+        enqueue_release(account, real_redis)
+
+    engine.on_release = ring
     for account in PRESENCE_ACCOUNTS:
         setup_account(engine, account, agents=PRESENCE_AGENTS)
         engine.set_presence_timeout(account, PRESENCE_TIMEOUT, "max", utc_now())
@@ -588,7 +623,8 @@ def test_presence_timeouts_under_four_workers_come_once_on_time_and_never_set_an
         tickets += batch
         enqueue_many(batch, real_redis)
         for ticket in rng.sample(tickets, min(len(tickets), rng.randint(0, 1))):  # room for the waiting queue
-            enqueue_close(TicketClose(account_id=ticket.account_id, ticket_id=ticket.ticket_id, at=utc_now()), real_redis)
+            close = TicketClose(account_id=ticket.account_id, ticket_id=ticket.ticket_id, at=utc_now())
+            enqueue_close(close, real_redis)
         driver.tick()
         time.sleep(rng.uniform(0.01, 0.05))
     driver.app_open.clear()  # every app closes: everyone Online times out
@@ -610,5 +646,5 @@ def test_presence_timeouts_under_four_workers_come_once_on_time_and_never_set_an
         timeouts += len(seen.timeouts)
         assert seen.timeouts and seen.tally.automatic, f"{account}: nothing timed out or nothing was assigned"
     assert real_redis.zcard(engine.keys(PRESENCE_ACCOUNTS[0]).presence_due) == 0, "an entry outlived its agent"
-    assert driver.steps["wave"] >= 3 and driver.steps["offline"] >= 1, driver.steps
+    assert driver.steps["wave"] >= 3 and driver.steps["rescue"] >= 1 and driver.steps["offline"] >= 1, driver.steps
     print(f"tickets={len(tickets)} steps={dict(driver.steps)} timeouts={timeouts} latest={latest.total_seconds():.3f}s")
