@@ -65,7 +65,6 @@ from schemas.inbound import BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from tests.support import replies
 from tests.support.model import Model, ModelEvent, Outcome, Refused, TeamRow, UnassignedRow, UserRow
-from tests.support.model_presence import epoch_ms
 from tests.support.snapshots import agent_counts
 from tests.support.waiting_queue import QueueState, automatic_assignments, check_step, stored_capacities
 from worker.core.bulk import BATCH_SIZE, start_bulk_assign
@@ -426,7 +425,7 @@ class EngineHarness:
         model = self.model.account(account_id)
         assert timeout == model.presence.timeout
         beats = {u.user_id: u.last_heartbeat for u in self.queries.users(account_id) if u.last_heartbeat is not None}
-        assert {user: epoch_ms(at) for user, at in beats.items()} == model.presence.heartbeats
+        assert {user: round(at.timestamp() * 1000) for user, at in beats.items()} == model.presence.heartbeats
         keys = AccountKeys.for_account(account_id)
         entries: list[tuple[bytes, float]] = self.client.zrange(keys.presence_due, 0, -1, withscores=True)  # type: ignore[assignment]
         stored = {text(member): int(score) for member, score in entries}

@@ -571,7 +571,7 @@ def check_timeouts(seen: AccountReplay, driver: PresenceDriver) -> timedelta:
     for timeout in seen.timeouts:
         beats = driver.beats[(account, timeout.agent_id)][timeout.episode]
         due_ms = ms(max(beats)) + PRESENCE_TIMEOUT * 1000
-        at_ms = ms(timeout.occurred_at)
+        at_ms = round(timeout.occurred_at.timestamp() * 1000)  # whole ms on the wire: no float truncation
         where = f"{account} {timeout.agent_id} stretch {timeout.episode}: Offline at {at_ms}, due at {due_ms}"
         assert at_ms >= due_ms, f"{where}: before the timeout (a heartbeat was ignored)"
         late = timedelta(milliseconds=at_ms - due_ms)
