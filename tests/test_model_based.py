@@ -1422,3 +1422,33 @@ def test_round_robin_off_over_an_opening_does_not_strand_the_after_hours_ticket(
         while rung:
             run_release(engine.scripts, engine.keys(rung.pop()), clock_at(later))
     assert Queries(engine.client).unassigned("acme") == []
+
+
+def test_a_presence_timeout_sets_offline_once_keeping_place_and_tickets_and_a_stale_entry_spares_a_fresh_heartbeat(
+    harness: EngineHarness,
+) -> None:
+    """The presence rules the machine draws at random, once for certain: a sweep step on an entry read before a
+    heartbeat moved it keeps the agent Online; the sweep sets Offline who is due (in time order), once; the
+    Offline agent keeps place and tickets, rings no release, and no heartbeat sets them Online again."""
+    h = harness
+    capped_account(h, ["ana", "ben"], capacity=1, auto_assign=True)
+    h.call("set_presence_timeout", "acme", 90, "max", NOW)
+    assert h.decide(ticket_created("acme", "t1", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    assert h.call("heartbeat", "acme", "ana", NOW + timedelta(seconds=60)) is True
+    assert h.expire("acme", "ana", NOW + timedelta(seconds=90)) is False  # her heartbeat moved her time
+    assert h.sweep_presence(NOW + timedelta(seconds=90)) == [("acme", "ben")]
+    h.check_views()
+    assert h.sweep_presence(NOW + timedelta(seconds=150)) == [("acme", "ana")]
+    assert h.sweep_presence(NOW + timedelta(seconds=151)) == []
+    assert h.expire("acme", "ana", NOW + timedelta(seconds=152)) is False  # a racing sweep: no second event
+    assert h.call("heartbeat", "acme", "ana", NOW + timedelta(seconds=153)) is False  # still Offline
+    assert [(u.user_id, u.status.value, u.load) for u in h.queries.users("acme")][:2] == [
+        ("ana", "offline", 1),
+        ("ben", "offline", 0),
+    ]
+    assert h.queued == []
+    h.call("set_status", "acme", "ben", AgentStatus.ONLINE, "ben", NOW + timedelta(seconds=200))  # by hand
+    assert h.decide(ticket_created("acme", "t2", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ben"
+    h.call("set_presence_timeout", "acme", None, "max", NOW)
+    assert h.sweep_presence(NOW + timedelta(days=30)) == []  # no timeout: nobody is swept
+    h.check_views()
