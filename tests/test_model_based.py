@@ -70,8 +70,10 @@ from tests.support.waiting_queue import QueueState, automatic_assignments, check
 from worker.core.bulk import BATCH_SIZE, start_bulk_assign
 from worker.core.engine import Decision, Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of
+from worker.core.presence import expire, sweep_presence
 from worker.core.queries import Queries
 from worker.core.release import run_release, sweep_due
+from worker.core.text import text
 from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownUser
 from worker.runtime.runner import make_worker
 
@@ -100,6 +102,11 @@ CAPACITIES = (None, 1, 1, 2, 3, 0)
 """Capacities the rules set: small, so that agents reach them; 0 is refused (``InvalidInput``)."""
 SEED_CAPACITIES = ((None, False), (1, True), (2, True), (1, True), (1, False))
 """The account's capacity and auto-assign to start with."""
+PRESENCE_TIMEOUTS = (None, 1, 90, 900, 7200, 86400, 0)
+"""Presence timeouts the rules set (seconds): from one second to a day; 0 is refused (``InvalidInput``)."""
+SEED_PRESENCE = (None, 90, 900, 7200)
+PRESENCE_OFFSETS = tuple(timedelta(milliseconds=ms) for ms in (-1, 0, 0, 1, 5000, 3_600_000))
+"""Where a presence sweep runs relative to an agent's time: just before, at, just after, later."""
 SEED_ROLES = (Role.AGENT, Role.AGENT, Role.AGENT, Role.OWNER, Role.ADMIN, Role.MANAGER, Role.VIEWER)
 """Roles of the initial users (agents weighted up, so that tickets get assigned)."""
 
@@ -126,6 +133,11 @@ def ticket_created(
         {"account_id": account_id, "ticket_id": ticket_id, "channel": channel, "created_at": created_at},
         context={"now": now},
     )
+
+
+def from_ms(ms: int) -> datetime:
+    """The instant of ``ms`` (epoch milliseconds), exactly."""
+    return datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000)
 
 
 def clock_at(moment: datetime) -> Callable[[], datetime]:
@@ -216,7 +228,7 @@ class EngineHarness:
         self,
         account_id: str,
         engine_call: Callable[[], Any],
-        model_call: Callable[[], tuple[Any, list[ModelEvent]]],
+        model_call: Callable[[], tuple[Any, list[ModelEvent] | dict[str, list[ModelEvent]]]],
         convert: Callable[[Any], Any] = lambda result: result,
     ) -> Any:
         """Run the model, then the engine; the same result (or refusal), the same new events and the same
@@ -226,7 +238,7 @@ class EngineHarness:
         self.clean = False
         self.touched.add(account_id)
         try:
-            expected, expected_events = model_call()
+            expected, expected_events = model_call()  # events of account_id, or a dict by account (a sweep)
         except HelpdeskError as refusal:
             self.note(f"refused: {type(refusal).__name__}")
             try:
@@ -241,9 +253,10 @@ class EngineHarness:
                 self.note(f"ticket: {expected.outcome} {expected.reason}{' (duplicate)' if expected.duplicate else ''}")
             actual = convert(engine_call())
             assert actual == expected
+        by_account = expected_events if isinstance(expected_events, dict) else {account_id: expected_events}
         for account in ACCOUNTS:  # the other account's stream must not move
             self.step_events[account] = self.new_events(account)
-            assert self.step_events[account] == (expected_events if account == account_id else [])
+            assert self.step_events[account] == by_account.get(account, [])
         assert sorted(self.rung) == sorted(self.model.rung), "releases rung"
         if self.rung:
             self.note("release rung")
@@ -338,6 +351,31 @@ class EngineHarness:
         self.note(f"sweep: {'rang' if rung else 'nothing due'}")
         return rung
 
+    def sweep_presence(self, now: datetime, engine: int = 0) -> list[tuple[str, str]]:
+        """The workers' presence sweep at ``now`` (``worker.core.presence.sweep_presence``): ``(account, agent)``
+        of each agent it set Offline, in its order; the events of both accounts are checked."""
+        scripts, keys_of = self.engines[engine].scripts, self.engines[engine].keys
+        self.touched.update(ACCOUNTS)
+        expired: list[tuple[str, str]] = self.check(
+            ACCOUNTS[0],
+            lambda: sweep_presence(scripts, keys_of, DEFAULT_PARTITIONS, now),
+            lambda: self.model.sweep_presence(now),
+        )
+        self.note(f"presence sweep: {len(expired) if expired else 'nobody'} Offline")
+        return expired
+
+    def expire(self, account_id: str, user_id: str, now: datetime, engine: int = 0) -> bool:
+        """One step of a sweep (``worker.core.presence.expire``) for an entry it may have read before a heartbeat
+        moved it (a sweep racing a heartbeat): whether ``user_id`` went Offline."""
+        scripts, keys = self.engines[engine].scripts, self.engines[engine].keys(account_id)
+        went_offline: bool = self.check(
+            account_id,
+            lambda: expire(scripts, keys, user_id, now),
+            lambda: self.model.expire_presence(account_id, user_id, now),
+        )
+        self.note(f"expire: {'Offline' if went_offline else 'kept'}")
+        return went_offline
+
     def decide(self, ticket: TicketCreated, now: datetime, engine: int = 0) -> Outcome:
         outcome: Outcome = self.check(
             ticket.account_id,
@@ -372,12 +410,28 @@ class EngineHarness:
             assert capacities == self.model.capacities(account_id)
             teams = [TeamRow(t.team_id, t.members, t.online) for t in self.queries.teams(account_id)]
             assert teams == self.model.teams(account_id)
+            self.check_presence(account_id, current.presence_timeout_seconds)
             state = QueueState.of(current.round_robin, capacities, users, unassigned)
             self.check_waiting_queue(account_id, state)
         self.step_events.clear()  # consumed: a step that calls nothing (skipped) brings no events
         self.released = None
         self.touched.clear()
         self.clean = True
+
+    def check_presence(self, account_id: str, timeout: int | None) -> None:
+        """Issue 16, part 1: the timeout and last heartbeats shown are the model's; ``presence_due`` holds exactly
+        the Online agents of the accounts with a timeout, at last heartbeat + timeout (no lag: every change
+        re-files at once); ``ready`` holds exactly the Online agents below capacity while a capacity is set."""
+        model = self.model.account(account_id)
+        assert timeout == model.presence.timeout
+        beats = {u.user_id: u.last_heartbeat for u in self.queries.users(account_id) if u.last_heartbeat is not None}
+        assert {user: round(at.timestamp() * 1000) for user, at in beats.items()} == model.presence.heartbeats
+        keys = AccountKeys.for_account(account_id)
+        entries: list[tuple[bytes, float]] = self.client.zrange(keys.presence_due, 0, -1, withscores=True)  # type: ignore[assignment]
+        stored = {text(member): int(score) for member, score in entries}
+        assert stored == self.model.presence_due()  # both accounts: they share the partition
+        ready = [text(m) for m in self.client.zrange(keys.ready, 0, -1)]
+        assert ready == (model.with_room() if model.capped else []), "ready"
 
     def check_waiting_queue(self, account_id: str, state: QueueState) -> None:
         events = self.step_events.get(account_id, [])
@@ -406,6 +460,8 @@ class ModelMachine(RuleBasedStateMachine):
     """False narrows the machine to capacity and the waiting queue (``WaitingQueueMachine``): the rules about
     other concerns (roles, other users' status, office hours, redeliveries, teams, closes before their
     ticket) are off, so that more of each run is tickets, closes, capacity and releases."""
+    presence_focus = False
+    """True adds rules weighing the presence timeout up (``PresenceMachine``)."""
 
     def make_client(self) -> redis.Redis:
         raise NotImplementedError
@@ -422,6 +478,7 @@ class ModelMachine(RuleBasedStateMachine):
         after a failed check: hypothesis calls this anyway, and a second failure would hide the first.)"""
         if self.harness.clean:
             self.harness.check_views()  # both accounts
+            self.harness.sweep_presence(LAST_OPENING)  # every heartbeat is older than a day: all timed out
             self.harness.sweep(LAST_OPENING)
             while self.harness.queued:
                 self.harness.release(self.harness.queued.pop(0), LAST_OPENING)
@@ -439,6 +496,7 @@ class ModelMachine(RuleBasedStateMachine):
         billing=st.tuples(*[st.sets(st.sampled_from(USERS), min_size=1)] * len(ACCOUNTS)),
         support=st.tuples(*[st.sampled_from(USERS)] * len(ACCOUNTS)),
         capacity=st.tuples(*[st.sampled_from(SEED_CAPACITIES)] * len(ACCOUNTS)),
+        presence=st.tuples(*[st.sampled_from(SEED_PRESENCE)] * len(ACCOUNTS)),
         arrivals=st.lists(st.tuples(accounts, st.sampled_from(list(Channel)), times, delays), max_size=6),
     )
     def seed_accounts(
@@ -451,6 +509,7 @@ class ModelMachine(RuleBasedStateMachine):
         billing: tuple[set[str], ...],
         support: tuple[str, ...],
         capacity: tuple[tuple[int | None, bool], ...],
+        presence: tuple[int | None, ...],
         arrivals: list[tuple[str, Channel, datetime, timedelta]],
     ) -> MultipleResults[str]:
         """Every user exists in both accounts (``max`` can manage), round robin mostly on, two teams of users
@@ -476,6 +535,8 @@ class ModelMachine(RuleBasedStateMachine):
             if cap is not None:
                 self.set_capacity(account_id, cap, None, "max", NOW, 0)
                 self.set_auto_assign(account_id, auto_assign, "max", NOW, 1)
+            if presence[index] is not None:
+                self.set_presence_timeout(account_id, presence[index], "max", NOW, 0)
         ticket_ids = [self.arrive(account_id, channel, at, delay, 0) for account_id, channel, at, delay in arrivals]
         for index, account_id in enumerate(ACCOUNTS):
             for position, user_id in enumerate(sorted(online[index])):  # a viewer is refused, and checked
@@ -717,6 +778,74 @@ class ModelMachine(RuleBasedStateMachine):
             now = data.draw(st.sampled_from(openings)) + data.draw(delays) / 60  # up to 3 minutes late
         self.harness.sweep(now)
 
+    @rule(
+        account_id=accounts,
+        seconds=st.sampled_from(PRESENCE_TIMEOUTS),
+        actor_id=st.sampled_from(("max", "max", *ACTORS)),
+        now=times,
+        engine=engines,
+    )
+    def set_presence_timeout(
+        self, account_id: str, seconds: int | None, actor_id: str, now: datetime, engine: int
+    ) -> None:
+        """Set, change or clear the presence timeout (issue 16), by a random actor, mostly ``max``: every Online
+        agent is filed from their last heartbeat, or taken out."""
+        self.harness.call("set_presence_timeout", account_id, seconds, actor_id, now, engine=engine)
+
+    @rule(account_id=accounts, user_id=st.sampled_from(ACTORS), now=times, engine=engines)
+    def heartbeat(self, account_id: str, user_id: str, now: datetime, engine: int) -> None:
+        """A heartbeat of anyone (Offline, a viewer, ``ghost``), at any time: it moves an Online agent's time, and
+        sets nobody Online."""
+        self.harness.call("heartbeat", account_id, user_id, now, engine=engine)
+
+    @rule(now=times, engine=engines, data=st.data())
+    def sweep_presence(self, now: datetime, engine: int, data: st.DataObject) -> None:
+        """The workers' presence sweep, mostly just before, at or just after an Online agent's time, else at any
+        time (with time running back and forth, as the rules' ``now`` do)."""
+        due = sorted(set(self.harness.model.presence_due().values()))
+        if due and data.draw(st.integers(0, 3)) > 0:
+            now = from_ms(data.draw(st.sampled_from(due))) + data.draw(st.sampled_from(PRESENCE_OFFSETS))
+        self.harness.sweep_presence(now, engine)
+
+    @rule(account_id=accounts, user_id=st.sampled_from(USERS), now=times, engine=engines, data=st.data())
+    def expire_stale_entry(
+        self, account_id: str, user_id: str, now: datetime, engine: int, data: st.DataObject
+    ) -> None:
+        """A sweep's step for an entry it read before the agent's time moved (a heartbeat, going Offline, a new
+        timeout came between its read and its call): mostly for an Online agent around their time now, so that
+        they are often *not* due yet and must stay Online; else for anyone at any time."""
+        due = self.harness.model.presence_due()
+        if due and data.draw(st.integers(0, 3)) > 0:
+            member = data.draw(st.sampled_from(sorted(due)))
+            account_id, _, user_id = member.partition(" ")
+            now = from_ms(due[member] + data.draw(st.sampled_from((-3_600_000, -1, -1, 0, 1))))
+        self.harness.expire(account_id, user_id, now, engine)
+
+    @precondition(lambda self: self.presence_focus)
+    @rule(engine=engines, data=st.data())
+    def heartbeat_before_due(self, engine: int, data: st.DataObject) -> None:
+        """An Online agent's heartbeat shortly before their time: a sweep at the old time must keep them."""
+        due = self.harness.model.presence_due()
+        if not due:
+            return
+        member = data.draw(st.sampled_from(sorted(due)))
+        account_id, _, user_id = member.partition(" ")
+        self.harness.call("heartbeat", account_id, user_id, from_ms(due[member] - 1000), engine=engine)
+
+    @precondition(lambda self: self.presence_focus)
+    @rule(account_id=accounts, user_id=st.sampled_from(USERS), now=times, engine=engines, data=st.data())
+    def expire_stale_entry_again(
+        self, account_id: str, user_id: str, now: datetime, engine: int, data: st.DataObject
+    ) -> None:
+        """One more stale entry (``PresenceMachine`` weighs the presence rules up)."""
+        self.expire_stale_entry(account_id, user_id, now, engine, data)
+
+    @precondition(lambda self: self.presence_focus)
+    @rule(now=times, engine=engines, data=st.data())
+    def sweep_presence_again(self, now: datetime, engine: int, data: st.DataObject) -> None:
+        """One more presence sweep (``PresenceMachine`` weighs the presence rules up)."""
+        self.sweep_presence(now, engine, data)
+
     def deliver(
         self, account_id: str, ticket_id: str, channel: Channel, created_at: datetime, delay: timedelta, engine: int
     ) -> None:
@@ -774,6 +903,24 @@ class WaitingQueueMachine(ModelMachine):
 
 
 WAITING_QUEUE_SETTINGS = settings(MACHINE_SETTINGS, max_examples=15)
+
+
+class PresenceMachine(ModelMachine):
+    """The narrow machine with the presence timeout (issue 16, part 1) weighed up: heartbeats just before an
+    agent's time, more sweeps, and sweeps' stale entries, among tickets, statuses, capacities and releases."""
+
+    broad = False
+    presence_focus = True
+
+
+def test_presence_timeout_matches_model_on_real_redis(redis_url: str) -> None:
+    """On a real Redis only, for the suite's time: the broad machine covers fakeredis."""
+    try:
+        run_state_machine_as_test(real_redis_machine(PresenceMachine, redis_url), settings=WAITING_QUEUE_SETTINGS)
+    finally:
+        cleanup = redis.Redis.from_url(redis_url)
+        cleanup.flushdb()
+        cleanup.close()
 
 
 def test_waiting_queue_matches_model_on_real_redis(redis_url: str) -> None:
@@ -1275,3 +1422,33 @@ def test_round_robin_off_over_an_opening_does_not_strand_the_after_hours_ticket(
         while rung:
             run_release(engine.scripts, engine.keys(rung.pop()), clock_at(later))
     assert Queries(engine.client).unassigned("acme") == []
+
+
+def test_a_presence_timeout_sets_offline_once_keeping_place_and_tickets_and_a_stale_entry_spares_a_fresh_heartbeat(
+    harness: EngineHarness,
+) -> None:
+    """The presence rules the machine draws at random, once for certain: a sweep step on an entry read before a
+    heartbeat moved it keeps the agent Online; the sweep sets Offline who is due (in time order), once; the
+    Offline agent keeps place and tickets, rings no release, and no heartbeat sets them Online again."""
+    h = harness
+    capped_account(h, ["ana", "ben"], capacity=1, auto_assign=True)
+    h.call("set_presence_timeout", "acme", 90, "max", NOW)
+    assert h.decide(ticket_created("acme", "t1", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    assert h.call("heartbeat", "acme", "ana", NOW + timedelta(seconds=60)) is True
+    assert h.expire("acme", "ana", NOW + timedelta(seconds=90)) is False  # her heartbeat moved her time
+    assert h.sweep_presence(NOW + timedelta(seconds=90)) == [("acme", "ben")]
+    h.check_views()
+    assert h.sweep_presence(NOW + timedelta(seconds=150)) == [("acme", "ana")]
+    assert h.sweep_presence(NOW + timedelta(seconds=151)) == []
+    assert h.expire("acme", "ana", NOW + timedelta(seconds=152)) is False  # a racing sweep: no second event
+    assert h.call("heartbeat", "acme", "ana", NOW + timedelta(seconds=153)) is False  # still Offline
+    assert [(u.user_id, u.status.value, u.load) for u in h.queries.users("acme")][:2] == [
+        ("ana", "offline", 1),
+        ("ben", "offline", 0),
+    ]
+    assert h.queued == []
+    h.call("set_status", "acme", "ben", AgentStatus.ONLINE, "ben", NOW + timedelta(seconds=200))  # by hand
+    assert h.decide(ticket_created("acme", "t2", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ben"
+    h.call("set_presence_timeout", "acme", None, "max", NOW)
+    assert h.sweep_presence(NOW + timedelta(days=30)) == []  # no timeout: nobody is swept
+    h.check_views()

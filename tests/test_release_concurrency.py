@@ -11,11 +11,13 @@ Online agent has room. Then: several releases of one account at once, and a rele
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -438,3 +440,211 @@ def test_a_release_whose_worker_dies_before_its_toasts_still_sends_them_within_6
     seen = replay(real_redis, "acme", {t.ticket_id: ms(t.created_at) for t in tickets})
     assert len(seen.released_to) == 6
     assert seen.untoasted() == [], "released tickets whose agents were never told"
+
+
+# --- the presence timeout (issue 16, part 1) under real workers -------------------------------------------
+
+PRESENCE_ACCOUNTS = ("umbrella", "stark")
+"""``umbrella``: a capacity and auto-assign (releases run as agents come back); ``stark``: round robin only."""
+PRESENCE_AGENTS = tuple(f"p{n:02}" for n in range(16))
+PRESENCE_TIMEOUT = 1
+"""Seconds: the least the product takes, so that many stretches time out within the test."""
+PRESENCE_LATE_BOUND = timedelta(seconds=5)
+"""Issue 16: an agent is set Offline at most 5 s after their timeout."""
+PRESENCE_SECONDS = float(os.environ.get("HELPDESK_RR_PRESENCE_SECONDS", "15"))
+"""How long the agents' apps come and go while tickets flow."""
+
+AgentKey = tuple[str, str]
+
+
+class PresenceDriver:
+    """The agents' apps: heartbeats while open (mostly well within the timeout, sometimes right at its edge, where
+    they race the sweeps), apps closed one at a time or in waves (several agents with the same last heartbeat:
+    due at the same millisecond, so the four workers' sweeps race on the same entries), agents going Online
+    again by hand and now and then Offline by hand.
+
+    ``beats`` keeps, per agent and Online stretch, the time of every heartbeat that counted: going Online, and
+    each heartbeat that found them Online (the engine's reply says so; one that came after the sweep set
+    them Offline does not count). The driver is the only one setting anyone Online, so its stretches are the
+    stream's, in order."""
+
+    def __init__(self, engine: Engine, rng: random.Random) -> None:
+        self.engine, self.rng = engine, rng
+        self.stretch: Counter[AgentKey] = Counter()
+        self.beats: dict[AgentKey, dict[int, list[datetime]]] = {}
+        self.ended_by_hand: set[tuple[AgentKey, int]] = set()
+        self.app_open: dict[AgentKey, float] = {}
+        """Agents whose app is open → when (monotonic) their next heartbeat is due."""
+        self.steps: Counter[str] = Counter()
+        self.rescue: tuple[datetime, list[AgentKey], bytes] | None = None
+        """A wave waiting for its rescue: when it is due, its agents, the stream entry before it."""
+
+    def next_beat(self) -> float:
+        """Mostly well within the timeout; one in five at its edge (0.95–1.1 timeouts)."""
+        share = self.rng.uniform(0.95, 1.1) if self.rng.random() < 0.2 else self.rng.uniform(0.2, 0.6)
+        return time.monotonic() + PRESENCE_TIMEOUT * share
+
+    def go_online(self, key: AgentKey) -> None:
+        now = utc_now()
+        if self.engine.set_status(key[0], key[1], AgentStatus.ONLINE, key[1], now):
+            self.stretch[key] += 1
+            self.beats.setdefault(key, {})[self.stretch[key]] = [now]
+            self.steps["online"] += 1
+        self.app_open[key] = self.next_beat()
+
+    def heartbeat(self, key: AgentKey, now: datetime) -> None:
+        if self.engine.heartbeat(key[0], key[1], now):  # Online when it landed: it counts for this stretch
+            self.beats[key][self.stretch[key]].append(now)
+        self.steps["heartbeat"] += 1
+
+    def tick(self) -> None:
+        self.rescue_wave()
+        rng, now = self.rng, utc_now()
+        for key, due in sorted(self.app_open.items()):
+            if time.monotonic() >= due:
+                self.heartbeat(key, now)
+                self.app_open[key] = self.next_beat()
+        roll = rng.random()
+        if roll < 0.03 and self.app_open:
+            del self.app_open[rng.choice(sorted(self.app_open))]  # the app closed: no more heartbeats
+            self.steps["closed"] += 1
+        elif roll < 0.06:
+            self.wave(utc_now())
+        elif roll < 0.25:
+            self.go_online((rng.choice(PRESENCE_ACCOUNTS), rng.choice(PRESENCE_AGENTS)))
+        elif roll < 0.26 and self.app_open:
+            key = rng.choice(sorted(self.app_open))
+            del self.app_open[key]
+            if self.engine.set_status(key[0], key[1], AgentStatus.OFFLINE, key[1], utc_now()):
+                self.ended_by_hand.add((key, self.stretch[key]))
+                self.steps["offline"] += 1
+
+    def wave(self, now: datetime) -> None:
+        """Most open apps of one account send one heartbeat with the same time, then close: due at the same
+        millisecond, so the sweeps race on them. When the first of them is set Offline, the last of them (in the
+        sweep's order) send one more heartbeat at once (``rescue_wave``): the sweep that read them as due is
+        still working through the wave as it lands, and must keep them Online."""
+        account = self.rng.choice(PRESENCE_ACCOUNTS)
+        group = [key for key in sorted(self.app_open) if key[0] == account and self.rng.random() < 0.8]
+        for key in group:
+            self.heartbeat(key, now)
+            del self.app_open[key]
+        if len(group) >= 4 and self.rescue is None:
+            last: Any = self.engine.client.xrevrange(self.engine.keys(account).events, count=1)
+            self.rescue = (now + timedelta(seconds=PRESENCE_TIMEOUT), group, last[0][0] if last else b"0-0")
+        self.steps["wave"] += bool(group)
+
+    def rescue_wave(self) -> None:
+        """Once the rescue's wave is due: wait for its first timeout in the stream, then heartbeat its last three."""
+        if self.rescue is None or self.rescue[0] - utc_now() > timedelta(milliseconds=100):
+            return
+        _, group, after = self.rescue
+        self.rescue = None
+        stream, names = self.engine.keys(group[0][0]).events, {key[1] for key in group}
+        deadline = time.monotonic() + 3 * PRESENCE_TIMEOUT
+        while time.monotonic() < deadline:
+            reply: Any = self.engine.client.xread({stream: after}, count=100, block=20) or []
+            for _name, entries in reply:
+                for entry_id, fields in entries:
+                    after = entry_id
+                    data = json.loads(fields[b"data"])
+                    if data.get("reason") == "presence_timeout" and data.get("user_id") in names:
+                        for key in group[-3:]:
+                            self.heartbeat(key, utc_now())
+                        self.steps["rescue"] += 1
+                        return
+
+    def expected_timeouts(self) -> dict[str, set[tuple[str, int]]]:
+        """Per account, (agent, stretch) of every Online stretch not ended by hand: each must end in one timeout."""
+        expected: dict[str, set[tuple[str, int]]] = {account: set() for account in PRESENCE_ACCOUNTS}
+        for key, stretches in self.beats.items():
+            for stretch in stretches:
+                if (key, stretch) not in self.ended_by_hand:
+                    expected[key[0]].add((key[1], stretch))
+        return expected
+
+
+def check_timeouts(seen: AccountReplay, driver: PresenceDriver) -> timedelta:
+    """Each timeout came no earlier than the stretch's last heartbeat + the timeout and at most the issue's bound
+    after it; each stretch not ended by hand ended in exactly one. Returns the latest one's delay."""
+    account, latest = seen.account_id, timedelta(0)
+    for timeout in seen.timeouts:
+        beats = driver.beats[(account, timeout.agent_id)][timeout.episode]
+        due_ms = ms(max(beats)) + PRESENCE_TIMEOUT * 1000
+        at_ms = round(timeout.occurred_at.timestamp() * 1000)  # whole ms on the wire: no float truncation
+        where = f"{account} {timeout.agent_id} stretch {timeout.episode}: Offline at {at_ms}, due at {due_ms}"
+        assert at_ms >= due_ms, f"{where}: before the timeout (a heartbeat was ignored)"
+        late = timedelta(milliseconds=at_ms - due_ms)
+        assert late <= PRESENCE_LATE_BOUND, f"{where}: {late} late"
+        latest = max(latest, late)
+    ended = [(t.agent_id, t.episode) for t in seen.timeouts]
+    assert sorted(ended) == sorted(driver.expected_timeouts()[account]), f"{account}: timeouts per Online stretch"
+    assert {a: n for a, n in seen.episodes.items()} == {k[1]: n for k, n in driver.stretch.items() if k[0] == account}
+    return latest
+
+
+def test_presence_timeouts_under_four_workers_come_once_on_time_and_never_set_anyone_online(
+    real_redis: redis.Redis, redis_url: str, processes: list[Worker]
+) -> None:
+    """Agents' apps come and go while tickets flow, closes free room and releases run; four workers' sweeps race
+    on the same due entries. The replayed streams show one ``presence_timeout`` per Online stretch whose
+    heartbeats stopped, never before the last heartbeat + the timeout nor more than 5 s after it, nobody
+    set Online but by a person, and no ticket assigned to an agent who was Offline; Redis ends as the
+    streams say."""
+    engine = Engine(real_redis)
+
+    def ring(account: str) -> None:
+        enqueue_release(account, real_redis)
+
+    engine.on_release = ring
+    for account in PRESENCE_ACCOUNTS:
+        setup_account(engine, account, agents=PRESENCE_AGENTS)
+        engine.set_presence_timeout(account, PRESENCE_TIMEOUT, "max", utc_now())
+    engine.set_capacity("umbrella", 2, "max", utc_now())
+    engine.set_auto_assign("umbrella", True, "max", utc_now())
+    processes.extend(start_worker(redis_url) for _ in range(WORKERS))  # one sweeper each
+    wait_for(lambda: len(worker_pids(real_redis)) == WORKERS, 30, f"{WORKERS} workers started")
+
+    rng = random.Random(int(os.environ.get("HELPDESK_RR_STRESS_SEED", "16")))
+    driver = PresenceDriver(engine, rng)
+    tickets: list[TicketCreated] = []
+    channels = [Channel.EMAIL, Channel.SMS, Channel.SOCIAL]
+    started = time.monotonic()
+    while time.monotonic() - started < PRESENCE_SECONDS:
+        batch = [
+            TicketCreated(
+                account_id=rng.choice(PRESENCE_ACCOUNTS),
+                ticket_id=f"q{len(tickets) + n}",
+                channel=rng.choice(channels),
+                created_at=utc_now(),
+            )
+            for n in range(rng.randint(0, 3))
+        ]
+        tickets += batch
+        enqueue_many(batch, real_redis)
+        for ticket in rng.sample(tickets, min(len(tickets), rng.randint(0, 1))):  # room for the waiting queue
+            close = TicketClose(account_id=ticket.account_id, ticket_id=ticket.ticket_id, at=utc_now())
+            enqueue_close(close, real_redis)
+        driver.tick()
+        time.sleep(rng.uniform(0.01, 0.05))
+    driver.app_open.clear()  # every app closes: everyone Online times out
+    everyone_offline = lambda: not any(real_redis.zcard(engine.keys(a).online) for a in PRESENCE_ACCOUNTS)  # noqa: E731
+    wait_for(everyone_offline, SETTLE_SECONDS, "every agent timed out")
+    settle(real_redis, engine, PRESENCE_ACCOUNTS)
+    for process in processes:
+        assert stop_worker(process) == 0
+    assert Queue(QUEUE_NAME, connection=real_redis, serializer=SERIALIZER).failed_job_registry.count == 0
+
+    created = {t.ticket_id: ms(t.created_at) for t in tickets}
+    latest, timeouts = timedelta(0), 0
+    for account in PRESENCE_ACCOUNTS:
+        seen = replay(real_redis, account, created)
+        assert set(seen.decisions) == {t.ticket_id for t in tickets if t.account_id == account}
+        assert seen.untoasted() == [], f"{account}: released tickets nobody was toasted about"
+        check_redis_agrees(real_redis, engine, seen)
+        latest = max(latest, check_timeouts(seen, driver))
+        timeouts += len(seen.timeouts)
+        assert seen.timeouts and seen.tally.automatic, f"{account}: nothing timed out or nothing was assigned"
+    assert real_redis.zcard(engine.keys(PRESENCE_ACCOUNTS[0]).presence_due) == 0, "an entry outlived its agent"
+    assert driver.steps["wave"] >= 3 and driver.steps["rescue"] >= 1 and driver.steps["offline"] >= 1, driver.steps
+    print(f"tickets={len(tickets)} steps={dict(driver.steps)} timeouts={timeouts} latest={latest.total_seconds():.3f}s")

@@ -56,6 +56,7 @@ Choices the model mirrors from the engine where PRODUCT.md is silent (see docs/D
   workers' sweep and the end of a bulk job also count after-hours tickets whose opening has come.
   ``Model.rung`` lists the releases rung, for the harness to compare with the engine's.
 * A bulk job ignores capacity; its result names the agents it assigned to who are now above capacity.
+* The presence timeout (issue 16, part 1): tests/support/model_presence.py, a mixin of ``Model``.
 * A redelivery of a ticket a bulk job handled returns what the ticket is now: ``Decision.reason`` is
   ``"round_robin"`` for every assigned ticket (the engine reports no other assigned reason), and the
   unassigned reason (e.g. ``no_team_member_online``) otherwise.
@@ -73,6 +74,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import MAX_BULK_TICKETS, TicketCreated
 from schemas.office_hours import OfficeHours
+from tests.support.model_presence import PresenceRules, PresenceState, epoch_ms
 from worker.core.bulk import BATCH_SIZE, EmptyTeam, UnknownTeam
 from worker.core.office_hours import gate
 from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownAccount, UnknownUser
@@ -166,6 +168,8 @@ class AccountModel:
     (reopened, it waits for its opening to be noticed again)."""
     release_owed: bool = False
     """A release has been rung (its job enqueued) and no release has run since: another trigger rings nothing."""
+    presence: PresenceState = field(default_factory=PresenceState)
+    """The presence timeout and the last heartbeats (tests/support/model_presence.py)."""
 
     def assignee(self, ticket_id: str) -> str | None:
         stored = self.decided.get(ticket_id)
@@ -254,7 +258,7 @@ def _settles(method: F) -> F:
     return cast(F, run)
 
 
-class Model:
+class Model(PresenceRules):
     """The reference model: any number of accounts, each fully independent."""
 
     def __init__(self) -> None:
@@ -327,6 +331,7 @@ class Model:
             if user_id not in account.places:
                 account.places[user_id] = account.next_place()  # never in the rotation: back of the line
             account.online.add(user_id)
+            account.presence.heartbeats[user_id] = epoch_ms(now)  # going Online counts as a heartbeat
         else:
             if user_id not in account.online:
                 return False, []

@@ -14,7 +14,11 @@ the waiting queue"):
 - with auto-assign on, no automatic assignment takes a ticket while an older eligible one waits (a
   newer ticket never overtakes an older one); the release's *run* order is not checked for being
   monotonic: a reopened or late older ticket rightly joins the head of the queue mid-release;
-- every release toast names tickets released to its recipient, each ticket in one toast only.
+- every release toast names tickets released to its recipient, each ticket in one toast only;
+- every ``agent.status_changed`` is a change (never Offline twice: racing presence sweeps emit one event), an
+  Online one is a person's (``manual``, with an actor: nobody is set Online automatically), and a
+  ``presence_timeout`` one has no actor and comes only with a timeout set; ``timeouts`` lists them with the
+  Online stretch they ended, for the test to hold against the heartbeats it sent.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 RELEASABLE = frozenset({"no_agent_online", "all_agents_at_capacity", "older_tickets_waiting", "reopened"})
@@ -47,6 +52,16 @@ class Tally:
     release_runs: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class Timeout:
+    """One ``agent.status_changed`` Offline with reason ``presence_timeout``."""
+
+    agent_id: str
+    episode: int
+    """Which of the agent's Online stretches it ended (1: the first time they went Online)."""
+    occurred_at: datetime
+
+
 @dataclass
 class AccountReplay:
     """One account's stream, applied event by event; ``created_ms`` gives every ticket's arrival (ms)."""
@@ -67,6 +82,11 @@ class AccountReplay:
     toasted: Counter[str] = field(default_factory=Counter)
     decisions: Counter[str] = field(default_factory=Counter)
     tally: Tally = field(default_factory=Tally)
+    presence_timeout: int | None = None
+    episodes: Counter[str] = field(default_factory=Counter)
+    """Agent → how many times they went Online (the stream's, in order): their current Online stretch."""
+    timeouts: list[Timeout] = field(default_factory=list)
+    """Every ``presence_timeout`` Offline, in stream order."""
     _heap: list[tuple[int, str]] = field(default_factory=list)
     _index: int = 0
     _previous: Any = None
@@ -205,12 +225,25 @@ class AccountReplay:
             assert self.toasted[ticket] == 1, f"{self._where(event)}: {ticket} toasted twice"
 
     def _agent_status_changed(self, event: Any) -> None:
-        (self.online.add if event.status.value == "online" else self.online.discard)(event.user_id)
+        agent, online, reason = event.user_id, event.status.value == "online", event.reason.value
+        where = f"{self._where(event)} {agent} {event.status.value} ({reason})"
+        assert online != (agent in self.online), f"{where}: not a change (one event per change, never two)"
+        if online:
+            assert reason == "manual" and event.actor_id is not None, f"{where}: set Online automatically"
+            self.online.add(agent)
+            self.episodes[agent] += 1
+            return
+        self.online.discard(agent)
+        if reason == "presence_timeout":
+            assert event.actor_id is None and self.presence_timeout is not None, f"{where}: without a timeout"
+            self.timeouts.append(Timeout(agent, self.episodes[agent], event.occurred_at))
 
     def _settings_changed(self, event: Any) -> None:
         changes = event.changes
         if "auto_assign" in changes:
             self.auto_assign = changes["auto_assign"] == "on"
+        if "presence_timeout_seconds" in changes:
+            self.presence_timeout = changes["presence_timeout_seconds"]
         if "capacity" in changes:
             self.account_capacity = changes["capacity"]
             self.tally.capacity_changes += 1
