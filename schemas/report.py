@@ -151,6 +151,12 @@ class WaitTimes(_Frozen):
         description="Estimated median from the buckets (linear inside the bucket, like TTFR); null if empty."
     )
     p90_seconds: float | None = Field(description="Estimated 90th percentile from the buckets; null if empty.")
+    max_seconds: int | None = Field(
+        default=None,
+        description="The largest value filed (whole seconds); null when none was filed (or before it was).",
+    )
+    median_capped: bool = Field(default=False, description="The median estimate was above max_seconds: shown as it.")
+    p90_capped: bool = Field(default=False, description="The p90 estimate was above max_seconds: shown as it.")
     buckets: list[TtfrBucket] = Field(description="The histogram in the TTFR bucket bounds, lowest first.")
 
 

@@ -58,6 +58,7 @@ def test_the_writers_file_what_the_report_reads(report: Report, client: redis.Re
         "waited:300": "2",
         "waited_sum": "730",  # 10 x 30 + 210 + 220
         "waited_count": "12",
+        "waited_max": "220",
     }
     assert raw["decided:assigned:waiting_queue"] == "12"
     assert raw["decided:unassigned:all_agents_at_capacity"] == "13"

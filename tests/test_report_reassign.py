@@ -11,13 +11,15 @@ import redis
 
 from schemas.common import AgentStatus
 from schemas.inbound import AgentFirstReply
-from schemas.report import Report
+from schemas.report import ReassignmentReport, Report
 from tests.support.accounts import NOW, TicketFactory, setup_account
 from tests.support.reassign import sweep
 from worker.core.engine import Engine
 from worker.core.keys import AccountKeys
 from worker.core.text import text
 from worker.reports import format_text, load_report, render_html
+from worker.reports.capacity import duration_stats
+from worker.reports.reassign import time_rows
 
 KEYS = AccountKeys.for_account("acme")
 DAY = NOW.date()
@@ -59,9 +61,11 @@ def test_the_writers_file_what_the_report_reads(
         "reassign_held:300": "1",
         "reassign_held_sum": "420",
         "reassign_held_count": "2",
+        "reassign_held_max": "300",
         "after_reassign:60": "1",
         "after_reassign_sum": "60",
         "after_reassign_count": "1",
+        "after_reassign_max": "60",
         "ttfr:reassigned:yes:300": "1",
         "ttfr:reassigned:no:60": "1",
         "ttfr_count:reassigned:yes": "1",
@@ -76,6 +80,8 @@ def test_the_report_has_a_reassignment_section(engine: Engine, make_ticket: Tick
     assert section.to_waiting_queue == {}
     assert section.held is not None and (section.held.count, section.held.mean_seconds) == (2, 210)
     assert section.reply_after is not None and section.reply_after.mean_seconds == 60
+    assert section.reply_after.max_seconds == 60 and section.held.max_seconds == 300
+    assert section.held.p90_seconds is not None and section.held.p90_seconds <= 300
     assert section.ttfr_reassigned is not None and section.ttfr_reassigned.mean_seconds == 181
     assert section.ttfr_not_reassigned is not None and section.ttfr_not_reassigned.mean_seconds == 31
     assert report.warnings == []
@@ -94,3 +100,19 @@ def test_a_period_without_reassignments_has_no_section(engine: Engine, make_tick
     assert report.reassignments.by_reason == {}
     assert "Reassignments (in the period)" not in format_text(report)
     assert "<h2>Reassignments</h2>" not in render_html(report)
+
+
+def test_an_estimate_is_never_above_the_largest_value_filed() -> None:
+    """One ticket held 1,017 s falls in the (900, 1800] bucket, whose middle (1,350 s) would be shown as its median:
+    the largest value filed caps it, and the renderings mark it (docs/REPORTS.md)."""
+    figures = duration_stats({1800.0: 1}, 1017, 1, 1017)
+    assert (figures.median_seconds, figures.median_capped, figures.p90_seconds, figures.p90_capped) == (
+        1017,
+        True,
+        1017,
+        True,
+    )
+    assert duration_stats({1800.0: 1}, 1017, 1, None).median_seconds == 1350  # no max filed (older data): as before
+    section = ReassignmentReport(by_reason={"no_first_reply": 1}, to_waiting_queue={}, held=figures, reply_after=None,
+                                 ttfr_reassigned=None, ttfr_not_reassigned=None)  # fmt: skip
+    assert time_rows(section, "<=")[0][2:4] == ["<= 16m57s", "<= 16m57s"]

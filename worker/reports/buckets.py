@@ -53,3 +53,11 @@ def bucket_models(buckets: Iterable[tuple[float, int]]) -> list[TtfrBucket]:
 def rounded(value: float | None) -> float | None:
     """Seconds to the millisecond, as every figure of the document."""
     return None if value is None else round(value, 3)
+
+
+def capped_estimate(estimate: float | None, largest: int | None) -> tuple[float | None, bool]:
+    """A bucket estimate never beyond the largest value observed (``<name>_max``, docs/STATS.md): (the value
+    shown, whether it was capped). A lone ticket's median is then its own value, not its bucket's middle."""
+    if estimate is None or largest is None or estimate <= largest:
+        return rounded(estimate), False
+    return float(largest), True

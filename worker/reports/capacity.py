@@ -6,7 +6,7 @@ Load (the ``load`` hash: agent → open tickets) and capacity (the ``capacity`` 
 value, a user id an override) are live values, read when the report is made (in HSCAN pages: a hash of
 100,000 agents is never one call). The period's figures come from the day's stats hashes
 (``decided:assigned:waiting_queue``, ``decided:unassigned:all_agents_at_capacity`` and
-``…:older_tickets_waiting``, ``waited:<bucket>`` / ``waited_sum`` / ``waited_count``: docs/STATS.md),
+``…:older_tickets_waiting``, ``waited:<bucket>`` / ``waited_sum`` / ``waited_count`` / ``waited_max``: docs/STATS.md),
 parsed by ``stats_fields``; the waiting time's median and p90 come from ``buckets``, the estimate the
 time to first reply uses.
 """
@@ -21,7 +21,7 @@ from schemas.report import AgentLoad, CapacityReport, WaitTimes
 from worker.core.capacity import ACCOUNT
 from worker.core.keys import AccountKeys
 from worker.core.text import text
-from worker.reports.buckets import bucket_models, estimate_percentile, histogram, rounded
+from worker.reports.buckets import bucket_models, capped_estimate, estimate_percentile, histogram, rounded
 from worker.reports.stats_fields import ParsedStats, count
 
 LIVE_PAGE = 1_000
@@ -59,18 +59,24 @@ def _numbers(kind: str, raw: Mapping[str, str], unreadable: list[str]) -> dict[s
 
 def wait_times(parsed: ParsedStats) -> WaitTimes:
     """The released tickets' waiting time over the period: exact mean, median and p90 from the buckets."""
-    return duration_stats(parsed.waited, parsed.waited_sum, parsed.waited_count)
+    return duration_stats(parsed.waited, parsed.waited_sum, parsed.waited_count, parsed.waited_max)
 
 
-def duration_stats(counts: Mapping[float, int], total: float, how_many: int) -> WaitTimes:
-    """A duration histogram (TTFR buckets, seconds) as figures: exact mean, estimated median and p90."""
+def duration_stats(counts: Mapping[float, int], total: float, how_many: int, largest: int | None) -> WaitTimes:
+    """A duration histogram (TTFR buckets, seconds) as figures: exact mean, estimated median and p90, never above
+    ``largest`` (the largest value filed; None: unknown, not capped)."""
     buckets = histogram(counts)
     mean = total / how_many if how_many > 0 else None
+    median, median_capped = capped_estimate(estimate_percentile(buckets, 0.5), largest)
+    p90, p90_capped = capped_estimate(estimate_percentile(buckets, 0.9), largest)
     return WaitTimes(
         count=sum(n for _, n in buckets),
         mean_seconds=rounded(mean),
-        median_seconds=rounded(estimate_percentile(buckets, 0.5)),
-        p90_seconds=rounded(estimate_percentile(buckets, 0.9)),
+        median_seconds=median,
+        p90_seconds=p90,
+        max_seconds=largest if buckets else None,
+        median_capped=median_capped,
+        p90_capped=p90_capped,
         buckets=bucket_models(buckets),
     )
 

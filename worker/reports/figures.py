@@ -35,7 +35,7 @@ from schemas.timezones import load_zone
 from worker.core.keys import AccountKeys
 from worker.core.text import text
 from worker.reports.buckets import TTFR_BUCKETS as TTFR_BUCKETS  # one source with the Lua side
-from worker.reports.buckets import bucket_models, histogram, rounded
+from worker.reports.buckets import bucket_models, capped_estimate, histogram
 from worker.reports.buckets import estimate_percentile as estimate_percentile
 from worker.reports.capacity import capacity_report, read_live
 from worker.reports.period import days_of, hour_start
@@ -203,21 +203,14 @@ def busiest_hours(stats: Mapping[date, DayStats], top: int = BUSIEST_HOURS) -> l
     return ranked[:top]
 
 
-def _capped(estimate: float | None, largest: int | None) -> tuple[float | None, bool]:
-    """A bucket estimate never beyond the largest TTFR observed: (the value shown, whether it was capped)."""
-    if estimate is None or largest is None or estimate <= largest:
-        return rounded(estimate), False
-    return float(largest), True
-
-
 def _ttfr_stats(dim: str, parsed: ParsedStats) -> TtfrStats:
     buckets = histogram(parsed.ttfr.get(dim, {}))
     count = sum(c for _, c in buckets)
     sum_count = parsed.ttfr_count.get(dim, 0)
     mean = parsed.ttfr_sum.get(dim, 0.0) / sum_count if sum_count > 0 else None
     largest = parsed.ttfr_max.get(dim) if count else None
-    median, median_capped = _capped(estimate_percentile(buckets, 0.5), largest)
-    p90, p90_capped = _capped(estimate_percentile(buckets, 0.9), largest)
+    median, median_capped = capped_estimate(estimate_percentile(buckets, 0.5), largest)
+    p90, p90_capped = capped_estimate(estimate_percentile(buckets, 0.9), largest)
     return TtfrStats(
         dim=dim,
         count=count,

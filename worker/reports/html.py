@@ -204,8 +204,8 @@ def _waiting_queue(capacity: CapacityReport) -> list[str]:
     row: list[object] = [
         "released tickets",
         waited.count,
-        duration(waited.median_seconds),
-        duration(waited.p90_seconds),
+        estimate(waited.median_seconds, waited.median_capped, "\u2264"),
+        estimate(waited.p90_seconds, waited.p90_capped, "\u2264"),
         duration(waited.mean_seconds),
     ]
     return [
@@ -230,7 +230,7 @@ def _reassignments(report: ReassignmentReport) -> list[str]:
         "<h2>Reassignments</h2>",
         _note(_e(SECTION_NOTE)),
         _table(["reason", "tickets", "waited"], reason_rows(report), (1, 2)),
-        _table(["", "tickets", "median", "p90", "mean"], time_rows(report), (1, 2, 3, 4)),
+        _table(["", "tickets", "median", "p90", "mean"], time_rows(report, "\u2264"), (1, 2, 3, 4)),
     ]
 
 

@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 from schemas.report import ReassignmentReport, TtfrStats, WaitTimes
 from worker.reports.capacity import duration_stats
-from worker.reports.display import duration
+from worker.reports.display import duration, estimate
 from worker.reports.stats_fields import ParsedStats
 
 
 def _figures(parsed: ParsedStats, name: str) -> WaitTimes | None:
     durations = parsed.durations[name]
-    figures = duration_stats(durations.buckets, durations.total, durations.count)
+    figures = duration_stats(durations.buckets, durations.total, durations.count, durations.largest)
     return figures if figures.count else None
 
 
@@ -53,8 +53,9 @@ def reason_rows(report: ReassignmentReport) -> list[list[object]]:
     ]
 
 
-def time_rows(report: ReassignmentReport) -> list[list[object]]:
-    """[figure in words, tickets, median, p90, mean] for the section's durations (text and HTML)."""
+def time_rows(report: ReassignmentReport, at_most: str) -> list[list[object]]:
+    """[figure in words, tickets, median, p90, mean] for the section's durations (text and HTML); an estimate
+    capped at the largest value filed is marked with ``at_most`` (docs/REPORTS.md)."""
     figures: list[tuple[str, WaitTimes | TtfrStats | None]] = [
         ("with the previous assignee", report.held),
         ("reassignment to first reply", report.reply_after),
@@ -62,7 +63,13 @@ def time_rows(report: ReassignmentReport) -> list[list[object]]:
         ("TTFR, never reassigned", report.ttfr_not_reassigned),
     ]
     return [
-        [label, f.count, duration(f.median_seconds), duration(f.p90_seconds), duration(f.mean_seconds)]
+        [
+            label,
+            f.count,
+            estimate(f.median_seconds, f.median_capped, at_most),
+            estimate(f.p90_seconds, f.p90_capped, at_most),
+            duration(f.mean_seconds),
+        ]
         for label, f in figures
         if f is not None
     ]
@@ -72,5 +79,6 @@ SECTION_NOTE = (
     "Tickets that left their assignee in the period, by reason (waited: nobody else was available, so the ticket "
     "went to the waiting queue); how long they had sat with the previous assignee (assignment to reassignment); "
     "the time from the last reassignment to the first reply; and time to first reply (creation to first reply) "
-    "of reassigned tickets against the others. Median and p90 are estimated from the buckets, the mean is exact."
+    "of reassigned tickets against the others. Median and p90 are estimated from the buckets, never above the "
+    "largest value filed (\u2264 marks one capped there); the mean is exact."
 )

@@ -27,6 +27,8 @@ class Durations:
     buckets: dict[float, int] = field(default_factory=lambda: defaultdict(int))
     total: float = 0.0
     count: int = 0
+    largest: int | None = None
+    """The largest value filed (``<name>_max``); None before any (or from before it was filed)."""
 
 
 REASSIGN_DURATIONS = ("reassign_held", "after_reassign")
@@ -51,6 +53,7 @@ class ParsedStats:
     waited: dict[float, int] = field(default_factory=lambda: defaultdict(int))
     waited_sum: float = 0.0
     waited_count: int = 0
+    waited_max: int | None = None
     reassigned: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     """reason → tickets that left their assignee (``reassigned:<reason>``)."""
     reassign_waiting: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -167,6 +170,12 @@ def _waited_count(day: date, name: str, rest: str, value: str, parsed: ParsedSta
     parsed.waited_count += count(value)
 
 
+def _waited_max(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
+    if rest:
+        raise ValueError(name)
+    parsed.waited_max = max(parsed.waited_max or 0, count(value))
+
+
 def _by_reason(target: Callable[[ParsedStats], dict[str, int]]) -> _Handler:
     def handle(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
         if not rest:
@@ -177,7 +186,8 @@ def _by_reason(target: Callable[[ParsedStats], dict[str, int]]) -> _Handler:
 
 
 def _duration(histogram: str, part: str) -> _Handler:
-    """``<histogram>:<bucket>``, ``<histogram>_sum`` or ``<histogram>_count`` (``part``: bucket, sum, count)."""
+    """``<histogram>:<bucket>``, ``<histogram>_sum``, ``<histogram>_count`` or ``<histogram>_max`` (``part``:
+    bucket, sum, count, max)."""
 
     def handle(day: date, name: str, rest: str, value: str, parsed: ParsedStats) -> None:
         target = parsed.durations[histogram]
@@ -188,6 +198,8 @@ def _duration(histogram: str, part: str) -> _Handler:
             raise ValueError(name)
         if part == "sum":
             target.total += count(value)
+        elif part == "max":
+            target.largest = max(target.largest or 0, count(value))
         else:
             target.count += count(value)
 
@@ -212,12 +224,14 @@ _HANDLERS: dict[str, _Handler] = {
     "waited": _waited,
     "waited_sum": _waited_sum,
     "waited_count": _waited_count,
+    "waited_max": _waited_max,
     "online_snap": _online_snap,
     "reassigned": _by_reason(lambda parsed: parsed.reassigned),
     "reassign_waiting": _by_reason(lambda parsed: parsed.reassign_waiting),
     **{name: _duration(name, "bucket") for name in REASSIGN_DURATIONS},
     **{f"{name}_sum": _duration(name, "sum") for name in REASSIGN_DURATIONS},
     **{f"{name}_count": _duration(name, "count") for name in REASSIGN_DURATIONS},
+    **{f"{name}_max": _duration(name, "max") for name in REASSIGN_DURATIONS},
 }
 
 

@@ -166,8 +166,8 @@ def _waiting_queue(capacity: CapacityReport) -> list[str]:
         "  Waiting time of the released tickets, arrival to assignment (filed when released; median and p90 "
         "estimated from buckets, mean exact)",
         f"  {'':<28} {'TICKETS':>7}  {'MEDIAN':>8}  {'P90':>8}  {'MEAN':>8}",
-        f"  {'released':<28} {waited.count:>7}  {duration(waited.median_seconds):>8}  "
-        f"{duration(waited.p90_seconds):>8}  {duration(waited.mean_seconds):>8}",
+        f"  {'released':<28} {waited.count:>7}  {estimate(waited.median_seconds, waited.median_capped):>8}  "
+        f"{estimate(waited.p90_seconds, waited.p90_capped):>8}  {duration(waited.mean_seconds):>8}",
     ]
     return lines
 
@@ -179,7 +179,7 @@ def _reassignments(report: ReassignmentReport) -> list[str]:
     lines = ["", "Reassignments (in the period)", f"  {'REASON':<46} {'TICKETS':>7}  {'WAITED':>7}"]
     lines += [f"  {label:<46} {n:>7}  {waited:>7}" for label, n, waited in reason_rows(report)]
     lines.append(f"  {'':<28} {'TICKETS':>7}  {'MEDIAN':>8}  {'P90':>8}  {'MEAN':>8}")
-    lines += [f"  {row[0]:<28} {row[1]:>7}  {row[2]:>8}  {row[3]:>8}  {row[4]:>8}" for row in time_rows(report)]
+    lines += [f"  {row[0]:<28} {row[1]:>7}  {row[2]:>8}  {row[3]:>8}  {row[4]:>8}" for row in time_rows(report, "<=")]
     return lines
 
 

@@ -358,11 +358,19 @@ local function ttfr_bucket(seconds)
   return 'inf'
 end
 
--- One duration into a histogram of the day's stats hash: '<name>:<bucket>', '<name>_sum', '<name>_count'.
+-- The largest value seen of one figure in the day's stats hash ('<name>_max'): the report never shows a
+-- bucket estimate above it.
+local function file_max(statsKey, field, seconds)
+  if seconds > tonumber(rcall('HGET', statsKey, field) or '-1') then rcall('HSET', statsKey, field, seconds) end
+end
+
+-- One duration into a histogram of the day's stats hash: '<name>:<bucket>', '<name>_sum', '<name>_count',
+-- '<name>_max'.
 local function file_histogram(statsKey, name, seconds)
   rcall('HINCRBY', statsKey, name .. ':' .. ttfr_bucket(seconds), 1)
   rcall('HINCRBY', statsKey, name .. '_sum', seconds)
   rcall('HINCRBY', statsKey, name .. '_count', 1)
+  file_max(statsKey, name .. '_max', seconds)
 end
 
 -- File the no-first-reply timer of an automatic assignment made at `assignedMs` while the account has

@@ -125,7 +125,7 @@ local eventHead = '","type":"ticket.assigned","schema_version":"1","account_id":
 local assigned = 0
 local seq = tonumber(rcall('GET', seqKey) or '0')
 local agentsInBatch, perAgent = {}, {}  -- agent → {place, added, load, cap, toasts}
-local depth, waitedBuckets, waitedSum = {}, {}, 0
+local depth, waitedBuckets, waitedSum, waitedMax = {}, {}, 0, 0
 -- The agent for ticket i: the head of ready (as before), or, pools on, of its channel's pool (nil: nobody
 -- with room; seed path: the batch stops, pools on: this ticket waits on and the next is tried).
 local function agent_for(i)
@@ -173,6 +173,7 @@ for i = 1, n do
     end
     waitedBuckets[bucket] = (waitedBuckets[bucket] or 0) + 1
     waitedSum = waitedSum + waited
+    waitedMax = math.max(waitedMax, waited)
     rcall('HSET', ticketKey, 'status', 'assigned', 'agent_id', agentId, 'reason', 'waiting_queue',
           'available_at', '', 'decided_at', nowIso, 'auto', '1', 'assigned_ms', nowMs)
     if unansweredAfter then
@@ -211,6 +212,7 @@ for bucket, count in pairs(waitedBuckets) do rcall('HINCRBY', statsKey, 'waited:
 if assigned > 0 then
   rcall('HINCRBY', statsKey, 'waited_sum', waitedSum)
   rcall('HINCRBY', statsKey, 'waited_count', assigned)
+  file_max(statsKey, 'waited_max', waitedMax)
   rcall('HINCRBY', statsKey, 'decided:assigned:waiting_queue', assigned)
   rcall('HINCRBY', metricsKey, 'decisions:assigned:waiting_queue', assigned)
   rcall('EXPIRE', statsKey, statsTtl)
