@@ -170,6 +170,8 @@ def test_demo_runs_end_to_end(url: str) -> None:
     assert "Tickets assigned per agent" in out
     assert "all_agents_at_capacity" in out  # the capacity scene: a burst fills everyone, the rest wait
     assert "-> ana: waiting_queue" in out and "@ana: 2 waiting tickets assigned to you" in out
+    # issue 16: chloe restricted to webchat/social, ana away: her ticket waits, then goes to ben naming her
+    assert "(email): all_agents_at_capacity" in out and ": waiting_queue (was ana)" in out
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import click
 
 from producers.channels import ADAPTERS
 from schemas.common import AgentStatus, Channel, Role, utc_iso
-from schemas.events import TicketAssigned
+from schemas.events import TicketAssigned, TicketClosed, TicketUnassigned
 from schemas.office_hours import OfficeHours
 from worker.api import Helpdesk, HelpdeskError, utc_now
 from worker.cli.base import Context, cli, ids, pass_context, refusals
@@ -127,6 +127,7 @@ class DemoDay:
             scene()
         self.evening_and_next_morning()
         self.capacity_and_release()
+        self.absent_agents()
         self.summary()
 
     def set_up(self) -> None:
@@ -234,6 +235,40 @@ class DemoDay:
         for ticket_id in hers[:2]:
             self.helpdesk.close_ticket(account, ticket_id)
         self.drain()
+
+    def absent_agents(self) -> None:
+        """Issue 16's policies, opt-in: per-channel pools and reassign-away (a customer writes to an agent
+        who left). Presence timeouts and unanswered timers need real minutes to pass: see docs/CLI.md."""
+        account = self.account
+        self.step("11:00 Opt-in: chloe takes only webchat and social; reassign-away on. ana leaves, and a customer")
+        self.echo("   writes again on one of her tickets: nobody else with room takes email (ben is full, chloe")
+        self.echo("   does not take it), so it waits, ahead of younger tickets, and keeps who had it")
+        self.helpdesk.set_agent_channels(account, "chloe", [Channel.WEBCHAT, Channel.SOCIAL], "max")
+        self.helpdesk.set_reassign_away(account, True, 0, "max")
+        self.drain()
+        ticket = self._open_ticket_of("ana")
+        self.status("ana", AgentStatus.OFFLINE)
+        if ticket:
+            self.helpdesk.customer_reply(account, ticket)
+        self.drain()
+        self.step("11:10 ben closes his ticket: the release hands him the oldest waiting one, ana's former ticket")
+        mine = self._open_ticket_of("ben")
+        if mine:
+            self.helpdesk.close_ticket(account, mine)
+        self.drain()
+
+    def _open_ticket_of(self, agent: str) -> str | None:
+        """The agent's oldest open ticket, from the events (the demo's own bookkeeping)."""
+        holder: dict[str, str] = {}
+        closed: set[str] = set()
+        for _, event in self.helpdesk.events(self.account, count=None):
+            if isinstance(event, TicketAssigned):
+                holder[event.ticket_id] = event.agent_id
+            elif isinstance(event, TicketClosed):
+                closed.add(event.ticket_id)
+            elif isinstance(event, TicketUnassigned):
+                holder.pop(event.ticket_id, None)
+        return next((t for t, a in holder.items() if a == agent and t not in closed), None)
 
     def summary(self) -> None:
         echo = self.echo
