@@ -104,3 +104,25 @@ def test_pools_stay_exact_when_reassignments_move_load_under_capacity(
     assert record(client, "t2")["reason"] == "all_agents_at_capacity"  # email agents Online, all full
     engine.set_status("acme", "ana", AgentStatus.ONLINE, "ana", at(4))
     assert_pools_exact(client, KEYS)
+
+
+def test_an_unanswered_reassignment_that_frees_room_starts_the_release_of_waiting_tickets(
+    engine: Engine, client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    """ana (email, webchat; capacity 1) holds a webchat ticket; an email ticket waits for her (ben takes webchat
+    only). Her webchat ticket goes unanswered and moves to ben: she has room now, so the account owes a release
+    from that moment, and the sweep that follows (sweep_due) starts it: the email ticket goes to her."""
+    setup_account(engine, online=("ana", "ben"))
+    engine.set_agent_channels("acme", "ben", [WEBCHAT], "max", NOW)
+    engine.set_capacity("acme", 1, "max", NOW)
+    engine.set_auto_assign("acme", True, "max", NOW)
+    engine.set_reassign_unanswered("acme", 60, 1, "max", NOW)
+    engine.decide(make_ticket(ticket_id="w1", channel=WEBCHAT), NOW)  # ana's: she is at capacity
+    engine.decide(make_ticket(ticket_id="e1", channel=EMAIL), at(1))  # waits: ben does not take email
+    assert record(client, "e1")["reason"] == "all_agents_at_capacity"
+    assert client.zscore(KEYS.release_due, "acme") is None
+    assert sweep(engine, 61) == [("acme", "w1", "ben")]
+    assert client.zscore(KEYS.release_due, "acme") == at(61).timestamp() * 1000
+    run_release(engine.scripts, KEYS, lambda: at(62))
+    assert assignments(client, "e1") == [("ana", None, "waiting_queue")]
+    assert_pools_exact(client, KEYS)

@@ -1,7 +1,7 @@
 """Reassignment (issue 16, parts 2 and 3; docs/DESIGN.md, "Reassignment (away, unanswered)"): a customer
 reply (or reopen) on a ticket whose assignee is away, and a ticket without a first reply in time, go through
 the rotation again, skipping the assignee. Opt-in per account. One Lua call each: ``customer_reply-29``,
-``expire_unanswered-22`` (the workers' sweep of ``unanswered_due``), ``set_reassign-4``; the shared steps are
+``expire_unanswered-24`` (the workers' sweep of ``unanswered_due``), ``set_reassign-4``; the shared steps are
 ``reassign`` / ``reassign_to_waiting`` / ``pick_for_channel`` in ``lua/_common.lua``.
 """
 
@@ -100,7 +100,7 @@ def set_reassign(scripts: Scripts, keys: AccountKeys, kind: str, values: tuple[s
 
 def expire_unanswered(scripts: Scripts, keys: AccountKeys, ticket_id: str, now: datetime) -> tuple[str, str, str]:
     """The sweep's step for one due timer: (outcome, new or kept assignee or '', previous assignee or '')."""
-    call_keys = [*reassign_keys(keys, ticket_id, now), *keys.channel_block]
+    call_keys = [*reassign_keys(keys, ticket_id, now), *keys.channel_block, keys.waiting, keys.release_due]
     reply = scripts.call("expire_unanswered", call_keys, reassign_args(scripts, keys, ticket_id, now))
     return text(reply[0]), text(reply[1]), text(reply[2])
 

@@ -6,6 +6,8 @@
   unanswered_max times, and assigned_ms + unanswered_after <= now. A ticket not due yet is re-filed at its
   true time; one that no longer qualifies is dropped. Nobody else available: it stays with its assignee
   and the timer is re-filed at now + unanswered_after (only real reassignments count toward the max).
+  A reassignment gives the previous (Online) assignee room: with auto-assign on and tickets waiting, the
+  account is filed in releaseDue at now, so the sweep's next step (sweep_due) starts the release.
   Idempotent: sweeps of several workers may race on one entry (the second finds it not due and re-files it).
 
   Input:
@@ -31,6 +33,8 @@
     KEYS[20] waitWebchat {rr:pNN}:a:<acct>:waiting:webchat  zset waiting webchat tickets by created_at ms
     KEYS[21] waitSms {rr:pNN}:a:<acct>:waiting:sms  zset waiting sms tickets by created_at ms
     KEYS[22] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
+    KEYS[23] waiting     {rr:pNN}:a:<acct>:waiting            zset releasable waiting tickets by created_at ms
+    KEYS[24] releaseDue  {rr:pNN}:release_due                 zset account → ms a release is owed from
 
     ARGV[1] account id  ARGV[2] ticket id  ARGV[3] now ms  ARGV[4] now ISO  ARGV[5] hour HH of now (UTC)
     ARGV[6] event id (ticket.assigned)  ARGV[7] toast event id
@@ -60,6 +64,14 @@ if due > a.nowMs then
 end
 local rec = assigned_record(k)
 local agentId = reassign(k, a, rec, 'no_first_reply')
-if agentId then return {'reassigned', agentId, rec.agent} end
+if agentId then
+  -- The previous assignee (Online) now has room: with auto-assign on and tickets waiting, the account owes a
+  -- release from now; the same sweep (sweep_due runs right after this one) claims and enqueues it.
+  local auto = rcall('HGET', k.settings, 'auto_assign') == 'on'
+  if auto and rcall('ZCARD', KEYS[23]) > 0 and rcall('ZCARD', k.ready) > 0 then
+    release_due_at(KEYS[24], a.accountId, a.nowMs)
+  end
+  return {'reassigned', agentId, rec.agent}
+end
 rcall('ZADD', k.unansweredDue, a.nowMs + after * 1000, member)
 return {'stays', r[7], ''}
