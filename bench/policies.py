@@ -178,7 +178,8 @@ def one_repeat(client: redis.Redis, agents: int, decisions: int, repeat: int) ->
     for variant in VARIANTS:
         if calls[variant]["evalsha"] != decisions:
             raise RuntimeError(f"{variant}: {calls[variant]['evalsha']} EVALSHA calls for {decisions} decisions")
-        inner = {n: round(c / decisions, 3) for n, c in calls[variant].most_common() if c and n not in ("evalsha", "info")}
+        shown = [(n, c) for n, c in calls[variant].most_common() if c and n not in ("evalsha", "info")]
+        inner = {n: round(c / decisions, 3) for n, c in shown}
         runs.append({
             "variant": variant, "repeat": repeat, "decisions": decisions,
             "redis_us": round(usec[variant]["evalsha"] / decisions, 2),
