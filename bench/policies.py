@@ -43,6 +43,7 @@ from bench.common import markdown_table, median, ratio
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
 from worker.core.engine import Engine
+from worker.core.text import text
 
 NAME = "policies"
 TITLE = "Every policy on: the inbound decision (issue 16)"
@@ -82,8 +83,12 @@ def has(variant: str, policy: str) -> bool:
 def tickets(account: str, prefix: str, count: int, now: datetime) -> list[TicketCreated]:
     channels = list(Channel)
     return [
-        TicketCreated(account_id=account, ticket_id=f"{prefix}{i:06d}", channel=channels[i % len(channels)],
-                      created_at=now - timedelta(seconds=count - i))  # fmt: skip
+        TicketCreated(
+            account_id=account,
+            ticket_id=f"{prefix}{i:06d}",
+            channel=channels[i % len(channels)],
+            created_at=now - timedelta(seconds=count - i),
+        )  # fmt: skip
         for i in range(count)
     ]
 
@@ -144,8 +149,8 @@ def check(variant: str, engine: Engine, picked: Counter[tuple[str, str]], agents
         spreads.append(f"{len(counts)} × {'/'.join(chosen) if chosen else 'all'}: {min(counts)}–{max(counts)}")
     if has(variant, "unanswered"):
         account = f"pol-{variant} "
-        filed = [m for m in engine.client.zrange(engine.keys(account.strip()).unanswered_due, 0, -1)
-                 if m.decode().startswith(account)]  # fmt: skip
+        members = engine.client.zrange(engine.keys(account.strip()).unanswered_due, 0, -1)
+        filed = [m for m in members if text(m).startswith(account)]
         if len(filed) != decisions:
             raise RuntimeError(f"{variant}: {len(filed)} unanswered timers for {decisions} assignments")
     return "; ".join(sorted(spreads))
