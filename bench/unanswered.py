@@ -23,10 +23,12 @@ pending timers (``--quick``: 0, 10, 1,000), as ``ZCARD`` over the partitions rep
   and file no new one (max 1). Wall of the sweep; **Redis µs per due timer** (``expire_unanswered``
   EVALSHAs in SLOWLOG over 100).
 - **decision filing a timer**: ``decisions`` (500) tickets decided in an account with reassign-unanswered
-  on (each a ``ZADD`` into the same partition zsets); Redis µs per decision (its EVALSHAs in SLOWLOG). The
-  timers are removed again afterwards.
+  on (each a ``ZADD`` into the same partition zsets); Redis µs per decision (its EVALSHAs in SLOWLOG), and µs
+  per ``ZADD`` inside them (``INFO commandstats``; two a decision: the rotation's and the timer's). The timers
+  are removed again afterwards.
 - **longest Redis call**: the largest SLOWLOG entry of any command during the measured calls (target ≤ 5 ms),
-  and how many were over 5 ms.
+  the 99th percentile of the calls (the worst of the measures at that size), and how many calls were over
+  5 ms out of how many logged.
 
 Ratios (c) / (a) are paired within a repeat: median (min–max) over ``repeats`` (3; 1). Target: flat (≈ 1).
 """
@@ -42,7 +44,7 @@ from typing import Any
 import redis
 
 from bench.common import markdown_table, median, ratio
-from bench.presence import _longest, _sum, slowlog_all
+from bench.presence import _sum, slowlog_all
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
 from worker.core.engine import Engine
@@ -58,6 +60,7 @@ DUE_AFTER_S = 60
 DUE = 100
 AGENTS = 10
 SIZES = ("a", "b", "c")
+LONG_CALL_US = 5_000
 SHAS = {n: hashlib.sha1(script_source(n).encode()).hexdigest() for n in ("expire_unanswered", "decide_ticket")}
 
 
@@ -84,6 +87,15 @@ def decide_many(engine: Engine, account: str, prefix: str, count: int, t0: datet
         if engine.decide(event, t0).outcome != "assigned":
             raise RuntimeError(f"{account} {ticket}: not assigned")
     return ids
+
+
+def _longest(entries: list[tuple[str, int]]) -> dict[str, Any]:
+    """The longest call (its script's name), how many calls were logged, how many over 5 ms, and the 99th percentile."""
+    top = max(entries, key=lambda e: e[1], default=("", 0))
+    durations = sorted(us for _, us in entries)
+    p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))] if durations else 0
+    over = sum(1 for us in durations if us > LONG_CALL_US)
+    return {"us": top[1], "command": _script_name(top[0]), "calls": len(durations), "over_5_ms": over, "p99_us": p99}
 
 
 def pending(client: redis.Redis) -> int:
@@ -146,13 +158,17 @@ def measure_due(client: redis.Redis, engine: Engine, t0: datetime, label: str) -
 
 def measure_filing(client: redis.Redis, engine: Engine, t0: datetime, label: str, count: int) -> dict[str, Any]:
     entries: list[tuple[str, int]] = []
+    before = client.info("commandstats").get("cmdstat_zadd", {"calls": 0, "usec": 0})
     with slowlog_all(client, entries):
         ids = decide_many(engine, "filing", f"f{label}-", count, t0)
+    after = client.info("commandstats")["cmdstat_zadd"]
+    zadd_us = (int(after["usec"]) - int(before["usec"])) / max(1, int(after["calls"]) - int(before["calls"]))
     due_key = engine.keys("filing").unanswered_due
     if int(client.zrem(due_key, *(f"filing {t}" for t in ids))) != count:
         raise RuntimeError("filing: not one timer per decision")
     return {
         "redis_us": round(_sum(entries, f"evalsha {SHAS['decide_ticket']}") / count, 2),
+        "zadd_us": round(zadd_us, 3),
         "longest": _longest(entries),
     }
 
@@ -228,6 +244,7 @@ METRICS: dict[str, Callable[[dict[str, Any]], float]] = {
     "due_wall": lambda r: median([d["wall_ms"] for d in r["due"]]),
     "due_redis_per_timer": lambda r: median([d["redis_us_per_timer"] for d in r["due"]]),
     "filing_redis": lambda r: r["filing"]["redis_us"],
+    "filing_zadd": lambda r: r["filing"]["zadd_us"],
 }
 LABELS = {
     "idle_wall": "sweep, nothing due, wall µs",
@@ -235,6 +252,7 @@ LABELS = {
     "due_wall": f"sweep, {DUE} due, wall ms",
     "due_redis_per_timer": "… Redis µs per due timer",
     "filing_redis": "decision filing a timer, Redis µs",
+    "filing_zadd": "… µs per ZADD in it",
 }
 
 
@@ -249,8 +267,10 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         longs = [lg for r in mine for lg in (r["idle"]["longest"], *(d["longest"] for d in r["due"]),
                                             r["filing"]["longest"])]  # fmt: skip
         top = max(longs, key=lambda lg: lg["us"])
-        cell["longest_ms"], cell["longest_command"] = round(top["us"] / 1000, 3), top["command"]
+        cell["longest_ms"], cell["longest_command"] = round(top["us"] / 1000, 3), _script_name(top["command"])
         cell["calls_over_5_ms"] = sum(lg["over_5_ms"] for lg in longs)
+        cell["calls_logged"] = sum(lg["calls"] for lg in longs)
+        cell["p99_ms_max"] = round(max(lg["p99_us"] for lg in longs) / 1000, 3)
         cells[size] = cell
     ratios = {}
     for name, get in METRICS.items():
@@ -281,9 +301,19 @@ def render(result: dict[str, Any]) -> str:
     for size in SIZES:
         c = summary["cells"][size]
         longest = f"{c['longest_ms']:.3f} (`{_script_name(c['longest_command'])}`)"
-        rows.append([f"({size}) {c['pending']:,}", *(_cell(c, n) for n in METRICS), longest, str(c["calls_over_5_ms"])])
+        calls = f"{c['calls_over_5_ms']} of {c['calls_logged']:,}"
+        rows.append(
+            [f"({size}) {c['pending']:,}", *(_cell(c, n) for n in METRICS), longest, f"{c['p99_ms_max']:.3f}", calls]
+        )
     table = markdown_table(
-        ["pending timers", *LABELS.values(), "longest Redis call ms (SLOWLOG)", "calls > 5 ms"], rows
+        [
+            "pending timers",
+            *LABELS.values(),
+            "longest Redis call ms (SLOWLOG)",
+            "p99 call ms (worst measure)",
+            "calls > 5 ms",
+        ],
+        rows,
     )
     ratio_rows = []
     for name, label in LABELS.items():
