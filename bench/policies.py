@@ -24,7 +24,7 @@ block (``INFO cpu``); client time is the wall of ``Engine.decide``. The inner co
 **Every run's outcomes are checked**, so the bench cannot measure a broken path: every ticket assigned,
 only to an agent who takes its channel, and among agents with the same channel set the per-agent counts
 differ by at most 1; with ``unanswered``, one timer filed per decision (``ZCARD`` of the account's entries).
-Ratios are each variant over ``none``, paired within a repeat; median (min–max) over ``repeats`` (3; 1).
+Ratios are each variant over ``none``, paired within a repeat; median (min–max) over ``repeats`` (5; 1).
 Target (issue 16): ``all`` / ``none`` ≤ 1.3 in Redis time.
 """
 
@@ -60,7 +60,7 @@ SHOWN_COMMANDS = 14
 def params(quick: bool) -> dict[str, Any]:
     if quick:
         return {"agents": 20, "decisions": 500, "repeats": 1}
-    return {"agents": 100, "decisions": 2_000, "repeats": 3}
+    return {"agents": 100, "decisions": 2_000, "repeats": 5}
 
 
 def agent_ids(count: int) -> list[str]:
