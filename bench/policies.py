@@ -185,6 +185,7 @@ def one_repeat(client: redis.Redis, agents: int, decisions: int, repeat: int) ->
             raise RuntimeError(f"{variant}: {calls[variant]['evalsha']} EVALSHA calls for {decisions} decisions")
         shown = [(n, c) for n, c in calls[variant].most_common() if c and n not in ("evalsha", "info")]
         inner = {n: round(c / decisions, 3) for n, c in shown}
+        inner_us = {n: round(usec[variant][n] / decisions, 3) for n, _ in shown}
         runs.append({
             "variant": variant, "repeat": repeat, "decisions": decisions,
             "redis_us": round(usec[variant]["evalsha"] / decisions, 2),
@@ -192,6 +193,7 @@ def one_repeat(client: redis.Redis, agents: int, decisions: int, repeat: int) ->
             "client_us": round(wall[variant] / decisions * 1e6, 1),
             "outcome": check(variant, engine, picked[variant], agents, decisions),
             "inner_calls_per_decision": inner,
+            "inner_us_per_decision": inner_us,
         })  # fmt: skip
     return runs
 
@@ -213,6 +215,12 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             }  # fmt: skip
         cell["inner_commands"] = round(sum(mine[-1]["inner_calls_per_decision"].values()), 2)
         cells[variant] = cell
+    for variant in VARIANTS:  # Redis µs per decision in each inner command, and in the script itself (Lua)
+        mine = [by[(k, variant)] for k in repeats]
+        used = {n for r in mine for n in r["inner_us_per_decision"]}
+        split = {n: round(median([r["inner_us_per_decision"].get(n, 0.0) for r in mine]), 2) for n in used}
+        lua = [r["redis_us"] - sum(r["inner_us_per_decision"].values()) for r in mine]
+        cells[variant]["inner_us"] = {**split, "(Lua, outside the commands)": round(median(lua), 2)}
     inner = {v: by[(repeats[-1], v)]["inner_calls_per_decision"] for v in VARIANTS}
     names = sorted({n for v in inner.values() for n in v}, key=lambda n: (-max(v.get(n, 0) for v in inner.values()), n))
     return {"variants": cells, "inner_commands": inner, "inner_order": names[:SHOWN_COMMANDS]}
@@ -274,4 +282,19 @@ def render(result: dict[str, Any]) -> str:
         f"{table}\n\n{p['agents']} agents per account, {p['decisions']:,} decisions per account and repeat, "
         f"{p['repeats']} repeat(s); medians with (min–max) over the repeats.\n\n"
         f"Inner commands per decision (last repeat; the script's own commands, `INFO commandstats`):\n\n{inner_table}"
+        f"\n\n{_split_table(summary)}"
+    )
+
+
+def _split_table(summary: dict[str, Any]) -> str:
+    """Where the Redis time goes: µs per decision in each inner command (``INFO commandstats``), none vs all."""
+    none, every = summary["variants"][BASELINE]["inner_us"], summary["variants"]["all"]["inner_us"]
+    names = sorted(set(none) | set(every), key=lambda n: -abs(every.get(n, 0.0) - none.get(n, 0.0)))
+    rows = [[f"`{n}`" if not n.startswith("(") else n, f"{none.get(n, 0.0):.1f}", f"{every.get(n, 0.0):.1f}",
+             f"{every.get(n, 0.0) - none.get(n, 0.0):+.1f}"] for n in names]  # fmt: skip
+    rows.append(["total (EVALSHA)", f"{sum(none.values()):.1f}", f"{sum(every.values()):.1f}",
+                 f"{sum(every.values()) - sum(none.values()):+.1f}"])  # fmt: skip
+    header = ["Redis µs per decision in", "none", "all", "all − none"]
+    return "Where the Redis time goes (medians over the repeats; `INFO commandstats` µs):\n\n" + markdown_table(
+        header, rows
     )
