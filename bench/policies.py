@@ -33,6 +33,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -46,6 +47,8 @@ from worker.core.engine import Engine
 from worker.core.text import text
 
 NAME = "policies"
+FINDINGS = Path(__file__).resolve().parent / "PERFORMANCE_policies.md"
+"""Hand-written analysis of the runs, appended to the generated tables (edit it there, not in the doc)."""
 TITLE = "Every policy on: the inbound decision (issue 16)"
 POLICIES = ("capacity", "auto-assign", "presence", "reassign-away", "unanswered", "pools")
 VARIANTS = ("none", *POLICIES, "all")
@@ -283,7 +286,7 @@ def render(result: dict[str, Any]) -> str:
         f"{p['repeats']} repeat(s); medians with (min–max) over the repeats.\n\n"
         f"Inner commands per decision (last repeat; the script's own commands, `INFO commandstats`):\n\n{inner_table}"
         f"\n\n{_split_table(summary)}"
-    )
+    ) + (f"\n\n{FINDINGS.read_text().strip()}" if FINDINGS.is_file() else "")
 
 
 def _split_table(summary: dict[str, Any]) -> str:
