@@ -39,6 +39,8 @@ BENCHES = (
     "capacity",
     "presence",
     "pools",
+    "policies",
+    "unanswered",
 )
 DOC = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
 ARCHIVE = Path(__file__).resolve().parent / "PERFORMANCE_archive.md"
