@@ -103,7 +103,8 @@ end
 
 -- An agent's capacity, or nil (no cap).
 local function capacity_of(capacityKey, agentId)
-  local cap = rcall('HGET', capacityKey, agentId) or rcall('HGET', capacityKey, '*')
+  local caps = rcall('HMGET', capacityKey, agentId, '*')  -- one call: the override, else the account's
+  local cap = caps[1] or caps[2]
   if cap then return tonumber(cap) end
   return nil
 end
