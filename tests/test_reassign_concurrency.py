@@ -24,7 +24,7 @@ import pytest
 import redis
 from rq import Queue
 
-from producers.queue import QUEUE_NAME, SERIALIZER
+from producers.queue import QUEUE_NAME, SERIALIZER, enqueue_release
 from schemas.common import AgentStatus
 from tests.support import replies
 from tests.support.accounts import setup_account
@@ -110,6 +110,7 @@ def test_reassignments_timeouts_and_customer_replies_racing_under_four_workers_g
     real_redis: redis.Redis, redis_url: str, processes: list[Worker]
 ) -> None:
     engine = Engine(real_redis)
+    engine.on_release = lambda account: enqueue_release(account, real_redis) and None
     setup_account(engine, ACCOUNT, agents=AGENTS)
     rng = random.Random(int(os.environ.get("HELPDESK_RR_STRESS_SEED", "16")))
     driver = RaceDriver(engine, real_redis, rng)
@@ -141,7 +142,7 @@ def test_reassignments_timeouts_and_customer_replies_racing_under_four_workers_g
     check_redis_agrees(real_redis, engine, seen)
 
     tally = seen.tally
-    assert tally.reassigned["assignee_away"] >= 5 and len(unanswered) >= 5, tally.reassigned
+    assert tally.reassigned["assignee_away"] >= 3 and len(unanswered) >= 5, tally.reassigned
     assert tally.away_waits >= 1 and tally.channel_waits >= 1 and outcomes["duplicate"] >= 20, (tally, outcomes)
     assert len(seen.timeouts) >= 10 and driver.race.steps["first_reply"] >= 5, driver.race.steps
     print(

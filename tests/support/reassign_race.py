@@ -42,9 +42,10 @@ CHANNELS_OF: dict[str, tuple[Channel, ...]] = {
     "w03": (Channel.EMAIL, Channel.SMS),
     "w04": (Channel.EMAIL, Channel.SMS),
     "w05": (Channel.EMAIL, Channel.SMS),
+    "w07": (Channel.EMAIL, Channel.WEBCHAT, Channel.SMS),
     "w08": (Channel.SOCIAL,),
 }
-"""Restricted agents (w06, w07 take every channel): social has three agents, so it is often nobody's."""
+"""Restricted agents (w06 takes every channel): social has two agents, so it is often nobody's."""
 TICKET_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.SOCIAL)
 TIMEOUT_SECONDS = 1
 """The presence timeout and reassign-unanswered's ``after``: due together."""
@@ -84,7 +85,7 @@ class RaceDriver:
 
     def setup(self) -> None:
         engine, now = self.engine, utc_now()
-        engine.set_capacity(ACCOUNT, 3, "max", now)
+        engine.set_capacity(ACCOUNT, 5, "max", now)
         engine.set_auto_assign(ACCOUNT, True, "max", now)
         for agent, channels in CHANNELS_OF.items():
             engine.set_agent_channels(ACCOUNT, agent, channels, "max", now)
@@ -118,8 +119,8 @@ class RaceDriver:
             roll = self.rng.random()
             if roll < 0.15 and self.race.tickets:
                 self.first_reply(self.rng.choice(self.race.tickets[-40:]).ticket_id)
-            elif roll < 0.17 and self.race.tickets:
-                self.close(self.rng.choice(self.race.tickets).ticket_id)
+            elif roll < 0.23 and self.race.tickets:  # agents close tickets: room for releases and reassignments
+                self.close(self.rng.choice(self.race.tickets[-60:]).ticket_id)
             time.sleep(self.rng.uniform(0.01, 0.04))
 
     def stream_length(self) -> int:
