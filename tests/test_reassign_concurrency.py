@@ -28,7 +28,7 @@ from producers.queue import QUEUE_NAME, SERIALIZER, enqueue_release
 from schemas.common import AgentStatus
 from tests.support import replies
 from tests.support.accounts import setup_account
-from tests.support.reassign_race import ACCOUNT, AGENTS, TIMEOUT_SECONDS, RaceDriver, ms, reply_results
+from tests.support.reassign_race import ACCOUNT, AGENTS, TIMEOUT_SECONDS, RaceDriver, ms, pools_agree, reply_results
 from tests.support.release_replay import RELEASABLE, AccountReplay
 from tests.support.workers import queue_idle, releases_settled, start_worker, stop_all, stop_worker, wait_for, worker_pids
 from worker.core.engine import Engine, utc_now
@@ -69,10 +69,7 @@ def check_redis_agrees(client: redis.Redis, engine: Engine, seen: AccountReplay)
     eligible = {row.ticket_id for row in queries.unassigned(ACCOUNT) if row.reason.value in RELEASABLE}
     assert eligible == set(seen.waiting), "the waiting tickets differ from the stream's"
     assert {m.decode() for m in replies.zrange(client, keys.waiting)} == set(seen.waiting)
-    for channel, pool in seen.pools().items():
-        assert {m.decode() for m in replies.zrange(client, keys.pool(channel))} == pool, f"pool:{channel}"
-        filed = {m.decode() for m in replies.zrange(client, keys.waiting_channel(channel))}
-        assert filed == {t for t in seen.waiting if seen.channel_of[t] == channel}, f"waiting:{channel}"
+    pools_agree(client, keys, seen)
 
 
 def check_replies(driver: RaceDriver, seen: AccountReplay) -> Counter[str]:

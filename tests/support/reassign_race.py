@@ -30,7 +30,10 @@ from producers.queue import (
 )
 from schemas.common import AgentStatus, Channel
 from schemas.inbound import AgentFirstReply, CustomerReply, TicketCreated
+from tests.support import replies
+from tests.support.release_replay import AccountReplay
 from worker.core.engine import Engine, utc_now
+from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
 
 ACCOUNT = "wayne"
@@ -228,6 +231,16 @@ class RaceDriver:
     def expected_timeouts(self) -> list[tuple[str, int]]:
         """(agent, stretch) of every Online stretch not ended by hand: each ends in exactly one timeout."""
         return sorted(key for key in self.race.last_beat if key not in self.race.ended_by_hand)
+
+
+def pools_agree(client: redis.Redis, keys: AccountKeys, seen: AccountReplay) -> None:
+    """While pools are on, each ``pool:<channel>`` holds the Online agents who take it; ``waiting:<channel>``
+    holds the waiting tickets of that channel, always."""
+    for channel, pool in seen.pools().items():
+        if seen.channels:
+            assert {m.decode() for m in replies.zrange(client, keys.pool(channel))} == pool, f"pool:{channel}"
+        filed = {m.decode() for m in replies.zrange(client, keys.waiting_channel(channel))}
+        assert filed == {t for t in seen.waiting if seen.channel_of[t] == channel}, f"waiting:{channel}"
 
 
 def reply_results(race: Race) -> list[tuple[CustomerReply, dict[str, str]]]:
