@@ -135,6 +135,8 @@ class Driver:
         self.closed: list[TicketClose] = []
         self.held: dict[str, set[str]] = {account: set() for account in ACCOUNTS}
         """Tickets the stream shows assigned and not closed: what agents close most."""
+        self.assignee: dict[str, str] = {}
+        """acme's tickets → their assignee, as the stream shows."""
         self._read: dict[str, str] = dict.fromkeys(ACCOUNTS, "-")
         self.steps: dict[str, int] = dict.fromkeys(("close", "status", "capacity", "reopen", "auto", "reply"), 0)
 
@@ -146,6 +148,7 @@ class Driver:
                 self._read[account] = entry_id
                 if event.type == "ticket.assigned" or (event.type == "ticket.reopened" and event.agent_id):
                     held.add(event.ticket_id)
+                    self.assignee[event.ticket_id] = event.agent_id
                 elif event.type == "ticket.closed":
                     held.discard(event.ticket_id)
 
@@ -153,7 +156,7 @@ class Driver:
         """Agents close most of what they hold (their room goes to the waiting queue); ``others`` closes of
         random tickets (waiting ones leave the queue); now and then one not sent yet (its close comes first)."""
         self.follow()
-        share = {AUTO_ON: 0.2}  # acme's agents keep tickets longer: timers come due, customers write again
+        share = {AUTO_ON: 0.05}  # acme's agents keep tickets longer: timers come due, customers write again
         chosen = [(a, t) for a, held in self.held.items() for t in sorted(held) if self.rng.random() < share.get(a, 0.6)]
         for _ in range(others):
             ticket = self.rng.choice(upcoming if upcoming and self.rng.random() < 0.1 else tickets)
@@ -188,9 +191,12 @@ class Driver:
             self.steps["auto"] += 1
 
     def customer_writes(self) -> None:
-        """A customer writes on a ticket of ``acme`` the stream shows assigned (reassign-away)."""
+        """Customers write on tickets of ``acme`` the stream shows assigned, mostly to agents now Offline
+        (reassign-away; the others are kept)."""
+        online = {m.decode() for m in replies.zrange(self.client, self.engine.keys(AUTO_ON).online)}
         held = sorted(self.held[AUTO_ON])
-        for ticket_id in self.rng.sample(held, min(len(held), 3)):
+        away = [t for t in held if self.assignee.get(t) not in online]
+        for ticket_id in self.rng.sample(away, min(len(away), 3)) + self.rng.sample(held, min(len(held), 1)):
             enqueue_customer_reply(CustomerReply(account_id=AUTO_ON, ticket_id=ticket_id, at=utc_now()), self.client)
             self.steps["reply"] += 1
 
@@ -282,7 +288,7 @@ def test_closes_and_capacity_changes_under_four_workers_never_overfill_or_overta
     waits = sum(s.tally.at_capacity_waits for s in seen.values())
     assert released >= 20 and len(runs) >= 5 and full >= 20 and waits >= 20, (released, len(runs), full, waits)
     acme = seen[AUTO_ON].tally
-    assert acme.reassigned["assignee_away"] + acme.away_waits >= 1 and acme.reassigned["no_first_reply"] >= 1, acme
+    assert sum(acme.reassigned.values()) + acme.away_waits >= 3, acme  # each kind: tests/test_reassign_concurrency.py
     assert driver.steps["capacity"] >= 5 and driver.steps["reopen"] >= 1 and driver.steps["status"] >= 5, driver.steps
     print(
         f"tickets={TICKETS} workers={WORKERS} steps={driver.steps} rung={len(rung)} released={released} "
