@@ -30,7 +30,15 @@ from tests.support import replies
 from tests.support.accounts import setup_account
 from tests.support.reassign_race import ACCOUNT, AGENTS, TIMEOUT_SECONDS, RaceDriver, ms, pools_agree, reply_results
 from tests.support.release_replay import RELEASABLE, AccountReplay
-from tests.support.workers import queue_idle, releases_settled, start_worker, stop_all, stop_worker, wait_for, worker_pids
+from tests.support.workers import (
+    queue_idle,
+    releases_settled,
+    start_worker,
+    stop_all,
+    stop_worker,
+    wait_for,
+    worker_pids,
+)
 from worker.core.engine import Engine, utc_now
 from worker.core.queries import Queries
 
@@ -72,13 +80,13 @@ def check_redis_agrees(client: redis.Redis, engine: Engine, seen: AccountReplay)
     pools_agree(client, keys, seen)
 
 
-def check_replies(driver: RaceDriver, seen: AccountReplay) -> Counter[str]:
+def check_replies(client: redis.Redis, driver: RaceDriver, seen: AccountReplay) -> Counter[str]:
     """Each reply moved a ticket at most once, the newest of each ticket exactly once (every other copy is a
     duplicate); each job that moved a ticket has its one event in the stream, and no event lacks its job."""
     outcomes: Counter[str] = Counter()
     moved_per_reply: Counter[tuple[str, int]] = Counter()
     moved_jobs: Counter[tuple[str, str, str | None]] = Counter()
-    for reply, result in reply_results(driver.race):
+    for reply, result in reply_results(driver.race, client):
         outcomes[result["outcome"]] += 1
         if result["outcome"] != "duplicate":
             moved_per_reply[(reply.ticket_id, ms(reply.at))] += 1
@@ -89,7 +97,9 @@ def check_replies(driver: RaceDriver, seen: AccountReplay) -> Counter[str]:
     for ticket, sent in driver.race.replies.items():
         newest = max(ms(reply.at) for reply in sent)
         assert moved_per_reply[(ticket, newest)] == 1, f"{ticket}: its newest reply was not processed once"
-    away = Counter((r.ticket_id, r.previous_agent_id, r.agent_id) for r in seen.reassignments if r.reason == "assignee_away")
+    away = Counter(
+        (r.ticket_id, r.previous_agent_id, r.agent_id) for r in seen.reassignments if r.reason == "assignee_away"
+    )
     assert away == moved_jobs, "customer-reply outcomes and assignee_away events differ"
     return outcomes
 
@@ -107,7 +117,11 @@ def test_reassignments_timeouts_and_customer_replies_racing_under_four_workers_g
     real_redis: redis.Redis, redis_url: str, processes: list[Worker]
 ) -> None:
     engine = Engine(real_redis)
-    engine.on_release = lambda account: enqueue_release(account, real_redis) and None
+
+    def ring(account: str) -> None:
+        enqueue_release(account, real_redis)
+
+    engine.on_release = ring
     setup_account(engine, ACCOUNT, agents=AGENTS)
     rng = random.Random(int(os.environ.get("HELPDESK_RR_STRESS_SEED", "16")))
     driver = RaceDriver(engine, real_redis, rng)
@@ -130,7 +144,7 @@ def test_reassignments_timeouts_and_customer_replies_racing_under_four_workers_g
     seen.apply_all(event for _, event in entries)  # every assignment checked as it comes (release_replay.py)
     assert set(seen.decisions) == {t.ticket_id for t in driver.race.tickets}
     assert seen.untoasted() == []
-    outcomes = check_replies(driver, seen)
+    outcomes = check_replies(real_redis, driver, seen)
     check_timeouts(driver, seen)
     unanswered = [r for r in seen.reassignments if r.reason == "no_first_reply"]
     for reassignment in unanswered:

@@ -8,7 +8,8 @@ older eligible ticket while auto-assign was on, every ticket was decided once an
 every release toast named its tickets once; and once everything settled, no eligible ticket waits while an
 Online agent who takes its channel has room. One account also has issue 16's reassign-away (customers write
 on assigned tickets), reassign-unanswered and per-channel pools with restricted agents on: the replay checks
-every reassignment and every assignment's channel too, and Redis's pools agree with the stream. Then: several releases of one account at once, and a release whose worker is killed.
+every reassignment and every assignment's channel too, and Redis's pools agree with the stream. Then:
+several releases of one account at once, and a release whose worker is killed.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ class Driver:
                 self._read[account] = entry_id
                 if event.type == "ticket.assigned" or (event.type == "ticket.reopened" and event.agent_id):
                     held.add(event.ticket_id)
-                    self.assignee[event.ticket_id] = event.agent_id
+                    self.assignee[event.ticket_id] = str(event.agent_id)
                 elif event.type == "ticket.closed":
                     held.discard(event.ticket_id)
 
@@ -157,7 +158,9 @@ class Driver:
         random tickets (waiting ones leave the queue); now and then one not sent yet (its close comes first)."""
         self.follow()
         share = {AUTO_ON: 0.05}  # acme's agents keep tickets longer: timers come due, customers write again
-        chosen = [(a, t) for a, held in self.held.items() for t in sorted(held) if self.rng.random() < share.get(a, 0.6)]
+        chosen = [
+            (a, t) for a, held in self.held.items() for t in sorted(held) if self.rng.random() < share.get(a, 0.6)
+        ]
         for _ in range(others):
             ticket = self.rng.choice(upcoming if upcoming and self.rng.random() < 0.1 else tickets)
             chosen.append((ticket.account_id, ticket.ticket_id))

@@ -23,6 +23,7 @@ from rq.job import Job
 
 from producers.queue import (
     PROCESS_CUSTOMER_REPLY,
+    SERIALIZER,
     customer_reply_job_id,
     enqueue_customer_reply,
     enqueue_many,
@@ -153,8 +154,12 @@ class RaceDriver:
             if agent not in self.app_open and rng.random() < 0.7:
                 self.go_online(agent)
         batch = [
-            TicketCreated(account_id=ACCOUNT, ticket_id=f"x{len(self.race.tickets) + n}",
-                          channel=rng.choice(TICKET_CHANNELS), created_at=utc_now())
+            TicketCreated(
+                account_id=ACCOUNT,
+                ticket_id=f"x{len(self.race.tickets) + n}",
+                channel=rng.choice(TICKET_CHANNELS),
+                created_at=utc_now(),
+            )
             for n in range(size)
         ]
         self.race.tickets += batch
@@ -203,8 +208,14 @@ class RaceDriver:
             self.send(reply, self.rng.randint(2, 3))
             self.redeliver(reply)
             if self.rng.random() < 0.3:  # an older reply arriving late: a repeat, changes nothing
-                self.send(CustomerReply(account_id=ACCOUNT, ticket_id=ticket.ticket_id,
-                                        at=at - timedelta(milliseconds=self.rng.randint(1, 900))), 1)
+                self.send(
+                    CustomerReply(
+                        account_id=ACCOUNT,
+                        ticket_id=ticket.ticket_id,
+                        at=at - timedelta(milliseconds=self.rng.randint(1, 900)),
+                    ),
+                    1,
+                )
             self.beat_open_apps()
 
     def send(self, reply: CustomerReply, times: int) -> None:
@@ -217,7 +228,10 @@ class RaceDriver:
     def redeliver(self, reply: CustomerReply) -> None:
         """The same message delivered again as a job of its own (what an at-least-once transport does)."""
         job = ticket_queue(self.client).enqueue(
-            PROCESS_CUSTOMER_REPLY, reply.model_dump(mode="json"), job_id=f"{customer_reply_job_id(reply)}-again{self.race.steps['redelivered']}",
+            PROCESS_CUSTOMER_REPLY,
+    SERIALIZER,
+            reply.model_dump(mode="json"),
+            job_id=f"{customer_reply_job_id(reply)}-again{self.race.steps['redelivered']}",
             result_ttl=600,
         )
         self.race.jobs[job.id] = job
@@ -243,13 +257,12 @@ def pools_agree(client: redis.Redis, keys: AccountKeys, seen: AccountReplay) -> 
         assert filed == {t for t in seen.waiting if seen.channel_of[t] == channel}, f"waiting:{channel}"
 
 
-def reply_results(race: Race) -> list[tuple[CustomerReply, dict[str, str]]]:
+def reply_results(race: Race, client: redis.Redis) -> list[tuple[CustomerReply, dict[str, str]]]:
     """Every customer-reply job's reply and result (the jobs all finished)."""
     results = []
-    for job in race.jobs.values():
-        job.refresh()
+    for job_id in race.jobs:
+        job = Job.fetch(job_id, connection=client, serializer=SERIALIZER)
         result = job.return_value()
         assert isinstance(result, dict), f"job {job.id}: {job.get_status()} {job.exc_info}"
         results.append((CustomerReply.model_validate(job.args[0]), result))
     return results
-
