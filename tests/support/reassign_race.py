@@ -229,7 +229,6 @@ class RaceDriver:
         """The same message delivered again as a job of its own (what an at-least-once transport does)."""
         job = ticket_queue(self.client).enqueue(
             PROCESS_CUSTOMER_REPLY,
-    SERIALIZER,
             reply.model_dump(mode="json"),
             job_id=f"{customer_reply_job_id(reply)}-again{self.race.steps['redelivered']}",
             result_ttl=600,
