@@ -79,6 +79,10 @@ class Timeout:
     occurred_at: datetime
 
 
+def _ms(event: Any) -> int:
+    return round(event.occurred_at.timestamp() * 1000)  # whole ms on the wire: no float truncation
+
+
 @dataclass(frozen=True)
 class Reassignment:
     """One ``ticket.assigned`` with a reassigning reason, or (``agent_id`` None) a wait after an away assignee."""
@@ -126,6 +130,9 @@ class AccountReplay:
     """Waiting tickets whose assignee was away → that assignee (a release names them as previous)."""
     reassignments: list[Reassignment] = field(default_factory=list)
     unanswered_count: Counter[str] = field(default_factory=Counter)
+    unanswered_after: int = 0
+    assigned_ms: dict[str, int] = field(default_factory=dict)
+    """Ticket → when its last automatic assignment was (ms): its no-first-reply timer counts from there."""
     _heaps: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     _index: int = 0
     _previous: Any = None
@@ -269,6 +276,7 @@ class AccountReplay:
             )
         self.waiting.pop(ticket, None)
         self.state[ticket] = ("assigned", agent)
+        self.assigned_ms[ticket] = _ms(event)
         self.load[agent] += 1
         self.tally.automatic += 1
         self.tally.filled_to_capacity += self.load[agent] == self.capacity(agent)
@@ -284,10 +292,13 @@ class AccountReplay:
             self.unanswered_count[ticket] += 1
             assert self.unanswered_max is not None, f"{where}: reassign-unanswered is off"
             assert self.unanswered_count[ticket] <= self.unanswered_max, f"{where}: past the max {self.unanswered_max}"
+            held = _ms(event) - self.assigned_ms[ticket]  # one reassignment per timer: never before it is due
+            assert held >= self.unanswered_after * 1000, f"{where}: after {held} ms, due {self.unanswered_after} s"
         self._check_room(agent, event.channel.value, where)
         self.load[previous] -= 1
         self.load[agent] += 1
         self.state[ticket] = ("assigned", agent)
+        self.assigned_ms[ticket] = _ms(event)
         self.reassignments.append(Reassignment(self._index, ticket, reason, previous, agent))
         self.tally.reassigned[reason] += 1
 
@@ -367,6 +378,7 @@ class AccountReplay:
             self.reassign_away = changes["reassign_away"]
         if "reassign_unanswered_max" in changes:
             self.unanswered_max = changes["reassign_unanswered_max"]
+            self.unanswered_after = changes["reassign_unanswered_after_seconds"] or 0
         if "agent_channels" in changes:
             chosen = changes["agent_channels"]
             if chosen["channels"] is None:
