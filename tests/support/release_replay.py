@@ -80,7 +80,7 @@ class Timeout:
 
 
 def _ms(event: Any) -> int:
-    return round(event.occurred_at.timestamp() * 1000)  # whole ms on the wire: no float truncation
+    return int(round(event.occurred_at.timestamp() * 1000))  # whole ms on the wire: no float truncation
 
 
 @dataclass(frozen=True)
