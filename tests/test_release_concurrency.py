@@ -6,7 +6,10 @@ on and off. Afterwards each account's event stream is replayed (tests/support/re
 automatic assignment took a load to above its capacity, none went to an Offline agent, none overtook an
 older eligible ticket while auto-assign was on, every ticket was decided once and assigned at most once,
 every release toast named its tickets once; and once everything settled, no eligible ticket waits while an
-Online agent has room. Then: several releases of one account at once, and a release whose worker is killed.
+Online agent who takes its channel has room. One account also has issue 16's reassign-away (customers write
+on assigned tickets), reassign-unanswered and per-channel pools with restricted agents on: the replay checks
+every reassignment and every assignment's channel too, and Redis's pools agree with the stream. Then:
+several releases of one account at once, and a release whose worker is killed.
 """
 
 from __future__ import annotations
@@ -27,11 +30,20 @@ import redis
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from producers.queue import QUEUE_NAME, SERIALIZER, enqueue_close, enqueue_many, enqueue_release, enqueue_reopen
+from producers.queue import (
+    QUEUE_NAME,
+    SERIALIZER,
+    enqueue_close,
+    enqueue_customer_reply,
+    enqueue_many,
+    enqueue_release,
+    enqueue_reopen,
+)
 from schemas.common import AgentStatus, Channel
-from schemas.inbound import TicketClose, TicketCreated, TicketReopen
+from schemas.inbound import CustomerReply, TicketClose, TicketCreated, TicketReopen
 from tests.support import replies
 from tests.support.accounts import setup_account
+from tests.support.reassign_race import pools_agree
 from tests.support.release_replay import RELEASABLE, AccountReplay
 from tests.support.workers import (
     pid_running,
@@ -58,7 +70,9 @@ TICKETS = max(300, int(os.environ.get("HELPDESK_RR_STRESS_TICKETS", "5000")) // 
 WORKERS = 4
 AGENTS = tuple(f"agent{n}" for n in range(1, 7))
 AUTO_ON = "acme"
-"""Auto-assign on all along."""
+"""Auto-assign on all along; with reassign-away, reassign-unanswered and per-channel pools (issue 16)."""
+RESTRICTED = {"agent1": (Channel.EMAIL,), "agent2": (Channel.SMS, Channel.SOCIAL), "agent5": (Channel.SOCIAL,)}
+"""``acme``'s restricted agents: every assignment must go to an agent who takes the ticket's channel."""
 AUTO_TOGGLED = "globex"
 """Auto-assign turned on and off while tickets flow; on at the end."""
 CAPPED_ONLY = "initech"
@@ -99,6 +113,7 @@ def check_redis_agrees(client: redis.Redis, engine: Engine, seen: AccountReplay)
     assert eligible == set(seen.waiting), f"{account}: the waiting tickets differ from the stream's"
     filed = {member.decode() for member in replies.zrange(client, engine.keys(account).waiting)}
     assert filed == set(seen.waiting), f"{account}: the release queue differs from the stream's"
+    pools_agree(client, engine.keys(account), seen)
 
 
 def settle(client: redis.Redis, engine: Engine, accounts: tuple[str, ...]) -> None:
@@ -121,8 +136,10 @@ class Driver:
         self.closed: list[TicketClose] = []
         self.held: dict[str, set[str]] = {account: set() for account in ACCOUNTS}
         """Tickets the stream shows assigned and not closed: what agents close most."""
+        self.assignee: dict[str, str] = {}
+        """acme's tickets → their assignee, as the stream shows."""
         self._read: dict[str, str] = dict.fromkeys(ACCOUNTS, "-")
-        self.steps: dict[str, int] = dict.fromkeys(("close", "status", "capacity", "reopen", "auto"), 0)
+        self.steps: dict[str, int] = dict.fromkeys(("close", "status", "capacity", "reopen", "auto", "reply"), 0)
 
     def follow(self) -> None:
         """Read each account's new events: which tickets are assigned and open now."""
@@ -132,6 +149,7 @@ class Driver:
                 self._read[account] = entry_id
                 if event.type == "ticket.assigned" or (event.type == "ticket.reopened" and event.agent_id):
                     held.add(event.ticket_id)
+                    self.assignee[event.ticket_id] = str(event.agent_id)
                 elif event.type == "ticket.closed":
                     held.discard(event.ticket_id)
 
@@ -139,7 +157,10 @@ class Driver:
         """Agents close most of what they hold (their room goes to the waiting queue); ``others`` closes of
         random tickets (waiting ones leave the queue); now and then one not sent yet (its close comes first)."""
         self.follow()
-        chosen = [(a, t) for a, held in self.held.items() for t in sorted(held) if self.rng.random() < 0.6]
+        share = {AUTO_ON: 0.05}  # acme's agents keep tickets longer: timers come due, customers write again
+        chosen = [
+            (a, t) for a, held in self.held.items() for t in sorted(held) if self.rng.random() < share.get(a, 0.6)
+        ]
         for _ in range(others):
             ticket = self.rng.choice(upcoming if upcoming and self.rng.random() < 0.1 else tickets)
             chosen.append((ticket.account_id, ticket.ticket_id))
@@ -164,11 +185,23 @@ class Driver:
             else:
                 engine.set_capacity(account, rng.choice([None, 1, 2, 3, 5]), "max", now, agent_id=agent)
             self.steps["capacity"] += 1
-        elif roll < 0.9:
+        elif roll < 0.8:
             self.reopen_one()
+        elif roll < 0.9:
+            self.customer_writes()
         else:
             engine.set_auto_assign(AUTO_TOGGLED, rng.random() < 0.6, "max", now)
             self.steps["auto"] += 1
+
+    def customer_writes(self) -> None:
+        """Customers write on tickets of ``acme`` the stream shows assigned, mostly to agents now Offline
+        (reassign-away; the others are kept)."""
+        online = {m.decode() for m in replies.zrange(self.client, self.engine.keys(AUTO_ON).online)}
+        held = sorted(self.held[AUTO_ON])
+        away = [t for t in held if self.assignee.get(t) not in online]
+        for ticket_id in self.rng.sample(away, min(len(away), 3)) + self.rng.sample(held, min(len(held), 1)):
+            enqueue_customer_reply(CustomerReply(account_id=AUTO_ON, ticket_id=ticket_id, at=utc_now()), self.client)
+            self.steps["reply"] += 1
 
     def reopen_one(self) -> None:
         """Reopen a ticket whose close was applied (a reopen must come after its close)."""
@@ -196,6 +229,10 @@ def test_closes_and_capacity_changes_under_four_workers_never_overfill_or_overta
         setup_account(engine, account, agents=AGENTS, online=AGENTS[:3])
         engine.set_capacity(account, 2, "max", utc_now())
     engine.set_auto_assign(AUTO_ON, True, "max", utc_now())
+    for agent, only in RESTRICTED.items():
+        engine.set_agent_channels(AUTO_ON, agent, only, "max", utc_now())
+    engine.set_reassign_away(AUTO_ON, True, 0, "max", utc_now())
+    engine.set_reassign_unanswered(AUTO_ON, 1, 2, "max", utc_now())
     engine.set_auto_assign(AUTO_TOGGLED, True, "max", utc_now())
 
     start = utc_now()
@@ -228,6 +265,7 @@ def test_closes_and_capacity_changes_under_four_workers_never_overfill_or_overta
         time.sleep(rng.uniform(0.005, 0.03))
         wait_for(lambda: queue.count <= BACKLOG, SETTLE_SECONDS, "the workers keep up")  # steps interleave with jobs
     engine.set_auto_assign(AUTO_TOGGLED, True, "max", utc_now())
+    engine.set_reassign_unanswered(AUTO_ON, None, 2, "max", utc_now())  # the end state holds still
     for account in ACCOUNTS:
         for agent in AGENTS[:4]:
             engine.set_status(account, agent, AgentStatus.ONLINE, "max", utc_now())
@@ -243,8 +281,8 @@ def test_closes_and_capacity_changes_under_four_workers_never_overfill_or_overta
         assert account_seen.untoasted() == [], f"{account}: released tickets nobody was toasted about"
         check_redis_agrees(real_redis, engine, account_seen)
     for account in (AUTO_ON, AUTO_TOGGLED):  # the invariant, once every release ended
-        waiting, room = seen[account].waiting, seen[account].agents_with_room()
-        assert not (waiting and room), f"{account}: {len(waiting)} tickets wait while {room} have room"
+        takeable = seen[account].takeable_waiting()  # pools: an agent with room who takes the ticket's channel
+        assert not takeable, f"{account}: {takeable[:5]} wait while {seen[account].agents_with_room()} have room"
     assert seen[CAPPED_ONLY].tally.released == 0
 
     released = sum(seen[a].tally.released for a in (AUTO_ON, AUTO_TOGGLED))
@@ -252,10 +290,13 @@ def test_closes_and_capacity_changes_under_four_workers_never_overfill_or_overta
     full = sum(s.tally.filled_to_capacity for s in seen.values())
     waits = sum(s.tally.at_capacity_waits for s in seen.values())
     assert released >= 20 and len(runs) >= 5 and full >= 20 and waits >= 20, (released, len(runs), full, waits)
+    acme = seen[AUTO_ON].tally
+    assert sum(acme.reassigned.values()) + acme.away_waits >= 3, acme  # each kind: tests/test_reassign_concurrency.py
     assert driver.steps["capacity"] >= 5 and driver.steps["reopen"] >= 1 and driver.steps["status"] >= 5, driver.steps
     print(
         f"tickets={TICKETS} workers={WORKERS} steps={driver.steps} rung={len(rung)} released={released} "
-        f"runs={len(runs)} filled_to_capacity={full} at_capacity_waits={waits} seconds={elapsed:.1f}"
+        f"runs={len(runs)} filled_to_capacity={full} at_capacity_waits={waits} seconds={elapsed:.1f} "
+        f"acme: reassigned={dict(acme.reassigned)} away_waits={acme.away_waits} channel_waits={acme.channel_waits}"
     )
 
 
