@@ -66,6 +66,7 @@ from schemas.office_hours import OfficeHours
 from tests.support import replies
 from tests.support.model import Model, ModelEvent, Outcome, Refused, TeamRow, UnassignedRow, UserRow
 from tests.support.model_checks import check_issue16
+from tests.support.model_presence import epoch_ms
 from tests.support.snapshots import agent_counts
 from tests.support.waiting_queue import QueueState, automatic_assignments, check_step, stored_capacities
 from worker.core.bulk import BATCH_SIZE, start_bulk_assign
@@ -107,6 +108,25 @@ SEED_CAPACITIES = ((None, False), (1, True), (2, True), (1, True), (1, False))
 PRESENCE_TIMEOUTS = (None, 1, 90, 900, 7200, 86400, 0)
 """Presence timeouts the rules set (seconds): from one second to a day; 0 is refused (``InvalidInput``)."""
 SEED_PRESENCE = (None, 90, 900, 7200)
+CHANNEL_SETS: tuple[tuple[str, ...] | None, ...] = (
+    None,
+    ("email",),
+    ("webchat",),
+    ("email", "sms"),
+    ("webchat", "social", "sms"),
+    ("email", "webchat", "sms", "social"),  # every channel: stored as "every channel"
+    (),  # none at all: refused (InvalidInput)
+)
+"""Channel sets the rules restrict agents to (issue 16, part 4)."""
+GRACES = (0, 0, 1, 60, 900, 86400, -1)
+"""Reassign-away graces (seconds); -1 is refused (``InvalidInput``)."""
+AFTERS = (None, 1, 60, 600, 3600, 0)
+"""Reassign-unanswered delays (seconds); 0 is refused."""
+MAX_TIMES = (1, 1, 2, 3)
+SEED_REASSIGN = ((False, 0, None, 1), (True, 0, None, 1), (True, 600, 600, 1), (False, 0, 60, 2), (True, 0, 3600, 1))
+"""Reassign-away on, its grace, reassign-unanswered's delay and max, to start with."""
+REPLY_OFFSETS = tuple(timedelta(milliseconds=ms) for ms in (-3_600_000, -1, 0, 0, 1, 60_000))
+"""Where a customer reply falls relative to the time its assignee counts as away (Offline since + grace)."""
 PRESENCE_OFFSETS = tuple(timedelta(milliseconds=ms) for ms in (-1, 0, 0, 1, 5000, 3_600_000))
 """Where a presence sweep runs relative to an agent's time: just before, at, just after, later."""
 SEED_ROLES = (Role.AGENT, Role.AGENT, Role.AGENT, Role.OWNER, Role.ADMIN, Role.MANAGER, Role.VIEWER)
@@ -404,6 +424,8 @@ class EngineHarness:
             lambda: self.model.customer_reply(account_id, ticket_id, at, now),
             lambda r: (r.outcome, r.agent_id, r.reason, r.previous_agent_id),
         )
+        if result is None:  # refused
+            return "refused"
         self.note(f"customer reply: {result[0]}{' ' + result[2] if result[2] else ''}")
         return result[0]
 
@@ -527,6 +549,8 @@ class ModelMachine(RuleBasedStateMachine):
     ticket) are off, so that more of each run is tickets, closes, capacity and releases."""
     presence_focus = False
     """True adds rules weighing the presence timeout up (``PresenceMachine``)."""
+    reassign_focus = False
+    """True adds rules weighing reassignment and pools up (``ReassignMachine``)."""
 
     def make_client(self) -> redis.Redis:
         raise NotImplementedError
@@ -544,6 +568,7 @@ class ModelMachine(RuleBasedStateMachine):
         if self.harness.clean:
             self.harness.check_views()  # both accounts
             self.harness.sweep_presence(LAST_OPENING)  # every heartbeat is older than a day: all timed out
+            self.harness.sweep_unanswered(LAST_OPENING)  # every timer is due
             self.harness.sweep(LAST_OPENING)
             while self.harness.queued:
                 self.harness.release(self.harness.queued.pop(0), LAST_OPENING)
@@ -562,6 +587,8 @@ class ModelMachine(RuleBasedStateMachine):
         support=st.tuples(*[st.sampled_from(USERS)] * len(ACCOUNTS)),
         capacity=st.tuples(*[st.sampled_from(SEED_CAPACITIES)] * len(ACCOUNTS)),
         presence=st.tuples(*[st.sampled_from(SEED_PRESENCE)] * len(ACCOUNTS)),
+        reassign=st.tuples(*[st.sampled_from(SEED_REASSIGN)] * len(ACCOUNTS)),
+        restricted=st.tuples(*[st.dictionaries(st.sampled_from(USERS), st.sampled_from(CHANNEL_SETS[1:5]))] * 2),
         arrivals=st.lists(st.tuples(accounts, st.sampled_from(list(Channel)), times, delays), max_size=6),
     )
     def seed_accounts(
@@ -575,6 +602,8 @@ class ModelMachine(RuleBasedStateMachine):
         support: tuple[str, ...],
         capacity: tuple[tuple[int | None, bool], ...],
         presence: tuple[int | None, ...],
+        reassign: tuple[tuple[bool, int, int | None, int], ...],
+        restricted: tuple[dict[str, tuple[str, ...]], ...],
         arrivals: list[tuple[str, Channel, datetime, timedelta]],
     ) -> MultipleResults[str]:
         """Every user exists in both accounts (``max`` can manage), round robin mostly on, two teams of users
@@ -602,6 +631,11 @@ class ModelMachine(RuleBasedStateMachine):
                 self.set_auto_assign(account_id, auto_assign, "max", NOW, 1)
             if presence[index] is not None:
                 self.set_presence_timeout(account_id, presence[index], "max", NOW, 0)
+            away, grace, after, max_times = reassign[index]
+            self.set_reassign_away(account_id, away, grace, "max", NOW, 0)
+            self.set_reassign_unanswered(account_id, after, max_times, "max", NOW, 1)
+            for user_id, chosen in sorted(restricted[index].items()):  # a viewer is refused, and checked
+                self.set_agent_channels(account_id, user_id, chosen, "max", NOW, 0)
         ticket_ids = [self.arrive(account_id, channel, at, delay, 0) for account_id, channel, at, delay in arrivals]
         for index, account_id in enumerate(ACCOUNTS):
             for position, user_id in enumerate(sorted(online[index])):  # a viewer is refused, and checked
@@ -843,6 +877,7 @@ class ModelMachine(RuleBasedStateMachine):
             now = data.draw(st.sampled_from(openings)) + data.draw(delays) / 60  # up to 3 minutes late
         self.harness.sweep(now)
 
+    @precondition(lambda self: not self.reassign_focus)
     @rule(
         account_id=accounts,
         seconds=st.sampled_from(PRESENCE_TIMEOUTS),
@@ -857,12 +892,14 @@ class ModelMachine(RuleBasedStateMachine):
         agent is filed from their last heartbeat, or taken out."""
         self.harness.call("set_presence_timeout", account_id, seconds, actor_id, now, engine=engine)
 
+    @precondition(lambda self: not self.reassign_focus)
     @rule(account_id=accounts, user_id=st.sampled_from(ACTORS), now=times, engine=engines)
     def heartbeat(self, account_id: str, user_id: str, now: datetime, engine: int) -> None:
         """A heartbeat of anyone (Offline, a viewer, ``ghost``), at any time: it moves an Online agent's time, and
         sets nobody Online."""
         self.harness.call("heartbeat", account_id, user_id, now, engine=engine)
 
+    @precondition(lambda self: not self.reassign_focus)
     @rule(now=times, engine=engines, data=st.data())
     def sweep_presence(self, now: datetime, engine: int, data: st.DataObject) -> None:
         """The workers' presence sweep, mostly just before, at or just after an Online agent's time, else at any
@@ -872,6 +909,7 @@ class ModelMachine(RuleBasedStateMachine):
             now = from_ms(data.draw(st.sampled_from(due))) + data.draw(st.sampled_from(PRESENCE_OFFSETS))
         self.harness.sweep_presence(now, engine)
 
+    @precondition(lambda self: not self.reassign_focus)
     @rule(account_id=accounts, user_id=st.sampled_from(USERS), now=times, engine=engines, data=st.data())
     def expire_stale_entry(
         self, account_id: str, user_id: str, now: datetime, engine: int, data: st.DataObject
@@ -910,6 +948,208 @@ class ModelMachine(RuleBasedStateMachine):
     def sweep_presence_again(self, now: datetime, engine: int, data: st.DataObject) -> None:
         """One more presence sweep (``PresenceMachine`` weighs the presence rules up)."""
         self.sweep_presence(now, engine, data)
+
+    # --- issue 16, parts 2-4: reassignment and per-channel pools ---------------------------------------
+
+    @rule(
+        account_id=accounts,
+        agent_id=st.sampled_from(ACTORS),
+        chosen=st.sampled_from(CHANNEL_SETS),
+        actor_id=st.sampled_from(("max", "max", *ACTORS)),
+        now=times,
+        engine=engines,
+    )
+    def set_agent_channels(
+        self, account_id: str, agent_id: str, chosen: tuple[str, ...] | None, actor_id: str, now: datetime, engine: int
+    ) -> None:
+        """Restrict anyone (viewers and ``ghost`` too) to some channels, or to every channel again, by a random
+        actor, mostly ``max``: the first restriction builds the pools, the last clearing drops them."""
+        self.harness.call("set_agent_channels", account_id, agent_id, chosen, actor_id, now, engine=engine)
+
+    @rule(
+        account_id=accounts,
+        enabled=st.booleans(),
+        grace=st.sampled_from(GRACES),
+        actor_id=st.sampled_from(("max", "max", *ACTORS)),
+        now=times,
+        engine=engines,
+    )
+    def set_reassign_away(
+        self, account_id: str, enabled: bool, grace: int, actor_id: str, now: datetime, engine: int
+    ) -> None:
+        self.harness.call("set_reassign_away", account_id, enabled, grace, actor_id, now, engine=engine)
+
+    @rule(
+        account_id=accounts,
+        after=st.sampled_from(AFTERS),
+        max_times=st.sampled_from(MAX_TIMES),
+        actor_id=st.sampled_from(("max", "max", *ACTORS)),
+        now=times,
+        engine=engines,
+    )
+    def set_reassign_unanswered(
+        self, account_id: str, after: int | None, max_times: int, actor_id: str, now: datetime, engine: int
+    ) -> None:
+        self.harness.call("set_reassign_unanswered", account_id, after, max_times, actor_id, now, engine=engine)
+
+    def away_ticket(self, data: st.DataObject) -> tuple[str, str, datetime] | None:
+        """Mostly an open assigned ticket whose assignee is Offline, with the time they count as away from
+        (Offline since + grace; never Online: since ever), else any decided ticket at any time."""
+        candidates = []
+        for account_id, account in sorted(self.harness.model.accounts.items()):
+            for ticket_id in account.assigned_open():
+                agent = account.assignee(ticket_id)
+                if agent is not None and agent not in account.online:
+                    since = account.reassign.offline_since.get(agent, epoch_ms(NOW))
+                    candidates.append((account_id, ticket_id, from_ms(since + account.reassign.grace * 1000)))
+        if candidates and data.draw(st.integers(0, 3)) > 0:
+            return data.draw(st.sampled_from(candidates))
+        models = sorted(self.harness.model.accounts.items())
+        decided = [(account_id, ticket) for account_id, account in models for ticket in sorted(account.decided)]
+        if not decided:
+            return None
+        account_id, ticket_id = data.draw(st.sampled_from(decided))
+        return account_id, ticket_id, data.draw(times)
+
+    @precondition(lambda self: self.ticket_counter > 0)
+    @rule(engine=engines, delay=delays, data=st.data())
+    def customer_reply(self, engine: int, delay: timedelta, data: st.DataObject) -> None:
+        """A customer reply just before, at or after the time the assignee counts as away, processed a little
+        later (a reply written before they left keeps the ticket with them); now and then one never seen."""
+        picked = self.away_ticket(data)
+        if picked is None or data.draw(st.integers(0, 9)) == 0:
+            account_id, ticket_id, at = data.draw(accounts), "never-seen", NOW
+        else:
+            account_id, ticket_id, at = picked
+            at += data.draw(st.sampled_from(REPLY_OFFSETS))
+        self.harness.customer_reply(account_id, ticket_id, at, at + delay, engine)
+
+    @precondition(lambda self: any(model.closed for model in self.harness.model.accounts.values()))
+    @rule(engine=engines, data=st.data())
+    def reopen_away(self, engine: int, data: st.DataObject) -> None:
+        """A reopen of a closed assigned ticket around the time its (Offline) assignee counts as away: a reopen
+        counts as a customer reply."""
+        closed = [
+            (account_id, ticket_id)
+            for account_id, account in sorted(self.harness.model.accounts.items())
+            for ticket_id in sorted(account.closed)
+            if account.assignee(ticket_id) is not None
+        ]
+        if not closed:
+            return
+        account_id, ticket_id = data.draw(st.sampled_from(closed))
+        account = self.harness.model.account(account_id)
+        agent = account.assignee(ticket_id)
+        assert agent is not None
+        since = account.reassign.offline_since.get(agent, epoch_ms(NOW)) + account.reassign.grace * 1000
+        now = from_ms(since) + data.draw(st.sampled_from(REPLY_OFFSETS))
+        self.harness.lifecycle("reopen_ticket", account_id, ticket_id, now, engine)
+
+    @precondition(lambda self: any(model.assigned_open() for model in self.harness.model.accounts.values()))
+    @rule(engine=engines, delay=delays, data=st.data())
+    def first_reply(self, engine: int, delay: timedelta, data: st.DataObject) -> None:
+        """An agent's first reply on an open assigned ticket (mostly by its assignee): it cancels the timer."""
+        accounts_ = self.harness.model.accounts
+        account_id = data.draw(st.sampled_from(sorted(a for a in accounts_ if accounts_[a].assigned_open())))
+        ticket_id = data.draw(st.sampled_from(accounts_[account_id].assigned_open()))
+        stored = accounts_[account_id].decided[ticket_id]
+        agent = data.draw(st.sampled_from((stored.agent_id or "max", stored.agent_id or "max", *USERS)))
+        self.harness.first_reply(account_id, ticket_id, agent, stored.created_at + delay, engine)
+
+    @rule(now=times, engine=engines, data=st.data())
+    def sweep_unanswered(self, now: datetime, engine: int, data: st.DataObject) -> None:
+        """The workers' sweep of no-first-reply timers, mostly just before, at or just after a timer's time."""
+        due = sorted(set(self.harness.model.unanswered_due().values()))
+        if due and data.draw(st.integers(0, 3)) > 0:
+            now = from_ms(data.draw(st.sampled_from(due))) + data.draw(st.sampled_from(PRESENCE_OFFSETS))
+        self.harness.sweep_unanswered(now, engine)
+
+    @precondition(lambda self: self.ticket_counter > 0)
+    @rule(engine=engines, data=st.data())
+    def expire_unanswered_entry(self, engine: int, data: st.DataObject) -> None:
+        """A sweep's step for an entry it read before the ticket moved (a reply, a close, a reassignment came
+        between): mostly a filed timer around its time, else any decided ticket at any time."""
+        due = self.harness.model.unanswered_due()
+        if due and data.draw(st.integers(0, 3)) > 0:
+            member = data.draw(st.sampled_from(sorted(due)))
+            account_id, _, ticket_id = member.partition(" ")
+            now = from_ms(due[member] + data.draw(st.sampled_from((-60_000, -1, 0, 1, 3_600_000))))
+        else:
+            picked = self.away_ticket(data)
+            if picked is None:
+                return
+            account_id, ticket_id, now = picked
+        self.harness.expire_unanswered(account_id, ticket_id, now, engine)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(now=times, engine=engines, data=st.data())
+    def assignee_goes_offline(self, now: datetime, engine: int, data: st.DataObject) -> None:
+        """An Online agent with open tickets leaves (so that the next customer reply finds them away), or an
+        Offline agent comes back (``ReassignMachine``)."""
+        model = self.harness.model
+        leaving = [
+            (account_id, agent)
+            for account_id, account in sorted(model.accounts.items())
+            for agent in sorted(account.online)
+            if any(account.assignee(t) == agent for t in account.assigned_open())
+        ]
+        back = [
+            (account_id, user)
+            for account_id, account in sorted(model.accounts.items())
+            for user, role in sorted(account.roles.items())
+            if role.can_be_online and user not in account.online
+        ]
+        choices = [st.sampled_from(pairs) for pairs in (leaving, leaving, back) if pairs]
+        if not choices:
+            return
+        account_id, user_id = data.draw(st.one_of(choices))
+        status = AgentStatus.OFFLINE if user_id in model.account(account_id).online else AgentStatus.ONLINE
+        self.harness.call("set_status", account_id, user_id, status, user_id, now, engine=engine)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(
+        account_id=accounts,
+        grace=st.sampled_from(GRACES[:-1]),
+        after=st.sampled_from(AFTERS[:-1]),
+        max_times=st.sampled_from(MAX_TIMES),
+        now=times,
+    )
+    def reassign_on(self, account_id: str, grace: int, after: int | None, max_times: int, now: datetime) -> None:
+        """``max`` turns reassign-away on (with a grace) and sets reassign-unanswered (``ReassignMachine``)."""
+        self.harness.call("set_reassign_away", account_id, True, grace, "max", now)
+        self.harness.call("set_reassign_unanswered", account_id, after, max_times, "max", now)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(target=tickets, account_id=accounts, created_at=times, delay=delays, engine=engines)
+    def new_email_ticket(self, account_id: str, created_at: datetime, delay: timedelta, engine: int) -> str:
+        """More tickets, of a channel agents are often restricted to (``ReassignMachine``)."""
+        return self.arrive(account_id, Channel.EMAIL, created_at, delay, engine)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(engine=engines, delay=delays, data=st.data())
+    def customer_reply_again(self, engine: int, delay: timedelta, data: st.DataObject) -> None:
+        """One more customer reply (``ReassignMachine`` weighs reassignment up)."""
+        self.customer_reply(engine, delay, data)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(now=times, engine=engines, data=st.data())
+    def sweep_unanswered_again(self, now: datetime, engine: int, data: st.DataObject) -> None:
+        """One more unanswered sweep (``ReassignMachine`` weighs reassignment up)."""
+        self.sweep_unanswered(now, engine, data)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(
+        account_id=accounts,
+        agent_id=st.sampled_from(USERS),
+        chosen=st.sampled_from(CHANNEL_SETS),
+        now=times,
+        engine=engines,
+    )
+    def set_agent_channels_again(
+        self, account_id: str, agent_id: str, chosen: tuple[str, ...] | None, now: datetime, engine: int
+    ) -> None:
+        """One more restriction, by ``max`` (``ReassignMachine`` weighs pools up)."""
+        self.set_agent_channels(account_id, agent_id, chosen, "max", now, engine)
 
     def deliver(
         self, account_id: str, ticket_id: str, channel: Channel, created_at: datetime, delay: timedelta, engine: int
@@ -976,6 +1216,25 @@ class PresenceMachine(ModelMachine):
 
     broad = False
     presence_focus = True
+
+
+class ReassignMachine(ModelMachine):
+    """The narrow machine with reassignment (away, unanswered) and per-channel pools (issue 16, parts 2-4) weighed
+    up: more customer replies, unanswered sweeps and restrictions, among tickets, statuses, capacities and
+    releases."""
+
+    broad = False
+    reassign_focus = True
+
+
+def test_reassignment_and_pools_match_model_on_real_redis(redis_url: str) -> None:
+    """On a real Redis only, for the suite's time: the broad machine covers fakeredis."""
+    try:
+        run_state_machine_as_test(real_redis_machine(ReassignMachine, redis_url), settings=WAITING_QUEUE_SETTINGS)
+    finally:
+        cleanup = redis.Redis.from_url(redis_url)
+        cleanup.flushdb()
+        cleanup.close()
 
 
 def test_presence_timeout_matches_model_on_real_redis(redis_url: str) -> None:

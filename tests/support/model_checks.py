@@ -6,11 +6,15 @@
   at capacity), while any agent is restricted; no pool exists otherwise.
 * ``waiting:<channel>`` holds exactly the tickets of the waiting queue of that channel, scored by their
   ``created_at`` ms (always, pools on or off), and ``waiting`` their union.
-* ``unanswered_due`` holds exactly the model's timers (both accounts: they share the partition). The model
-  mirrors the engine's lazy entries (see tests/support/model_reassign.py); the weaker rule stated directly:
-  every ticket that *qualifies* — assigned automatically while the setting was on, open, no first reply, its
-  no-first-reply reassignments below the max, round robin on — has an entry at or after its due
-  (assigned + after), never before it.
+* ``unanswered_due`` holds exactly the model's timers (both accounts: they share the partition), scores
+  included. The engine files entries eagerly but drops them lazily, so "exactly the qualifying tickets at their
+  due" does not hold and is not asserted: an entry stays after a bulk assignment (no longer automatic), after
+  the setting is turned off or its delay changed (the entry keeps the old time; the sweep re-files it at the
+  true due, ``later``, or drops it), and a release files a ticket already reassigned as often as the max allows
+  (the sweep drops it). What holds, and is checked: every entry is one the model filed at the time the model
+  computed (automatic assignment + after, or a sweep's re-filing), every cancellation (first reply, close,
+  a reassignment's own re-filing) removed it at once, and a ticket with no entry is never reassigned for no
+  first reply.
 """
 
 from __future__ import annotations
@@ -55,12 +59,4 @@ def check_issue16(client: redis.Redis, model: Model, account_id: str, settings: 
         waiting = {row.ticket_id: epoch_ms(row.created_at) for row in queue if row.channel == channel.value}
         assert _zset(client, keys.waiting_channel(channel.value)) == waiting, f"waiting:{channel.value}"
     assert _zset(client, keys.waiting) == {row.ticket_id: epoch_ms(row.created_at) for row in queue}, "waiting"
-    timers = _zset(client, keys.unanswered_due)
-    assert timers == model.unanswered_due(), "unanswered_due"
-    if state.after is not None and account.round_robin:
-        for ticket_id in account.assigned_open():
-            stored = account.decided[ticket_id]
-            qualifies = stored.auto and stored.ttfr is None and stored.unanswered < state.max_times
-            if qualifies and ticket_id in state.timers:
-                at = timers[f"{account_id} {ticket_id}"]
-                assert stored.assigned_ms is not None and at >= stored.assigned_ms + state.after * 1000
+    assert _zset(client, keys.unanswered_due) == model.unanswered_due(), "unanswered_due"
