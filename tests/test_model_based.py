@@ -1107,6 +1107,18 @@ class ModelMachine(RuleBasedStateMachine):
         self.harness.call("set_status", account_id, user_id, status, user_id, now, engine=engine)
 
     @precondition(lambda self: self.reassign_focus)
+    @rule(account_id=accounts, agents=st.sets(st.sampled_from(USERS), min_size=2), now=times)
+    def steady_day(self, account_id: str, agents: set[str], now: datetime) -> None:
+        """``max`` turns round robin on and office hours off, and some agents come Online (``ReassignMachine``:
+        so that tickets get assigned, and then reassigned)."""
+        self.harness.call("set_round_robin", account_id, True, "max", now)
+        self.harness.call("set_office_hours", account_id, None, "max", now)
+        roles = self.harness.model.account(account_id).roles
+        for user_id in sorted(agents):
+            if roles[user_id].can_be_online:
+                self.harness.call("set_status", account_id, user_id, AgentStatus.ONLINE, user_id, now)
+
+    @precondition(lambda self: self.reassign_focus)
     @rule(
         account_id=accounts,
         grace=st.sampled_from(GRACES[:-1]),
@@ -1218,6 +1230,10 @@ class PresenceMachine(ModelMachine):
     presence_focus = True
 
 
+REASSIGN_SETTINGS = settings(MACHINE_SETTINGS, max_examples=25, stateful_step_count=80)
+"""Longer runs: a reassignment needs an assignment, its assignee leaving and a reply (or a timer) first."""
+
+
 class ReassignMachine(ModelMachine):
     """The narrow machine with reassignment (away, unanswered) and per-channel pools (issue 16, parts 2-4) weighed
     up: more customer replies, unanswered sweeps and restrictions, among tickets, statuses, capacities and
@@ -1230,7 +1246,7 @@ class ReassignMachine(ModelMachine):
 def test_reassignment_and_pools_match_model_on_real_redis(redis_url: str) -> None:
     """On a real Redis only, for the suite's time: the broad machine covers fakeredis."""
     try:
-        run_state_machine_as_test(real_redis_machine(ReassignMachine, redis_url), settings=WAITING_QUEUE_SETTINGS)
+        run_state_machine_as_test(real_redis_machine(ReassignMachine, redis_url), settings=REASSIGN_SETTINGS)
     finally:
         cleanup = redis.Redis.from_url(redis_url)
         cleanup.flushdb()
