@@ -46,8 +46,11 @@ def check_issue16(client: redis.Redis, model: Model, account_id: str, settings: 
     )
     assert shown == (state.away, state.grace, state.after, state.after and state.max_times), "reassign settings"
     channels = {u.user_id: u.channels for u in users if u.channels is not None}
-    expected = {user: [Channel(c) for c in chosen] for user, chosen in account.channels.items()}
-    assert channels == expected, "agent channels"
+    restricted = {user: [Channel(c) for c in chosen] for user, chosen in account.channels.items()}
+    assert settings.agent_channels == dict(sorted(restricted.items())), "settings: agent channels"
+    # A viewer keeps a restriction set while they were an agent (and it keeps the pools on); users hides it.
+    expected = {user: chosen for user, chosen in restricted.items() if account.roles[user].can_be_online}
+    assert channels == expected, "users: agent channels"
     keys = AccountKeys.for_account(account_id)
     since = {text(user): int(ms) for user, ms in client.hgetall(keys.offline_since).items()}
     assert since == state.offline_since, "offline_since"
