@@ -443,7 +443,7 @@ class EngineHarness:
         self.touched.update(ACCOUNTS)
         done: list[tuple[str, str, str]] = self.check(
             ACCOUNTS[0],
-            lambda: sweep_unanswered(scripts, keys_of, DEFAULT_PARTITIONS, now),
+            lambda: sweep_unanswered(scripts, keys_of, DEFAULT_PARTITIONS, now, self.rung.append),
             lambda: self.model.sweep_unanswered(now),
         )
         self.note(f"unanswered sweep: {len(done) if done else 'nothing'} reassigned")
@@ -454,7 +454,7 @@ class EngineHarness:
         scripts, keys = self.engines[engine].scripts, self.engines[engine].keys(account_id)
         result: tuple[str, str, str] = self.check(
             account_id,
-            lambda: expire_unanswered(scripts, keys, ticket_id, now),
+            lambda: expire_unanswered(scripts, keys, ticket_id, now, self.rung.append),
             lambda: self.model.expire_unanswered(account_id, ticket_id, now),
         )
         self.note(f"expire unanswered: {result[0]}")

@@ -136,3 +136,25 @@ def test_a_ticket_goes_to_the_least_recently_assigned_agent_for_its_channel_and_
     assert assigned(h, "e2") == ("ana", None, "waiting_queue")
     assert [r.ticket_id for r in h.model.unassigned("acme")] == ["x2", "e3", "x3"]  # same time: by id
     h.check_views()
+
+
+def test_an_unanswered_reassignment_that_gives_its_assignee_room_rings_the_release(harness: EngineHarness) -> None:
+    """Pools and capacity 1: ana took an email ticket, then was restricted to sms; an sms ticket waits for her
+    (ben takes email only). When her email ticket goes to ben for no first reply, she has room for the sms
+    ticket: a release is owed, as after a close."""
+    h = harness
+    capped_account(h, ["ana", "ben"], capacity=1, auto_assign=True)
+    h.call("set_reassign_unanswered", "acme", 60, 1, "max", NOW)
+    h.call("set_agent_channels", "acme", "ben", ("email",), "max", NOW)
+    h.call("set_status", "acme", "ben", AgentStatus.OFFLINE, "ben", NOW)
+    assert h.decide(ticket_created("acme", "e1", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    h.call("set_agent_channels", "acme", "ana", ("sms",), "max", NOW)
+    assert h.decide(ticket_created("acme", "s1", Channel.SMS, NOW, NOW), NOW).reason == "all_agents_at_capacity"
+    h.call("set_status", "acme", "ben", AgentStatus.ONLINE, "ben", NOW)
+    assert h.queued == ["acme"]  # ring_release's one test: tickets wait and someone has room
+    assert h.release(h.queued.pop(), NOW) == ("acme", 0, 0)  # ben takes no sms: nothing to do
+    assert h.sweep_unanswered(NOW + timedelta(seconds=60)) == [("acme", "e1", "ben")]
+    assert h.queued == ["acme"]  # before the fix: nothing rang, and s1 waited while ana had room
+    assert h.release(h.queued.pop(), NOW + timedelta(seconds=61)) == ("acme", 1, 1)
+    assert assigned(h, "s1") == ("ana", None, "waiting_queue")
+    h.check_views()

@@ -232,7 +232,7 @@ class ReassignRules:
     def expire_unanswered(
         self, account_id: str, ticket_id: str, now: datetime
     ) -> tuple[tuple[str, str, str], list[ModelEvent]]:
-        """The sweep's step for one timer (``expire_unanswered-22``): ``(outcome, agent or '', previous or '')``."""
+        """The sweep's step for one timer (``expire_unanswered-25``): ``(outcome, agent or '', previous or '')``."""
         account = self.account(account_id)
         state, stored, now_ms = account.reassign, account.decided.get(ticket_id), epoch_ms(now)
         agent = account.assignee(ticket_id)
