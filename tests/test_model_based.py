@@ -996,7 +996,10 @@ class ModelMachine(RuleBasedStateMachine):
         """Mostly an open assigned ticket whose assignee is Offline, with the time they count as away from
         (Offline since + grace; never Online: since ever), else any decided ticket at any time."""
         candidates = []
-        for account_id, account in sorted(self.harness.model.accounts.items()):
+        models = sorted(self.harness.model.accounts.items())
+        if data.draw(st.integers(0, 3)) > 0:  # mostly where the reply may move the ticket
+            models = [(a, account) for a, account in models if account.reassign.away and account.round_robin]
+        for account_id, account in models:
             for ticket_id in account.assigned_open():
                 agent = account.assignee(ticket_id)
                 if agent is not None and agent not in account.online:
