@@ -61,10 +61,12 @@ import worker.core.bulk
 import worker.jobs
 from producers.queue import SERIALIZER
 from schemas.common import AgentStatus, Channel, Role
-from schemas.inbound import BulkAssignRequest, TicketCreated
+from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from tests.support import replies
 from tests.support.model import Model, ModelEvent, Outcome, Refused, TeamRow, UnassignedRow, UserRow
+from tests.support.model_checks import check_issue16
+from tests.support.model_presence import epoch_ms
 from tests.support.snapshots import agent_counts
 from tests.support.waiting_queue import QueueState, automatic_assignments, check_step, stored_capacities
 from worker.core.bulk import BATCH_SIZE, start_bulk_assign
@@ -72,6 +74,7 @@ from worker.core.engine import Decision, Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of
 from worker.core.presence import expire, sweep_presence
 from worker.core.queries import Queries
+from worker.core.reassign import expire_unanswered, sweep_unanswered
 from worker.core.release import run_release, sweep_due
 from worker.core.text import text
 from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownUser
@@ -105,6 +108,25 @@ SEED_CAPACITIES = ((None, False), (1, True), (2, True), (1, True), (1, False))
 PRESENCE_TIMEOUTS = (None, 1, 90, 900, 7200, 86400, 0)
 """Presence timeouts the rules set (seconds): from one second to a day; 0 is refused (``InvalidInput``)."""
 SEED_PRESENCE = (None, 90, 900, 7200)
+CHANNEL_SETS: tuple[tuple[str, ...] | None, ...] = (
+    None,
+    ("email",),
+    ("webchat",),
+    ("email", "sms"),
+    ("webchat", "social", "sms"),
+    ("email", "webchat", "sms", "social"),  # every channel: stored as "every channel"
+    (),  # none at all: refused (InvalidInput)
+)
+"""Channel sets the rules restrict agents to (issue 16, part 4)."""
+GRACES = (0, 0, 1, 60, 900, 86400, -1)
+"""Reassign-away graces (seconds); -1 is refused (``InvalidInput``)."""
+AFTERS = (None, 1, 60, 600, 3600, 0)
+"""Reassign-unanswered delays (seconds); 0 is refused."""
+MAX_TIMES = (1, 1, 2, 3)
+SEED_REASSIGN = ((False, 0, None, 1), (True, 0, None, 1), (True, 600, 600, 1), (False, 0, 60, 2), (True, 0, 3600, 1))
+"""Reassign-away on, its grace, reassign-unanswered's delay and max, to start with."""
+REPLY_OFFSETS = tuple(timedelta(milliseconds=ms) for ms in (-3_600_000, -1, 0, 0, 1, 60_000))
+"""Where a customer reply falls relative to the time its assignee counts as away (Offline since + grace)."""
 PRESENCE_OFFSETS = tuple(timedelta(milliseconds=ms) for ms in (-1, 0, 0, 1, 5000, 3_600_000))
 """Where a presence sweep runs relative to an agent's time: just before, at, just after, later."""
 SEED_ROLES = (Role.AGENT, Role.AGENT, Role.AGENT, Role.OWNER, Role.ADMIN, Role.MANAGER, Role.VIEWER)
@@ -218,6 +240,23 @@ class EngineHarness:
         for engine in self.engines:
             engine.on_release = self.rung.append
 
+    def accept_extra_rings(self) -> None:
+        """With per-channel pools on, a trigger rings when tickets wait and anyone has room (``ring_release``'s one
+        test), though nobody with room may take the waiting tickets' channels: the release then finds nothing
+        (``claim_release`` / ``end_release`` test per channel, as the model does). Such a ring is accepted only
+        for an account with pools on and no release owed; the model then owes the release the engine took the
+        lease for. Every ring the model says is owed must still come."""
+        extra = list(self.rung)
+        for account_id in self.model.rung:
+            if account_id in extra:
+                extra.remove(account_id)
+        for account_id in extra:
+            account = self.model.account(account_id)
+            if account.channels and not account.release_owed and account.releasing:
+                account.release_owed = True
+                self.model.rung.append(account_id)
+                self.note("release rung (pools: no channel with room)")
+
     def new_events(self, account_id: str) -> list[ModelEvent]:
         entries = self.queries.events(account_id, after=self.last_event_id[account_id])
         if entries:
@@ -257,6 +296,7 @@ class EngineHarness:
         for account in ACCOUNTS:  # the other account's stream must not move
             self.step_events[account] = self.new_events(account)
             assert self.step_events[account] == by_account.get(account, [])
+        self.accept_extra_rings()
         assert sorted(self.rung) == sorted(self.model.rung), "releases rung"
         if self.rung:
             self.note("release rung")
@@ -316,11 +356,11 @@ class EngineHarness:
 
     def lifecycle(self, name: str, account_id: str, ticket_id: str, now: datetime, engine: int = 0) -> bool:
         """``close_ticket`` or ``reopen_ticket`` on an engine and the model; returns whether it changed anything."""
-        change: tuple[str, str, str, bool, str | None] = self.check(
+        change: tuple[str, str, str, bool, str | None, str | None] = self.check(
             account_id,
             lambda: getattr(self.engines[engine], name)(account_id, ticket_id, now),
             lambda: getattr(self.model, name)(account_id, ticket_id, now),
-            lambda c: (c.account_id, c.ticket_id, c.action, c.changed, c.agent_id),
+            lambda c: (c.account_id, c.ticket_id, c.action, c.changed, c.agent_id, c.reassigned_from),
         )
         self.note(f"{name}: {'changed' if change[3] else 'no change'}{' (assigned)' if change[4] else ''}")
         return change[3]
@@ -376,6 +416,50 @@ class EngineHarness:
         self.note(f"expire: {'Offline' if went_offline else 'kept'}")
         return went_offline
 
+    def customer_reply(self, account_id: str, ticket_id: str, at: datetime, now: datetime, engine: int = 0) -> str:
+        """A customer reply at ``at`` processed at ``now``: the outcome."""
+        result: tuple[str, str | None, str | None, str | None] = self.check(
+            account_id,
+            lambda: self.engines[engine].customer_reply(account_id, ticket_id, at, now),
+            lambda: self.model.customer_reply(account_id, ticket_id, at, now),
+            lambda r: (r.outcome, r.agent_id, r.reason, r.previous_agent_id),
+        )
+        if result is None:  # refused
+            return "refused"
+        self.note(f"customer reply: {result[0]}{' ' + result[2] if result[2] else ''}")
+        return result[0]
+
+    def first_reply(self, account_id: str, ticket_id: str, agent_id: str, at: datetime, engine: int = 0) -> None:
+        reply = AgentFirstReply(account_id=account_id, ticket_id=ticket_id, agent_id=agent_id, replied_at=at)
+        self.check(
+            account_id,
+            lambda: self.engines[engine].record_first_reply(reply, at),
+            lambda: self.model.record_first_reply(account_id, ticket_id, agent_id, at, at),
+        )
+
+    def sweep_unanswered(self, now: datetime, engine: int = 0) -> list[tuple[str, str, str]]:
+        """The workers' sweep of no-first-reply timers at ``now``: (account, ticket, new agent) per reassignment."""
+        scripts, keys_of = self.engines[engine].scripts, self.engines[engine].keys
+        self.touched.update(ACCOUNTS)
+        done: list[tuple[str, str, str]] = self.check(
+            ACCOUNTS[0],
+            lambda: sweep_unanswered(scripts, keys_of, DEFAULT_PARTITIONS, now, self.rung.append),
+            lambda: self.model.sweep_unanswered(now),
+        )
+        self.note(f"unanswered sweep: {len(done) if done else 'nothing'} reassigned")
+        return done
+
+    def expire_unanswered(self, account_id: str, ticket_id: str, now: datetime, engine: int = 0) -> str:
+        """One step of the unanswered sweep for an entry it may have read before it moved."""
+        scripts, keys = self.engines[engine].scripts, self.engines[engine].keys(account_id)
+        result: tuple[str, str, str] = self.check(
+            account_id,
+            lambda: expire_unanswered(scripts, keys, ticket_id, now, self.rung.append),
+            lambda: self.model.expire_unanswered(account_id, ticket_id, now),
+        )
+        self.note(f"expire unanswered: {result[0]}")
+        return result[0]
+
     def decide(self, ticket: TicketCreated, now: datetime, engine: int = 0) -> Outcome:
         outcome: Outcome = self.check(
             ticket.account_id,
@@ -411,7 +495,10 @@ class EngineHarness:
             teams = [TeamRow(t.team_id, t.members, t.online) for t in self.queries.teams(account_id)]
             assert teams == self.model.teams(account_id)
             self.check_presence(account_id, current.presence_timeout_seconds)
-            state = QueueState.of(current.round_robin, capacities, users, unassigned)
+            views = self.queries.users(account_id)
+            check_issue16(self.client, self.model, account_id, current, views)
+            channels = {u.user_id: [c.value for c in u.channels] for u in views if u.channels is not None}
+            state = QueueState.of(current.round_robin, capacities, users, unassigned, channels)
             self.check_waiting_queue(account_id, state)
         self.step_events.clear()  # consumed: a step that calls nothing (skipped) brings no events
         self.released = None
@@ -462,6 +549,8 @@ class ModelMachine(RuleBasedStateMachine):
     ticket) are off, so that more of each run is tickets, closes, capacity and releases."""
     presence_focus = False
     """True adds rules weighing the presence timeout up (``PresenceMachine``)."""
+    reassign_focus = False
+    """True adds rules weighing reassignment and pools up (``ReassignMachine``)."""
 
     def make_client(self) -> redis.Redis:
         raise NotImplementedError
@@ -479,6 +568,7 @@ class ModelMachine(RuleBasedStateMachine):
         if self.harness.clean:
             self.harness.check_views()  # both accounts
             self.harness.sweep_presence(LAST_OPENING)  # every heartbeat is older than a day: all timed out
+            self.harness.sweep_unanswered(LAST_OPENING)  # every timer is due
             self.harness.sweep(LAST_OPENING)
             while self.harness.queued:
                 self.harness.release(self.harness.queued.pop(0), LAST_OPENING)
@@ -497,6 +587,8 @@ class ModelMachine(RuleBasedStateMachine):
         support=st.tuples(*[st.sampled_from(USERS)] * len(ACCOUNTS)),
         capacity=st.tuples(*[st.sampled_from(SEED_CAPACITIES)] * len(ACCOUNTS)),
         presence=st.tuples(*[st.sampled_from(SEED_PRESENCE)] * len(ACCOUNTS)),
+        reassign=st.tuples(*[st.sampled_from(SEED_REASSIGN)] * len(ACCOUNTS)),
+        restricted=st.tuples(*[st.dictionaries(st.sampled_from(USERS), st.sampled_from(CHANNEL_SETS[1:5]))] * 2),
         arrivals=st.lists(st.tuples(accounts, st.sampled_from(list(Channel)), times, delays), max_size=6),
     )
     def seed_accounts(
@@ -510,6 +602,8 @@ class ModelMachine(RuleBasedStateMachine):
         support: tuple[str, ...],
         capacity: tuple[tuple[int | None, bool], ...],
         presence: tuple[int | None, ...],
+        reassign: tuple[tuple[bool, int, int | None, int], ...],
+        restricted: tuple[dict[str, tuple[str, ...]], ...],
         arrivals: list[tuple[str, Channel, datetime, timedelta]],
     ) -> MultipleResults[str]:
         """Every user exists in both accounts (``max`` can manage), round robin mostly on, two teams of users
@@ -537,6 +631,11 @@ class ModelMachine(RuleBasedStateMachine):
                 self.set_auto_assign(account_id, auto_assign, "max", NOW, 1)
             if presence[index] is not None:
                 self.set_presence_timeout(account_id, presence[index], "max", NOW, 0)
+            away, grace, after, max_times = reassign[index]
+            self.set_reassign_away(account_id, away, grace, "max", NOW, 0)
+            self.set_reassign_unanswered(account_id, after, max_times, "max", NOW, 1)
+            for user_id, chosen in sorted(restricted[index].items()):  # a viewer is refused, and checked
+                self.set_agent_channels(account_id, user_id, chosen, "max", NOW, 0)
         ticket_ids = [self.arrive(account_id, channel, at, delay, 0) for account_id, channel, at, delay in arrivals]
         for index, account_id in enumerate(ACCOUNTS):
             for position, user_id in enumerate(sorted(online[index])):  # a viewer is refused, and checked
@@ -778,6 +877,7 @@ class ModelMachine(RuleBasedStateMachine):
             now = data.draw(st.sampled_from(openings)) + data.draw(delays) / 60  # up to 3 minutes late
         self.harness.sweep(now)
 
+    @precondition(lambda self: not self.reassign_focus)
     @rule(
         account_id=accounts,
         seconds=st.sampled_from(PRESENCE_TIMEOUTS),
@@ -792,12 +892,14 @@ class ModelMachine(RuleBasedStateMachine):
         agent is filed from their last heartbeat, or taken out."""
         self.harness.call("set_presence_timeout", account_id, seconds, actor_id, now, engine=engine)
 
+    @precondition(lambda self: not self.reassign_focus)
     @rule(account_id=accounts, user_id=st.sampled_from(ACTORS), now=times, engine=engines)
     def heartbeat(self, account_id: str, user_id: str, now: datetime, engine: int) -> None:
         """A heartbeat of anyone (Offline, a viewer, ``ghost``), at any time: it moves an Online agent's time, and
         sets nobody Online."""
         self.harness.call("heartbeat", account_id, user_id, now, engine=engine)
 
+    @precondition(lambda self: not self.reassign_focus)
     @rule(now=times, engine=engines, data=st.data())
     def sweep_presence(self, now: datetime, engine: int, data: st.DataObject) -> None:
         """The workers' presence sweep, mostly just before, at or just after an Online agent's time, else at any
@@ -807,6 +909,7 @@ class ModelMachine(RuleBasedStateMachine):
             now = from_ms(data.draw(st.sampled_from(due))) + data.draw(st.sampled_from(PRESENCE_OFFSETS))
         self.harness.sweep_presence(now, engine)
 
+    @precondition(lambda self: not self.reassign_focus)
     @rule(account_id=accounts, user_id=st.sampled_from(USERS), now=times, engine=engines, data=st.data())
     def expire_stale_entry(
         self, account_id: str, user_id: str, now: datetime, engine: int, data: st.DataObject
@@ -845,6 +948,223 @@ class ModelMachine(RuleBasedStateMachine):
     def sweep_presence_again(self, now: datetime, engine: int, data: st.DataObject) -> None:
         """One more presence sweep (``PresenceMachine`` weighs the presence rules up)."""
         self.sweep_presence(now, engine, data)
+
+    # --- issue 16, parts 2-4: reassignment and per-channel pools ---------------------------------------
+
+    @rule(
+        account_id=accounts,
+        agent_id=st.sampled_from(ACTORS),
+        chosen=st.sampled_from(CHANNEL_SETS),
+        actor_id=st.sampled_from(("max", "max", *ACTORS)),
+        now=times,
+        engine=engines,
+    )
+    def set_agent_channels(
+        self, account_id: str, agent_id: str, chosen: tuple[str, ...] | None, actor_id: str, now: datetime, engine: int
+    ) -> None:
+        """Restrict anyone (viewers and ``ghost`` too) to some channels, or to every channel again, by a random
+        actor, mostly ``max``: the first restriction builds the pools, the last clearing drops them."""
+        self.harness.call("set_agent_channels", account_id, agent_id, chosen, actor_id, now, engine=engine)
+
+    @rule(
+        account_id=accounts,
+        enabled=st.booleans(),
+        grace=st.sampled_from(GRACES),
+        actor_id=st.sampled_from(("max", "max", *ACTORS)),
+        now=times,
+        engine=engines,
+    )
+    def set_reassign_away(
+        self, account_id: str, enabled: bool, grace: int, actor_id: str, now: datetime, engine: int
+    ) -> None:
+        self.harness.call("set_reassign_away", account_id, enabled, grace, actor_id, now, engine=engine)
+
+    @rule(
+        account_id=accounts,
+        after=st.sampled_from(AFTERS),
+        max_times=st.sampled_from(MAX_TIMES),
+        actor_id=st.sampled_from(("max", "max", *ACTORS)),
+        now=times,
+        engine=engines,
+    )
+    def set_reassign_unanswered(
+        self, account_id: str, after: int | None, max_times: int, actor_id: str, now: datetime, engine: int
+    ) -> None:
+        self.harness.call("set_reassign_unanswered", account_id, after, max_times, actor_id, now, engine=engine)
+
+    def away_ticket(self, data: st.DataObject) -> tuple[str, str, datetime] | None:
+        """Mostly an open assigned ticket whose assignee is Offline, with the time they count as away from
+        (Offline since + grace; never Online: since ever), else any decided ticket at any time."""
+        candidates = []
+        models = sorted(self.harness.model.accounts.items())
+        if data.draw(st.integers(0, 3)) > 0:  # mostly where the reply may move the ticket
+            models = [(a, account) for a, account in models if account.reassign.away and account.round_robin]
+        for account_id, account in models:
+            for ticket_id in account.assigned_open():
+                agent = account.assignee(ticket_id)
+                if agent is not None and agent not in account.online:
+                    since = account.reassign.offline_since.get(agent, epoch_ms(NOW))
+                    candidates.append((account_id, ticket_id, from_ms(since + account.reassign.grace * 1000)))
+        if candidates and data.draw(st.integers(0, 3)) > 0:
+            return data.draw(st.sampled_from(candidates))
+        models = sorted(self.harness.model.accounts.items())
+        decided = [(account_id, ticket) for account_id, account in models for ticket in sorted(account.decided)]
+        if not decided:
+            return None
+        account_id, ticket_id = data.draw(st.sampled_from(decided))
+        return account_id, ticket_id, data.draw(times)
+
+    @precondition(lambda self: self.ticket_counter > 0)
+    @rule(engine=engines, delay=delays, data=st.data())
+    def customer_reply(self, engine: int, delay: timedelta, data: st.DataObject) -> None:
+        """A customer reply just before, at or after the time the assignee counts as away, processed a little
+        later (a reply written before they left keeps the ticket with them); now and then one never seen."""
+        picked = self.away_ticket(data)
+        if picked is None or data.draw(st.integers(0, 9)) == 0:
+            account_id, ticket_id, at = data.draw(accounts), "never-seen", NOW
+        else:
+            account_id, ticket_id, at = picked
+            at += data.draw(st.sampled_from(REPLY_OFFSETS))
+        self.harness.customer_reply(account_id, ticket_id, at, at + delay, engine)
+
+    @precondition(lambda self: any(model.closed for model in self.harness.model.accounts.values()))
+    @rule(engine=engines, data=st.data())
+    def reopen_away(self, engine: int, data: st.DataObject) -> None:
+        """A reopen of a closed assigned ticket around the time its (Offline) assignee counts as away: a reopen
+        counts as a customer reply."""
+        closed = [
+            (account_id, ticket_id)
+            for account_id, account in sorted(self.harness.model.accounts.items())
+            for ticket_id in sorted(account.closed)
+            if account.assignee(ticket_id) is not None
+        ]
+        if not closed:
+            return
+        account_id, ticket_id = data.draw(st.sampled_from(closed))
+        account = self.harness.model.account(account_id)
+        agent = account.assignee(ticket_id)
+        assert agent is not None
+        since = account.reassign.offline_since.get(agent, epoch_ms(NOW)) + account.reassign.grace * 1000
+        now = from_ms(since) + data.draw(st.sampled_from(REPLY_OFFSETS))
+        self.harness.lifecycle("reopen_ticket", account_id, ticket_id, now, engine)
+
+    @precondition(lambda self: any(model.assigned_open() for model in self.harness.model.accounts.values()))
+    @rule(engine=engines, delay=delays, data=st.data())
+    def first_reply(self, engine: int, delay: timedelta, data: st.DataObject) -> None:
+        """An agent's first reply on an open assigned ticket (mostly by its assignee): it cancels the timer."""
+        accounts_ = self.harness.model.accounts
+        account_id = data.draw(st.sampled_from(sorted(a for a in accounts_ if accounts_[a].assigned_open())))
+        ticket_id = data.draw(st.sampled_from(accounts_[account_id].assigned_open()))
+        stored = accounts_[account_id].decided[ticket_id]
+        agent = data.draw(st.sampled_from((stored.agent_id or "max", stored.agent_id or "max", *USERS)))
+        self.harness.first_reply(account_id, ticket_id, agent, stored.created_at + delay, engine)
+
+    @rule(now=times, engine=engines, data=st.data())
+    def sweep_unanswered(self, now: datetime, engine: int, data: st.DataObject) -> None:
+        """The workers' sweep of no-first-reply timers, mostly just before, at or just after a timer's time."""
+        due = sorted(set(self.harness.model.unanswered_due().values()))
+        if due and data.draw(st.integers(0, 3)) > 0:
+            now = from_ms(data.draw(st.sampled_from(due))) + data.draw(st.sampled_from(PRESENCE_OFFSETS))
+        self.harness.sweep_unanswered(now, engine)
+
+    @precondition(lambda self: self.ticket_counter > 0)
+    @rule(engine=engines, data=st.data())
+    def expire_unanswered_entry(self, engine: int, data: st.DataObject) -> None:
+        """A sweep's step for an entry it read before the ticket moved (a reply, a close, a reassignment came
+        between): mostly a filed timer around its time, else any decided ticket at any time."""
+        due = self.harness.model.unanswered_due()
+        if due and data.draw(st.integers(0, 3)) > 0:
+            member = data.draw(st.sampled_from(sorted(due)))
+            account_id, _, ticket_id = member.partition(" ")
+            now = from_ms(due[member] + data.draw(st.sampled_from((-60_000, -1, 0, 1, 3_600_000))))
+        else:
+            picked = self.away_ticket(data)
+            if picked is None:
+                return
+            account_id, ticket_id, now = picked
+        self.harness.expire_unanswered(account_id, ticket_id, now, engine)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(now=times, engine=engines, data=st.data())
+    def assignee_goes_offline(self, now: datetime, engine: int, data: st.DataObject) -> None:
+        """An Online agent with open tickets leaves (so that the next customer reply finds them away), or an
+        Offline agent comes back (``ReassignMachine``)."""
+        model = self.harness.model
+        leaving = [
+            (account_id, agent)
+            for account_id, account in sorted(model.accounts.items())
+            for agent in sorted(account.online)
+            if any(account.assignee(t) == agent for t in account.assigned_open())
+        ]
+        back = [
+            (account_id, user)
+            for account_id, account in sorted(model.accounts.items())
+            for user, role in sorted(account.roles.items())
+            if role.can_be_online and user not in account.online
+        ]
+        choices = [st.sampled_from(pairs) for pairs in (leaving, leaving, back) if pairs]
+        if not choices:
+            return
+        account_id, user_id = data.draw(st.one_of(choices))
+        status = AgentStatus.OFFLINE if user_id in model.account(account_id).online else AgentStatus.ONLINE
+        self.harness.call("set_status", account_id, user_id, status, user_id, now, engine=engine)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(account_id=accounts, agents=st.sets(st.sampled_from(USERS), min_size=2), now=times)
+    def steady_day(self, account_id: str, agents: set[str], now: datetime) -> None:
+        """``max`` turns round robin on and office hours off, and some agents come Online (``ReassignMachine``:
+        so that tickets get assigned, and then reassigned)."""
+        self.harness.call("set_round_robin", account_id, True, "max", now)
+        self.harness.call("set_office_hours", account_id, None, "max", now)
+        roles = self.harness.model.account(account_id).roles
+        for user_id in sorted(agents):
+            if roles[user_id].can_be_online:
+                self.harness.call("set_status", account_id, user_id, AgentStatus.ONLINE, user_id, now)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(
+        account_id=accounts,
+        grace=st.sampled_from(GRACES[:-1]),
+        after=st.sampled_from(AFTERS[:-1]),
+        max_times=st.sampled_from(MAX_TIMES),
+        now=times,
+    )
+    def reassign_on(self, account_id: str, grace: int, after: int | None, max_times: int, now: datetime) -> None:
+        """``max`` turns reassign-away on (with a grace) and sets reassign-unanswered (``ReassignMachine``)."""
+        self.harness.call("set_reassign_away", account_id, True, grace, "max", now)
+        self.harness.call("set_reassign_unanswered", account_id, after, max_times, "max", now)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(target=tickets, account_id=accounts, created_at=times, delay=delays, engine=engines)
+    def new_email_ticket(self, account_id: str, created_at: datetime, delay: timedelta, engine: int) -> str:
+        """More tickets, of a channel agents are often restricted to (``ReassignMachine``)."""
+        return self.arrive(account_id, Channel.EMAIL, created_at, delay, engine)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(engine=engines, delay=delays, data=st.data())
+    def customer_reply_again(self, engine: int, delay: timedelta, data: st.DataObject) -> None:
+        """One more customer reply (``ReassignMachine`` weighs reassignment up)."""
+        self.customer_reply(engine, delay, data)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(now=times, engine=engines, data=st.data())
+    def sweep_unanswered_again(self, now: datetime, engine: int, data: st.DataObject) -> None:
+        """One more unanswered sweep (``ReassignMachine`` weighs reassignment up)."""
+        self.sweep_unanswered(now, engine, data)
+
+    @precondition(lambda self: self.reassign_focus)
+    @rule(
+        account_id=accounts,
+        agent_id=st.sampled_from(USERS),
+        chosen=st.sampled_from(CHANNEL_SETS),
+        now=times,
+        engine=engines,
+    )
+    def set_agent_channels_again(
+        self, account_id: str, agent_id: str, chosen: tuple[str, ...] | None, now: datetime, engine: int
+    ) -> None:
+        """One more restriction, by ``max`` (``ReassignMachine`` weighs pools up)."""
+        self.set_agent_channels(account_id, agent_id, chosen, "max", now, engine)
 
     def deliver(
         self, account_id: str, ticket_id: str, channel: Channel, created_at: datetime, delay: timedelta, engine: int
@@ -911,6 +1231,29 @@ class PresenceMachine(ModelMachine):
 
     broad = False
     presence_focus = True
+
+
+REASSIGN_SETTINGS = settings(MACHINE_SETTINGS, max_examples=25, stateful_step_count=80)
+"""Longer runs: a reassignment needs an assignment, its assignee leaving and a reply (or a timer) first."""
+
+
+class ReassignMachine(ModelMachine):
+    """The narrow machine with reassignment (away, unanswered) and per-channel pools (issue 16, parts 2-4) weighed
+    up: more customer replies, unanswered sweeps and restrictions, among tickets, statuses, capacities and
+    releases."""
+
+    broad = False
+    reassign_focus = True
+
+
+def test_reassignment_and_pools_match_model_on_real_redis(redis_url: str) -> None:
+    """On a real Redis only, for the suite's time: the broad machine covers fakeredis."""
+    try:
+        run_state_machine_as_test(real_redis_machine(ReassignMachine, redis_url), settings=REASSIGN_SETTINGS)
+    finally:
+        cleanup = redis.Redis.from_url(redis_url)
+        cleanup.flushdb()
+        cleanup.close()
 
 
 def test_presence_timeout_matches_model_on_real_redis(redis_url: str) -> None:
@@ -1451,4 +1794,147 @@ def test_a_presence_timeout_sets_offline_once_keeping_place_and_tickets_and_a_st
     assert h.decide(ticket_created("acme", "t2", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ben"
     h.call("set_presence_timeout", "acme", None, "max", NOW)
     assert h.sweep_presence(NOW + timedelta(days=30)) == []  # no timeout: nobody is swept
+    h.check_views()
+
+
+# --- issue 16, parts 2-4, once for certain (the machines draw them at random) ----------------------------
+
+
+def assigned(h: EngineHarness, ticket_id: str) -> tuple[str, str | None, str]:
+    """The last ``ticket.assigned`` of ``ticket_id``: (agent, previous agent, reason)."""
+    found = [e for _, e in h.queries.events("acme") if e.type == "ticket.assigned" and e.ticket_id == ticket_id]
+    last = found[-1]
+    return last.agent_id, last.previous_agent_id, last.reason.value
+
+
+def test_an_away_assignee_past_the_grace_loses_the_ticket_to_waiting_for_its_channel_and_the_release_names_them(
+    harness: EngineHarness,
+) -> None:
+    """Reassign-away with a grace: a reply before the grace has passed keeps the ticket; after it, nobody else
+    takes email (ben takes sms only): the ticket waits ``no_agent_for_channel`` in ``waiting:email``; once ben
+    takes every channel, the release gives it to him with ``previous_agent_id`` ana."""
+    h = harness
+    capped_account(h, ["ana", "ben"], capacity=2, auto_assign=True)
+    h.call("set_agent_channels", "acme", "ben", ("sms",), "max", NOW)
+    assert h.decide(ticket_created("acme", "t1", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    h.call("set_reassign_away", "acme", True, 60, "max", NOW)
+    h.call("set_status", "acme", "ana", AgentStatus.OFFLINE, "ana", NOW)
+    assert h.customer_reply("acme", "t1", NOW + timedelta(seconds=59), NOW + timedelta(seconds=70)) == "kept"
+    assert h.customer_reply("acme", "t1", NOW + timedelta(seconds=59), NOW + timedelta(seconds=71)) == "duplicate"
+    assert h.customer_reply("acme", "t1", NOW + timedelta(seconds=60), NOW + timedelta(seconds=72)) == "waiting"
+    assert [(r.ticket_id, r.reason) for r in h.model.unassigned("acme")] == [("t1", "no_agent_for_channel")]
+    h.check_views()
+    keys = AccountKeys.for_account("acme")
+    assert h.client.zrange(keys.waiting_channel("email"), 0, -1) == [b"t1"]
+    h.call("set_agent_channels", "acme", "ben", None, "max", NOW)  # the last restriction: pools off, rings
+    assert h.queued == ["acme"]
+    assert h.release("acme", NOW + timedelta(minutes=2)) == ("acme", 1, 1)
+    assert assigned(h, "t1") == ("ben", "ana", "waiting_queue")
+    h.check_views()
+
+
+def test_an_away_assignee_loses_the_ticket_to_the_next_agent_and_a_reopen_counts_as_a_reply(
+    harness: EngineHarness,
+) -> None:
+    h = harness
+    capped_account(h, ["ana", "ben", "cara"], capacity=3, auto_assign=False)
+    h.call("set_reassign_away", "acme", True, 0, "max", NOW)
+    for n in range(3):
+        h.decide(ticket_created("acme", f"t{n}", Channel.EMAIL, NOW, NOW), NOW)  # ana, ben, cara
+    h.call("set_status", "acme", "ana", AgentStatus.OFFLINE, "ana", NOW)
+    assert h.customer_reply("acme", "t0", NOW - timedelta(seconds=1), NOW) == "kept"  # written before she left
+    assert h.customer_reply("acme", "t0", NOW, NOW) == "reassigned"
+    assert assigned(h, "t0") == ("ben", "ana", "assignee_away")
+    h.call("set_status", "acme", "cara", AgentStatus.OFFLINE, "cara", NOW)
+    h.lifecycle("close_ticket", "acme", "t2", NOW)
+    h.lifecycle("reopen_ticket", "acme", "t2", NOW + timedelta(seconds=1))
+    assert assigned(h, "t2") == ("ben", "cara", "assignee_away")  # ben is the only one Online (not skipped)
+    h.call("set_reassign_away", "acme", False, 0, "max", NOW)
+    h.call("set_status", "acme", "ben", AgentStatus.OFFLINE, "ben", NOW)
+    assert h.customer_reply("acme", "t1", NOW + timedelta(hours=1), NOW + timedelta(hours=1)) == "kept"  # off
+    h.check_views()
+
+
+def test_an_unanswered_ticket_goes_to_the_next_agent_once_and_stays_when_nobody_else_is_there(
+    harness: EngineHarness,
+) -> None:
+    """Reassign-unanswered (60 s, max 1): the sweep a millisecond early does nothing; at the due time the ticket
+    goes to the next agent, skipping its assignee, and is not filed again (max 1); a first reply cancels a
+    timer; with nobody else Online the ticket stays and its timer is filed again at now + 60 s; a bulk
+    assignment is never reassigned for no first reply (its timer is dropped)."""
+    h = harness
+    capped_account(h, ["ana", "ben"], capacity=5, auto_assign=False)
+    h.call("set_reassign_unanswered", "acme", 60, 1, "max", NOW)
+    h.call("set_team", "acme", "billing", ["ana"], "max", NOW)
+    h.decide(ticket_created("acme", "t1", Channel.EMAIL, NOW, NOW), NOW)  # ana
+    assert h.sweep_unanswered(NOW + timedelta(seconds=60) - timedelta(milliseconds=1)) == []
+    assert h.sweep_unanswered(NOW + timedelta(seconds=60)) == [("acme", "t1", "ben")]
+    assert assigned(h, "t1") == ("ben", "ana", "no_first_reply")
+    assert h.model.unanswered_due() == {}  # max 1: not filed again
+    later = NOW + timedelta(minutes=5)
+    h.decide(ticket_created("acme", "t2", Channel.EMAIL, later, later), later)  # ana
+    h.first_reply("acme", "t2", "ana", later + timedelta(seconds=10))
+    h.decide(ticket_created("acme", "t3", Channel.EMAIL, later, later), later)  # ben
+    h.call("set_status", "acme", "ana", AgentStatus.OFFLINE, "ana", later)
+    due = later + timedelta(seconds=60)
+    assert h.sweep_unanswered(due) == []  # nobody else: t3 stays with ben
+    assert h.model.unanswered_due() == {"acme t3": int((due + timedelta(seconds=60)).timestamp() * 1000)}
+    h.check_views()
+    h.call("set_status", "acme", "ana", AgentStatus.ONLINE, "ana", due)
+    h.bulk_assign("acme", "billing", "max", ["t3"], due)  # to ana: a manager's act
+    assert h.sweep_unanswered(due + timedelta(minutes=5)) == []  # dropped, not reassigned
+    assert h.model.unanswered_due() == {}
+    h.check_views()
+
+
+def test_a_ticket_goes_to_the_least_recently_assigned_agent_for_its_channel_and_waits_without_blocking_others(
+    harness: EngineHarness,
+) -> None:
+    """Pools: ana takes email, ben sms, cara everything (one rotation). Nobody for social but cara, at capacity:
+    ``all_agents_at_capacity``; social with cara Offline: ``no_agent_for_channel``; the release takes the newer
+    email ticket past the older social one nobody can take (no head-of-line blocking); a new email ticket
+    waits behind the older email one only (``older_tickets_waiting`` per channel)."""
+    h = harness
+    capped_account(h, ["ana", "ben", "cara"], capacity=1, auto_assign=True)
+    h.call("set_agent_channels", "acme", "ana", ("email",), "max", NOW)
+    h.call("set_agent_channels", "acme", "ben", ("sms",), "max", NOW)
+    assert h.decide(ticket_created("acme", "s1", Channel.SMS, NOW, NOW), NOW).agent_id == "ben"
+    assert h.decide(ticket_created("acme", "x1", Channel.SOCIAL, NOW, NOW), NOW).agent_id == "cara"
+    social = h.decide(ticket_created("acme", "x2", Channel.SOCIAL, NOW, NOW), NOW)
+    assert social.reason == "all_agents_at_capacity"
+    assert h.decide(ticket_created("acme", "e1", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    h.call("set_status", "acme", "cara", AgentStatus.OFFLINE, "cara", NOW)
+    later = NOW + timedelta(minutes=1)
+    social = h.decide(ticket_created("acme", "x3", Channel.SOCIAL, later, later), later)
+    assert social.reason == "no_agent_for_channel"
+    e2 = h.decide(ticket_created("acme", "e2", Channel.EMAIL, later, later), later)
+    assert e2.reason == "all_agents_at_capacity"
+    h.lifecycle("close_ticket", "acme", "e1", later)  # ana has room: rings
+    e3 = h.decide(ticket_created("acme", "e3", Channel.EMAIL, later, later), later)
+    assert e3.reason == "older_tickets_waiting"  # behind e2, not behind the older social x2
+    assert h.release("acme", later) == ("acme", 1, 1)
+    assert assigned(h, "e2") == ("ana", None, "waiting_queue")
+    assert [r.ticket_id for r in h.model.unassigned("acme")] == ["x2", "e3", "x3"]  # same time: by id
+    h.check_views()
+
+
+def test_an_unanswered_reassignment_that_gives_its_assignee_room_rings_the_release(harness: EngineHarness) -> None:
+    """Pools and capacity 1: ana took an email ticket, then was restricted to sms; an sms ticket waits for her
+    (ben takes email only). When her email ticket goes to ben for no first reply, she has room for the sms
+    ticket: a release is owed, as after a close."""
+    h = harness
+    capped_account(h, ["ana", "ben"], capacity=1, auto_assign=True)
+    h.call("set_reassign_unanswered", "acme", 60, 1, "max", NOW)
+    h.call("set_agent_channels", "acme", "ben", ("email",), "max", NOW)
+    h.call("set_status", "acme", "ben", AgentStatus.OFFLINE, "ben", NOW)
+    assert h.decide(ticket_created("acme", "e1", Channel.EMAIL, NOW, NOW), NOW).agent_id == "ana"
+    h.call("set_agent_channels", "acme", "ana", ("sms",), "max", NOW)
+    assert h.decide(ticket_created("acme", "s1", Channel.SMS, NOW, NOW), NOW).reason == "all_agents_at_capacity"
+    h.call("set_status", "acme", "ben", AgentStatus.ONLINE, "ben", NOW)
+    assert h.queued == ["acme"]  # ring_release's one test: tickets wait and someone has room
+    assert h.release(h.queued.pop(), NOW) == ("acme", 0, 0)  # ben takes no sms: nothing to do
+    assert h.sweep_unanswered(NOW + timedelta(seconds=60)) == [("acme", "e1", "ben")]
+    assert h.queued == ["acme"]  # before the fix: nothing rang, and s1 waited while ana had room
+    assert h.release(h.queued.pop(), NOW + timedelta(seconds=61)) == ("acme", 1, 1)
+    assert assigned(h, "s1") == ("ana", None, "waiting_queue")
     h.check_views()

@@ -74,7 +74,9 @@ from typing import Any, NamedTuple, TypeVar, cast
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import MAX_BULK_TICKETS, TicketCreated
 from schemas.office_hours import OfficeHours
+from tests.support.model_channels import ChannelRules
 from tests.support.model_presence import PresenceRules, PresenceState, epoch_ms
+from tests.support.model_reassign import ReassignRules, ReassignState
 from worker.core.bulk import BATCH_SIZE, EmptyTeam, UnknownTeam
 from worker.core.office_hours import gate
 from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownAccount, UnknownUser
@@ -135,9 +137,21 @@ class _Stored:
     channel: str
     created_at: datetime
     """The first delivery's ``created_at`` (ms): the unassigned set's order if a bulk job un-assigns it."""
+    auto: bool = False
+    """Assigned automatically (round robin, release, reassignment): only those are reassigned unanswered."""
+    assigned_ms: int | None = None
+    unanswered: int = 0
+    """Reassignments for no first reply."""
+    previous: str | None = None
+    """The assignee a reassignment took it from (the record's ``previous_agent_id``)."""
+    reply_ms: int | None = None
+    """The last customer reply processed."""
+    ttfr: int | None = None
 
 
-RELEASABLE = frozenset({"no_agent_online", "all_agents_at_capacity", "older_tickets_waiting", "reopened"})
+RELEASABLE = frozenset(
+    {"no_agent_online", "all_agents_at_capacity", "older_tickets_waiting", "reopened", "no_agent_for_channel"}
+)
 """Reasons whose tickets wait for any agent with room (docs/DESIGN.md, "Capacity and the waiting queue")."""
 
 
@@ -170,6 +184,10 @@ class AccountModel:
     """A release has been rung (its job enqueued) and no release has run since: another trigger rings nothing."""
     presence: PresenceState = field(default_factory=PresenceState)
     """The presence timeout and the last heartbeats (tests/support/model_presence.py)."""
+    reassign: ReassignState = field(default_factory=ReassignState)
+    """Reassign-away and -unanswered (tests/support/model_reassign.py)."""
+    channels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Restricted agents → the channels they take, in ``Channel`` order (tests/support/model_channels.py)."""
 
     def assignee(self, ticket_id: str) -> str | None:
         stored = self.decided.get(ticket_id)
@@ -258,7 +276,7 @@ def _settles(method: F) -> F:
     return cast(F, run)
 
 
-class Model(PresenceRules):
+class Model(PresenceRules, ChannelRules, ReassignRules):
     """The reference model: any number of accounts, each fully independent."""
 
     def __init__(self) -> None:
@@ -302,6 +320,7 @@ class Model(PresenceRules):
         account.roles[user_id] = Role(role)
         if not Role(role).can_be_online and user_id in account.online:
             account.online.discard(user_id)  # the place is kept
+            self.went_offline(account, user_id, now)
             event = self._event(
                 account_id,
                 "agent.status_changed",
@@ -332,10 +351,12 @@ class Model(PresenceRules):
                 account.places[user_id] = account.next_place()  # never in the rotation: back of the line
             account.online.add(user_id)
             account.presence.heartbeats[user_id] = epoch_ms(now)  # going Online counts as a heartbeat
+            account.reassign.offline_since.pop(user_id, None)
         else:
             if user_id not in account.online:
                 return False, []
             account.online.discard(user_id)
+            self.went_offline(account, user_id, now)
         event = self._event(
             account_id,
             "agent.status_changed",
@@ -427,17 +448,20 @@ class Model(PresenceRules):
             is_open, next_open = gate(account.office_hours, ticket.created_at)
             if not is_open:
                 return leave_unassigned("after_hours", next_open)
-        with_room = account.with_room()
-        if not with_room:
-            return leave_unassigned(
-                "all_agents_at_capacity" if account.capped and account.online else "no_agent_online", None
-            )
-        if account.auto_assign and account.queue():
+        agent_id, nobody = self.pick(account, channel)
+        if agent_id is None:
+            return leave_unassigned(nobody, None)
+        older = account.queue()
+        if account.channels:  # pools on: only the ticket's own channel's queue holds it back
+            older = [row for row in older if row.channel == channel]
+        if account.auto_assign and older:
             return leave_unassigned("older_tickets_waiting", None)
-        agent_id = with_room[0]
         account.places[agent_id] = account.next_place()  # to the back of the line
         account.counts[agent_id] = account.counts.get(agent_id, 0) + 1
-        account.decided[ticket_id] = _Stored("assigned", agent_id, "round_robin", None, channel, _ms(ticket.created_at))
+        account.decided[ticket_id] = _Stored(
+            "assigned", agent_id, "round_robin", None, channel, _ms(ticket.created_at), True, epoch_ms(now)
+        )
+        self.file_timer(account, ticket_id, now)
         events = [
             self._event(
                 account_id,
@@ -466,31 +490,33 @@ class Model(PresenceRules):
     @_settles
     def close_ticket(
         self, account_id: str, ticket_id: str, now: datetime
-    ) -> tuple[tuple[str, str, str, bool, str | None], list[ModelEvent]]:
-        """Returns ``(account_id, ticket_id, "close", changed, agent_id)`` (``LifecycleChange``'s fields)."""
+    ) -> tuple[tuple[str, str, str, bool, str | None, str | None], list[ModelEvent]]:
+        """Returns ``(account_id, ticket_id, "close", changed, agent_id, None)`` (``LifecycleChange``'s fields)."""
         account = self.account(account_id)
         if not account.roles:
             raise UnknownAccount(f"account {account_id} has no users")
         agent_id = account.assignee(ticket_id)
         if ticket_id in account.closed:
-            return (account_id, ticket_id, "close", False, agent_id), []
+            return (account_id, ticket_id, "close", False, agent_id, None), []
         account.closed.add(ticket_id)
         account.unassigned.pop(ticket_id, None)
+        account.reassign.timers.pop(ticket_id, None)
         account.noticed.discard(ticket_id)
         event = self._event(account_id, "ticket.closed", now, ticket_id=ticket_id, agent_id=agent_id)
-        return (account_id, ticket_id, "close", True, agent_id), [event]
+        return (account_id, ticket_id, "close", True, agent_id, None), [event]
 
     @_settles
     def reopen_ticket(
         self, account_id: str, ticket_id: str, now: datetime
-    ) -> tuple[tuple[str, str, str, bool, str | None], list[ModelEvent]]:
-        """Returns ``(account_id, ticket_id, "reopen", changed, agent_id)``."""
+    ) -> tuple[tuple[str, str, str, bool, str | None, str | None], list[ModelEvent]]:
+        """Returns ``(account_id, ticket_id, "reopen", changed, agent_id, reassigned_from)``: a reopen counts as a
+        customer reply (reassign-away, at the reopen's time)."""
         account = self.account(account_id)
         if not account.roles:
             raise UnknownAccount(f"account {account_id} has no users")
         agent_id = account.assignee(ticket_id)
         if ticket_id not in account.closed:
-            return (account_id, ticket_id, "reopen", False, agent_id), []
+            return (account_id, ticket_id, "reopen", False, agent_id, None), []
         account.closed.discard(ticket_id)
         stored = account.decided.get(ticket_id)
         if stored is not None and stored.outcome == "unassigned":  # waiting again
@@ -500,7 +526,10 @@ class Model(PresenceRules):
                 ticket_id, stored.channel, stored.reason, stored.created_at, stored.available_at
             )
         event = self._event(account_id, "ticket.reopened", now, ticket_id=ticket_id, agent_id=agent_id)
-        return (account_id, ticket_id, "reopen", True, agent_id), [event]
+        if agent_id is None or not self.away(account, agent_id, epoch_ms(now)):
+            return (account_id, ticket_id, "reopen", True, agent_id, None), [event]
+        (_, new_agent, _, _), moved = self.move_away(account_id, ticket_id, now)
+        return (account_id, ticket_id, "reopen", True, new_agent, agent_id), [event, *moved]
 
     # --- capacity and the waiting queue (issue 15) ---------------------------------------------
 
@@ -563,9 +592,13 @@ class Model(PresenceRules):
         unnoticed = opened_by is not None and set(account.opened(opened_by)) - account.noticed
         # An opening nobody noticed yet rings even when nobody has room: the release notices it (moves the
         # ticket into the queue), so the room that comes later finds it there.
-        if unnoticed or (account.queue() and account.with_room()):
+        if unnoticed or self.owed(account):
             account.release_owed = True
             self.rung.append(account_id)
+
+    def owed(self, account: AccountModel) -> bool:
+        """Tickets wait that an agent with room could take (pools on: one who takes the ticket's channel)."""
+        return any(self.pick(account, row.channel)[0] is not None for row in account.queue())
 
     def release(self, account_id: str, now: datetime) -> tuple[tuple[str, int, int], list[ModelEvent]]:
         """A release of the waiting queue at ``now`` (``worker.core.release.run_release``): after-hours tickets
@@ -578,8 +611,8 @@ class Model(PresenceRules):
         account.noticed.update(account.opened(now))
         released: dict[str, list[str]] = {}
         events: list[ModelEvent] = []
-        while account.releasing and (queue := account.queue()) and (with_room := account.with_room()):
-            ticket_id, agent_id = queue[0].ticket_id, with_room[0]
+        while account.releasing and (picks := self.release_picks(account)):
+            ticket_id, agent_id = picks
             stored = account.decided[ticket_id]
             del account.unassigned[ticket_id]
             account.places[agent_id] = account.next_place()
@@ -590,6 +623,8 @@ class Model(PresenceRules):
                 "waiting_queue",
                 None,
             )
+            stored.auto, stored.assigned_ms = True, epoch_ms(now)
+            self.file_timer(account, ticket_id, now)
             released.setdefault(agent_id, []).append(ticket_id)
             events.append(
                 self._event(
@@ -599,7 +634,7 @@ class Model(PresenceRules):
                     ticket_id=ticket_id,
                     channel=stored.channel,
                     agent_id=agent_id,
-                    previous_agent_id=None,
+                    previous_agent_id=stored.previous,
                     reason="waiting_queue",
                     team_id=None,
                 )
@@ -609,6 +644,15 @@ class Model(PresenceRules):
             events.append(self._event(account_id, "toast", now, user_id=agent_id, text=text, ticket_ids=ids))
         self.settle(account_id)
         return (account_id, sum(len(ids) for ids in released.values()), len(released)), events
+
+    def release_picks(self, account: AccountModel) -> tuple[str, str] | None:
+        """The release's next step: the oldest waiting ticket an agent with room takes (pools on: of a channel
+        whose pool has one: no head-of-line blocking), and that agent."""
+        for row in account.queue():
+            agent_id, _ = self.pick(account, row.channel)
+            if agent_id is not None:
+                return row.ticket_id, agent_id
+        return None
 
     def sweep(self, now: datetime) -> tuple[list[str], list[ModelEvent]]:
         """The workers' sweep at ``now``: rings every account that owes a release (``settle`` with the openings
@@ -684,6 +728,7 @@ class Model(PresenceRules):
                 if not queue:  # stays, or becomes, unassigned; an owner's count is not decremented
                     stored.outcome, stored.agent_id = "unassigned", None
                     stored.reason, stored.available_at = "no_team_member_online", None
+                    stored.auto, stored.assigned_ms = False, None
                     account.unassigned[ticket_id] = UnassignedRow(
                         ticket_id, stored.channel, stored.reason, stored.created_at, None
                     )
@@ -712,6 +757,7 @@ class Model(PresenceRules):
                     "bulk_team",
                     None,
                 )
+                stored.auto, stored.assigned_ms = False, None  # a manager's act: never reassigned unanswered
                 toasts.setdefault(agent_id, []).append(ticket_id)
                 events.append(
                     self._event(

@@ -127,6 +127,7 @@ class PresenceRules:
         if at is None or at > epoch_ms(now):
             return False, []
         account.online.discard(user_id)  # place, tickets and counts are kept
+        account.reassign.offline_since[user_id] = epoch_ms(now)
         event = self._event(
             account_id,
             "agent.status_changed",

@@ -20,7 +20,7 @@ allows the few seconds it takes to notice an opening).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,8 @@ from worker.core.text import text
 
 AUTOMATIC = frozenset({"round_robin", "waiting_queue"})
 """``ticket.assigned`` reasons of automatic assignments (not ``bulk_team``)."""
+REASSIGNED = frozenset({"assignee_away", "no_first_reply"})
+"""``ticket.assigned`` reasons of reassignments (issue 16): automatic too, but not the waiting queue's order."""
 ISSUE_15_REASONS = frozenset({"all_agents_at_capacity", "older_tickets_waiting", "waiting_queue"})
 
 
@@ -56,6 +58,8 @@ class QueueState:
     online: frozenset[str]
     waiting: list[UnassignedRow]
     """The unassigned set."""
+    channels: dict[str, list[str]] = field(default_factory=dict)
+    """Restricted agents → the channels they take (issue 16: pools are on while any agent is restricted)."""
 
     @classmethod
     def of(
@@ -64,6 +68,7 @@ class QueueState:
         capacities: tuple[int | None, dict[str, int], bool],
         users: Iterable[UserRow],
         unassigned: list[UnassignedRow],
+        channels: dict[str, list[str]] | None = None,
     ) -> QueueState:
         """From what the views read: the round-robin setting, ``stored_capacities``, the users and unassigned rows."""
         capacity, overrides, auto_assign = capacities
@@ -76,6 +81,7 @@ class QueueState:
             loads={user.user_id: user.load for user in users},
             online=frozenset(user.user_id for user in users if user.status == "online"),
             waiting=unassigned,
+            channels=channels or {},
         )
 
     def capacity_of(self, user_id: str) -> int | None:
@@ -84,6 +90,9 @@ class QueueState:
     def has_room(self, user_id: str) -> bool:
         cap = self.capacity_of(user_id)
         return cap is None or self.loads.get(user_id, 0) < cap
+
+    def takes(self, user_id: str, channel: str) -> bool:
+        return user_id not in self.channels or channel in self.channels[user_id]
 
     def eligible(self, noticed: set[str]) -> list[UnassignedRow]:
         rows = (
@@ -106,19 +115,29 @@ def check_step(
     """The invariants after one step of one account: ``events`` are the step's new events of the account,
     ``created_at`` the arrival of every ticket they assigned, ``release_ended`` whether the step was a release."""
     automatic = automatic_assignments(events)
-    for assigned in automatic:
+    reassigned = [e for e in events if e["type"] == "ticket.assigned" and e["reason"] in REASSIGNED]
+    for assigned in [*automatic, *reassigned]:
         agent_id = assigned["agent_id"]
         cap = state.capacity_of(agent_id)
         assert cap is None or state.loads[agent_id] <= cap, f"{assigned['ticket_id']} took {agent_id} above {cap}"
     if state.auto_assign and automatic:
         order = [(created_at[e["ticket_id"]], e["ticket_id"]) for e in automatic]
         assert order == sorted(order), f"released out of order: {order}"
-        overtaken = [row.ticket_id for row in state.eligible(noticed) if (row.created_at, row.ticket_id) < order[-1]]
+        last = automatic[-1]["channel"]  # pools on: a ticket waits behind its own channel's only
+        overtaken = [
+            row.ticket_id
+            for row in state.eligible(noticed)
+            if (row.created_at, row.ticket_id) < order[-1] and (not state.channels or row.channel == last)
+        ]
         assert not overtaken, f"{order[-1][1]} was assigned while older {overtaken} wait"
     if release_ended and state.round_robin and state.auto_assign and state.capacity is not None:
         with_room = [user for user in state.online if state.has_room(user)]
-        waiting = [row.ticket_id for row in state.eligible(noticed)]
-        assert not (waiting and with_room), f"the release ended with {waiting} waiting and room for {with_room}"
+        waiting = [
+            row.ticket_id
+            for row in state.eligible(noticed)
+            if any(state.takes(user, row.channel) for user in with_room)
+        ]
+        assert not waiting, f"the release ended with {waiting} waiting and room for {with_room}"
     if state.capacity is None and not state.overrides and not state.auto_assign:
         shown = {e.get("reason") for e in events} & ISSUE_15_REASONS
         assert not shown, f"issue 15's reasons {shown} without a capacity or auto-assign"

@@ -1,7 +1,7 @@
 """Reassignment (issue 16, parts 2 and 3; docs/DESIGN.md, "Reassignment (away, unanswered)"): a customer
 reply (or reopen) on a ticket whose assignee is away, and a ticket without a first reply in time, go through
 the rotation again, skipping the assignee. Opt-in per account. One Lua call each: ``customer_reply-29``,
-``expire_unanswered-24`` (the workers' sweep of ``unanswered_due``), ``set_reassign-4``; the shared steps are
+``expire_unanswered-25`` (the workers' sweep of ``unanswered_due``), ``set_reassign-4``; the shared steps are
 ``reassign`` / ``reassign_to_waiting`` / ``pick_for_channel`` in ``lua/_common.lua``.
 """
 
@@ -98,15 +98,26 @@ def set_reassign(scripts: Scripts, keys: AccountKeys, kind: str, values: tuple[s
     return int(scripts.call("set_reassign", call_keys, args)[0]) == 1
 
 
-def expire_unanswered(scripts: Scripts, keys: AccountKeys, ticket_id: str, now: datetime) -> tuple[str, str, str]:
-    """The sweep's step for one due timer: (outcome, new or kept assignee or '', previous assignee or '')."""
-    call_keys = [*reassign_keys(keys, ticket_id, now), *keys.channel_block, keys.waiting, keys.release_due]
+def expire_unanswered(
+    scripts: Scripts, keys: AccountKeys, ticket_id: str, now: datetime, ring: Callable[[str], None] | None = None
+) -> tuple[str, str, str]:
+    """The sweep's step for one due timer: (outcome, new or kept assignee or '', previous assignee or '').
+    ``ring`` enqueues a release when the reassignment gave the previous assignee room for waiting tickets (it
+    took the release lease; without ``ring`` the lease lapses and the release sweep starts it)."""
+    call_keys = [*reassign_keys(keys, ticket_id, now), *keys.channel_block]
+    call_keys += [keys.waiting, keys.release_due, keys.release_lease]
     reply = scripts.call("expire_unanswered", call_keys, reassign_args(scripts, keys, ticket_id, now))
+    if int(reply[3]) == 1 and ring is not None:
+        ring(keys.account_id)
     return text(reply[0]), text(reply[1]), text(reply[2])
 
 
 def sweep_unanswered(
-    scripts: Scripts, keys_of: Callable[[str], AccountKeys], partitions: int, now: datetime
+    scripts: Scripts,
+    keys_of: Callable[[str], AccountKeys],
+    partitions: int,
+    now: datetime,
+    ring: Callable[[str], None] | None = None,
 ) -> list[tuple[str, str, str]]:
     """Reassign every automatically assigned ticket whose first reply is overdue by ``now``; returns (account,
     ticket, new agent) of each reassignment. One ZRANGEBYSCORE per partition: O(log n) however many timers wait."""
@@ -116,7 +127,7 @@ def sweep_unanswered(
                                            num=SWEEP_LIMIT)  # fmt: skip
         for member in (text(m) for m in due):
             account_id, _, ticket_id = member.partition(" ")
-            outcome, agent_id, previous = expire_unanswered(scripts, keys_of(account_id), ticket_id, now)
+            outcome, agent_id, previous = expire_unanswered(scripts, keys_of(account_id), ticket_id, now, ring)
             if outcome in ("reassigned", "stays"):
                 log.info("ticket.unanswered", account_id=account_id, ticket_id=ticket_id, agent_id=agent_id,
                          previous_agent_id=previous or None, reason="no_first_reply", outcome=outcome)  # fmt: skip

@@ -51,7 +51,7 @@ SCRIPT_FILES: dict[str, str] = {
     "set_presence": "set_presence-7.lua",
     "expire_presence": "expire_presence-18.lua",
     "customer_reply": "customer_reply-29.lua",
-    "expire_unanswered": "expire_unanswered-24.lua",
+    "expire_unanswered": "expire_unanswered-25.lua",
     "set_reassign": "set_reassign-4.lua",
     "set_agent_channels": "set_agent_channels-20.lua",
 }

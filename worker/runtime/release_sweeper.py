@@ -52,7 +52,7 @@ class ReleaseSweeper:
         accounts whose release was enqueued."""
         now = utc_now()
         sweep_presence(self._engine.scripts, self._engine.keys, self._partitions, now)
-        sweep_unanswered(self._engine.scripts, self._engine.keys, self._partitions, now)
+        sweep_unanswered(self._engine.scripts, self._engine.keys, self._partitions, now, self._enqueue)
         return sweep_due(self._engine.scripts, self._engine.keys, self._partitions, now, self._enqueue)
 
     def _enqueue(self, account_id: str) -> None:

@@ -6,8 +6,6 @@
   unanswered_max times, and assigned_ms + unanswered_after <= now. A ticket not due yet is re-filed at its
   true time; one that no longer qualifies is dropped. Nobody else available: it stays with its assignee
   and the timer is re-filed at now + unanswered_after (only real reassignments count toward the max).
-  A reassignment gives the previous (Online) assignee room: with auto-assign on and tickets waiting, the
-  account is filed in releaseDue at now, so the sweep's next step (sweep_due) starts the release.
   Idempotent: sweeps of several workers may race on one entry (the second finds it not due and re-files it).
 
   Input:
@@ -35,15 +33,18 @@
     KEYS[22] waitSocial {rr:pNN}:a:<acct>:waiting:social  zset waiting social tickets by created_at ms
     KEYS[23] waiting     {rr:pNN}:a:<acct>:waiting            zset releasable waiting tickets by created_at ms
     KEYS[24] releaseDue  {rr:pNN}:release_due                 zset account → ms a release is owed from
+    KEYS[25] lease       {rr:pNN}:a:<acct>:release:lease      set while a release is queued or running
 
     ARGV[1] account id  ARGV[2] ticket id  ARGV[3] now ms  ARGV[4] now ISO  ARGV[5] hour HH of now (UTC)
     ARGV[6] event id (ticket.assigned)  ARGV[7] toast event id
     ARGV[8] account stream MAXLEN  ARGV[9] partition stream MAXLEN  ARGV[10] seconds to keep the stats key
-    ARGV[11] assigned record TTL (s, 0 = forever)  ARGV[12] release lease (ms, unused: kept for one ARGV layout)
+    ARGV[11] assigned record TTL (s, 0 = forever)  ARGV[12] release lease (ms)
 
   Output:
-    {outcome, agent id or '', previous agent id or ''}: outcome 'reassigned', 'stays' (nobody else
-    available: re-filed at now + after), 'later' (not due yet: re-filed at its time) or 'dropped'.
+    {outcome, agent id or '', previous agent id or '', ring}: outcome 'reassigned', 'stays' (nobody else
+    available: re-filed at now + after), 'later' (not due yet: re-filed at its time) or 'dropped'. ring 1 when
+    the caller must enqueue a release: the reassignment gave the (Online) previous assignee room, which
+    waiting tickets may use (with per-channel pools, ones nobody else could take), like a close.
 ]]
 local k, a = reassign_context(KEYS, ARGV, 14)
 local member = a.accountId .. ' ' .. a.ticketId
@@ -55,23 +56,18 @@ local after, maxCount = tonumber(s[1] or ''), tonumber(s[2] or '1')
 if r[1] ~= 'assigned' or r[2] == '1' or r[3] or r[4] ~= '1' or not r[6] or not after or s[3] ~= 'on'
    or tonumber(r[5] or '0') >= maxCount then
   rcall('ZREM', k.unansweredDue, member)
-  return {'dropped', '', ''}
+  return {'dropped', '', '', 0}
 end
 local due = tonumber(r[6]) + after * 1000
 if due > a.nowMs then
   rcall('ZADD', k.unansweredDue, due, member)
-  return {'later', '', ''}
+  return {'later', '', '', 0}
 end
 local rec = assigned_record(k)
 local agentId = reassign(k, a, rec, 'no_first_reply')
 if agentId then
-  -- The previous assignee (Online) now has room: with auto-assign on and tickets waiting, the account owes a
-  -- release from now; the same sweep (sweep_due runs right after this one) claims and enqueues it.
-  local auto = rcall('HGET', k.settings, 'auto_assign') == 'on'
-  if auto and rcall('ZCARD', KEYS[23]) > 0 and rcall('ZCARD', k.ready) > 0 then
-    release_due_at(KEYS[24], a.accountId, a.nowMs)
-  end
-  return {'reassigned', agentId, rec.agent}
+  local ring = ring_release(k.settings, KEYS[23], k.ready, KEYS[24], KEYS[25], a.accountId, a.nowMs, a.leaseMs)
+  return {'reassigned', agentId, rec.agent, ring}
 end
 rcall('ZADD', k.unansweredDue, a.nowMs + after * 1000, member)
-return {'stays', r[7], ''}
+return {'stays', r[7], '', 0}
