@@ -553,7 +553,7 @@ class PresenceDriver:
             self.wave(utc_now())
         elif roll < 0.25:
             self.go_online((rng.choice(PRESENCE_ACCOUNTS), rng.choice(PRESENCE_AGENTS)))
-        elif roll < 0.26 and self.app_open:
+        elif roll < (0.26 if self.steps["offline"] else 0.35) and self.app_open:  # the first comes soon: covered
             key = rng.choice(sorted(self.app_open))
             del self.app_open[key]
             if self.engine.set_status(key[0], key[1], AgentStatus.OFFLINE, key[1], utc_now()):
