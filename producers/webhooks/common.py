@@ -131,7 +131,7 @@ def invalid(error: ValidationError, names: Mapping[str, str] | None = None) -> I
 def _field(item: ErrorDetails, names: Mapping[str, str]) -> str:
     loc = [str(part) for part in item["loc"]]
     if not loc:
-        return "payload"
+        return "body"
     return ".".join([names.get(loc[0], loc[0]), *loc[1:]])
 
 
