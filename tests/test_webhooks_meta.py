@@ -11,8 +11,15 @@ from typing import Any
 
 import pytest
 
-from producers.webhooks import BadSignature, BadVerifyToken, InvalidPayload, derived_ticket_id, meta_signature
-from producers.webhooks import meta_tickets, verify_subscription
+from producers.webhooks import (
+    BadSignature,
+    BadVerifyToken,
+    InvalidPayload,
+    derived_ticket_id,
+    meta_signature,
+    meta_tickets,
+    verify_subscription,
+)
 from schemas.common import Channel
 
 SECRET = "6c1d0f3e9b8a7c6d5e4f3a2b1c0d9e8f"
