@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -100,3 +102,11 @@ def test_a_422_names_at_most_five_fields_and_counts_the_rest() -> None:
 
 def test_each_refusal_kind_has_its_status() -> None:
     assert (BadSignature("x").status, InvalidPayload([]).status, WebhookError("x").status) == (401, 422, 400)
+
+
+def test_the_webhooks_import_neither_the_worker_nor_twilio() -> None:
+    """Producers never import ``worker``; ``twilio`` is a test oracle, never a runtime dependency."""
+    probe = "import sys, producers.webhooks; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "'producers'" in loaded
+    assert "'worker'" not in loaded and "'twilio'" not in loaded
