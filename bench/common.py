@@ -164,3 +164,12 @@ def run_quietly(command: Sequence[str], env: Mapping[str, str]) -> subprocess.Po
     return subprocess.Popen(
         list(command), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(env)
     )
+
+
+def script_name(command: str, shas: Mapping[str, str]) -> str:
+    """``evalsha <sha>`` (SLOWLOG shows only the hash) as the name of the script in ``shas`` (name → sha) it runs;
+    any other command as its first word."""
+    for name, sha in shas.items():
+        if command.startswith("evalsha ") and sha.startswith(command.removeprefix("evalsha ")[:12]):
+            return name
+    return command.split(" ")[0][:20]

@@ -49,7 +49,7 @@ from typing import Any
 import redis
 
 from bench.bulk import SLOWLOG_MAX_LEN
-from bench.common import markdown_table, median, ratio
+from bench.common import markdown_table, median, ratio, script_name
 from schemas.common import AgentStatus, Role
 from worker.core.engine import Engine
 from worker.core.keys import DEFAULT_PARTITIONS, partition_presence_due
@@ -268,7 +268,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         longs = [lg for r in mine for lg in _longests(r)]
         top = max(longs, key=lambda lg: lg["us"])
         cell["longest_ms"] = round(top["us"] / 1000, 3)
-        cell["longest_command"] = _script_name(top["command"])  # the name, while the hash still matches
+        cell["longest_command"] = script_name(top["command"], SHAS)  # the name, while the hash still matches
         cell["calls_over_5_ms"] = sum(lg["over_5_ms"] for lg in longs)
         cell["idle_wall_max_us"] = max(r["idle"]["wall_us_max"] for r in mine)
         cells[size] = cell
@@ -289,14 +289,6 @@ def _range(cell: dict[str, Any], field: str, fmt: str) -> str:
     return f"{cell[field]:{fmt}} ({low:{fmt}}–{high:{fmt}})"
 
 
-def _script_name(command: str) -> str:
-    """``evalsha <sha>`` as the script's name (SLOWLOG shows only the hash)."""
-    for name, sha in SHAS.items():
-        if command.startswith("evalsha ") and sha.startswith(command.removeprefix("evalsha ")[:12]):
-            return name
-    return command[:20]
-
-
 def render(result: dict[str, Any]) -> str:
     p, summary = result["params"], result["summary"]
     rows = []
@@ -311,7 +303,7 @@ def render(result: dict[str, Any]) -> str:
                 _range(c, "due_redis_per_agent", ".1f"),
                 _range(c, "heartbeat_wall", ",.0f"),
                 _range(c, "heartbeat_redis", ".1f"),
-                f"{c['longest_ms']:.3f} (`{_script_name(c['longest_command'])}`)",
+                f"{c['longest_ms']:.3f} (`{script_name(c['longest_command'], SHAS)}`)",
                 str(c["calls_over_5_ms"]),
             ]
         )

@@ -44,7 +44,7 @@ from typing import Any
 
 import redis
 
-from bench.common import markdown_table, median, ratio
+from bench.common import markdown_table, median, ratio, script_name
 from bench.presence import _sum, slowlog_all
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
@@ -98,7 +98,13 @@ def _longest(entries: list[tuple[str, int]]) -> dict[str, Any]:
     durations = sorted(us for _, us in entries)
     p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))] if durations else 0
     over = sum(1 for us in durations if us > LONG_CALL_US)
-    return {"us": top[1], "command": _script_name(top[0]), "calls": len(durations), "over_5_ms": over, "p99_us": p99}
+    return {
+        "us": top[1],
+        "command": script_name(top[0], SHAS),
+        "calls": len(durations),
+        "over_5_ms": over,
+        "p99_us": p99,
+    }
 
 
 def pending(client: redis.Redis) -> int:
@@ -278,7 +284,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         longs = [lg for r in mine for lg in (r["idle"]["longest"], *(d["longest"] for d in r["due"]),
                                             r["filing"]["longest"])]  # fmt: skip
         top = max(longs, key=lambda lg: lg["us"])
-        cell["longest_ms"], cell["longest_command"] = round(top["us"] / 1000, 3), _script_name(top["command"])
+        cell["longest_ms"], cell["longest_command"] = round(top["us"] / 1000, 3), script_name(top["command"], SHAS)
         cell["calls_over_5_ms"] = sum(lg["over_5_ms"] for lg in longs)
         cell["calls_logged"] = sum(lg["calls"] for lg in longs)
         cell["p99_ms_max"] = round(max(lg["p99_us"] for lg in longs) / 1000, 3)
@@ -293,14 +299,6 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"cells": cells, "ratios": ratios}
 
 
-def _script_name(command: str) -> str:
-    """``evalsha <sha>`` as the script's name (SLOWLOG shows only the hash)."""
-    for name, sha in SHAS.items():
-        if command.startswith("evalsha ") and sha.startswith(command.removeprefix("evalsha ")[:12]):
-            return name
-    return command.split(" ")[0][:20]
-
-
 def _cell(cell: dict[str, Any], name: str) -> str:
     low, high = cell[name + "_min_max"]
     return f"{cell[name]:,.1f}" if low == high else f"{cell[name]:,.1f} ({low:,.1f}–{high:,.1f})"
@@ -311,7 +309,7 @@ def render(result: dict[str, Any]) -> str:
     rows = []
     for size in SIZES:
         c = summary["cells"][size]
-        longest = f"{c['longest_ms']:.3f} (`{_script_name(c['longest_command'])}`)"
+        longest = f"{c['longest_ms']:.3f} (`{script_name(c['longest_command'], SHAS)}`)"
         calls = f"{c['calls_over_5_ms']} of {c['calls_logged']:,}"
         rows.append(
             [f"({size}) {c['pending']:,}", *(_cell(c, n) for n in METRICS), longest, f"{c['p99_ms_max']:.3f}", calls]
