@@ -374,14 +374,19 @@ local function file_histogram(statsKey, name, seconds)
   file_max(statsKey, name .. '_max', seconds)
 end
 
--- File the no-first-reply timer of an automatic assignment made at `assignedMs` while the account has
--- reassign-unanswered on ('<account> <ticket>' → due ms in the partition's unansweredDue zset), unless the
--- ticket was already reassigned for no first reply as often as the setting allows (`done`; nil: never).
+-- The no-first-reply timer of an assignment made at `assignedMs`: '<account> <ticket>' → due ms (`after`
+-- seconds later) in the partition's unansweredDue zset.
+local function file_timer(unansweredDueKey, accountId, ticketId, assignedMs, after)
+  rcall('ZADD', unansweredDueKey, tonumber(assignedMs) + after * 1000, accountId .. ' ' .. ticketId)
+end
+
+-- File the timer of an automatic assignment while the account has reassign-unanswered on, unless the ticket was
+-- already reassigned for no first reply as often as the setting allows (`done`; nil: never).
 local function file_unanswered(settingsKey, unansweredDueKey, accountId, ticketId, assignedMs, done)
   local s = rcall('HMGET', settingsKey, 'unanswered_after', 'unanswered_max')
   local after = tonumber(s[1] or '')
   if after and tonumber(done or 0) < tonumber(s[2] or '1') then
-    rcall('ZADD', unansweredDueKey, tonumber(assignedMs) + after * 1000, accountId .. ' ' .. ticketId)
+    file_timer(unansweredDueKey, accountId, ticketId, assignedMs, after)
   end
 end
 

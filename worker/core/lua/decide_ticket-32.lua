@@ -196,7 +196,8 @@ if stored[6] == '1' then
   return {'unassigned', 'closed', '', 0, channel, 0}
 end
 
-local settings = rcall('HMGET', settingsKey, 'round_robin', 'oh_active', 'office_hours_version', 'auto_assign')
+local settings = rcall('HMGET', settingsKey, 'round_robin', 'oh_active', 'office_hours_version', 'auto_assign',
+                      'unanswered_after')
 auto.on = settings[4] == 'on'
 if settings[1] ~= 'on' then
   rrAtArrival = 'off'
@@ -238,7 +239,9 @@ count_decision('assigned', 'round_robin')
 rcall('HSET', ticketKey, 'status', 'assigned', 'channel', channel, 'created_at', createdAtIso,
       'created_ms', createdAtMs, 'agent_id', agentId, 'reason', 'round_robin', 'decided_at', nowIso, 'rr', 'on',
       'auto', '1', 'assigned_ms', nowMs)
-file_unanswered(settingsKey, unansweredDueKey, accountId, ticketId, nowMs)
+-- A first assignment: below any unanswered_max (at least 1), so only the setting decides (read above).
+local unansweredAfter = tonumber(settings[5] or '')
+if unansweredAfter then file_timer(unansweredDueKey, accountId, ticketId, nowMs, unansweredAfter) end
 if recordTtl and recordTtl > 0 then
   rcall('EXPIRE', ticketKey, recordTtl)
 end

@@ -177,7 +177,7 @@ for i = 1, n do
     rcall('HSET', ticketKey, 'status', 'assigned', 'agent_id', agentId, 'reason', 'waiting_queue',
           'available_at', '', 'decided_at', nowIso, 'auto', '1', 'assigned_ms', nowMs)
     if unansweredAfter then
-      rcall('ZADD', unansweredDueKey, nowMs + unansweredAfter * 1000, accountId .. ' ' .. ticketId)
+      file_timer(unansweredDueKey, accountId, ticketId, nowMs, unansweredAfter)
     end
     -- A ticket that waits after leaving an away assignee names them (docs/EVENTS.md).
     local previous = 'null'
