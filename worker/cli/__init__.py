@@ -4,8 +4,8 @@ One module per concern registers its commands on the group in ``base.py``: ``peo
 status, round robin, office hours), ``capacity`` (capacity and auto-assign), ``channels`` (which channels an
 agent takes), ``presence`` (heartbeats and the presence timeout), ``reassign`` (customer replies and
 reassignment), ``tickets`` (tickets, first replies, the unassigned queue, events, failed jobs), ``teams`` (teams
-and bulk assignment), ``reports``, ``ops`` (workers, metrics, the embedded server, schemas), ``views`` (users and
-settings as they are now) and ``demo``.
+and bulk assignment), ``reports``, ``ops`` (workers, metrics, the embedded server, schemas), ``serve`` (the
+HTTP edge), ``views`` (users and settings as they are now) and ``demo``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from worker.cli import (  # noqa: F401 - commands
     presence,
     reassign,
     reports,
+    serve,
     teams,
     tickets,
     views,

@@ -1,0 +1,50 @@
+"""``create_app``: the one ASGI app ``helpdesk-rr serve`` runs, assembled from the route modules.
+
+Each route module exposes ``router(...)`` building an ``APIRouter`` over the ``Helpdesk`` it is given;
+this module only stacks them, with the body limit (worker/http/limits.py), the refusal answers
+(worker/http/problems.py) and one log line per request. ``now`` is the clock the routes read (signed
+timestamps, tokens): the wall clock in production, a fixed or travelling one in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from worker.api import Helpdesk
+from worker.core.engine import utc_now
+from worker.http.limits import BodyLimit
+from worker.http.problems import install_problem_handlers, problem
+from worker.http.request_log import RequestLog
+
+Clock = Callable[[], datetime]
+
+TITLE = "helpdesk-rr"
+DESCRIPTION = (
+    "Round-robin assignment of helpdesk tickets: providers' webhooks in, the control API as JSON, "
+    "live toasts out (docs/HTTP.md)."
+)
+
+
+def create_app(helpdesk: Helpdesk, now: Clock = utc_now) -> FastAPI:
+    """The app over ``helpdesk`` (built once per process and shared: it holds the Redis clients)."""
+    app = FastAPI(title=TITLE, description=DESCRIPTION, version="1", docs_url="/docs", redoc_url=None)
+    app.state.helpdesk = helpdesk
+    app.state.now = now
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(RequestLog)  # outermost: it sees the 413s too
+
+    @app.get("/healthz", tags=["ops"], summary="Is the state Redis reachable?")
+    async def healthz() -> JSONResponse:
+        await run_in_threadpool(helpdesk.ping)  # Unavailable → 503 (problems.py)
+        return JSONResponse({"ok": True})
+
+    return app
+
+
+__all__ = ["Clock", "create_app", "problem"]
