@@ -90,3 +90,19 @@ class TeamView(BaseModel):
     team_id: str = Field(description="The team.")
     members: list[str] = Field(description="Members, sorted.")
     online: list[str] = Field(description="Members Online now, next to be assigned first.")
+
+
+class ApiKeyView(BaseModel):
+    """One API key as listed (``api-key ACCOUNT list``): never the key, never its hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str = Field(description="Public id of the key: `api-key ACCOUNT revoke KEY_ID` takes it.")
+    label: str = Field(description="What the key is for, as given at creation (may be empty).")
+    created_at: str = Field(description="When it was made (UTC, ISO 8601).")
+
+
+class CreatedApiKey(ApiKeyView):
+    """A key just made: the only time the whole key is shown. Store it; it cannot be read back."""
+
+    key: str = Field(description="The whole key: send it as `Authorization: Bearer <key>`.")

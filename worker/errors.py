@@ -55,6 +55,11 @@ class Refused(HelpdeskError):
     without a capacity: the first agent Online would take the whole waiting queue); nothing was changed."""
 
 
+class Unauthorized(HelpdeskError):
+    """Missing, malformed, revoked or another account's credential (API key, agent-link token): the same
+    words for each, so a caller learns nothing about which keys or accounts exist."""
+
+
 class Unavailable(HelpdeskError):
     """Redis could not be reached (after the client's bounded retries); nothing was confirmed.
 

@@ -260,6 +260,12 @@ class AccountKeys:
     def accounts(self) -> str:
         return partition_accounts(self.partition)
 
+    @property
+    def api_keys(self) -> str:
+        """Hash key id → JSON {sha256 of the whole key, label, created_at}: the account's API keys for the
+        HTTP control API (worker/core/api_keys.py). The key itself is never stored."""
+        return f"{self.base}:api_keys"
+
     def stats(self, day: str) -> str:
         """Hash of the account's figures for one UTC day ``YYYY-MM-DD`` (docs/STATS.md)."""
         return f"{self.base}:stats:{day}"

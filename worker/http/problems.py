@@ -28,6 +28,7 @@ from worker.errors import (
     InvalidInput,
     Refused,
     StaleOfficeHours,
+    Unauthorized,
     Unavailable,
     UnknownAccount,
     UnknownTicket,
@@ -39,6 +40,7 @@ from worker.redaction import redacted
 log = structlog.get_logger("worker.http")
 
 STATUS_OF: tuple[tuple[type[HelpdeskError], int], ...] = (
+    (Unauthorized, 401),
     (Forbidden, 403),
     (UnknownAccount, 404),
     (UnknownUser, 404),
