@@ -13,6 +13,7 @@ A bad value fails there, with one line naming the variable, instead of in the mi
 | ``HELPDESK_RR_STATE_DIR`` / ``XDG_STATE_HOME`` | the embedded server's files | ``~/.local/state/helpdesk-rr`` |
 | ``HELPDESK_RR_ACCOUNT_STREAM_MAXLEN`` … | retention (``Retention`` below) | see docs/DESIGN.md |
 | ``HELPDESK_RR_MAX_WAITING_TICKETS`` | per-account ceiling on waiting (unassigned) tickets | 100,000 |
+| ``HELPDESK_RR_PUBLIC_URL`` | the HTTP edge's base URL as callers reach it (agent links, Twilio) | 127.0.0.1:8000 |
 """
 
 from __future__ import annotations
@@ -100,6 +101,18 @@ def _state_dir(environ: Mapping[str, str]) -> Path:
     return Path.home() / ".local" / "state" / "helpdesk-rr"
 
 
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def _public_url(environ: Mapping[str, str]) -> str:
+    raw = environ.get("HELPDESK_RR_PUBLIC_URL", "").strip().rstrip("/")
+    if not raw:
+        return DEFAULT_PUBLIC_URL
+    if not raw.startswith(("http://", "https://")) or any(c.isspace() for c in raw) or "?" in raw or "#" in raw:
+        raise ValueError(f"HELPDESK_RR_PUBLIC_URL must be an http:// or https:// base URL, got {raw!r}")
+    return raw
+
+
 def child_environment(*, redis_url: str) -> dict[str, str]:
     """The environment for a child helpdesk-rr process: ours, with ``REDIS_URL`` set to ``redis_url``.
 
@@ -120,6 +133,9 @@ class Settings:
     redis_retries: int = RETRIES
     state_dir: Path = field(default_factory=lambda: _state_dir({}))
     retention: Retention = field(default_factory=Retention)
+    public_url: str = DEFAULT_PUBLIC_URL
+    """``HELPDESK_RR_PUBLIC_URL``: where callers reach ``helpdesk-rr serve`` (behind a proxy, the proxy's
+    URL): agent links point there, and Twilio signs the URL it called, which a proxy may have rewritten."""
 
     def __repr__(self) -> str:  # the URLs may hold a password (worker/redaction.py)
         return safe_repr(self)
@@ -137,4 +153,5 @@ class Settings:
             redis_retries=_retries(env),
             state_dir=_state_dir(env),
             retention=Retention.from_env(env),
+            public_url=_public_url(env),
         )
