@@ -41,6 +41,8 @@ BENCHES = (
     "pools",
     "policies",
     "unanswered",
+    "http_ingest",
+    "http_latency",
 )
 DOC = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
 ARCHIVE = Path(__file__).resolve().parent / "PERFORMANCE_archive.md"

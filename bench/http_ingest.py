@@ -75,19 +75,18 @@ def params(quick: bool) -> dict[str, Any]:
 
 
 def measure(spec: ClosedLoop, clients: int, server_pids: list[int], client: redis.Redis) -> dict[str, Any]:
-    servers_before, redis_before = cpu_seconds(server_pids), redis_cpu_seconds(client)
-    result = closed_loop(spec, clients)
-    servers_cpu, redis_cpu = cpu_seconds(server_pids) - servers_before, redis_cpu_seconds(client) - redis_before
+    def probe() -> dict[str, float]:
+        return {"servers": cpu_seconds(server_pids), "redis": redis_cpu_seconds(client)}
+
+    result = closed_loop(spec, clients, probe)
     if result["exhausted"]:
         raise RuntimeError(f"{spec.workload}: a client ran out of prebuilt requests; raise params['requests']")
     if set(result["statuses"]) != {"202"}:
         raise RuntimeError(f"{spec.workload}: answers other than 202: {result['statuses']}")
-    # CPU is counted over the whole run (warm-up and the last answers included), so per request it is
-    # divided by every request sent then, estimated as the rate times the run's length.
-    sent = max(1.0, result["rate"] * (spec.warmup_s + spec.duration_s))
-    result["server_cpu_ms_per_request"] = round(servers_cpu * 1000 / sent, 4)
-    result["redis_cpu_ms_per_request"] = round(redis_cpu * 1000 / sent, 4)
-    result["server_cores_busy"] = round(servers_cpu / (spec.warmup_s + spec.duration_s), 2)
+    cpu, answered = result.pop("probed"), max(1, result["answered"])
+    result["server_cpu_ms_per_request"] = round(cpu["servers"] * 1000 / answered, 4)
+    result["redis_cpu_ms_per_request"] = round(cpu["redis"] * 1000 / answered, 4)
+    result["server_cores_busy"] = round(cpu["servers"] / spec.duration_s, 2)
     return result
 
 
@@ -177,4 +176,5 @@ def render(result: dict[str, Any]) -> str:
         ],
         rows,
     )
-    return table + f"\n\nLoad average (1 min) at the start of each repeat: {loads}. Target: webhook ÷ trivial ≥ {TARGET}."
+    note = f"Load average (1 min) at the start of each repeat: {loads}. Target: webhook ÷ trivial ≥ {TARGET}."
+    return f"{table}\n\n{note}"

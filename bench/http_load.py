@@ -47,7 +47,8 @@ def twilio_path(account: str = ACCOUNT) -> str:
 
 
 def _raw(path: str, content_type: str, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Type: {content_type}"]
+    lines.append(f"Content-Length: {len(body)}")
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
@@ -63,7 +64,8 @@ def webchat_request(conversation: str, path: str, now: float) -> tuple[bytes, st
         }
     ).encode()
     timestamp = str(int(now))
-    headers = {"X-Helpdesk-Timestamp": timestamp, "X-Helpdesk-Signature": webchat_signature(WEBCHAT_SECRET, timestamp, body)}
+    signature = webchat_signature(WEBCHAT_SECRET, timestamp, body)
+    headers = {"X-Helpdesk-Timestamp": timestamp, "X-Helpdesk-Signature": signature}
     return _raw(path, "application/json", body, headers), derived_ticket_id("webchat", conversation)
 
 
@@ -199,9 +201,12 @@ def _closed_child(spec: ClosedLoop, pipe: Connection, prefix: str) -> None:
     pipe.close()
 
 
-def closed_loop(spec: ClosedLoop, clients: int) -> dict[str, Any]:
+def closed_loop(
+    spec: ClosedLoop, clients: int, probe: Callable[[], dict[str, float]] | None = None
+) -> dict[str, Any]:
     """Run ``clients`` client processes against ``spec.ports``; answers/s inside the window (all processes
-    summed), latency percentiles, statuses, and the clients' CPU seconds per answer."""
+    summed), latency percentiles, statuses, and the clients' CPU seconds per answer. ``probe`` (e.g. the
+    servers' CPU seconds) is read by this process at the window's start and end: ``probed`` is the change."""
     context = multiprocessing.get_context("spawn")
     children = []
     for i in range(clients):
@@ -210,15 +215,21 @@ def closed_loop(spec: ClosedLoop, clients: int) -> dict[str, Any]:
         process.start()
         children.append((process, parent))
     try:
-        for process, pipe in children:
+        for _, pipe in children:
             if not pipe.poll(120) or pipe.recv() != "ready":
                 raise RuntimeError("a client process did not get ready")
         start_at = time.time() + 0.3
         for _, pipe in children:
             pipe.send(start_at)
+        probed: dict[str, float] = {}
+        if probe is not None:
+            time.sleep(max(0.0, start_at + spec.warmup_s - time.time()))
+            before = probe()
+            time.sleep(max(0.0, start_at + spec.warmup_s + spec.duration_s - time.time()))
+            probed = {key: value - before[key] for key, value in probe().items()}
         timeout = 0.3 + spec.warmup_s + spec.duration_s + 60
         results = []
-        for process, pipe in children:
+        for _, pipe in children:
             if not pipe.poll(timeout):
                 raise RuntimeError("a client process did not finish")
             results.append(pipe.recv())
@@ -241,6 +252,7 @@ def closed_loop(spec: ClosedLoop, clients: int) -> dict[str, Any]:
         "latency_ms": percentiles(latencies),
         "client_cpu_ms_per_request": round(sum(r["cpu_s"] for r in results) * 1000 / max(1, sent_total), 4),
         "exhausted": any(r["exhausted"] for r in results),
+        "probed": probed,
     }
 
 

@@ -52,7 +52,7 @@ def serve(url: str, host: str, port: int) -> None:
     from worker.http.server import bound_socket, uvicorn_server
     from worker.logging import configure_logging
 
-    helpdesk = Helpdesk.from_url(url)
+    helpdesk = Helpdesk.from_env(redis_url=url)  # as serve's context: HELPDESK_RR_PUBLIC_URL is read
     helpdesk.ping()
     configure_logging(level="INFO")
     sock = bound_socket(host, port)
@@ -109,6 +109,8 @@ class Stack:
     workers: int
     pids: list[int]
     """The server processes' pids (for their CPU time)."""
+    worker_pid: int | None
+    """``helpdesk-rr worker``'s pid (its worker processes are its children), None without workers."""
 
     @property
     def base_urls(self) -> list[str]:
@@ -140,7 +142,8 @@ def running_stack(url: str, servers: int, workers: int, pycache: Path) -> Iterat
                     raise RuntimeError("the bench workers did not start")
                 time.sleep(0.05)
             client.close()
-        yield Stack(ports, workers, [p.pid for p in started[: len(ports)]])
+        worker_pid = started[-1].pid if workers else None
+        yield Stack(ports, workers, [p.pid for p in started[: len(ports)]], worker_pid)
     finally:
         stop(started)
 
@@ -149,9 +152,24 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     """User + system CPU seconds the processes ``pids`` have used so far (/proc/<pid>/stat)."""
     total = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        with contextlib.suppress(OSError):  # a process that has exited counts no more
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int | None) -> list[int]:
+    """``pid`` and every process below it (/proc/<pid>/task/*/children), e.g. ``worker --processes N``'s."""
+    if pid is None:
+        return []
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(child) for child in children.read_text().split()]
+    return found
 
 
 def redis_cpu_seconds(client: redis.Redis) -> float:
