@@ -328,26 +328,37 @@ class Sent:
     status: int = 0
 
 
+KEEP_IDLE_S = 2.0
+"""An idle connection older than this is closed, not reused: uvicorn closes keep-alive connections idle for 5 s."""
+
+
 async def _open(ports: Sequence[int], requests: list[tuple[bytes, str]], rate: float, preopen: int) -> dict[str, Any]:
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+    idle: list[tuple[float, Stream]] = []
     for i in range(preopen):
-        idle.append(await asyncio.open_connection("127.0.0.1", ports[i % len(ports)]))
+        idle.append((time.monotonic(), await asyncio.open_connection("127.0.0.1", ports[i % len(ports)])))
     opened = len(idle)
     records = [Sent(ticket) for _, ticket in requests]
 
     async def one(index: int, raw: bytes) -> None:
         nonlocal opened
-        if idle:
-            reader, writer = idle.pop()
-        else:
+        stream: Stream | None = None
+        while idle and stream is None:
+            since, candidate = idle.pop()
+            if time.monotonic() - since < KEEP_IDLE_S:
+                stream = candidate
+            else:
+                candidate[1].close()
+        if stream is None:
             opened += 1
-            reader, writer = await asyncio.open_connection("127.0.0.1", ports[index % len(ports)])
+            stream = await asyncio.open_connection("127.0.0.1", ports[index % len(ports)])
+        reader, writer = stream
         record = records[index]
         record.sent = time.time()
         writer.write(raw)
         record.status = await read_response(reader)
         record.answered = time.time()
-        idle.append((reader, writer))
+        idle.append((time.monotonic(), stream))
 
     loop = asyncio.get_running_loop()
     lag = 0.0
@@ -362,7 +373,7 @@ async def _open(ports: Sequence[int], requests: list[tuple[bytes, str]], rate: f
         tasks.append(asyncio.create_task(one(index, raw)))
     offered_s = loop.time() - t0
     await asyncio.gather(*tasks)
-    for _, writer in idle:
+    for _, (_, writer) in idle:
         writer.close()
     return {"records": records, "max_lag_ms": lag * 1000, "offered_s": offered_s, "connections": opened}
 
