@@ -19,6 +19,10 @@ from producers.webhooks import mailgun_signature, meta_signature, twilio_signatu
 from tests.support.snapshots import snapshot
 from worker.api import Helpdesk
 
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+JSON = "application/json"
+
 SECRETS = {
     "twilio": "tw_auth_8c1e5b7a0f3d4e2b9a6c",
     "mailgun": "key-mg-3b9f1e7d5c2a8e4f6b0d",
