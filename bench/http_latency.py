@@ -248,7 +248,7 @@ def render(result: dict[str, Any]) -> str:
             "sent → `ticket.assigned` seen, ms p50 / p90 / p99 / max",
             "sent → 202, ms p50 / p90 / p99 / max",
             "cores busy: servers / workers / Redis",
-            "connections used",
+            "connections opened",
         ],
         rows,
     )

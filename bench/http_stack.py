@@ -92,6 +92,9 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float =
 
 
 def stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM, then SIGKILL after 30 s; then the same for any process they had started that is still
+    running (``worker --processes N``'s children must not outlive the bench, e.g. when it fails)."""
+    below = {pid: _cmdline(pid) for process in processes for pid in descendants(process.pid)[1:]}
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -101,6 +104,21 @@ def stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        deadline = time.monotonic() + 10
+        while any(line and _cmdline(pid) == line for pid, line in below.items()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid, line in below.items():
+            if line and _cmdline(pid) == line:  # still that process, not a new one given the same pid
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 @dataclass(frozen=True)
