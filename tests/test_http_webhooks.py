@@ -5,10 +5,15 @@ same job, Redis out of reach a 503. Over a real socket (tests/support/http.py) a
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import socket
+import subprocess
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 import redis
 from rq.job import Job
@@ -17,6 +22,7 @@ from twilio.request_validator import RequestValidator
 from producers.queue import SERIALIZER
 from producers.webhooks import derived_ticket_id, twilio_signature, webchat_signature
 from tests.support import webhooks as hooks
+from tests.support.cli import COMMAND
 from tests.support.http import LiveServer, live_server
 from tests.support.jobs import returned
 from tests.support.workers import start_worker, stop_all
@@ -362,3 +368,29 @@ def test_a_providers_retry_is_decided_once_by_a_real_worker(real_redis: redis.Re
     assert returned(job)["duplicate"] is True
     decided = [event for _, event in helpdesk.events("acme") if getattr(event, "ticket_id", None) == first["ticket_id"]]
     assert [(event.type, getattr(event, "agent_id", None)) for event in decided] == [("ticket.assigned", "ana")]
+
+
+def test_no_secret_reaches_an_answer_or_a_line_of_the_servers_log(real_redis: redis.Redis, redis_url: str) -> None:
+    helpdesk = Helpdesk.from_url(redis_url)
+    hooks.setup(helpdesk, names=("twilio", "mailgun", "meta", "webchat"))  # no verify token: its handshake is refused
+    env = {**os.environ, "REDIS_URL": redis_url, "HELPDESK_RR_REDIS_RETRIES": "0"}
+    command = [*COMMAND, "--log-json", "serve", "--port", "0"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    base = re.search(r"serving (http://\S+) ", process.stderr.readline())
+    assert base, "serve did not say where it listens"
+    answers = []
+    try:
+        with httpx.Client(base_url=base.group(1), timeout=10) as http:
+            for delivery in [*deliveries(helpdesk.config.public_url).values(), hooks.webchat(secret="wrong")]:
+                answers += [delivery.send(http).text, delivery.send(http, account="ghostco").text]
+            bad = hooks.twilio(helpdesk.config.public_url, {**hooks.twilio_params(), "From": "nope"})
+            answers.append(bad.send(http).text)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, log = process.communicate(timeout=20)
+    assert '"webhook.no_secret"' in log and '"webhook.enqueued"' in log and '"http.request"' in log
+    assert len(answers) == 13
+    for secret in hooks.SECRETS.values():
+        assert secret not in log
+        assert all(secret not in answer for answer in answers)

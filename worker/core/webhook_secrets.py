@@ -26,9 +26,11 @@ def set_webhook_secret(
 ) -> bool:
     """Store ``secret`` under ``name`` (None: clear it). Returns whether anything changed."""
     call_keys = [keys.users, keys.webhook_secrets, keys.webhook_secrets_set, keys.events, keys.partition_events]
+    named = {"name": name.value, "provider": name.provider, "kind": name.kind, "set": secret is not None}
+    changes = json.dumps({"webhook_secret": named}, separators=(",", ":"))
     record = json.dumps({"set_at": utc_iso(now), "set_by": actor_id}, separators=(",", ":"))
     args: list[object] = [keys.account_id, actor_id, name.value, secret or "", utc_iso(now), new_event_id()]
-    args += [*scripts.stream_args(), name.provider, name.kind, record]
+    args += [*scripts.stream_args(), changes, record]
     return int(scripts.call("set_webhook_secret", call_keys, args)[0]) == 1
 
 

@@ -13,7 +13,8 @@
 
     ARGV[1] account id  ARGV[2] actor id  ARGV[3] secret name  ARGV[4] the secret, '' to clear
     ARGV[5] now ISO  ARGV[6] event id  ARGV[7] account stream MAXLEN  ARGV[8] partition stream MAXLEN
-    ARGV[9] provider  ARGV[10] kind  ARGV[11] the {set_at, set_by} JSON to file when setting
+    ARGV[9] the event's changes: {"webhook_secret": {"name", "provider", "kind", "set"}} (JSON, no secret)
+    ARGV[10] the {set_at, set_by} JSON to file when setting
 
   Output:
     {changed (1|0)}; errors 'RR_UNKNOWN_USER ...', 'RR_FORBIDDEN ...'.
@@ -21,7 +22,7 @@
 local usersKey, secretsKey, secretsSetKey = KEYS[1], KEYS[2], KEYS[3]
 local accountId, actorId, name, secret, nowIso = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
-local err = require_manager(usersKey, actorId, 'set webhook secrets')
+local err = require_manager(usersKey, actorId, 'set or clear webhook secrets')
 if err then return redis.error_reply(err) end
 local current = rcall('HGET', secretsKey, name) or ''
 if current == secret then return {0} end
@@ -30,9 +31,8 @@ if secret == '' then
   rcall('HDEL', secretsSetKey, name)
 else
   rcall('HSET', secretsKey, name, secret)
-  rcall('HSET', secretsSetKey, name, ARGV[11])
+  rcall('HSET', secretsSetKey, name, ARGV[10])
 end
-local changed = cjson.encode({name = name, provider = ARGV[9], kind = ARGV[10], set = secret ~= ''})
 emit(KEYS[4], KEYS[5], accountId, ARGV[7], ARGV[8], ARGV[6], 'settings.changed', nowIso,
-     {actor_id = actorId}, '"changes":{"webhook_secret":' .. changed .. '}')
+     {actor_id = actorId}, '"changes":' .. ARGV[9])
 return {1}
