@@ -16,8 +16,8 @@ processes' CPU use during each run is reported, so the choice can be checked.
 ``duration_s`` (15 s), open loop (bench/http_load.py: each request on an idle keep-alive connection, a new
 one when none is idle, so queueing shows instead of slowing the sender), every request a new
 conversation; the first second is warm-up and not counted. A reader thread in the sending process waits
-on the stream (``XREAD BLOCK``) and records the wall clock at which each ``ticket.assigned`` entry arrives; the run ends when every
-ticket's event has arrived. Three workloads per repeat (``repeats``: 3), order alternated:
+on the stream (``XREAD BLOCK``) and records the wall clock at which each ``ticket.assigned`` entry arrives;
+the run ends when every ticket's event has arrived. Three workloads per repeat (``repeats``: 3), order alternated:
 
 - **webchat**: ``POST /v1/webhooks/{account}/webchat`` → **sent → ``ticket.assigned`` seen** (target
   p99 ≤ 25 ms), and sent → the 202.
