@@ -26,7 +26,8 @@ the run ends when every ticket's event has arrived. Three workloads per repeat (
   same schedule → ``ticket.assigned`` seen: the queue and the worker without HTTP.
 - **trivial**: the same request bytes to the trivial route: sent → 202, HTTP alone.
 
-Wall clocks are the same machine's (``time.time()`` in the sending process for both ends).
+Also reported: sent → the job's ``started_at`` (RQ's stamp: what waited for a worker). Wall clocks are the
+same machine's (``time.time()`` in the sending process for both ends).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from rq.job import Job
 
 from bench.common import markdown_table, median
 from bench.http_load import build_requests, loadavg, open_loop, percentiles
@@ -53,8 +55,10 @@ from bench.http_stack import (
     running_stack,
     setup_account,
 )
-from producers.queue import enqueue_many
+from bench.inprocess import parse_stamp
+from producers.queue import enqueue_many, ticket_job_id
 from producers.webhooks import webchat_ticket
+from schemas.inbound import TicketCreated
 from worker.core.keys import AccountKeys
 
 NAME = "http_latency"
@@ -108,9 +112,8 @@ class StreamReader(threading.Thread):
         self.client.close()
 
 
-def _enqueue_open_loop(url: str, requests: list[tuple[bytes, str]], rate: float) -> list[float]:
-    """The baseline: each request's ticket enqueued with the route's call on the same schedule; the send times."""
-    client = redis.Redis.from_url(url)
+def mapped(requests: list[tuple[bytes, str]]) -> list[TicketCreated]:
+    """Each webchat request's ticket, as the route maps it."""
     now = datetime.now(UTC)
     tickets = []
     for raw, _ in requests:
@@ -118,6 +121,22 @@ def _enqueue_open_loop(url: str, requests: list[tuple[bytes, str]], rate: float)
         headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
         timestamp, signature = headers["X-Helpdesk-Timestamp"], headers["X-Helpdesk-Signature"]
         tickets.append(webchat_ticket(ACCOUNT, WEBCHAT_SECRET, body, timestamp, signature, now))
+    return tickets
+
+
+def started_ms(client: redis.Redis, tickets: list[TicketCreated], sent: list[float]) -> list[float]:
+    """Sent → RQ's ``started_at`` of each ticket's job (its id is ``ticket_job_id``: ``once=True``)."""
+    pipe = client.pipeline(transaction=False)
+    for ticket in tickets:
+        pipe.hget(Job.key_for(ticket_job_id(ticket)), "started_at")
+    stamps = pipe.execute()
+    return [(parse_stamp(stamp).timestamp() - at) * 1000 for stamp, at in zip(stamps, sent, strict=True)]
+
+
+def _enqueue_open_loop(url: str, requests: list[tuple[bytes, str]], rate: float) -> list[float]:
+    """The baseline: each request's ticket enqueued with the route's call on the same schedule; the send times."""
+    client = redis.Redis.from_url(url)
+    tickets = mapped(requests)
     sent = []
     t0 = time.monotonic() + 0.05
     for index, ticket in enumerate(tickets):
@@ -188,6 +207,9 @@ def one_run(
     if answered is not None:
         out["answer_ms"] = percentiles([(a - s) * 1000 for s, a in zip(sent[skip:], answered[skip:], strict=True)])
     if workload != "trivial":
+        client = redis.Redis.from_url(url)
+        out["started_ms"] = percentiles(started_ms(client, mapped(requests[skip:]), sent[skip:]))
+        client.close()
         out["event_ms"] = percentiles(
             [(reader.arrived[t] - s) * 1000 for s, t in zip(sent[skip:], tickets[skip:], strict=True)]
         )
@@ -248,6 +270,7 @@ def render(result: dict[str, Any]) -> str:
                     f"{cells['rate']}/s",
                     f"{cells['repeat']} (load {cells['loadavg'][0]})",
                     workload,
+                    _pct(cell.get("started_ms")),
                     f"**{_pct(cell.get('event_ms'))}**" if workload == "webchat" else _pct(cell.get("event_ms")),
                     _pct(cell.get("answer_ms")),
                     f"{cores['servers']:.2f} / {cores['workers']:.2f} / {cores['redis']:.2f}",
@@ -259,6 +282,7 @@ def render(result: dict[str, Any]) -> str:
             "offered",
             "repeat",
             "workload",
+            "sent → job started (RQ), ms p50 / p90 / p99 / max",
             "sent → `ticket.assigned` seen, ms p50 / p90 / p99 / max",
             "sent → 202, ms p50 / p90 / p99 / max",
             "cores busy: servers / workers / Redis",
