@@ -26,6 +26,10 @@ the run ends when every ticket's event has arrived. Three workloads per repeat (
   same schedule → ``ticket.assigned`` seen: the queue and the worker without HTTP.
 - **trivial**: the same request bytes to the trivial route: sent → 202, HTTP alone.
 
+**Workers' capacity**, once per repeat: ``capacity`` (3,000) tickets put on the queue at once and timed
+until the last one's ``ticket.assigned`` is seen: the drain rate the open-loop rates are compared with (a
+queue fed near its drain rate waits long), with the workers' and Redis's CPU per ticket.
+
 Also reported: sent → the job's ``started_at`` (RQ's stamp: what waited for a worker). Wall clocks are the
 same machine's (``time.time()`` in the sending process for both ends).
 """
@@ -72,8 +76,17 @@ TARGET_RATE = 200
 
 def params(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"servers": 1, "workers": 1, "rates": [50], "duration_s": 1.0, "warmup_s": 0.2, "repeats": 1}
-    return {"servers": 1, "workers": 2, "rates": [100, TARGET_RATE], "duration_s": 15.0, "warmup_s": 1.0, "repeats": 3}
+        quick_run = {"rates": [50], "duration_s": 1.0, "warmup_s": 0.2, "repeats": 1, "capacity": 50}
+        return {"servers": 1, "workers": 1, **quick_run}
+    return {
+        "servers": 1,
+        "workers": 2,
+        "rates": [100, TARGET_RATE],
+        "duration_s": 15.0,
+        "warmup_s": 1.0,
+        "repeats": 3,
+        "capacity": 3_000,
+    }
 
 
 class StreamReader(threading.Thread):
@@ -161,6 +174,31 @@ def warm_up(url: str, ports: list[int], count: int) -> None:
         reader.stop()
 
 
+def worker_capacity(url: str, count: int, pids: list[int]) -> dict[str, float]:
+    """The workers' drain rate (closed loop): ``count`` webchat tickets put on the queue at once (``enqueue_many``,
+    ``once=True``, batches of 500), timed from the first put until the last ``ticket.assigned`` is seen; and the
+    workers' and Redis's CPU per ticket meanwhile."""
+    client = redis.Redis.from_url(url)
+    tickets = mapped(build_requests("webchat", count, "capacity"))
+    reader = StreamReader(url, AccountKeys.for_account(ACCOUNT).events)
+    reader.start()
+    try:
+        cpu, redis_cpu, started = cpu_seconds(pids), redis_cpu_seconds(client), time.monotonic()
+        for i in range(0, count, 500):
+            enqueue_many(tickets[i : i + 500], client, once=True)
+        reader.wait_for([ticket.ticket_id for ticket in tickets])
+        elapsed = time.monotonic() - started
+        cpu, redis_cpu = cpu_seconds(pids) - cpu, redis_cpu_seconds(client) - redis_cpu
+    finally:
+        reader.stop()
+        client.close()
+    return {
+        "tickets_per_s": round(count / elapsed, 1),
+        "worker_cpu_ms_per_ticket": round(cpu * 1000 / count, 3),
+        "redis_cpu_ms_per_ticket": round(redis_cpu * 1000 / count, 3),
+    }
+
+
 def one_run(
     url: str, workload: str, rate: int, ports: list[int], pids: dict[str, list[int]], p: dict[str, Any]
 ) -> dict[str, Any]:
@@ -228,8 +266,11 @@ def run(url: str, quick: bool, overrides: dict[str, Any] | None = None) -> dict[
             warm_up(url, stack.ports, p["workers"] * 10)
             for repeat in range(p["repeats"]):
                 order = WORKLOADS if repeat % 2 == 0 else tuple(reversed(WORKLOADS))
+                capacity = worker_capacity(url, p["capacity"], pids["workers"])
+                print(f"  {NAME}: repeat {repeat + 1} worker capacity {capacity}", flush=True)
                 for rate in p["rates"]:
                     cells: dict[str, Any] = {"rate": rate, "repeat": repeat + 1, "loadavg": loadavg()}
+                    cells["capacity"] = capacity
                     for workload in order:
                         cells[workload] = one_run(url, workload, rate, stack.ports, pids, p)
                         shown = cells[workload].get("event_ms") or cells[workload]["answer_ms"]
@@ -268,7 +309,8 @@ def render(result: dict[str, Any]) -> str:
             rows.append(
                 [
                     f"{cells['rate']}/s",
-                    f"{cells['repeat']} (load {cells['loadavg'][0]})",
+                    f"{cells['repeat']} (load {cells['loadavg'][0]}; workers' capacity "
+                    f"{cells['capacity']['tickets_per_s']:,.0f}/s)",
                     workload,
                     _pct(cell.get("started_ms")),
                     f"**{_pct(cell.get('event_ms'))}**" if workload == "webchat" else _pct(cell.get("event_ms")),

@@ -45,10 +45,11 @@ def test_ingest_bench_answers_every_workload_with_202(bench_url: str) -> None:
 
 
 def test_latency_bench_sees_every_ticket_assigned(bench_url: str) -> None:
-    tiny = {"rates": [20], "duration_s": 0.5, "warmup_s": 0.1}
+    tiny = {"rates": [20], "duration_s": 0.5, "warmup_s": 0.1, "capacity": 20}
     result = http_latency.run(bench_url, quick=True, overrides=tiny)
     cells = result["repeats"][0]
     assert cells["webchat"]["event_ms"]["n"] == cells["webchat"]["requests"] == 10
     assert cells["enqueue"]["event_ms"]["n"] == 10
     assert cells["trivial"]["answer_ms"]["n"] == 10
+    assert cells["capacity"]["tickets_per_s"] > 0
     assert "sent → `ticket.assigned` seen" in http_latency.render(result)
