@@ -173,7 +173,9 @@ def enqueue_many(events: Iterable[TicketCreated], connection: redis.Redis, *, on
 def _enqueue_once(queue: Queue, batch: list[TicketCreated]) -> list[Job]:
     """``enqueue_many(once=True)``: WATCH the tickets' job keys, enqueue those without a job in MULTI/EXEC, fetch
     the others; a job written or removed by someone else meanwhile makes it look again."""
-    events = {ticket_job_id(event): event for event in batch}
+    events: dict[str, TicketCreated] = {}
+    for event in batch:
+        events.setdefault(ticket_job_id(event), event)  # a ticket given twice: its first event
     for _attempt in range(ONCE_ATTEMPTS):
         with queue.connection.pipeline() as pipe:
             try:
