@@ -40,7 +40,7 @@ import redis
 
 from bench.common import markdown_table, median, ratio
 from bench.http_load import ClosedLoop, bare_responders, closed_loop, loadavg
-from bench.http_stack import cpu_seconds, free_ports, redis_cpu_seconds, running_stack, setup_account
+from bench.http_stack import cpu_seconds, redis_cpu_seconds, running_stack, setup_account
 
 NAME = "http_ingest"
 TITLE = "HTTP webhook ingest: signed webhooks per second against a trivial route (issue 17)"
@@ -109,7 +109,7 @@ def run(url: str, quick: bool, overrides: dict[str, Any] | None = None) -> dict[
                     print(f"  {NAME}: repeat {repeat + 1} {workload}: {cells[workload]['rate']:,.0f}/s", flush=True)
                 repeats.append(cells)
         for cells in repeats:
-            with bare_responders(free_ports(p["servers"])) as ports:
+            with bare_responders(p["servers"]) as ports:
                 spec = ClosedLoop(ports, "trivial", p["connections"], p["warmup_s"], p["duration_s"], p["requests"] * 8)
                 cells["ceiling"] = closed_loop(spec, p["clients"])
             print(f"  {NAME}: client ceiling {cells['ceiling']['rate']:,.0f}/s", flush=True)

@@ -20,7 +20,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import socket
 import time
 import uuid
 from collections import Counter
@@ -276,11 +275,12 @@ async def _bare_connection(reader: asyncio.StreamReader, writer: asyncio.StreamW
         writer.close()
 
 
-def _bare_child(port: int) -> None:
+def _bare_child(pipe: Connection) -> None:
     _use_uvloop()
 
     async def main() -> None:
-        server = await asyncio.start_server(_bare_connection, "127.0.0.1", port, backlog=2048)
+        server = await asyncio.start_server(_bare_connection, "127.0.0.1", 0, backlog=2048)
+        pipe.send(server.sockets[0].getsockname()[1])  # any free port, bound: no race for it
         async with server:
             await server.serve_forever()
 
@@ -288,31 +288,24 @@ def _bare_child(port: int) -> None:
 
 
 @contextlib.contextmanager
-def bare_responders(ports: Sequence[int]) -> Any:
-    """One bare responder process per port, stopped on exit."""
+def bare_responders(count: int) -> Any:
+    """``count`` bare responder processes, each on its own port; yields the ports; stopped on exit."""
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_bare_child, args=(port,), daemon=True) for port in ports]
-    for process in processes:
-        process.start()
+    processes, ports = [], []
     try:
-        for port, process in zip(ports, processes, strict=True):
-            _wait_port(port, process.is_alive)
-        yield list(ports)
+        for _ in range(count):
+            parent, child = context.Pipe()
+            process = context.Process(target=_bare_child, args=(child,), daemon=True)
+            process.start()
+            processes.append(process)
+            if not parent.poll(30):
+                raise RuntimeError("a bare responder did not start")
+            ports.append(int(parent.recv()))
+        yield ports
     finally:
         for process in processes:
             process.terminate()
             process.join(10)
-
-
-def _wait_port(port: int, alive: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError(f"the bare responder on port {port} exited")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"the bare responder on port {port} did not start")
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -56,6 +57,7 @@ def serve(url: str, host: str, port: int) -> None:
     helpdesk.ping()
     configure_logging(level="INFO")
     sock = bound_socket(host, port)
+    print(sock.getsockname()[1], flush=True)  # the port (0 asks for any free one): the bench reads it
     app = create_app(helpdesk)
 
     @app.post(TRIVIAL_PATH, status_code=202, include_in_schema=False)
@@ -66,18 +68,14 @@ def serve(url: str, host: str, port: int) -> None:
     uvicorn_server(app, host, port).run(sockets=[sock])
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free TCP ports on 127.0.0.1 (held open together while chosen)."""
-    socks = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+def announced_port(process: subprocess.Popen[bytes], timeout: float = 60) -> int:
+    """The port a bench server bound (it prints it first): no race with other programs for a free port."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    line = process.stdout.readline() if ready else b""
+    if not line.strip().isdigit():
+        raise RuntimeError(f"a bench server did not start (exit status {process.poll()})")
+    return int(line)
 
 
 def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -141,14 +139,19 @@ def running_stack(url: str, servers: int, workers: int, pycache: Path) -> Iterat
     them as a load balancer would) and, if ``workers``, one ``helpdesk-rr worker --processes W``."""
     env = worker_env(pycache)
     env["HELPDESK_RR_PUBLIC_URL"] = PUBLIC_URL
-    ports = free_ports(servers)
     started: list[subprocess.Popen[bytes]] = []
+    ports: list[int] = []
     try:
-        for port in ports:
-            command = [sys.executable, "-m", "bench.http_stack", "--redis-url", url, "--port", str(port)]
-            started.append(run_quietly(command, env))
-        for port, process in zip(ports, started, strict=True):
-            wait_listening(port, process)
+        for _ in range(servers):
+            command = [sys.executable, "-m", "bench.http_stack", "--redis-url", url, "--port", "0"]
+            started.append(
+                subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+                )
+            )
+        for process in started:
+            ports.append(announced_port(process))
+            wait_listening(ports[-1], process)
         if workers:
             command = helpdesk_rr_command() + ["--redis-url", url, "--log-json", "worker", "--processes", str(workers)]
             process = run_quietly(command, env)
