@@ -27,19 +27,24 @@ Every answer in the window must be a 202 (the run fails otherwise). Reported per
 the ratio to the trivial route **of the same repeat** (median and range over repeats; target ≥ 0.5),
 closed-loop latency percentiles (with ``connections`` requests in flight, so they include queueing in the
 servers), and CPU per request from ``/proc``: the servers', Redis's (``INFO cpu``) and the client's.
+Before the runs, each step of a webchat delivery is also timed alone in the bench process (``steps``:
+2,000 calls each, CPU time): a ``PING``, the secret read, verify + map, the enqueue (``once=True``).
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from bench.common import markdown_table, median, ratio
-from bench.http_load import ClosedLoop, bare_responders, closed_loop, loadavg
+from bench.http_load import ClosedLoop, bare_responders, build_requests, closed_loop, loadavg
 from bench.http_stack import cpu_seconds, redis_cpu_seconds, running_stack, setup_account
 
 NAME = "http_ingest"
@@ -61,6 +66,7 @@ def params(quick: bool) -> dict[str, Any]:
             "repeats": 1,
             "requests": 4_000,
             "workloads": ["trivial", *WEBHOOKS],
+            "steps": 50,
         }
     return {
         "servers": 2,
@@ -71,6 +77,7 @@ def params(quick: bool) -> dict[str, Any]:
         "repeats": 3,
         "requests": 60_000,
         "workloads": ["trivial", *WEBHOOKS],
+        "steps": 2_000,
     }
 
 
@@ -90,6 +97,41 @@ def measure(spec: ClosedLoop, clients: int, server_pids: list[int], client: redi
     return result
 
 
+def step_costs(url: str, count: int) -> dict[str, float]:
+    """CPU ms per call of each step of a webchat delivery, alone, in this process (one thread, ``count`` calls):
+    what the server's CPU per delivery is made of (compare with the trivial request's)."""
+    from bench.http_latency import mapped
+    from bench.http_stack import ACCOUNT, WEBCHAT_SECRET
+    from producers.queue import enqueue_many
+    from producers.webhooks import webchat_ticket
+    from schemas.common import WebhookSecretName
+    from worker.api import Helpdesk
+
+    helpdesk = Helpdesk.from_env(redis_url=url)
+    queue = helpdesk.queue_for(ACCOUNT)
+    requests = build_requests("webchat", count, "steps")
+    parts = []
+    for raw, _ in requests:
+        head, body = raw.split(b"\r\n\r\n", 1)
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+        parts.append((body, headers["X-Helpdesk-Timestamp"], headers["X-Helpdesk-Signature"]))
+    tickets = mapped(requests)
+    now = datetime.now(UTC)
+
+    def cpu_ms(step: Callable[[int], object]) -> float:
+        started = time.process_time()
+        for i in range(count):
+            step(i)
+        return round((time.process_time() - started) * 1000 / count, 4)
+
+    return {
+        "ping": cpu_ms(lambda _: helpdesk.ping()),
+        "webhook_secret": cpu_ms(lambda _: helpdesk.webhook_secret(ACCOUNT, WebhookSecretName.WEBCHAT)),
+        "verify_and_map": cpu_ms(lambda i: webchat_ticket(ACCOUNT, WEBCHAT_SECRET, *parts[i], now)),
+        "enqueue_once": cpu_ms(lambda i: enqueue_many([tickets[i]], queue, once=True)),
+    }
+
+
 def run(url: str, quick: bool, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     p = {**params(quick), **(overrides or {})}
     client = redis.Redis.from_url(url)
@@ -97,6 +139,8 @@ def run(url: str, quick: bool, overrides: dict[str, Any] | None = None) -> dict[
     pycache = Path(tempfile.mkdtemp(prefix="rr-bench-pyc-"))
     repeats: list[dict[str, Any]] = []
     try:
+        steps = step_costs(url, p["steps"])
+        print(f"  {NAME}: steps alone, CPU ms per call: {steps}", flush=True)
         with running_stack(url, p["servers"], 0, pycache) as stack:
             for repeat in range(p["repeats"]):
                 order = p["workloads"] if repeat % 2 == 0 else list(reversed(p["workloads"]))
@@ -136,7 +180,7 @@ def run(url: str, quick: bool, overrides: dict[str, Any] | None = None) -> dict[
     verdict["trivial_over_client_ceiling"] = round(
         ratio(summary["trivial"]["rate_median"], summary["ceiling"]["rate_median"]), 3
     )
-    return {"params": p, "repeats": repeats, "summary": summary, "verdict": verdict}
+    return {"params": p, "steps": steps, "repeats": repeats, "summary": summary, "verdict": verdict}
 
 
 def _pct(d: dict[str, float]) -> str:
@@ -177,4 +221,8 @@ def render(result: dict[str, Any]) -> str:
         rows,
     )
     note = f"Load average (1 min) at the start of each repeat: {loads}. Target: webhook ÷ trivial ≥ {TARGET}."
+    steps = result.get("steps")
+    if steps:
+        shown = ", ".join(f"`{name}` {ms:.3f}" for name, ms in steps.items())
+        note += f"\n\nA webchat delivery's steps alone (CPU ms per call, one thread, before the runs): {shown}."
     return f"{table}\n\n{note}"
