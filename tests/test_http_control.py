@@ -401,3 +401,16 @@ def test_a_body_that_is_not_json_is_422_for_the_body(control: Control, real_redi
         "fields": [{"field": "body", "problem": "is not valid JSON"}],
     }
     assert snapshot(real_redis) == before
+
+
+def test_a_body_that_is_not_utf8_is_400_in_plain_words(control: Control, real_redis: redis.Redis) -> None:
+    before = snapshot(real_redis)
+    with control.client() as http:
+        answer = http.put(
+            "/v1/accounts/acme/settings/round-robin",
+            content=b'{"enabled": "\xff"}',
+            headers={**control.headers(control.key), "Content-Type": "application/json"},
+        )
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "the body could not be read: send JSON text in UTF-8"}
+    assert snapshot(real_redis) == before

@@ -60,6 +60,7 @@ STATUS_OF: tuple[tuple[type[HelpdeskError], int], ...] = (
 """First match wins (subclasses before their parents). 503s tell a provider to retry later."""
 
 RETRY_AFTER_SECONDS = "5"
+UNREADABLE_BODY = "There was an error parsing the body"
 
 
 def status_of(error: HelpdeskError) -> int:
@@ -124,6 +125,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == UNREADABLE_BODY:  # FastAPI's words for bytes not UTF-8
+            return problem(400, "the body could not be read: send JSON text in UTF-8")
         return problem(error.status_code, str(error.detail))
 
     @app.exception_handler(RedisConnectionError)
