@@ -86,3 +86,19 @@ def test_the_right_key_gets_in_on_every_route(control: Control) -> None:
             if route.method == "GET":
                 answer = control.send(http, route)
                 assert answer.status_code == 200, f"{route}: {answer.text}"
+
+
+def test_the_key_is_checked_before_the_body_and_the_actor(control: Control) -> None:
+    """A caller without a key learns nothing from validation: a bad body or a missing X-Actor still gets the 401
+    (only a body that is not JSON at all is refused earlier, by FastAPI, as a 422: nothing is read either way)."""
+    with control.client() as http:
+        bad_body = http.put(
+            "/v1/accounts/acme/settings/round-robin",
+            json={"enabled": "yes"},
+            headers=control.headers(control.other_key),
+        )
+        no_actor = http.put(
+            "/v1/accounts/acme/settings/round-robin", json={"enabled": True}, headers=control.headers(None, None)
+        )
+    assert (bad_body.status_code, bad_body.json()) == (401, refusal(ACCOUNT))
+    assert (no_actor.status_code, no_actor.json()) == (401, MISSING)
