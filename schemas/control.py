@@ -63,7 +63,7 @@ class ReassignUnansweredBody(_Body):
 
 class ChannelsBody(_Body):
     channels: list[Channel] | None = Field(
-        description="The channels the agent takes (e.g. [\"email\", \"sms\"]); null: every channel (the default)."
+        description='The channels the agent takes (e.g. ["email", "sms"]); null: every channel (the default).'
     )
 
 

@@ -352,7 +352,8 @@ BAD_BODIES: list[tuple[str, str, Any, dict[str, str], list[str]]] = [
     ("POST", "/tickets/T1/close", {"at": "yesterday"}, {}, ["at"]),
     ("POST", "/tickets/T1/close", {"at": "2026-11-24T15:00:00"}, {}, ["at"]),
     ("POST", "/bulk-assignments", {"team": "billing", "tickets": []}, {"X-Actor": "mia"}, ["tickets"]),
-    ("PUT", "/settings/round-robin", {"enabled": True}, {"X-Actor": ""}, []),
+    ("PUT", "/settings/round-robin", {"enabled": True}, {"X-Actor": ""}, ["X-Actor"]),
+    ("PUT", "/users/ana/status", {"status": "offline"}, {"X-Actor": ""}, ["X-Actor"]),
     ("PUT", "/settings/round-robin", [True], {}, ["body"]),
     ("GET", "/events", None, {}, ["limit"]),
 ]

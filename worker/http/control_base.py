@@ -69,5 +69,8 @@ _ACTOR = (
     "The acting user (a user id of this account), checked exactly as the CLI's `--actor`: the platform "
     "authenticates its people and names the one acting."
 )
-Actor = Annotated[str, Header(alias="X-Actor", description=_ACTOR)]
-MaybeActor = Annotated[str | None, Header(alias="X-Actor", description=_ACTOR + " Default: the user in the path.")]
+Actor = Annotated[str, Header(alias="X-Actor", min_length=1, description=_ACTOR)]
+MaybeActor = Annotated[
+    str | None, Header(alias="X-Actor", min_length=1, description=_ACTOR + " Default: the user in the path.")
+]
+"""An empty ``X-Actor`` is refused (422), never read as "no actor": for a status that would make the user act."""

@@ -67,9 +67,7 @@ def set_reassign_away(account: str, body: ReassignAwayBody, actor: Actor, desk: 
 
 
 @_router.put("/settings/reassign-unanswered", summary="Reassign a ticket without a first reply in time")
-def set_reassign_unanswered(
-    account: str, body: ReassignUnansweredBody, actor: Actor, desk: Desk, now: Now
-) -> Changed:
+def set_reassign_unanswered(account: str, body: ReassignUnansweredBody, actor: Actor, desk: Desk, now: Now) -> Changed:
     changed = desk.set_reassign_unanswered(account, body.after_seconds, body.max, actor, now=now)
     return Changed(changed=changed)
 

@@ -18,7 +18,7 @@ from worker.http.control_base import Desk, Now, account_router
 
 _router = account_router("tickets")
 
-OptionalAt = Annotated[AtBody | None, Body(description="Optional: `{\"at\": …}`; no body means now.")]
+OptionalAt = Annotated[AtBody | None, Body(description='Optional: `{"at": …}`; no body means now.')]
 
 
 @_router.post("/tickets", status_code=202, summary="Submit a ticket (the TicketCreated event); a worker decides it")
