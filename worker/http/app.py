@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from worker.api import Helpdesk
 from worker.core.engine import utc_now
+from worker.http import control_people, control_reads, control_settings, control_teams, control_tickets
 from worker.http.limits import BodyLimit
 from worker.http.problems import install_problem_handlers, problem
 from worker.http.request_log import RequestLog
@@ -44,6 +45,11 @@ def create_app(helpdesk: Helpdesk, now: Clock = utc_now) -> FastAPI:
         await run_in_threadpool(helpdesk.ping)  # Unavailable → 503 (problems.py)
         return JSONResponse({"ok": True})
 
+    app.include_router(control_people.router())
+    app.include_router(control_settings.router())
+    app.include_router(control_teams.router())
+    app.include_router(control_tickets.router())
+    app.include_router(control_reads.router())
     return app
 
 
