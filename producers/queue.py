@@ -18,9 +18,11 @@ from typing import Any
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
+from rq.queue import EnqueueData
 from rq.serializers import JSONSerializer
 
 from schemas.common import utc_iso
@@ -51,6 +53,8 @@ SERIALIZER = JSONSerializer
 Workers never unpickle; a job whose data is not JSON is moved aside (worker/runtime/failures.py)."""
 MAX_BATCH = 10_000
 """Largest batch ``enqueue_many`` accepts in one pipeline (bounds one round trip's size)."""
+ONCE_ATTEMPTS = 5
+"""``once=True``: how often a batch is tried again when a job of it changed between the look and the write."""
 
 
 _queues: dict[int, Queue] = {}
@@ -98,10 +102,38 @@ def _meta(event: TicketCreated) -> dict[str, str]:
     return {"account_id": event.account_id, "ticket_id": event.ticket_id}
 
 
-def enqueue(event: TicketCreated, connection: redis.Redis) -> Job:
-    """Enqueue one already-validated ticket-created event."""
+def ticket_job_id(event: TicketCreated) -> str:
+    """The job id of a ticket enqueued with ``once=True``: the same for the same account and ticket (RQ ids
+    allow only ``[A-Za-z0-9_-]``: hashed)."""
+    digest = hashlib.sha256(f"{event.account_id}\0{event.ticket_id}".encode()).hexdigest()
+    return f"ticket-{digest[:40]}"
+
+
+def _prepared(event: TicketCreated, job_id: str | None = None) -> EnqueueData:
+    options = _job_options()
+    return Queue.prepare_data(
+        PROCESS_TICKET,
+        args=(event.model_dump(mode="json"),),
+        description=f"ticket {event.account_id}/{event.ticket_id} ({event.channel.value})",
+        result_ttl=options["result_ttl"],
+        failure_ttl=options["failure_ttl"],
+        timeout=options["job_timeout"],
+        retry=options["retry"],
+        meta=_meta(event),
+        job_id=job_id,
+    )
+
+
+def enqueue(event: TicketCreated, connection: redis.Redis, *, once: bool = False) -> Job:
+    """Enqueue one already-validated ticket-created event.
+
+    ``once=True`` (providers' webhooks, whose retries repeat a delivery): while a job for the same account and
+    ticket exists (queued, running, its result kept 5 minutes, or failed), that job is returned and nothing is
+    enqueued; the job id is ``ticket_job_id(event)``. Either way the ticket is decided once."""
     if not isinstance(event, TicketCreated):
         raise TypeError("enqueue takes a TicketCreated; use build_ticket() or an adapter for raw data")
+    if once:
+        return enqueue_many([event], connection, once=True)[0]
     try:
         job: Job = ticket_queue(connection).enqueue(
             PROCESS_TICKET,
@@ -115,8 +147,11 @@ def enqueue(event: TicketCreated, connection: redis.Redis) -> Job:
     return job
 
 
-def enqueue_many(events: Iterable[TicketCreated], connection: redis.Redis) -> list[Job]:
-    """Enqueue many events in one pipeline (one round trip). All are checked before any is sent."""
+def enqueue_many(events: Iterable[TicketCreated], connection: redis.Redis, *, once: bool = False) -> list[Job]:
+    """Enqueue many events in one pipeline (one round trip). All are checked before any is sent.
+
+    ``once=True``: as for ``enqueue``, a ticket whose job exists gets that job back (the list keeps the order
+    of ``events``; a ticket given twice gets one job), all in one MULTI/EXEC guarded by WATCH."""
     batch = list(events)
     if len(batch) > MAX_BATCH:
         raise ValueError(f"enqueue_many takes at most {MAX_BATCH} events per call, got {len(batch)}")
@@ -127,27 +162,36 @@ def enqueue_many(events: Iterable[TicketCreated], connection: redis.Redis) -> li
         return []
     try:
         queue = ticket_queue(connection)
-    except (RedisConnectionError, RedisTimeoutError) as error:
-        raise _unreachable(connection, error) from error
-    options = _job_options()
-    datas = [
-        Queue.prepare_data(
-            PROCESS_TICKET,
-            args=(event.model_dump(mode="json"),),
-            description=f"ticket {event.account_id}/{event.ticket_id} ({event.channel.value})",
-            result_ttl=options["result_ttl"],
-            failure_ttl=options["failure_ttl"],
-            timeout=options["job_timeout"],
-            retry=options["retry"],
-            meta=_meta(event),
-        )
-        for event in batch
-    ]
-    try:
-        jobs: list[Job] = queue.enqueue_many(datas)  # one MULTI/EXEC: all or none
+        if once:
+            return _enqueue_once(queue, batch)
+        jobs: list[Job] = queue.enqueue_many([_prepared(event) for event in batch])  # one MULTI/EXEC: all or none
     except (RedisConnectionError, RedisTimeoutError) as error:
         raise _unreachable(connection, error) from error
     return jobs
+
+
+def _enqueue_once(queue: Queue, batch: list[TicketCreated]) -> list[Job]:
+    """``enqueue_many(once=True)``: WATCH the tickets' job keys, enqueue those without a job in MULTI/EXEC, fetch
+    the others; a job written or removed by someone else meanwhile makes it look again."""
+    events: dict[str, TicketCreated] = {}
+    for event in batch:
+        events.setdefault(ticket_job_id(event), event)  # a ticket given twice: its first event
+    for _attempt in range(ONCE_ATTEMPTS):
+        with queue.connection.pipeline() as pipe:
+            try:
+                pipe.watch(*(Job.key_for(job_id) for job_id in events))  # type: ignore[no-untyped-call]
+                existing = [job_id for job_id in events if pipe.exists(Job.key_for(job_id))]
+                pipe.multi()
+                new = [_prepared(event, job_id) for job_id, event in events.items() if job_id not in existing]
+                made = queue.enqueue_many(new, pipeline=pipe) if new else []
+                pipe.execute()
+            except WatchError:
+                continue
+        found = Job.fetch_many(existing, connection=queue.connection, serializer=SERIALIZER)
+        if all(job is not None for job in found):
+            jobs = {job.id: job for job in [*made, *found] if job is not None}
+            return [jobs[ticket_job_id(event)] for event in batch]
+    raise EnqueueFailed(f"the tickets' jobs kept changing under {ONCE_ATTEMPTS} attempts; nothing was confirmed")
 
 
 def enqueue_first_reply(event: AgentFirstReply, connection: redis.Redis) -> Job:

@@ -125,6 +125,40 @@ class AssignedReason(StrEnum):
     """Its assignee sent no first reply in time (reassign-unanswered): the next agent, skipping them."""
 
 
+class WebhookSecretName(StrEnum):
+    """The secrets an account's provider webhooks are checked with (docs/HTTP.md, "Webhooks in"): one per
+    provider, and Meta's verify token of its subscription handshake besides its app secret."""
+
+    TWILIO = "twilio"
+    MAILGUN = "mailgun"
+    META = "meta"
+    META_VERIFY_TOKEN = "meta-verify-token"
+    WEBCHAT = "webchat"
+
+    @classmethod
+    def _missing_(cls, value: object) -> WebhookSecretName:
+        raise _not_one_of(cls, value, "a webhook secret")
+
+    @property
+    def provider(self) -> str:
+        """Whose webhook it checks: ``twilio``, ``mailgun``, ``meta`` or ``webchat``."""
+        return self.value.split("-", 1)[0]
+
+    @property
+    def kind(self) -> str:
+        """What the provider calls it: ``auth_token``, ``signing_key``, ``app_secret``, ``verify_token``, ``secret``."""
+        return _SECRET_KINDS[self.value]
+
+
+_SECRET_KINDS = {
+    "twilio": "auth_token",
+    "mailgun": "signing_key",
+    "meta": "app_secret",
+    "meta-verify-token": "verify_token",
+    "webchat": "secret",
+}
+
+
 def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"has no UTC offset (is not timezone-aware): {DATETIME_HINT}")

@@ -84,7 +84,9 @@ class SettingsChanged(BaseEvent):
     actor_id: str = Field(description="Who changed the settings.")
     changes: dict[str, Any] = Field(
         description='What changed, new values: {"round_robin": "on"}, {"office_hours": {...} | null}, {"team": {...}}, '
-        '{"capacity": N | null}, {"agent_capacity": {"user_id": ..., "capacity": N | null}} or {"auto_assign": "on"}.'
+        '{"capacity": N | null}, {"agent_capacity": {"user_id": ..., "capacity": N | null}}, {"auto_assign": "on"} or '
+        '{"webhook_secret": {"name": "twilio", "provider": "twilio", "kind": "auth_token", "set": true | false}} '
+        "(never the secret itself); accept keys you do not know."
     )
 
 

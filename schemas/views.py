@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import AgentStatus, AwareDatetime, Channel, Role, UnassignedReason
+from schemas.common import AgentStatus, AwareDatetime, Channel, Role, UnassignedReason, WebhookSecretName
 from schemas.config import AccountSettings
 
 
@@ -139,3 +139,19 @@ class BulkJobView(BaseModel):
     done: int = Field(description="Tickets handled so far.")
     total: int | None = Field(description="Tickets the job took; null until it has resolved its list.")
     result: BulkResult | None = Field(description="What it did, once finished; else null.")
+
+
+class WebhookSecretView(BaseModel):
+    """One of an account's webhook secrets as listed (``webhook-secret ACCOUNT list``): whether it is set, when
+    and by whom. Never the secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: WebhookSecretName = Field(description="The secret: twilio, mailgun, meta, meta-verify-token or webchat.")
+    provider: str = Field(description="Whose webhook it checks: twilio, mailgun, meta or webchat.")
+    kind: str = Field(
+        description="What the provider calls it: auth_token, signing_key, app_secret, verify_token or secret."
+    )
+    is_set: bool = Field(description="A secret is stored: that provider's webhooks of the account can be verified.")
+    set_at: AwareDatetime | None = Field(description="When it was last set (UTC); null when not set.")
+    set_by: str | None = Field(description="Who set it (the actor); null when not set.")

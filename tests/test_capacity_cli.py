@@ -177,7 +177,7 @@ def test_settings_show_capacity_overrides_and_auto_assign(url: str) -> None:
     assert rows["auto-assign"] == "on (waiting tickets go to agents below capacity, oldest first)"
     assert list(rows) == [
         "account", "round robin", "office hours", "capacity", "auto-assign", "presence", "reassign away", "unanswered",
-        "as of", "waiting",
+        "webhooks", "as of", "waiting",
     ]  # fmt: skip
     view = SettingsView.model_validate_json(ok(url, "settings", "acme", "--json"))
     assert (view.capacity, view.agent_capacities, view.auto_assign) == (3, {"ana": 5, "ben": 1}, True)

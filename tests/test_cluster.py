@@ -24,7 +24,7 @@ from rq.job import Job
 
 import worker.core.bulk
 from producers.queue import SERIALIZER
-from schemas.common import AgentStatus, Channel, Role
+from schemas.common import AgentStatus, Channel, Role, WebhookSecretName
 from schemas.inbound import AgentFirstReply, BulkAssignRequest
 from schemas.office_hours import OfficeHours
 from tests.support.accounts import NOW, TicketFactory
@@ -41,6 +41,7 @@ from worker.core.queries import Queries
 from worker.core.reassign import expire_unanswered
 from worker.core.release import run_release
 from worker.core.script_sources import SCRIPT_FILES
+from worker.core.webhook_secrets import set_webhook_secret, webhook_secret
 from worker.ops.redis_errors import RedisServerError
 
 # --- the launcher ------------------------------------------------------------------------------
@@ -267,6 +268,8 @@ def test_every_engine_operation_runs_on_the_cluster(cluster_redis: RedisCluster,
         assert engine.customer_reply(account, "t2", NOW, NOW).outcome == "kept"  # ben is Online
         assert expire_unanswered(engine.scripts, keys, "t2", NOW)[0] == "dropped"  # bulk-assigned: not automatic
         assert engine.set_agent_channels(account, "ben", ["email"], "max", NOW) is True  # per-channel pools
+        assert set_webhook_secret(engine.scripts, keys, WebhookSecretName.WEBCHAT, "s3cret", "max", NOW) is True
+        assert webhook_secret(cluster_redis, keys, WebhookSecretName.WEBCHAT) == "s3cret"
 
         assert [view.user_id for view in queries.users(account)] == ["ana", "ben", "max"]
         assert queries.unassigned(account) == []

@@ -129,7 +129,7 @@ def test_settings_show_the_presence_timeout_in_words_and_in_seconds(url: str) ->
     assert rows["presence"] == "off (only people change a status)"
     assert list(rows) == [
         "account", "round robin", "office hours", "capacity", "auto-assign", "presence", "reassign away", "unanswered",
-        "as of", "waiting",
+        "webhooks", "as of", "waiting",
     ]  # fmt: skip
     ok(url, "presence", "acme", "--timeout", "15m", "--actor", "max")
     rows = settings_rows(ok(url, "settings", "acme"))

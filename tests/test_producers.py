@@ -23,6 +23,7 @@ from producers.queue import (
     build_ticket,
     enqueue,
     enqueue_many,
+    ticket_job_id,
     ticket_queue,
 )
 from schemas.common import Channel, utc_iso
@@ -394,6 +395,25 @@ def test_enqueue_many_on_real_redis_runs_one_transaction(real_redis: redis.Redis
     enqueue_many(make_events(500), real_redis)
     assert exec_calls() - before == 1
     assert ticket_queue(real_redis).count == 500
+
+
+def test_enqueued_once_a_ticket_whose_job_exists_gets_that_job_and_nothing_more(client: redis.Redis) -> None:
+    first, second, third = make_events(3)
+    job = enqueue(first, client, once=True)
+    assert job.id == ticket_job_id(first) and job.id.startswith("ticket-")
+    assert enqueue(first, client, once=True).id == job.id
+    jobs = enqueue_many([second, first, third, second], client, once=True)
+    assert [j.id for j in jobs] == [ticket_job_id(e) for e in (second, first, third, second)]
+    assert ticket_queue(client).job_ids == [ticket_job_id(e) for e in (first, second, third)]
+    client.delete(Job.key_for(job.id))  # its result expired: enqueued again, with the same id
+    assert enqueue(first, client, once=True).id == job.id
+    assert ticket_queue(client).count == 4
+
+
+def test_once_ids_differ_by_account_and_ticket_and_are_valid_rq_ids() -> None:
+    ids = {ticket_job_id(e) for e in make_events(50) + make_events(50, account_id="globex")}
+    assert len(ids) == 100
+    assert all(len(i) == 47 and i.replace("-", "").isalnum() for i in ids)
 
 
 def test_enqueue_many_refuses_a_non_ticket_item_before_sending_anything(

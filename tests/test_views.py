@@ -289,9 +289,10 @@ def test_the_settings_command_without_office_hours(url: str) -> None:
     rows = settings_rows(ok(url, "settings", "acme"))
     assert list(rows) == [
         "account", "round robin", "office hours", "capacity", "auto-assign", "presence", "reassign away", "unanswered",
-        "as of", "waiting",
+        "webhooks", "as of", "waiting",
     ]  # fmt: skip
     assert rows["office hours"] == "none (webchat always open)" and rows["round robin"] == "off (new tickets wait)"
+    assert rows["webhooks"] == "none set (webhook-secret ACCOUNT NAME set)"
     assert rows["as of"].endswith("Z")  # no zone to show
 
 

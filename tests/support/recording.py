@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from schemas.common import Channel
+from schemas.common import Channel, WebhookSecretName
 from tests.support.accounts import NOW
 from worker.core.capacity import claim, set_auto_assign, set_capacity
 from worker.core.channels import set_agent_channels
@@ -20,6 +20,7 @@ from worker.core.presence import expire, heartbeat, set_presence_timeout
 from worker.core.reassign import customer_reply, expire_unanswered, set_reassign
 from worker.core.release import run_release
 from worker.core.scripts import Scripts, TicketArgs
+from worker.core.webhook_secrets import set_webhook_secret
 
 NOW_ISO = "2026-11-24T15:00:00.000Z"
 """``NOW`` as the scripts take it."""
@@ -99,3 +100,4 @@ def exercise(
     customer_reply(scripts, keys, tickets[0], NOW, NOW)
     expire_unanswered(scripts, keys, tickets[0], NOW + timedelta(minutes=5))
     set_agent_channels(scripts, keys, ana, (Channel.EMAIL,), boss, NOW)  # per-channel pools on
+    set_webhook_secret(scripts, keys, WebhookSecretName.WEBCHAT, "s3cret", boss, NOW)

@@ -33,6 +33,7 @@ from worker.api.presence import PresenceApi
 from worker.api.reads import ReadsApi
 from worker.api.reassign import ReassignApi
 from worker.api.refusals import account_checked_on_refusal, known_account, refusing, typed_refusals
+from worker.api.webhook_secrets import WebhookSecretsApi
 from worker.config import Settings
 from worker.core.bulk import NothingToAssign, bulk_job_view, check_request, start_bulk_assign, wait_for
 from worker.core.engine import Engine, utc_now
@@ -56,7 +57,9 @@ class UserSaved:
     changed: bool = True
 
 
-class Helpdesk(ReadsApi, LifecycleApi, CapacityApi, PresenceApi, ReassignApi, ChannelsApi, ApiKeysApi):
+class Helpdesk(
+    ReadsApi, LifecycleApi, CapacityApi, PresenceApi, ReassignApi, ChannelsApi, ApiKeysApi, WebhookSecretsApi
+):
     """The product's verbs over one deployment's Redis (state, and the queues tickets go to).
 
     Build it once per process and share it (it holds the Redis clients and the engine's caches)::

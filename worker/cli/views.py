@@ -16,6 +16,7 @@ from schemas.views import SettingsView, UserView
 from worker.cli.base import Context, cli, pass_context, refusals
 from worker.cli.format import account_zone, when
 from worker.cli.reassign import away_text, unanswered_text
+from worker.cli.webhook_secrets import secrets_line
 
 CLOSED_DATES_SHOWN = 10
 """Closed dates listed by ``settings`` before "and N more" (``--json`` has them all)."""
@@ -94,14 +95,19 @@ def at_capacity(view: UserView) -> bool:
 @pass_context
 def settings(ctx: Context, account: str, as_json: bool) -> None:
     """Show ACCOUNT's settings: round robin, office hours (open now? next opening), capacity and its
-    per-agent overrides, auto-assign, the presence timeout, reassignment, the waiting-ticket ceiling."""
+    per-agent overrides, auto-assign, the presence timeout, reassignment, which webhook secrets are set, the
+    waiting-ticket ceiling."""
     with refusals(ctx):
         view = ctx.helpdesk.settings_view(account)
-        click.echo(view.model_dump_json() if as_json else "\n".join(settings_lines(view)))
+        if as_json:
+            click.echo(view.model_dump_json())
+            return
+        click.echo("\n".join(settings_lines(view, secrets_line(ctx.helpdesk.webhook_secrets(account)))))
 
 
-def settings_lines(view: SettingsView) -> list[str]:
-    """``settings`` for a person: one ``name  value`` line per setting, times also in the account's zone."""
+def settings_lines(view: SettingsView, webhooks: str | None = None) -> list[str]:
+    """``settings`` for a person: one ``name  value`` line per setting, times also in the account's zone;
+    ``webhooks`` says which webhook secrets are set (worker/cli/webhook_secrets.py)."""
     hours = view.office_hours
     zone = account_zone(hours)
     rows = [("account", view.account_id), ("round robin", "on" if view.round_robin else "off (new tickets wait)")]
@@ -120,6 +126,8 @@ def settings_lines(view: SettingsView) -> list[str]:
     ]
     if view.channel_pools:  # only while in use: a helpdesk that never restricts anyone reads what it always did
         rows.append(("channels", _channels(view)))
+    if webhooks is not None:
+        rows.append(("webhooks", webhooks))
     ceiling = f"at most {view.max_waiting_tickets} (HELPDESK_RR_MAX_WAITING_TICKETS)"
     rows += [("as of", when(view.as_of, zone)), ("waiting", f"{view.waiting_tickets} ticket(s); {ceiling}")]
     return [f"{name:<13} {value}" for name, value in rows]

@@ -266,6 +266,19 @@ class AccountKeys:
         HTTP control API (worker/core/api_keys.py). The key itself is never stored."""
         return f"{self.base}:api_keys"
 
+    @property
+    def webhook_secrets(self) -> str:
+        """Hash secret name (``schemas.common.WebhookSecretName``) → the secret the account's provider webhooks are
+        checked with, in plain text: an HMAC check needs the key itself (docs/SECURITY.md). Read by one ``HGET``
+        per delivery; never listed (worker/core/webhook_secrets.py)."""
+        return f"{self.base}:webhook_secrets"
+
+    @property
+    def webhook_secrets_set(self) -> str:
+        """Hash secret name → JSON {set_at, set_by}: which secrets are set, when and by whom (what listings read,
+        so a listing never loads a secret)."""
+        return f"{self.base}:webhook_secrets:set"
+
     def stats(self, day: str) -> str:
         """Hash of the account's figures for one UTC day ``YYYY-MM-DD`` (docs/STATS.md)."""
         return f"{self.base}:stats:{day}"

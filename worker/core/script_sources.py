@@ -54,6 +54,7 @@ SCRIPT_FILES: dict[str, str] = {
     "expire_unanswered": "expire_unanswered-25.lua",
     "set_reassign": "set_reassign-4.lua",
     "set_agent_channels": "set_agent_channels-20.lua",
+    "set_webhook_secret": "set_webhook_secret-5.lua",
 }
 """name → file; ``-N.lua`` takes exactly N keys, ``-N+.lua`` N fixed keys and then any number more."""
 

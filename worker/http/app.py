@@ -21,6 +21,7 @@ from worker.http import control_people, control_reads, control_settings, control
 from worker.http.limits import BodyLimit
 from worker.http.problems import install_problem_handlers, problem
 from worker.http.request_log import RequestLog
+from worker.http.webhooks import router as webhooks
 
 Clock = Callable[[], datetime]
 
@@ -39,6 +40,7 @@ def create_app(helpdesk: Helpdesk, now: Clock = utc_now) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestLog)  # outermost: it sees the 413s too
+    app.include_router(webhooks())
 
     @app.get("/healthz", tags=["ops"], summary="Is the state Redis reachable?")
     async def healthz() -> JSONResponse:
