@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 import redis
 
 from tests.support.cli import COMMAND
+from tests.support.http import free_port
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "HTTP.md"
 FENCE = re.compile(r"^```(\S*)[^\n]*\n(.*?)^```", flags=re.DOTALL | re.MULTILINE)
@@ -29,12 +29,6 @@ FENCE = re.compile(r"^```(\S*)[^\n]*\n(.*?)^```", flags=re.DOTALL | re.MULTILINE
 def sh_blocks() -> list[str]:
     return [body for language, body in FENCE.findall(DOC.read_text(encoding="utf-8")) if language == "sh"]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
