@@ -13,6 +13,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from worker.api import Helpdesk
@@ -25,6 +26,8 @@ from worker.http.webhooks import router as webhooks
 
 Clock = Callable[[], datetime]
 
+DOCS_STATIC = "/docs/static"
+
 TITLE = "helpdesk-rr"
 DESCRIPTION = (
     "Round-robin assignment of helpdesk tickets: providers' webhooks in, the control API as JSON, "
@@ -34,7 +37,11 @@ DESCRIPTION = (
 
 def create_app(helpdesk: Helpdesk, now: Clock = utc_now) -> FastAPI:
     """The app over ``helpdesk`` (built once per process and shared: it holds the Redis clients)."""
-    app = FastAPI(title=TITLE, description=DESCRIPTION, version="1", docs_url="/docs", redoc_url=None)
+    # Swagger UI served from the package's own copy (fastapi-offline), never a CDN: /docs works on a closed
+    # network and loads no third-party script next to a page where developers type API keys.
+    app = FastAPIOffline(
+        title=TITLE, description=DESCRIPTION, version="1", docs_url="/docs", redoc_url=None, static_url=DOCS_STATIC
+    )
     app.state.helpdesk = helpdesk
     app.state.now = now
     install_problem_handlers(app)
