@@ -24,6 +24,7 @@ from producers.queue import build_ticket, enqueue, enqueue_first_reply
 from schemas.common import AgentStatus, Role, check_id, utc_iso
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
+from worker.api.agent_links import AgentLinksApi
 from worker.api.api_keys import ApiKeysApi
 from worker.api.capacity import CapacityApi, release_enqueuer
 from worker.api.channels import ChannelsApi
@@ -55,7 +56,9 @@ class UserSaved:
     changed: bool = True
 
 
-class Helpdesk(ReadsApi, LifecycleApi, CapacityApi, PresenceApi, ReassignApi, ChannelsApi, ApiKeysApi):
+class Helpdesk(
+    ReadsApi, LifecycleApi, CapacityApi, PresenceApi, ReassignApi, ChannelsApi, ApiKeysApi, AgentLinksApi
+):
     """The product's verbs over one deployment's Redis (state, and the queues tickets go to).
 
     Build it once per process and share it (it holds the Redis clients and the engine's caches)::

@@ -1,0 +1,56 @@
+"""Who may use the agent page's routes, and whose toasts a stream may carry.
+
+An agent-link token (worker/core/agent_links.py) is taken from ``?token=`` — the page's address carries it,
+and a browser's ``EventSource`` cannot send headers — or from ``Authorization: Bearer rra1.…`` (the page's
+own ``fetch`` calls send it there). The query string is never logged (worker/http/request_log.py), and the
+page is served with ``Referrer-Policy: no-referrer`` so the token never leaves in a ``Referer``.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from worker.api import Helpdesk
+from worker.core.agent_links import VERSION
+from worker.errors import Unauthorized
+from worker.http.auth import presented_key
+
+MISSING_TOKEN = "missing agent-link token: open the link `helpdesk-rr agent-link ACCOUNT USER` printed"
+MISSING_EITHER = (
+    "missing credential: send `Authorization: Bearer <API key of the account>`, or `?token=<agent-link token>` "
+    "for the link's own user"
+)
+OTHER_USER = "this agent link is for another user: it shows only its own user's toasts"
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """An agent-link token sent as ``Authorization: Bearer rra1.…`` (None: no header, or an API key)."""
+    if authorization is None:
+        return None
+    presented = presented_key(authorization)
+    return presented if presented.startswith(VERSION + ".") else None
+
+
+async def agent_of(request: Request, token: str | None, authorization: str | None) -> tuple[str, str]:
+    """``(account, user)`` of the agent-link token in the query or the header; 401 without a live one."""
+    presented = token if token is not None else bearer_token(authorization)
+    if presented is None:
+        raise Unauthorized(MISSING_TOKEN)
+    helpdesk: Helpdesk = request.app.state.helpdesk
+    return await run_in_threadpool(helpdesk.verify_agent_token, presented, request.app.state.now())
+
+
+async def may_read_toasts(
+    request: Request, account: str, user: str, token: str | None, authorization: str | None
+) -> None:
+    """Pass with a live agent-link token of exactly ``account``/``user``, or a live API key of ``account``;
+    401 otherwise. A token is checked first: a page's stream never falls back to a header it did not send."""
+    helpdesk: Helpdesk = request.app.state.helpdesk
+    if token is not None:
+        if await agent_of(request, token, None) != (account, user):
+            raise Unauthorized(OTHER_USER)
+        return
+    if authorization is None:
+        raise Unauthorized(MISSING_EITHER)
+    await run_in_threadpool(helpdesk.authenticate, account, presented_key(authorization))
