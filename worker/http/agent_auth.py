@@ -8,7 +8,9 @@ page is served with ``Referrer-Policy: no-referrer`` so the token never leaves i
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from worker.api import Helpdesk
@@ -54,3 +56,16 @@ async def may_read_toasts(
     if authorization is None:
         raise Unauthorized(MISSING_EITHER)
     await run_in_threadpool(helpdesk.authenticate, account, presented_key(authorization))
+
+
+async def link_agent(
+    request: Request,
+    token: Annotated[str | None, Query(description="The agent-link token (or send it as a Bearer header).")] = None,
+    authorization: Annotated[str | None, Header(description="`Bearer <agent-link token>`")] = None,
+) -> tuple[str, str]:
+    """The dependency of the agent page's JSON routes: resolved before the body is read, so a request without
+    a live token is a 401 whatever its body."""
+    return await agent_of(request, token, authorization)
+
+
+LinkAgent = Annotated[tuple[str, str], Depends(link_agent)]

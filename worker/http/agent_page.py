@@ -19,16 +19,17 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from schemas.agent import AgentView
 from schemas.common import AgentStatus
 from worker.api import Helpdesk
 from worker.errors import HelpdeskError
-from worker.http.agent_auth import agent_of
+from worker.http.agent_auth import LinkAgent, agent_of
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -40,7 +41,6 @@ PAGE_HEADERS = {
 }
 ASSETS = {"agent.js": "text/javascript; charset=utf-8", "agent.css": "text/css; charset=utf-8"}
 TokenQuery = Annotated[str | None, Query(description="The agent-link token (or send it as a Bearer header).")]
-AuthHeader = Annotated[str | None, Header(description="`Bearer <agent-link token>`")]
 
 
 @cache
@@ -52,6 +52,19 @@ class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: AgentStatus = Field(description="online or offline.")
+
+
+STATUS_SCHEMA = StatusChange.model_json_schema()
+
+
+async def status_change(request: Request) -> StatusChange:
+    """The body, checked as FastAPI checks one (the same 422 answer), after the credentials."""
+    try:
+        return StatusChange.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**item, "loc": ("body", *item["loc"])} for item in error.errors(include_url=False)]
+        ) from None
 
 
 class StatusAnswer(BaseModel):
@@ -86,17 +99,21 @@ def router() -> APIRouter:
         return Response(asset(name), media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
     @routes.get("/v1/agent/me", response_model=AgentView, summary="The link's agent: status and open tickets")
-    async def me(request: Request, token: TokenQuery = None, authorization: AuthHeader = None) -> Any:
-        account, user = await agent_of(request, token, authorization)
+    async def me(request: Request, agent: LinkAgent) -> Any:
+        account, user = agent
         helpdesk: Helpdesk = request.app.state.helpdesk
         view = await run_in_threadpool(helpdesk.agent_view, account, user)
         return Response(view.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"})
 
-    @routes.post("/v1/agent/status", response_model=StatusAnswer, summary="Set the link's agent Online or Offline")
-    async def status(
-        request: Request, change: StatusChange, token: TokenQuery = None, authorization: AuthHeader = None
-    ) -> StatusAnswer:
-        account, user = await agent_of(request, token, authorization)
+    @routes.post(
+        "/v1/agent/status",
+        response_model=StatusAnswer,
+        summary="Set the link's agent Online or Offline",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": STATUS_SCHEMA}}}},
+    )
+    async def status(request: Request, agent: LinkAgent) -> StatusAnswer:
+        account, user = agent
+        change = await status_change(request)  # read only once the token holds: a stranger's body is never parsed
         helpdesk: Helpdesk = request.app.state.helpdesk
         now = request.app.state.now()
         changed = await run_in_threadpool(helpdesk.set_status, account, user, change.status, user, now)
