@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 
-import httpx
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
