@@ -1,8 +1,8 @@
 """``GET /v1/accounts/{account}/users/{user}/toasts``: one user's toasts as Server-Sent Events.
 
 Allowed with the account's API key (``Authorization: Bearer``) or the user's own agent-link token
-(``?token=``: ``EventSource`` sends no headers). The stream opens with a ``ready`` event whose ``id`` is where it
-starts, then sends each toast as ``event: toast`` with the event's JSON as ``data`` and its account-stream id as
+(``?token=``: ``EventSource`` sends no headers). The stream opens, once it is live, with a ``ready`` event whose
+``id`` is where it starts, then sends each toast as ``event: toast`` with the event's JSON as ``data`` and its account-stream id as
 ``id`` — so whenever the browser reconnects it sends ``Last-Event-ID`` and the stream resumes right after the
 last toast it delivered. ``?last_event_id=`` does the same for a client that reconnects by hand.
 
@@ -73,13 +73,15 @@ class ToastStream:
         self.keepalive = KEEPALIVE_SECONDS
 
     async def frames(self) -> AsyncIterator[str]:
-        yield f"retry: {RETRY_MS}\n" + frame("ready", json.dumps({"after": self.last}), self.last)
         try:
             listener = await self.fanout.subscribe(self.account, self.user)
         except redis.RedisError as error:  # headers are sent: end the stream, the client retries in RETRY_MS
             log.warning("toasts.subscribe_failed", error=type(error).__name__)
+            yield f"retry: {RETRY_MS}\n\n"
             return
         try:
+            # "ready" once the fan-out delivers to this stream: from here on nothing can be missed
+            yield f"retry: {RETRY_MS}\n" + frame("ready", json.dumps({"after": self.last}), self.last)
             async for text in self._history():
                 yield text
             async for text in self._live(listener):

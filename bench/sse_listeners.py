@@ -1,0 +1,267 @@
+"""Live toasts (issue 17): how many idle SSE listeners one ``helpdesk-rr serve`` process holds, and how fast a toast
+reaches them.
+
+    python -m bench --only sse_listeners [--quick]
+
+**Set-up**: one ``helpdesk-rr serve`` process (uvicorn, uvloop, one worker process, the default 16 partitions)
+against the bench's Redis; ``accounts`` accounts (10) of 100 agents each, every agent with an agent link
+(``Helpdesk.agent_link``). This process opens the listeners with plain asyncio sockets (one ``GET
+/v1/accounts/{account}/users/{user}/toasts?token=…`` each, the users taken in turn, so at ``N`` listeners each of
+the 1,000 agents has ``N / 1,000`` of them, like tabs) and counts a listener once its ``ready`` event arrived
+(the server sends it once the fan-out delivers to that stream).
+
+**Measured at each size** ``N`` (1,000, 5,000, 10,000; ``--quick``: 200, 1,000), with every listener open:
+
+- **open**: listeners opened per second (100 connecting at a time), and the server's resident memory (``VmRSS``)
+  over its size before the first listener, per listener;
+- **idle**: the server's CPU (user + system, ``/proc``) over 5 s with nothing happening — what holding them
+  costs — and the Redis connections: the fan-out readers (``CLIENT LIST`` names ``helpdesk-rr:toasts:pNN``; at
+  most one per partition whatever ``N``) and all connections of the server;
+- **burst**: all 1,000 agents go Online, then 1,000 tickets are decided through ``Engine.decide`` (in a thread of
+  this process), one per agent by the rotation, so every listener gets exactly one toast. **Delivery lag** is the
+  time from the ``decide`` call's return to the toast's ``data`` arriving at a listener (one clock: this
+  process's monotonic clock), per delivery: median, 95th percentile and the largest; and the burst's
+  deliveries per second from the first decision to the last delivery.
+
+Then every listener is closed and the fan-out readers must be gone within 10 s (checked). The lag includes this
+process's own event loop reading ``N`` sockets on the same two cores as the server, Redis and the deciding
+thread: read it as an upper bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from bench.common import helpdesk_rr_command, markdown_table, run_quietly
+from schemas.common import AgentStatus, Channel, Role
+from schemas.inbound import TicketCreated
+from worker.api import Helpdesk
+
+NAME = "sse_listeners"
+TITLE = "Live toasts: SSE listeners per process (issue 17)"
+AGENTS = 100
+CONNECT_AT_ONCE = 100
+IDLE_SECONDS = 5.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def proc_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1])
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Listener:
+    def __init__(self, key: tuple[str, str]) -> None:
+        self.key = key
+        self.ready = asyncio.Event()
+        self.toast_at: float | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def run(self, port: int, path: str) -> None:
+        reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode())
+        seen = b""
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                return
+            seen = seen[-64:] + chunk
+            if not self.ready.is_set() and b"event: ready" in seen:
+                self.ready.set()
+            if self.toast_at is None and b"event: toast" in seen:
+                self.toast_at = time.monotonic()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def setup(url: str, accounts: int) -> tuple[Helpdesk, dict[tuple[str, str], str]]:
+    helpdesk = Helpdesk.from_url(url)
+    tokens = {}
+    for a in range(accounts):
+        account = f"acct{a:02d}"
+        helpdesk.save_user(account, "lead", Role.MANAGER)
+        helpdesk.set_round_robin(account, True, "lead")
+        for n in range(AGENTS):
+            helpdesk.save_user(account, f"agent{n:03d}", Role.AGENT)
+            tokens[(account, f"agent{n:03d}")] = helpdesk.agent_link(account, f"agent{n:03d}", hours=24).token
+    return helpdesk, tokens
+
+
+def reader_connections(client: redis.Redis) -> int:
+    return sum(1 for entry in client.client_list() if entry.get("name", "").startswith("helpdesk-rr:toasts:"))
+
+
+def burst(helpdesk: Helpdesk, users: list[tuple[str, str]], size: int) -> dict[tuple[str, str], float]:
+    """Every agent Online, then one ticket each (the rotation gives each agent one); when each was decided."""
+    for account, user in users:
+        helpdesk.set_status(account, user, AgentStatus.ONLINE)
+    decided: dict[tuple[str, str], float] = {}
+    engine = helpdesk.engine
+    for number, (account, _user) in enumerate(users):
+        now = datetime.now(UTC)
+        ticket = TicketCreated(
+            account_id=account, ticket_id=f"N{size}-{number}", channel=Channel.EMAIL, created_at=now, subject=None
+        )
+        decision = engine.decide(ticket, now)
+        decided[(account, str(decision.agent_id))] = time.monotonic()
+    for account, user in users:
+        helpdesk.set_status(account, user, AgentStatus.OFFLINE)
+    return decided
+
+
+async def measure_size(
+    helpdesk: Helpdesk, tokens: dict[tuple[str, str], str], port: int, pid: int, size: int, client: redis.Redis
+) -> dict[str, Any]:
+    users = sorted(tokens)
+    rss_before = proc_rss_kib(pid)
+    listeners = [Listener(users[n % len(users)]) for n in range(size)]
+    tasks = []
+    started = time.perf_counter()
+    for first in range(0, size, CONNECT_AT_ONCE):
+        batch = listeners[first : first + CONNECT_AT_ONCE]
+        for listener in batch:
+            account, user = listener.key
+            path = f"/v1/accounts/{account}/users/{user}/toasts?token={tokens[(account, user)]}"
+            tasks.append(asyncio.create_task(listener.run(port, path)))
+        await asyncio.wait_for(asyncio.gather(*(listener.ready.wait() for listener in batch)), 60)
+    opened = time.perf_counter() - started
+    rss_held = proc_rss_kib(pid)
+    cpu_before = proc_cpu_seconds(pid)
+    await asyncio.sleep(IDLE_SECONDS)
+    idle_cpu = proc_cpu_seconds(pid) - cpu_before
+    readers = reader_connections(client)
+    connections = len(client.client_list())
+    burst_started = time.monotonic()
+    decided = await asyncio.to_thread(burst, helpdesk, users, size)
+    deadline = time.monotonic() + 60
+    while any(listener.toast_at is None for listener in listeners) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    lags = [listener.toast_at - decided[listener.key] for listener in listeners if listener.toast_at is not None]
+    delivered = len(lags)
+    last = max(listener.toast_at or 0.0 for listener in listeners)
+    for listener in listeners:
+        listener.close()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stop_deadline = time.monotonic() + 10
+    while reader_connections(client) and time.monotonic() < stop_deadline:
+        await asyncio.sleep(0.1)
+    lags.sort()
+    return {
+        "listeners": size,
+        "open_per_second": round(size / opened, 1),
+        "rss_kib_before": rss_before,
+        "rss_kib_held": rss_held,
+        "kib_per_listener": round((rss_held - rss_before) / size, 2),
+        "idle_cpu_percent": round(100 * idle_cpu / IDLE_SECONDS, 2),
+        "reader_connections": readers,
+        "redis_connections_all": connections,
+        "delivered": delivered,
+        "lag_ms_median": round(1000 * statistics.median(lags), 1) if lags else None,
+        "lag_ms_p95": round(1000 * lags[int(0.95 * (len(lags) - 1))], 1) if lags else None,
+        "lag_ms_max": round(1000 * lags[-1], 1) if lags else None,
+        "burst_deliveries_per_second": round(delivered / (last - burst_started), 1) if delivered else None,
+        "readers_stopped": reader_connections(client) == 0,
+    }
+
+
+def run(url: str, quick: bool) -> dict[str, Any]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    sizes = [200, 1000] if quick else [1000, 5000, 10000]
+    accounts = 10
+    helpdesk, tokens = setup(url, accounts)
+    client = redis.Redis.from_url(url)
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": url}
+    server = run_quietly([*helpdesk_rr_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], env)
+    try:
+        wait_until_serving(port)
+        rows = [asyncio.run(measure_size(helpdesk, tokens, port, server.pid, size, client)) for size in sizes]
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    largest = rows[-1]
+    return {
+        "params": {"sizes": sizes, "accounts": accounts, "agents_per_account": AGENTS, "idle_seconds": IDLE_SECONDS},
+        "rows": rows,
+        "verdict": {
+            "listeners_held": float(largest["listeners"]),
+            "one_reader_connection_per_partition": all(row["reader_connections"] <= 16 for row in rows),
+            "every_toast_delivered": all(row["delivered"] == row["listeners"] for row in rows),
+            "readers_stop_with_last_listener": all(row["readers_stopped"] for row in rows),
+            "lag_ms_p95_at_largest": float(largest["lag_ms_p95"] or 0.0),
+        },
+    }
+
+
+def wait_until_serving(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("helpdesk-rr serve did not start")
+
+
+def render(result: dict[str, Any]) -> str:
+    rows = [
+        (
+            f"{row['listeners']:,}",
+            f"{row['open_per_second']:,.0f}",
+            f"{row['kib_per_listener']:.1f}",
+            f"{row['rss_kib_held'] / 1024:,.0f}",
+            f"{row['idle_cpu_percent']:.1f} %",
+            f"{row['reader_connections']} / {row['redis_connections_all']}",
+            f"{row['delivered']:,}",
+            f"{row['lag_ms_median']} / {row['lag_ms_p95']} / {row['lag_ms_max']}",
+            f"{row['burst_deliveries_per_second']:,.0f}" if row["burst_deliveries_per_second"] else "–",
+        )
+        for row in result["rows"]
+    ]
+    header = (
+        "listeners",
+        "opened /s",
+        "KiB per listener",
+        "server RSS MiB",
+        "idle CPU (5 s)",
+        "reader / all Redis conns",
+        "toasts delivered",
+        "lag ms median / p95 / max",
+        "burst deliveries /s",
+    )
+    return markdown_table(header, rows)
+
+
+__all__ = ["NAME", "TITLE", "render", "run"]
