@@ -17,13 +17,17 @@ the 1,000 agents has ``N / 1,000`` of them, like tabs) and counts a listener onc
 - **idle**: the server's CPU (user + system, ``/proc``) over 5 s with nothing happening — what holding them
   costs — and the Redis connections: the fan-out readers (``CLIENT LIST`` names ``helpdesk-rr:toasts:pNN``; at
   most one per partition whatever ``N``) and all connections of the server;
+- **one toast**: with all of them open and idle, one more user (of another account, Online alone) gets 30
+  toasts one at a time (``Engine.decide`` in a thread of this process, 50 ms apart): the time from the ``decide``
+  call's return to the toast arriving at that user's one listener, median and largest — does holding ``N`` idle
+  listeners slow a delivery?
 - **burst**: all 1,000 agents go Online, then 1,000 tickets are decided through ``Engine.decide`` (in a thread of
   this process), one per agent by the rotation, so every listener gets exactly one toast. **Delivery lag** is the
   time from the ``decide`` call's return to the toast's ``data`` arriving at a listener (one clock: this
   process's monotonic clock), per delivery: median, 95th percentile and the largest; and the burst's
   deliveries per second from the first decision to the last delivery.
 
-Then every listener is closed and the fan-out readers must be gone within 10 s (checked). The lag includes this
+This process's client runs on uvloop, like the server. Then every listener is closed and the fan-out readers must be gone within 10 s (checked). The lag includes this
 process's own event loop reading ``N`` sockets on the same two cores as the server, Redis and the deciding
 thread: read it as an upper bound.
 """
@@ -52,6 +56,8 @@ TITLE = "Live toasts: SSE listeners per process (issue 17)"
 AGENTS = 100
 CONNECT_AT_ONCE = 100
 IDLE_SECONDS = 5.0
+SOLO = "solo"
+SINGLE_TOASTS = 30
 
 
 def free_port() -> int:
@@ -77,6 +83,7 @@ class Listener:
         self.key = key
         self.ready = asyncio.Event()
         self.toast_at: float | None = None
+        self.arrivals: list[float] = []
         self.writer: asyncio.StreamWriter | None = None
 
     async def run(self, port: int, path: str) -> None:
@@ -90,8 +97,11 @@ class Listener:
             seen = seen[-64:] + chunk
             if not self.ready.is_set() and b"event: ready" in seen:
                 self.ready.set()
-            if self.toast_at is None and b"event: toast" in seen:
-                self.toast_at = time.monotonic()
+            toasts = chunk.count(b"event: toast")
+            if toasts:
+                now = time.monotonic()
+                self.arrivals += [now] * toasts
+                self.toast_at = self.toast_at or now
 
     def close(self) -> None:
         if self.writer is not None:
@@ -100,6 +110,10 @@ class Listener:
 
 def setup(url: str, accounts: int) -> tuple[Helpdesk, dict[tuple[str, str], str]]:
     helpdesk = Helpdesk.from_url(url)
+    helpdesk.save_user(SOLO, SOLO, Role.AGENT)
+    helpdesk.save_user(SOLO, "lead", Role.MANAGER)
+    helpdesk.set_round_robin(SOLO, True, "lead")
+    helpdesk.set_status(SOLO, SOLO, AgentStatus.ONLINE)
     tokens = {}
     for a in range(accounts):
         account = f"acct{a:02d}"
@@ -109,6 +123,35 @@ def setup(url: str, accounts: int) -> tuple[Helpdesk, dict[tuple[str, str], str]
             helpdesk.save_user(account, f"agent{n:03d}", Role.AGENT)
             tokens[(account, f"agent{n:03d}")] = helpdesk.agent_link(account, f"agent{n:03d}", hours=24).token
     return helpdesk, tokens
+
+
+def decide_one(helpdesk: Helpdesk, ticket_id: str) -> float:
+    now = datetime.now(UTC)
+    ticket = TicketCreated(account_id=SOLO, ticket_id=ticket_id, channel=Channel.SMS, created_at=now, subject=None)
+    helpdesk.engine.decide(ticket, now)
+    return time.monotonic()
+
+
+async def single_toasts(helpdesk: Helpdesk, port: int, size: int) -> list[float]:
+    """With every listener open and idle, one more user's toasts one at a time: decide → arrival, each."""
+    token = helpdesk.agent_link(SOLO, SOLO, hours=1).token
+    listener = Listener((SOLO, SOLO))
+    task = asyncio.create_task(listener.run(port, f"/v1/accounts/{SOLO}/users/{SOLO}/toasts?token={token}"))
+    await asyncio.wait_for(listener.ready.wait(), 30)
+    lags = []
+    for number in range(SINGLE_TOASTS):
+        before = len(listener.arrivals)
+        decided = await asyncio.to_thread(decide_one, helpdesk, f"S{size}-{number}")
+        deadline = time.monotonic() + 10
+        while len(listener.arrivals) == before and time.monotonic() < deadline:
+            await asyncio.sleep(0.0005)
+        if len(listener.arrivals) > before:
+            lags.append(listener.arrivals[before] - decided)
+        await asyncio.sleep(0.05)
+    listener.close()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return sorted(lags)
 
 
 def reader_connections(client: redis.Redis) -> int:
@@ -155,6 +198,7 @@ async def measure_size(
     idle_cpu = proc_cpu_seconds(pid) - cpu_before
     readers = reader_connections(client)
     connections = len(client.client_list())
+    single = await single_toasts(helpdesk, port, size)
     burst_started = time.monotonic()
     decided = await asyncio.to_thread(burst, helpdesk, users, size)
     deadline = time.monotonic() + 60
@@ -181,6 +225,8 @@ async def measure_size(
         "idle_cpu_percent": round(100 * idle_cpu / IDLE_SECONDS, 2),
         "reader_connections": readers,
         "redis_connections_all": connections,
+        "single_ms_median": round(1000 * statistics.median(single), 2) if single else None,
+        "single_ms_max": round(1000 * single[-1], 2) if single else None,
         "delivered": delivered,
         "lag_ms_median": round(1000 * statistics.median(lags), 1) if lags else None,
         "lag_ms_p95": round(1000 * lags[int(0.95 * (len(lags) - 1))], 1) if lags else None,
@@ -202,7 +248,7 @@ def run(url: str, quick: bool) -> dict[str, Any]:
     server = run_quietly([*helpdesk_rr_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], env)
     try:
         wait_until_serving(port)
-        rows = [asyncio.run(measure_size(helpdesk, tokens, port, server.pid, size, client)) for size in sizes]
+        rows = [run_loop(measure_size(helpdesk, tokens, port, server.pid, size, client)) for size in sizes]
     finally:
         server.terminate()
         try:
@@ -219,9 +265,20 @@ def run(url: str, quick: bool) -> dict[str, Any]:
             "one_reader_connection_per_partition": all(row["reader_connections"] <= 16 for row in rows),
             "every_toast_delivered": all(row["delivered"] == row["listeners"] for row in rows),
             "readers_stop_with_last_listener": all(row["readers_stopped"] for row in rows),
-            "lag_ms_p95_at_largest": float(largest["lag_ms_p95"] or 0.0),
+            "one_toast_ms_median_at_largest": float(largest["single_ms_median"] or 0.0),
+            "burst_lag_ms_p95_at_largest": float(largest["lag_ms_p95"] or 0.0),
         },
     }
+
+
+def run_loop(work: Any) -> Any:
+    """uvloop when installed (uvicorn[standard] brings it), as the server runs: the client should not be the
+    slower side."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(work)
+    return uvloop.run(work)
 
 
 def wait_until_serving(port: int) -> None:
@@ -244,6 +301,7 @@ def render(result: dict[str, Any]) -> str:
             f"{row['rss_kib_held'] / 1024:,.0f}",
             f"{row['idle_cpu_percent']:.1f} %",
             f"{row['reader_connections']} / {row['redis_connections_all']}",
+            f"{row['single_ms_median']} / {row['single_ms_max']}",
             f"{row['delivered']:,}",
             f"{row['lag_ms_median']} / {row['lag_ms_p95']} / {row['lag_ms_max']}",
             f"{row['burst_deliveries_per_second']:,.0f}" if row["burst_deliveries_per_second"] else "–",
@@ -257,7 +315,8 @@ def render(result: dict[str, Any]) -> str:
         "server RSS MiB",
         "idle CPU (5 s)",
         "reader / all Redis conns",
-        "toasts delivered",
+        "one toast ms median / max",
+        "burst toasts delivered",
         "lag ms median / p95 / max",
         "burst deliveries /s",
     )

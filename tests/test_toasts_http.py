@@ -270,3 +270,14 @@ def test_fuzzed_tokens_and_headers_are_refused_with_a_clear_4xx(
             assert answer.headers["content-type"] == "application/json"
             assert answer.json()["error"]
     assert sorted(real_redis.keys("*")) == keys_before  # nothing changed (no signing key, nothing written)
+
+
+def test_an_id_beyond_the_stream_starts_at_its_newest_event(helpdesk: Helpdesk, server: LiveServer) -> None:
+    """A client holding an id from the future (the Redis was restored from an older copy) is not starved."""
+    helpdesk.set_status("acme", "ana", AgentStatus.ONLINE)
+    newest = helpdesk.events("acme")[-1][0]
+    with stream(server, "acme", "ana", token=token(helpdesk, "acme", "ana"), last_event_header="99999999999999-0") as r:
+        assert r.wait_ready().id == newest
+        tickets(helpdesk, "acme", ["T1"])
+        r.wait_toasts(1)
+    assert ticket_ids(r) == ["T1"]

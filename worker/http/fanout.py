@@ -264,7 +264,8 @@ class Fanout:
     def unsubscribe(self, listener: Listener) -> None:
         reader = self._readers.get(partition_of(listener.account_id, self._partitions))
         if reader is not None and reader.remove(listener):
-            asyncio.get_running_loop().run_in_executor(None, reader.unblock)
+            with contextlib.suppress(RuntimeError):  # shutting down: the reader stops within BLOCK_MS anyway
+                asyncio.get_running_loop().run_in_executor(None, reader.unblock)
 
     def close(self) -> None:
         """Stop every reader (the server is stopping)."""

@@ -2,9 +2,9 @@
 
 Allowed with the account's API key (``Authorization: Bearer``) or the user's own agent-link token
 (``?token=``: ``EventSource`` sends no headers). The stream opens, once it is live, with a ``ready`` event whose
-``id`` is where it starts, then sends each toast as ``event: toast`` with the event's JSON as ``data`` and its account-stream id as
-``id`` — so whenever the browser reconnects it sends ``Last-Event-ID`` and the stream resumes right after the
-last toast it delivered. ``?last_event_id=`` does the same for a client that reconnects by hand.
+``id`` is where it starts, then sends each toast as ``event: toast`` with the event's JSON as ``data`` and its
+account-stream id as ``id`` — so whenever the browser reconnects it sends ``Last-Event-ID`` and the stream
+resumes right after the last toast it delivered. ``?last_event_id=`` does the same for a client that reconnects by hand.
 
 Order of work for each stream, which is what makes a resume lose and repeat nothing: fix the start (the
 client's id, else the account's newest event), subscribe to the fan-out (worker/http/fanout.py), read the
@@ -139,8 +139,9 @@ def router(fanout: Fanout) -> APIRouter:
         helpdesk: Helpdesk = request.app.state.helpdesk
         start = start_id(last_event_header, last_event_id)
         await run_in_threadpool(helpdesk.check_user, account, user)
-        if start is None:
-            start = await run_in_threadpool(helpdesk.newest_event_id, account)
+        newest = await run_in_threadpool(helpdesk.newest_event_id, account)
+        if start is None or entry_key(start) > entry_key(newest):
+            start = newest  # an id from the future (a restored Redis) would hold every toast back
         stream = ToastStream(helpdesk, fanout, account, user, start)
         return StreamingResponse(stream.frames(), media_type="text/event-stream", headers=SSE_HEADERS)
 

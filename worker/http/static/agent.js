@@ -107,7 +107,8 @@
       refresh();
     });
     source.onerror = function () {
-      live.textContent = "Reconnecting…";
+      var closed = source.readyState === EventSource.CLOSED;
+      live.textContent = closed ? "Disconnected: reload the page (the link may have expired)" : "Reconnecting…";
       live.className = "live down";
     };
   }
