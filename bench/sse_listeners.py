@@ -25,11 +25,12 @@ the 1,000 agents has ``N / 1,000`` of them, like tabs) and counts a listener onc
   this process), one per agent by the rotation, so every listener gets exactly one toast. **Delivery lag** is the
   time from the ``decide`` call's return to the toast's ``data`` arriving at a listener (one clock: this
   process's monotonic clock), per delivery: median, 95th percentile and the largest; and the burst's
-  deliveries per second from the first decision to the last delivery.
+  deliveries per second from the first decision to the last delivery, and the server's CPU seconds over the same
+  wall time (near the wall time: the server is the bottleneck; far below: the deciding or the client is).
 
-This process's client runs on uvloop, like the server. Then every listener is closed and the fan-out readers must be gone within 10 s (checked). The lag includes this
-process's own event loop reading ``N`` sockets on the same two cores as the server, Redis and the deciding
-thread: read it as an upper bound.
+This process's client runs on uvloop, like the server. Then every listener is closed and the fan-out readers
+must be gone within 10 s (checked). The lag includes this process's own event loop reading ``N`` sockets on the
+same two cores as the server, Redis and the deciding thread: read it as an upper bound.
 """
 
 from __future__ import annotations
@@ -200,6 +201,7 @@ async def measure_size(
     connections = len(client.client_list())
     single = await single_toasts(helpdesk, port, size)
     burst_started = time.monotonic()
+    cpu_before = proc_cpu_seconds(pid)
     decided = await asyncio.to_thread(burst, helpdesk, users, size)
     deadline = time.monotonic() + 60
     while any(listener.toast_at is None for listener in listeners) and time.monotonic() < deadline:
@@ -207,6 +209,7 @@ async def measure_size(
     lags = [listener.toast_at - decided[listener.key] for listener in listeners if listener.toast_at is not None]
     delivered = len(lags)
     last = max(listener.toast_at or 0.0 for listener in listeners)
+    burst_cpu = proc_cpu_seconds(pid) - cpu_before
     for listener in listeners:
         listener.close()
     for task in tasks:
@@ -232,6 +235,8 @@ async def measure_size(
         "lag_ms_p95": round(1000 * lags[int(0.95 * (len(lags) - 1))], 1) if lags else None,
         "lag_ms_max": round(1000 * lags[-1], 1) if lags else None,
         "burst_deliveries_per_second": round(delivered / (last - burst_started), 1) if delivered else None,
+        "burst_seconds": round(last - burst_started, 2),
+        "burst_server_cpu_seconds": round(burst_cpu, 2),
         "readers_stopped": reader_connections(client) == 0,
     }
 
@@ -305,6 +310,7 @@ def render(result: dict[str, Any]) -> str:
             f"{row['delivered']:,}",
             f"{row['lag_ms_median']} / {row['lag_ms_p95']} / {row['lag_ms_max']}",
             f"{row['burst_deliveries_per_second']:,.0f}" if row["burst_deliveries_per_second"] else "–",
+            f"{row.get('burst_server_cpu_seconds', '?')} / {row.get('burst_seconds', '?')}",
         )
         for row in result["rows"]
     ]
@@ -319,6 +325,7 @@ def render(result: dict[str, Any]) -> str:
         "burst toasts delivered",
         "lag ms median / p95 / max",
         "burst deliveries /s",
+        "burst: server CPU s / wall s",
     )
     return markdown_table(header, rows)
 

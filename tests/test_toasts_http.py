@@ -281,3 +281,18 @@ def test_an_id_beyond_the_stream_starts_at_its_newest_event(helpdesk: Helpdesk, 
         tickets(helpdesk, "acme", ["T1"])
         r.wait_toasts(1)
     assert ticket_ids(r) == ["T1"]
+
+
+def test_a_reader_whose_connection_dies_reconnects_and_loses_nothing(
+    helpdesk: Helpdesk, server: LiveServer, real_redis: redis.Redis
+) -> None:
+    helpdesk.set_status("acme", "ana", AgentStatus.ONLINE)
+    with stream(server, "acme", "ana", token=token(helpdesk, "acme", "ana")) as reader:
+        reader.wait_ready()
+        (connection,) = reader_connections(real_redis)
+        real_redis.client_kill_filter(_id=connection["id"])
+        tickets(helpdesk, "acme", ["K1", "K2"])  # written while the reader is down
+        reader.wait_toasts(2, timeout=15)
+        wait_for(lambda: len(reader_connections(real_redis)) == 1, 10, "the reader is back, named again")
+        assert reader_connections(real_redis)[0]["id"] != connection["id"]
+    assert ticket_ids(reader) == ["K1", "K2"]

@@ -148,14 +148,16 @@ class PartitionReader:
     # --- on the reader's thread -------------------------------------------------------------------
 
     def _connect(self) -> str:
-        """The dedicated connection (a plain Redis client: one connection, named; a cluster client: its own
-        routing) and the partition stream's newest id, where reading starts."""
+        """The dedicated connection and the partition stream's newest id, where reading starts. A plain Redis client
+        gets a one-connection pool of its own, named in ``CLIENT LIST`` (the name is set again on every reconnect);
+        a cluster client routes the read itself."""
         self._state = self._state_of()
         if isinstance(self._state, redis.Redis):
-            self._client = self._state.client()  # type: ignore[no-untyped-call]
-            with contextlib.suppress(redis.RedisError):
-                self._client.client_setname(f"helpdesk-rr:toasts:p{self.partition:02d}")
-                self._client_id = int(self._client.client_id())
+            pool = self._state.connection_pool
+            kwargs = {**pool.connection_kwargs, "client_name": f"helpdesk-rr:toasts:p{self.partition:02d}"}
+            own = redis.ConnectionPool(connection_class=pool.connection_class, max_connections=1, **kwargs)
+            self._client = redis.Redis(connection_pool=own)
+            self._client_id = int(self._client.client_id())
         else:
             self._client = self._state
         newest: Any = self._client.xrevrange(self.stream, count=1)
@@ -187,6 +189,7 @@ class PartitionReader:
             except redis.RedisError as error:
                 log.warning("toasts.reader_retry", partition=self.partition, error=type(error).__name__)
                 time.sleep(RETRY_SECONDS)
+                self._client_id = self._reconnected_id()
                 continue
             entries = _entries(reply)
             if entries:
@@ -204,12 +207,19 @@ class PartitionReader:
             return False
         return True
 
+    def _reconnected_id(self) -> int | None:
+        """The connection's id after a reconnect (``CLIENT UNBLOCK`` needs the current one); None meanwhile."""
+        if self._client is self._state:
+            return None
+        try:
+            return int(self._client.client_id())
+        except redis.RedisError:
+            return None
+
     def _close(self) -> None:
         if self._client is not None and self._client is not self._state:
-            connection = getattr(self._client, "connection", None)
-            if connection is not None:
-                connection.disconnect()
             self._client.close()
+            self._client.connection_pool.disconnect()
 
 
 def _entries(reply: Any) -> list[tuple[Any, dict[Any, Any]]]:

@@ -1,0 +1,43 @@
+"""The fan-out's listeners in isolation: a full queue drops its listener (its stream ends, the client resumes
+from ``Last-Event-ID``), and a dropped listener's stream ends instead of waiting for more."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis
+
+from schemas.common import Role
+from worker.api import Helpdesk
+from worker.http.fanout import QUEUE_SIZE, Fanout, Listener, Toast
+from worker.http.toasts import ToastStream
+
+
+def test_a_listener_whose_queue_is_full_is_dropped_not_waited_for() -> None:
+    async def scenario() -> tuple[bool, int]:
+        listener = Listener("acme", "ana")
+        for number in range(QUEUE_SIZE + 5):
+            listener.offer(Toast(f"1-{number}", "{}"))
+        return listener.dropped, listener.queue.qsize()
+
+    dropped, queued = asyncio.run(scenario())
+    assert dropped and queued == QUEUE_SIZE
+
+
+def test_a_dropped_listeners_stream_ends(real_redis: redis.Redis, redis_url: str) -> None:
+    helpdesk = Helpdesk.from_url(redis_url)
+    helpdesk.save_user("acme", "ana", Role.AGENT)
+
+    async def scenario() -> list[str]:
+        fanout = Fanout(lambda: helpdesk.state)
+        stream = ToastStream(helpdesk, fanout, "acme", "ana", helpdesk.newest_event_id("acme"))
+        listener = await fanout.subscribe("acme", "ana")
+        for number in range(QUEUE_SIZE + 1):
+            listener.offer(Toast(f"9999999999999-{number}", f'{{"n": {number}}}'))
+        sent = [text async for text in stream._live(listener)]
+        fanout.unsubscribe(listener)
+        await asyncio.sleep(0.2)
+        fanout.close()
+        return sent
+
+    assert asyncio.run(scenario()) == []  # it ends at once: the client resumes and the history replays
