@@ -43,6 +43,7 @@ import statistics
 import subprocess
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -52,6 +53,8 @@ from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
 from worker.api import Helpdesk
 
+FINDINGS = Path(__file__).resolve().parent / "PERFORMANCE_sse_listeners.md"
+"""Hand-written analysis of a run, appended to the generated table (edit it there, not in the doc)."""
 NAME = "sse_listeners"
 TITLE = "Live toasts: SSE listeners per process (issue 17)"
 AGENTS = 100
@@ -327,7 +330,8 @@ def render(result: dict[str, Any]) -> str:
         "burst deliveries /s",
         "burst: server CPU s / wall s",
     )
-    return markdown_table(header, rows)
+    findings = FINDINGS.read_text().strip() if FINDINGS.is_file() else ""
+    return markdown_table(header, rows) + ("\n\n" + findings if findings else "")
 
 
 __all__ = ["NAME", "TITLE", "render", "run"]

@@ -8,6 +8,7 @@ page is served with ``Referrer-Policy: no-referrer`` so the token never leaves i
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -43,19 +44,19 @@ async def agent_of(request: Request, token: str | None, authorization: str | Non
     return await run_in_threadpool(helpdesk.verify_agent_token, presented, request.app.state.now())
 
 
-async def may_read_toasts(
-    request: Request, account: str, user: str, token: str | None, authorization: str | None
+def may_read_toasts(
+    helpdesk: Helpdesk, account: str, user: str, token: str | None, authorization: str | None, now: datetime
 ) -> None:
     """Pass with a live agent-link token of exactly ``account``/``user``, or a live API key of ``account``;
-    401 otherwise. A token is checked first: a page's stream never falls back to a header it did not send."""
-    helpdesk: Helpdesk = request.app.state.helpdesk
+    401 otherwise. A token is checked first: a page's stream never falls back to a header it did not send.
+    Blocking (Redis): the toasts route runs it in the threadpool with its other checks, in one hop."""
     if token is not None:
-        if await agent_of(request, token, None) != (account, user):
+        if helpdesk.verify_agent_token(token, now) != (account, user):
             raise Unauthorized(OTHER_USER)
         return
     if authorization is None:
         raise Unauthorized(MISSING_EITHER)
-    await run_in_threadpool(helpdesk.authenticate, account, presented_key(authorization))
+    helpdesk.authenticate(account, presented_key(authorization))
 
 
 async def link_agent(

@@ -135,14 +135,19 @@ def router(fanout: Fanout) -> APIRouter:
             str | None, Header(alias="Last-Event-ID", description="Resume after this id (browsers send it).")
         ] = None,
     ) -> StreamingResponse:
-        await may_read_toasts(request, account, user, token, authorization)
         helpdesk: Helpdesk = request.app.state.helpdesk
-        start = start_id(last_event_header, last_event_id)
-        await run_in_threadpool(helpdesk.check_user, account, user)
-        newest = await run_in_threadpool(helpdesk.newest_event_id, account)
-        if start is None or entry_key(start) > entry_key(newest):
-            start = newest  # an id from the future (a restored Redis) would hold every toast back
-        stream = ToastStream(helpdesk, fanout, account, user, start)
+        now = request.app.state.now()
+
+        def opening() -> str:
+            """Every check and the start, in one threadpool hop (a reconnect storm opens thousands at once)."""
+            may_read_toasts(helpdesk, account, user, token, authorization, now)
+            start = start_id(last_event_header, last_event_id)
+            helpdesk.check_user(account, user)
+            newest = helpdesk.newest_event_id(account)
+            # an id from the future (a Redis restored from an older copy) would hold every toast back
+            return newest if start is None or entry_key(start) > entry_key(newest) else start
+
+        stream = ToastStream(helpdesk, fanout, account, user, await run_in_threadpool(opening))
         return StreamingResponse(stream.frames(), media_type="text/event-stream", headers=SSE_HEADERS)
 
     return routes
