@@ -41,3 +41,23 @@ def test_a_dropped_listeners_stream_ends(real_redis: redis.Redis, redis_url: str
         return sent
 
     assert asyncio.run(scenario()) == []  # it ends at once: the client resumes and the history replays
+
+
+def test_idle_listeners_get_keep_alives_from_one_ticker(real_redis: redis.Redis, redis_url: str) -> None:
+    helpdesk = Helpdesk.from_url(redis_url)
+    helpdesk.save_user("acme", "ana", Role.AGENT)
+
+    async def scenario() -> tuple[list[object], bool]:
+        fanout = Fanout(lambda: helpdesk.state)
+        fanout.keepalive = 0.05
+        listeners = [await fanout.subscribe("acme", "ana") for _ in range(3)]
+        ticks = [await asyncio.wait_for(listener.queue.get(), 2) for listener in listeners]
+        for listener in listeners:
+            fanout.unsubscribe(listener)
+        await asyncio.sleep(0.3)
+        ticker_ended = fanout._ticker is not None and fanout._ticker.done()  # nobody listens: it stops
+        fanout.close()
+        return ticks, ticker_ended
+
+    ticks, ended = asyncio.run(scenario())
+    assert ticks == [None, None, None] and ended

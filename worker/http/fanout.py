@@ -38,6 +38,8 @@ from worker.core.text import text
 
 log = structlog.get_logger("worker.http.fanout")
 
+KEEPALIVE_SECONDS = 15.0
+"""How often an idle stream gets a keep-alive comment (one ticker for all streams, not a timer per stream)."""
 QUEUE_SIZE = 256
 """Toasts a listener may have waiting; one more drops it (it reconnects and replays from the account stream)."""
 BLOCK_MS = 5000
@@ -58,9 +60,15 @@ class Toast:
 class Listener:
     account_id: str
     user_id: str
-    queue: asyncio.Queue[Toast] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    queue: asyncio.Queue[Toast | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    """Toasts to send; None asks for a keep-alive comment."""
     dropped: bool = False
     """Set when its queue overflowed: its stream ends and the client resumes from its Last-Event-ID."""
+
+    def tick(self) -> None:
+        """Ask an idle stream for a keep-alive comment (a busy one is writing anyway)."""
+        if self.queue.empty():
+            self.queue.put_nowait(None)
 
     def offer(self, toast: Toast) -> None:
         if self.dropped:
@@ -239,6 +247,8 @@ class Fanout:
         self._partitions = partitions
         self._block_ms = block_ms
         self._readers: dict[int, PartitionReader] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self.keepalive = KEEPALIVE_SECONDS
 
     @property
     def listeners(self) -> int:
@@ -258,6 +268,8 @@ class Fanout:
         partition stream from then on reaches the listener's queue. Raises what the reader's first Redis call
         raised (the route answers 503)."""
         listener = Listener(account_id, user_id)
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
         partition = partition_of(account_id, self._partitions)
         reader = self._readers.get(partition)
         if reader is None or not reader.add(listener):
@@ -277,8 +289,24 @@ class Fanout:
             with contextlib.suppress(RuntimeError):  # shutting down: the reader stops within BLOCK_MS anyway
                 asyncio.get_running_loop().run_in_executor(None, reader.unblock)
 
+    async def _tick(self) -> None:
+        """Every ``keepalive`` seconds, a keep-alive for every idle listener; ends once nobody listens."""
+        while True:
+            await asyncio.sleep(self.keepalive)
+            listening = False
+            for reader in list(self._readers.values()):
+                for users in reader.listeners.values():
+                    for group in users.values():
+                        for listener in group:
+                            listener.tick()
+                            listening = True
+            if not listening:
+                return
+
     def close(self) -> None:
-        """Stop every reader (the server is stopping)."""
+        """Stop every reader and the ticker (the server is stopping)."""
+        if self._ticker is not None:
+            self._ticker.cancel()
         for reader in self._readers.values():
             reader.listeners.clear()
             reader.stopping = True

@@ -14,7 +14,6 @@ A comment line every 15 s keeps proxies from closing an idle stream.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -34,7 +33,6 @@ from worker.http.fanout import Fanout, Listener
 
 log = structlog.get_logger("worker.http.toasts")
 
-KEEPALIVE_SECONDS = 15.0
 HISTORY_PAGE = 500
 RETRY_MS = 2000
 ENTRY_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
@@ -70,7 +68,6 @@ class ToastStream:
         self.helpdesk, self.fanout = helpdesk, fanout
         self.account, self.user = account, user
         self.last = start
-        self.keepalive = KEEPALIVE_SECONDS
 
     async def frames(self) -> AsyncIterator[str]:
         try:
@@ -101,9 +98,8 @@ class ToastStream:
 
     async def _live(self, listener: Listener) -> AsyncIterator[str]:
         while not listener.dropped:
-            try:
-                toast = await asyncio.wait_for(listener.queue.get(), self.keepalive)
-            except TimeoutError:
+            toast = await listener.queue.get()  # no timer per stream: the fan-out's one ticker sends keep-alives
+            if toast is None:
                 yield ": keep-alive\n\n"
                 continue
             if listener.dropped:
