@@ -55,6 +55,7 @@ from bench.common import helpdesk_rr_command, markdown_table, run_quietly
 from schemas.common import AgentStatus, Channel, Role
 from schemas.inbound import TicketCreated
 from worker.api import Helpdesk
+from worker.logging import configure_logging
 
 FINDINGS = Path(__file__).resolve().parent / "PERFORMANCE_sse_listeners.md"
 """Hand-written analysis of a run, appended to the generated table (edit it there, not in the doc)."""
@@ -170,6 +171,7 @@ def burst_child(url: str, users: list[tuple[str, str]], size: int, go: Any, out:
     """In its own process (so the deciding never competes with the listeners' event loop for this process's GIL):
     every agent Online, "ready", then on ``go`` one ticket each (the rotation gives each agent one), reporting when
     each agent's was decided (``time.monotonic`` is the machine's one monotonic clock), then every agent Offline."""
+    configure_logging(level="WARNING")  # a spawned process: the bench's own set-up does not reach it
     helpdesk = Helpdesk.from_url(url)
     for account, user in users:
         helpdesk.set_status(account, user, AgentStatus.ONLINE)

@@ -47,7 +47,7 @@ def test_idle_listeners_get_keep_alives_from_one_ticker(real_redis: redis.Redis,
     helpdesk = Helpdesk.from_url(redis_url)
     helpdesk.save_user("acme", "ana", Role.AGENT)
 
-    async def scenario() -> tuple[list[object], bool]:
+    async def scenario() -> tuple[list[Toast | None], bool]:
         fanout = Fanout(lambda: helpdesk.state)
         fanout.keepalive = 0.05
         listeners = [await fanout.subscribe("acme", "ana") for _ in range(3)]
