@@ -16,7 +16,8 @@ No gap when a listener joins: a new reader starts at the partition stream's newe
 listener is told it is ready, and every listener reads the account's history after its position only once it
 is registered; whatever arrives both ways is de-duplicated by id (toasts.py). A slow listener whose queue is
 full is dropped (its stream ends): the browser reconnects with ``Last-Event-ID`` and the account stream
-replays what it missed — nothing is lost, and one slow client never holds the reader back.
+replays what it missed — nothing is lost, and one slow client never holds the reader back. Keep-alives come
+from one ticker per process (a marker in each idle listener's queue every 15 s), not a timer per stream.
 """
 
 from __future__ import annotations
