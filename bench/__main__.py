@@ -41,6 +41,7 @@ BENCHES = (
     "pools",
     "policies",
     "unanswered",
+    "sse_listeners",
 )
 DOC = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
 ARCHIVE = Path(__file__).resolve().parent / "PERFORMANCE_archive.md"

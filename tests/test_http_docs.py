@@ -73,6 +73,11 @@ def test_every_shell_example_runs_as_written(served: dict[str, str], tmp_path: P
     assert any('"ticket_id":"mailgun-' in line for line in lines), lines
     assert "1158201444" in lines
     assert any(line.startswith("[") and line.count('"ticket_id":"meta-') == 2 for line in lines), lines
+    # live toasts and the agent page
+    assert "event: ready" in done.stdout
+    assert "200 text/html; charset=utf-8" in done.stdout
+    assert '"user_id":"ana"' in done.stdout and '"status":"online","changed":' in done.stdout  # ana is Online already
+    assert "\n401\n" in done.stdout and "this agent link is not valid" in done.stdout
 
 
 def test_a_broken_example_fails(served: dict[str, str], tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from schemas.common import AgentStatus, Role, check_id, utc_iso
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from schemas.views import BulkJobView
+from worker.api.agent_links import AgentLinksApi
 from worker.api.api_keys import ApiKeysApi
 from worker.api.capacity import CapacityApi, release_enqueuer
 from worker.api.channels import ChannelsApi
@@ -58,7 +59,15 @@ class UserSaved:
 
 
 class Helpdesk(
-    ReadsApi, LifecycleApi, CapacityApi, PresenceApi, ReassignApi, ChannelsApi, ApiKeysApi, WebhookSecretsApi
+    ReadsApi,
+    LifecycleApi,
+    CapacityApi,
+    PresenceApi,
+    ReassignApi,
+    ChannelsApi,
+    ApiKeysApi,
+    WebhookSecretsApi,
+    AgentLinksApi,
 ):
     """The product's verbs over one deployment's Redis (state, and the queues tickets go to).
 

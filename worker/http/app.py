@@ -18,7 +18,16 @@ from starlette.concurrency import run_in_threadpool
 
 from worker.api import Helpdesk
 from worker.core.engine import utc_now
-from worker.http import control_people, control_reads, control_settings, control_teams, control_tickets
+from worker.http import (
+    agent_page,
+    control_people,
+    control_reads,
+    control_settings,
+    control_teams,
+    control_tickets,
+    toasts,
+)
+from worker.http.fanout import Fanout
 from worker.http.limits import BodyLimit
 from worker.http.problems import install_problem_handlers, problem
 from worker.http.request_log import RequestLog
@@ -48,6 +57,10 @@ def create_app(helpdesk: Helpdesk, now: Clock = utc_now) -> FastAPI:
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestLog)  # outermost: it sees the 413s too
     app.include_router(webhooks())
+    app.state.fanout = Fanout(lambda: helpdesk.state, helpdesk.config.partitions)  # one reader per partition
+    app.router.on_shutdown.append(app.state.fanout.close)
+    app.include_router(toasts.router(app.state.fanout))
+    app.include_router(agent_page.router())
 
     @app.get("/healthz", tags=["ops"], summary="Is the state Redis reachable?")
     async def healthz() -> JSONResponse:
