@@ -43,6 +43,7 @@ BENCHES = (
     "unanswered",
     "http_ingest",
     "http_latency",
+    "sse_listeners",
 )
 DOC = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
 ARCHIVE = Path(__file__).resolve().parent / "PERFORMANCE_archive.md"

@@ -108,6 +108,39 @@ class CreatedApiKey(ApiKeyView):
     key: str = Field(description="The whole key: send it as `Authorization: Bearer <key>`.")
 
 
+class BulkResult(BaseModel):
+    """What a finished bulk job did (``bulk-assign --wait --json`` prints the same object)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tickets: int = Field(description="Tickets the job took (duplicates removed).")
+    assigned: int = Field(description="Assigned to a team member.")
+    agents: int = Field(description="Team members who got tickets.")
+    toasts: int = Field(description="Toasts sent (one per agent who got tickets).")
+    unassigned: int = Field(description="Left unassigned: no team member was Online.")
+    unknown: int = Field(description="Never seen by helpdesk-rr (or their record expired).")
+    already_done: int = Field(description="Already handled by this job (a retried attempt).")
+    closed: int = Field(description="Closed tickets, skipped and never assigned.")
+    above_capacity: list[str] = Field(description="Agents the job left above their capacity (bulk ignores it).")
+    no_team_member_online: bool = Field(description="Nothing was assigned because nobody of the team was Online.")
+
+
+class BulkJobView(BaseModel):
+    """A bulk-assignment job as it runs: its status, how far it got, and when finished what it did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str = Field(description="The bulk job.")
+    team_id: str = Field(description="The team it assigns to.")
+    status: str = Field(
+        description="RQ's status: queued, started, deferred or scheduled (waiting or running), finished, "
+        "failed (see `helpdesk-rr failed`), stopped or canceled."
+    )
+    done: int = Field(description="Tickets handled so far.")
+    total: int | None = Field(description="Tickets the job took; null until it has resolved its list.")
+    result: BulkResult | None = Field(description="What it did, once finished; else null.")
+
+
 class WebhookSecretView(BaseModel):
     """One of an account's webhook secrets as listed (``webhook-secret ACCOUNT list``): whether it is set, when
     and by whom. Never the secret."""

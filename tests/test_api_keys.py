@@ -88,6 +88,11 @@ def test_the_cli_prints_the_key_alone_once_and_never_again(real_redis: redis.Red
     listed = ok(redis_url, "api-key", "acme", "list")
     key_id = key.split("_")[1]
     assert key_id in listed and "crm" in listed and key not in listed
+    assert listed.splitlines()[1].split() == [
+        key_id,
+        json.loads(ok(redis_url, "api-key", "acme", "list", "--json"))[0]["created_at"],
+        "crm",
+    ]
     assert json.loads(ok(redis_url, "api-key", "acme", "list", "--json"))[0]["key_id"] == key_id
     assert ok(redis_url, "api-key", "acme", "revoke", key_id).strip() == f"api key {key_id} of acme revoked"
     gone = refused(redis_url, "api-key", "acme", "revoke", key_id)

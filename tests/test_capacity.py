@@ -111,9 +111,7 @@ def test_the_ready_set_follows_status_role_and_capacity(
     assert ready(client) == ["ana"]
 
 
-def test_capacity_changes_are_settings_events_and_need_a_manager(
-    engine: Engine, client: redis.Redis
-) -> None:
+def test_capacity_changes_are_settings_events_and_need_a_manager(engine: Engine, client: redis.Redis) -> None:
     setup_account(engine)
     engine.upsert_user("acme", "vic", Role.VIEWER, NOW)
     with pytest.raises(Forbidden, match="ana is an agent; only owner, admin or manager may set capacity"):

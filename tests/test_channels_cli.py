@@ -87,8 +87,11 @@ def test_agent_channels_sets_and_clears(url: str) -> None:
         (("fax",), f"error: channels: 'fax' is not a channel; {GOOD}"),
         (("email,,sms",), f"error: channels: an empty name is not a channel; {GOOD}"),
         (("email", "--all"), "error: give channels or --all, not both (got 'email' and --all)"),
-        ((), "error: give the channels the agent takes, comma-separated (email, webchat, sms, social; e.g. "
-             "email,sms), or --all"),
+        (
+            (),
+            "error: give the channels the agent takes, comma-separated (email, webchat, sms, social; e.g. "
+            "email,sms), or --all",
+        ),
     ],
 )
 def test_bad_channels_are_refused_in_one_plain_line(url: str, args: tuple[str, ...], message: str) -> None:

@@ -51,8 +51,10 @@ def test_a_duration_is_whole_seconds(text: str, seconds: int) -> None:
         ("1.25m", "--timeout 1.25m: has a fraction; write 1m15s"),
         ("0.5s", f"--timeout 0.5s: has a fraction; durations are whole seconds, at least 1s, {EXAMPLES}"),
         ("5x", f"--timeout 5x: unknown unit 'x'; use s (seconds), m (minutes), h (hours) or d (days), {EXAMPLES}"),
-        ("15min", f"--timeout 15min: unknown unit 'min'; use s (seconds), m (minutes), h (hours) or d (days), "
-                  f"{EXAMPLES}"),  # fmt: skip
+        (
+            "15min",
+            f"--timeout 15min: unknown unit 'min'; use s (seconds), m (minutes), h (hours) or d (days), {EXAMPLES}",
+        ),  # fmt: skip
         ("15M", "--timeout 15M: units are lowercase: write 15m"),
         ("30m1h", "--timeout 30m1h: write each unit once, largest first, e.g. 1h30m or 2d12h"),
         ("1h1h", "--timeout 1h1h: write each unit once, largest first, e.g. 1h30m or 2d12h"),
@@ -83,8 +85,19 @@ def test_the_field_defaults_to_duration() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0s"), (1, "1s"), (59, "59s"), (60, "1m"), (90, "1m30s"), (900, "15m"), (3600, "1h"), (5400, "1h30m"),
-     (86_400, "1d"), (93_784, "1d2h3m4s"), (MAX_SECONDS, "365d")],  # fmt: skip
+    [
+        (0, "0s"),
+        (1, "1s"),
+        (59, "59s"),
+        (60, "1m"),
+        (90, "1m30s"),
+        (900, "15m"),
+        (3600, "1h"),
+        (5400, "1h30m"),
+        (86_400, "1d"),
+        (93_784, "1d2h3m4s"),
+        (MAX_SECONDS, "365d"),
+    ],  # fmt: skip
 )
 def test_duration_text_writes_the_largest_units_first(seconds: int, text: str) -> None:
     assert duration_text(seconds) == text

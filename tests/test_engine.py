@@ -234,6 +234,7 @@ def test_setting_the_same_status_again_changes_and_emits_nothing(engine: Engine,
 
 # --- office hours (webchat only) ---------------------------------------------------------------
 
+
 def test_webchat_arriving_after_hours_waits_with_next_opening(engine: Engine, make_ticket: TicketFactory) -> None:
     setup_account(engine, online=("ana",))
     engine.set_office_hours("acme", BERLIN_WEEKDAYS, "max", NOW)

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -23,7 +22,7 @@ from producers.queue import SERIALIZER
 from producers.webhooks import derived_ticket_id, twilio_signature, webchat_signature
 from tests.support import webhooks as hooks
 from tests.support.cli import COMMAND
-from tests.support.http import LiveServer, live_server
+from tests.support.http import LiveServer, free_port, live_server
 from tests.support.jobs import returned
 from tests.support.workers import start_worker, stop_all
 from worker.api import Helpdesk
@@ -38,12 +37,6 @@ def drain(redis_url: str) -> None:
     finally:
         stop_all([worker])
 
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -327,7 +320,7 @@ def test_a_body_over_256_kib_is_a_413(server: LiveServer, real_redis: redis.Redi
 
 
 def test_redis_out_of_reach_is_a_503_with_retry_after() -> None:
-    url = f"redis://127.0.0.1:{closed_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     helpdesk = Helpdesk.from_url(url, Settings(redis_url=url, redis_retries=0))
     with live_server(helpdesk) as live, live.client() as http:
         answer = hooks.webchat().send(http)
@@ -339,7 +332,7 @@ def test_redis_out_of_reach_is_a_503_with_retry_after() -> None:
 def test_a_queue_redis_out_of_reach_is_a_503_and_the_state_is_unchanged(
     real_redis: redis.Redis, redis_url: str
 ) -> None:
-    queue_url = f"redis://127.0.0.1:{closed_port()}/0"
+    queue_url = f"redis://127.0.0.1:{free_port()}/0"
     helpdesk = Helpdesk(Settings(state_url=redis_url, queue_urls=(queue_url,), redis_retries=0))
     hooks.setup(helpdesk)
     before = hooks.state_without_queue(real_redis)

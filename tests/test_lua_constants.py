@@ -134,4 +134,3 @@ def test_the_prelude_only_declares_locals() -> None:
 def test_bounds_the_lua_side_could_not_file_under_are_refused(bounds: tuple[float, ...]) -> None:
     with pytest.raises(ValueError):
         _lua_bounds("X", bounds)
-

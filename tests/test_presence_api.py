@@ -131,8 +131,22 @@ def test_a_drained_worker_sets_a_silent_agent_offline_and_keeps_one_with_heartbe
         (lambda h: h.heartbeat("ghostco", "ana", now=NOW), UnknownAccount, "^unknown account 'ghostco'$"),
         (lambda h: h.heartbeat("acme", "a b", now=NOW), InvalidInput, "^user: 'a b' is not a valid id"),
     ],
-    ids=["agent", "viewer", "ghost", "zero", "negative", "bool", "fraction", "text", "too-long", "bad-actor",
-         "ghostco", "beat-ghost", "beat-ghostco", "beat-bad-id"],  # fmt: skip
+    ids=[
+        "agent",
+        "viewer",
+        "ghost",
+        "zero",
+        "negative",
+        "bool",
+        "fraction",
+        "text",
+        "too-long",
+        "bad-actor",
+        "ghostco",
+        "beat-ghost",
+        "beat-ghostco",
+        "beat-bad-id",
+    ],  # fmt: skip
 )
 def test_refusals_are_typed_one_line_and_change_nothing(
     helpdesk: Helpdesk, call: Callable[[Helpdesk], object], error: type[Exception], message: str

@@ -60,15 +60,21 @@ def test_presence_sets_changes_and_turns_off_the_timeout(url: str) -> None:
     ("args", "message"),
     [
         ((), "error: give --timeout DURATION (e.g. --timeout 15m) or --off to turn the presence timeout off"),
-        (("--timeout", "5m", "--off"),
-         "error: give --timeout DURATION or --off, not both (got --timeout 5m and --off)"),  # fmt: skip
-        (("--timeout", "0s"),
-         f"error: --timeout 0s: is zero; write at least 1s, {EXAMPLES}, or --off to turn it off"),  # fmt: skip
+        (
+            ("--timeout", "5m", "--off"),
+            "error: give --timeout DURATION or --off, not both (got --timeout 5m and --off)",
+        ),  # fmt: skip
+        (
+            ("--timeout", "0s"),
+            f"error: --timeout 0s: is zero; write at least 1s, {EXAMPLES}, or --off to turn it off",
+        ),  # fmt: skip
         (("--timeout", "-5m"), f"error: --timeout -5m: is negative; write at least 1s, {EXAMPLES}"),
         (("--timeout", "10"), "error: --timeout 10: has no unit; write 10s, 10m or 10h"),
         (("--timeout", "1.5h"), "error: --timeout 1.5h: has a fraction; write 1h30m"),
-        (("--timeout", "5x"), f"error: --timeout 5x: unknown unit 'x'; use s (seconds), m (minutes), h (hours) or "
-                              f"d (days), {EXAMPLES}"),  # fmt: skip
+        (
+            ("--timeout", "5x"),
+            f"error: --timeout 5x: unknown unit 'x'; use s (seconds), m (minutes), h (hours) or d (days), {EXAMPLES}",
+        ),  # fmt: skip
         (("--timeout", ""), f'error: --timeout "": empty; write a duration, {EXAMPLES}'),
         (("--timeout", "400d"), "error: --timeout 400d: is longer than 365d (a year), the longest duration accepted"),
     ],
@@ -141,8 +147,7 @@ def test_users_show_the_last_heartbeat_in_utc_and_the_accounts_zone(url: str, re
     lines = ok(url, "users", "acme").splitlines()
     assert lines[:6] == [
         "USER  ROLE     STATUS   NEXT  TODAY  TOTAL  LOAD CAPACITY  LAST HEARTBEAT",
-        "ana   agent    online      1      0      0     0        -  "
-        "2026-11-24T15:00:00.000Z (10:00 America/New_York)",
+        "ana   agent    online      1      0      0     0        -  2026-11-24T15:00:00.000Z (10:00 America/New_York)",
         "ben   agent    offline     -      0      0     0        -  -",
         "max   manager  offline     -      0      0     0        -  -",
         "olga  owner    offline     -      0      0     0        -  -",

@@ -64,9 +64,7 @@ def test_a_release_job_reports_what_it_did(engine: Engine, client: redis.Redis, 
     }
 
 
-def test_the_sweep_thread_starts_a_release_that_came_due(
-    real_redis: redis.Redis, make_ticket: TicketFactory
-) -> None:
+def test_the_sweep_thread_starts_a_release_that_came_due(real_redis: redis.Redis, make_ticket: TicketFactory) -> None:
     engine = Engine(real_redis)
     setup_account(engine)
     engine.set_capacity("acme", 2, "max", NOW)

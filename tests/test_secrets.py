@@ -121,7 +121,9 @@ def test_log_lines_redact_urls() -> None:
     stream = io.StringIO()
     with logging_restored(), redirect_stderr(stream):
         configure_logging(json=True)
-        structlog.get_logger("test").warning("redis.down", url=f"rediss://u:{SECRET}@h/0", error=f"at redis://:{SECRET}@h:1")
+        structlog.get_logger("test").warning(
+            "redis.down", url=f"rediss://u:{SECRET}@h/0", error=f"at redis://:{SECRET}@h:1"
+        )
     assert "rediss://***@h/0" in stream.getvalue()
     assert SECRET not in stream.getvalue()
 
@@ -206,7 +208,6 @@ class RecordedChildren:
         self.argv.append(self.shown_by_kernel(child.pid))
         self.environments.append(dict(kwargs.get("env") or os.environ))
         return child
-
 
     @staticmethod
     def shown_by_kernel(pid: int) -> str:

@@ -339,7 +339,7 @@ def test_local_times_follow_the_account_office_hours_as_they_change(helpdesk: He
     helpdesk.set_round_robin("acme", True, "olga", now=NOW)
     local = LocalTimes(helpdesk)
     first = [local.describe(event) for _id, event in helpdesk.events("acme")]
-    assert first == ["2026-11-24T15:00:00.000Z settings.changed   {\"round_robin\": \"on\"} by olga"]
+    assert first == ['2026-11-24T15:00:00.000Z settings.changed   {"round_robin": "on"} by olga']
     _office(helpdesk)  # America/New_York, announced by a settings.changed event (as --follow sees it)
     _id, announced = helpdesk.events("acme")[-1]
     assert local.describe(announced).startswith("2026-11-24T15:00:00.000Z (10:00 America/New_York) settings.changed")

@@ -99,8 +99,17 @@ def test_five_minutes_old_is_still_accepted() -> None:
         (body(started_at="2026-11-24T10:58:00"), "started_at"),
         (body(started_at="2026-11-24T12:00:00Z"), "started_at"),
     ],
-    ids=["not json", "not an object", "not utf-8", "ticket id", "empty conversation", "unknown", "missing",
-         "naive time", "future time"],
+    ids=[
+        "not json",
+        "not an object",
+        "not utf-8",
+        "ticket id",
+        "empty conversation",
+        "unknown",
+        "missing",
+        "naive time",
+        "future time",
+    ],
 )
 def test_a_bad_field_is_named_and_makes_no_ticket(raw: bytes, field: str) -> None:
     with pytest.raises(InvalidPayload) as refused:

@@ -40,6 +40,10 @@ class UnknownTicket(HelpdeskError):
     """helpdesk-rr never saw the ticket (or its record expired)."""
 
 
+class UnknownJob(HelpdeskError):
+    """No such job of the account (never made, expired, or another account's: the same words for each)."""
+
+
 class UnknownAccount(HelpdeskError):
     """The account has no users (nobody set it up): a ticket for it is refused by the worker, a command
     on it by the control API (``unknown account 'ghostco'``); nothing was written."""

@@ -6,6 +6,7 @@ test session started, so event streams, body limits and connection handling are 
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -50,3 +51,11 @@ def live_server(helpdesk: Helpdesk, now: Clock = utc_now) -> Iterator[LiveServer
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (to serve on, or to point a client at a closed one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -15,6 +15,7 @@ from worker.errors import (
     Unauthorized,
     Unavailable,
     UnknownAccount,
+    UnknownJob,
     UnknownTicket,
     UnknownUser,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "UnknownAccount",
+    "UnknownJob",
     "UnknownTeam",
     "UnknownTicket",
     "UnknownUser",

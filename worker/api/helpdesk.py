@@ -24,6 +24,8 @@ from producers.queue import build_ticket, enqueue, enqueue_first_reply
 from schemas.common import AgentStatus, Role, check_id, utc_iso
 from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
+from schemas.views import BulkJobView
+from worker.api.agent_links import AgentLinksApi
 from worker.api.api_keys import ApiKeysApi
 from worker.api.capacity import CapacityApi, release_enqueuer
 from worker.api.channels import ChannelsApi
@@ -34,7 +36,7 @@ from worker.api.reassign import ReassignApi
 from worker.api.refusals import account_checked_on_refusal, known_account, refusing, typed_refusals
 from worker.api.webhook_secrets import WebhookSecretsApi
 from worker.config import Settings
-from worker.core.bulk import NothingToAssign, check_request, start_bulk_assign, wait_for
+from worker.core.bulk import NothingToAssign, bulk_job_view, check_request, start_bulk_assign, wait_for
 from worker.core.engine import Engine, utc_now
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
@@ -57,7 +59,15 @@ class UserSaved:
 
 
 class Helpdesk(
-    ReadsApi, LifecycleApi, CapacityApi, PresenceApi, ReassignApi, ChannelsApi, ApiKeysApi, WebhookSecretsApi
+    ReadsApi,
+    LifecycleApi,
+    CapacityApi,
+    PresenceApi,
+    ReassignApi,
+    ChannelsApi,
+    ApiKeysApi,
+    WebhookSecretsApi,
+    AgentLinksApi,
 ):
     """The product's verbs over one deployment's Redis (state, and the queues tickets go to).
 
@@ -269,6 +279,14 @@ class Helpdesk(
     def wait_for_bulk(self, job: Job, echo: Any = None, timeout: float = 600) -> dict[str, Any]:
         """Wait for a bulk job (``echo`` gets a progress line as it changes); returns its result."""
         return wait_for(job, echo=echo or (lambda _line: None), timeout=timeout)
+
+    @refusing
+    def bulk_job(self, account_id: str, job_id: str) -> BulkJobView:
+        """A bulk job of ``account_id`` as it is now: RQ's status, tickets done of the total, and once finished
+        what it did (``bulk_assign``'s job id; kept a day). ``UnknownJob`` for any other id, another
+        account's job included (the HTTP control API's ``GET …/bulk-assignments/{job}``)."""
+        known_account(self.queries, account_id)
+        return bulk_job_view(self.queue_for(account_id), account_id, job_id)
 
     @refusing
     def workers_alive(self, account_id: str) -> int:

@@ -4,6 +4,7 @@ verbs that change state so either side can grow without the other."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 from schemas.common import check_id
 from schemas.config import AccountSettings
 from schemas.events import EventOrUnreadable
+from schemas.plain import shown
 from schemas.report import Report
 from schemas.views import SettingsView, TeamView, UnassignedTicket, UserView
 from worker.api.refusals import known_account, refusing, typed_refusals
@@ -18,8 +20,12 @@ from worker.config import Settings
 from worker.core.engine import utc_now
 from worker.core.queries import Queries
 from worker.core.scripts import day_of
+from worker.errors import InvalidInput
 from worker.ops.consumer import EventConsumer
 from worker.reports import load_report, resolve_period
+
+STREAM_ID = re.compile(r"-|[0-9]{1,20}(-[0-9]{1,20})?")
+"""What ``events(after=…)`` takes: the start, or a stream entry id (checked: Redis would refuse anything else)."""
 
 
 class _Host(Protocol):
@@ -76,8 +82,13 @@ class ReadsApi:
         self: _Host, account_id: str, after: str = "-", count: int | None = None
     ) -> list[tuple[str, EventOrUnreadable]]:
         """The account's events after stream id ``after`` (exclusive), oldest first, with their ids. An
-        entry that is not a valid event comes back as an ``UnreadableEvent`` (its id and why), in place."""
+        entry that is not a valid event comes back as an ``UnreadableEvent`` (its id and why), in place.
+        ``after`` is ``-`` (from the start) or an id this returned; ``count`` (1 to 10,000) bounds the page."""
         known_account(self.queries, account_id)
+        if not isinstance(after, str) or not STREAM_ID.fullmatch(after):
+            raise InvalidInput(f"after: use - or an entry id events gave, e.g. 1764600000000-0 (got {shown(after)})")
+        if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= 10_000):
+            raise InvalidInput(f"limit: use a whole number from 1 to 10,000 (got {shown(count)})")
         return self.queries.events(account_id, after=after, count=count)
 
     def iter_events(self: _Host, account_id: str, after: str = "-") -> Iterator[tuple[str, EventOrUnreadable]]:

@@ -52,11 +52,9 @@ def secret_name(name: WebhookSecretName | str) -> WebhookSecretName:
 
 def _checked_secret(secret: object) -> str:
     """The secret when it is one line of printable text; the refusal never shows it, not even cut."""
-    if not isinstance(secret, str) or not 1 <= len(secret) <= MAX_SECRET:
-        raise InvalidInput(f"secret: use {GOOD_SECRET}")
-    if not secret.isprintable() or secret != secret.strip():
-        raise InvalidInput(f"secret: use {GOOD_SECRET}")
-    return secret
+    if isinstance(secret, str) and 1 <= len(secret) <= MAX_SECRET and secret.isprintable() and secret == secret.strip():
+        return secret
+    raise InvalidInput(f"secret: use {GOOD_SECRET}")
 
 
 class WebhookSecretsApi:

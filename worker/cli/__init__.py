@@ -6,7 +6,7 @@ agent takes), ``presence`` (heartbeats and the presence timeout), ``reassign`` (
 reassignment), ``tickets`` (tickets, first replies, the unassigned queue, events, failed jobs), ``teams`` (teams
 and bulk assignment), ``reports``, ``ops`` (workers, metrics, the embedded server, schemas), ``serve`` (the
 HTTP edge), ``api_keys`` (the HTTP API's keys), ``webhook_secrets`` (the secrets providers' webhooks are verified
-with), ``views`` (users and settings as they are now) and ``demo``.
+with), ``agent_links`` (links to the agent page), ``views`` (users and settings as they are now) and ``demo``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from worker.cli import (  # noqa: F401 - commands
+    agent_links,
     api_keys,
     capacity,
     channels,

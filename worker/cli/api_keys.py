@@ -57,9 +57,9 @@ def list_keys(ctx: Context, as_json: bool) -> None:
     if not keys:
         click.echo(f"no api keys for {account}")
         return
-    click.echo(f"{'KEY ID':<14}{'CREATED':<22}LABEL")
+    click.echo(f"{'KEY ID':<14}{'CREATED':<26}LABEL")  # CREATED: 24 characters (2026-12-01T22:10:04.512Z)
     for key in keys:
-        click.echo(f"{key.key_id:<14}{key.created_at:<22}{key.label}")
+        click.echo(f"{key.key_id:<14}{key.created_at:<26}{key.label}")
 
 
 @api_key.command("revoke")

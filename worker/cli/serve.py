@@ -1,10 +1,13 @@
-"""``helpdesk-rr serve``: the HTTP edge (webhooks, the control API as JSON, toasts; docs/HTTP.md).
+"""``helpdesk-rr serve``: the HTTP edge (webhooks, the control API as JSON, toasts; docs/HTTP.md), and
+``helpdesk-rr openapi export PATH``: its OpenAPI document, for docs/openapi.json.
 
 Like ``worker`` it runs a process rather than changing state: it builds the ``Helpdesk`` the routes
 share, checks Redis can be reached before it listens, and serves until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -33,3 +36,17 @@ def serve_command(ctx: Context, host: str, port: int, log_level: str) -> None:
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"serving http://{shown_host}:{sock.getsockname()[1]} (Ctrl-C to stop)", err=True)
     server.run(sockets=[sock])
+
+
+@cli.group("openapi")
+def openapi_group() -> None:
+    """The HTTP edge's OpenAPI document (what /docs draws)."""
+
+
+@openapi_group.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def openapi_export(path: Path) -> None:
+    """Write the OpenAPI document to PATH (docs/openapi.json in this repository). Needs no Redis."""
+    from worker.http.openapi import export_openapi
+
+    click.echo(f"wrote {export_openapi(path)}")

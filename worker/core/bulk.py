@@ -14,6 +14,7 @@ after a crash skips it), and the per-agent toasts are sent once at the end.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,17 +23,19 @@ import redis
 import structlog
 from redis.exceptions import AskError, MovedError, TryAgainError
 from rq import Retry
+from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 
-from producers.queue import QUEUE_NAME, ticket_queue
+from producers.queue import QUEUE_NAME, SERIALIZER, ticket_queue
 from schemas.inbound import MAX_BULK_TICKETS, BulkAssignRequest
+from schemas.views import BulkJobView, BulkResult
 from worker.core.capacity import agents_above_capacity, claim
 from worker.core.engine import Engine, utc_now
 from worker.core.keys import AccountKeys
 from worker.core.queries import Queries
 from worker.core.scripts import BulkBatchReply
 from worker.core.text import text
-from worker.errors import Forbidden, HelpdeskError, UnknownUser
+from worker.errors import Forbidden, HelpdeskError, InvalidInput, UnknownJob, UnknownUser
 
 log = structlog.get_logger("helpdesk_rr.bulk")
 
@@ -302,3 +305,34 @@ def wait_for(job: Job, echo: Callable[[str], None], poll_seconds: float = 0.2, t
             raise BulkJobFailed(f"bulk job {job.id} {status}: see 'helpdesk-rr failed --all'")
         time.sleep(poll_seconds)
     raise BulkJobFailed(f"bulk job {job.id} still running after {int(timeout)} s (is a worker running?)")
+
+
+JOB_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""RQ's job ids (ours are its uuid4 hex): anything else is refused before Redis is asked."""
+
+
+def bulk_job_view(queue: redis.Redis, account_id: str, job_id: str) -> BulkJobView:
+    """A bulk job of ``account_id`` on its queue's Redis, as it is now. ``UnknownJob`` in the same words for a
+    job that never was, has expired (results are kept a day), is not a bulk job or is another account's."""
+    if not isinstance(job_id, str) or not JOB_ID_SHAPE.fullmatch(job_id):
+        raise InvalidInput(f"job id: use the id bulk-assign answered, e.g. 4f1c0d7e… (got {job_id!r:.60})")
+    unknown = UnknownJob(f"no bulk job {job_id} in account {account_id} (never made, or finished over a day ago)")
+    try:
+        job = Job.fetch(job_id, connection=queue, serializer=SERIALIZER)
+        meta = job.meta if isinstance(job.meta, dict) else {}
+        if job.func_name != BULK_JOB_FUNCTION or meta.get("account_id") != account_id:
+            raise unknown
+        status = str(getattr(job.get_status(refresh=False), "value", None) or "queued")
+        result = job.return_value() if status == "finished" else None
+    except (NoSuchJobError, DeserializationError, ValueError, TypeError, KeyError):
+        raise unknown from None
+    progress = meta.get("progress")
+    done, total = (progress.get("done", 0), progress.get("total")) if isinstance(progress, dict) else (0, None)
+    return BulkJobView(
+        job_id=job_id,
+        team_id=str(meta.get("team_id", "")),
+        status=status,
+        done=done if isinstance(done, int) else 0,
+        total=total if isinstance(total, int) else None,
+        result=BulkResult.model_validate(result) if isinstance(result, dict) else None,
+    )

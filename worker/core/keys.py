@@ -279,6 +279,12 @@ class AccountKeys:
         so a listing never loads a secret)."""
         return f"{self.base}:webhook_secrets:set"
 
+    @property
+    def agent_link_key(self) -> str:
+        """String: the account's secret (64 hex characters) that signs its agent links (worker/core/agent_links.py);
+        made on first use (SET NX), replaced by ``agent-link ACCOUNT --revoke-all``, which voids every link."""
+        return f"{self.base}:agent_link_key"
+
     def stats(self, day: str) -> str:
         """Hash of the account's figures for one UTC day ``YYYY-MM-DD`` (docs/STATS.md)."""
         return f"{self.base}:stats:{day}"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from worker.api import Helpdesk
@@ -28,13 +29,24 @@ def presented_key(authorization: str | None) -> str:
     return authorization[7:].strip()
 
 
+BEARER_SCHEME = HTTPBearer(
+    auto_error=False,
+    scheme_name="accountKey",
+    bearerFormat="rrk_<id>_<secret>",
+    description="An API key of the account in the path (`helpdesk-rr api-key ACCOUNT create`), sent as "
+    "`Authorization: Bearer <key>`. Another account's key, a revoked or a malformed one: 401.",
+)
+"""Declared so the OpenAPI document names the scheme; the header itself is read by ``presented_key`` (the
+same words whether it is missing, not Bearer, or empty)."""
+
+
 async def account_key(
     request: Request,
     account: Annotated[str, Path(description="The account id.")],
-    authorization: Annotated[str | None, Header(description="`Bearer <API key of this account>`")] = None,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)] = None,
 ) -> str:
     """The key id of the caller's key (the dependency's value); 401 unless it is a live key of ``account``."""
-    key = presented_key(authorization)
+    key = presented_key(request.headers.get("authorization"))
     helpdesk: Helpdesk = request.app.state.helpdesk
     return await run_in_threadpool(helpdesk.authenticate, account, key)
 

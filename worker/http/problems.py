@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from producers.queue import EnqueueFailed
 from producers.webhooks.common import InvalidPayload, WebhookError
+from worker.core.bulk import EmptyTeam, UnknownTeam
 from worker.errors import (
     Forbidden,
     HelpdeskError,
@@ -31,9 +32,11 @@ from worker.errors import (
     Unauthorized,
     Unavailable,
     UnknownAccount,
+    UnknownJob,
     UnknownTicket,
     UnknownUser,
     WaitingCeiling,
+    plain_problem,
 )
 from worker.redaction import redacted
 
@@ -45,6 +48,9 @@ STATUS_OF: tuple[tuple[type[HelpdeskError], int], ...] = (
     (UnknownAccount, 404),
     (UnknownUser, 404),
     (UnknownTicket, 404),
+    (UnknownTeam, 404),
+    (UnknownJob, 404),
+    (EmptyTeam, 409),
     (InvalidInput, 422),
     (StaleOfficeHours, 409),
     (Refused, 409),
@@ -54,6 +60,7 @@ STATUS_OF: tuple[tuple[type[HelpdeskError], int], ...] = (
 """First match wins (subclasses before their parents). 503s tell a provider to retry later."""
 
 RETRY_AFTER_SECONDS = "5"
+UNREADABLE_BODY = "There was an error parsing the body"
 
 
 def status_of(error: HelpdeskError) -> int:
@@ -81,12 +88,15 @@ def _field_name(loc: Sequence[Any]) -> str:
 
 
 def _plain(item: dict[str, Any]) -> str:
-    kind = item.get("type", "")
-    if kind == "missing":
-        return "is missing (it is required)"
-    if kind == "json_invalid":
+    """The CLI's words for one bad field (worker/errors.py ``plain_problem``): never pydantic's own."""
+    if item.get("type") == "json_invalid":
         return "is not valid JSON"
-    return str(item.get("msg", "is not accepted here")).removeprefix("Value error, ")
+    return plain_problem(item)  # type: ignore[arg-type]
+
+
+def _named(item: dict[str, Any]) -> str:
+    """The field a problem is about; a body that is not JSON is the ``body`` (FastAPI's location is an offset)."""
+    return "body" if item.get("type") == "json_invalid" else _field_name(item.get("loc", ()))
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -107,7 +117,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
-        fields = [{"field": _field_name(item.get("loc", ())), "problem": _plain(item)} for item in error.errors()]
+        fields = [{"field": _named(item), "problem": _plain(item)} for item in error.errors()]
         message = "; ".join(f"{item['field']}: {item['problem']}" for item in fields[:5]) or "the request is invalid"
         if len(fields) > 5:
             message += f"; and {len(fields) - 5} more problems"
@@ -115,6 +125,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == UNREADABLE_BODY:  # FastAPI's words for bytes not UTF-8
+            return problem(400, "the body could not be read: send JSON text in UTF-8")
         return problem(error.status_code, str(error.detail))
 
     @app.exception_handler(RedisConnectionError)

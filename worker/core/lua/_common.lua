@@ -8,16 +8,19 @@
 local rcall = redis.call
 local unpack = unpack or table.unpack
 
--- Append an already-encoded event to the account stream and the partition stream.
+-- Append an already-encoded event to the account stream and the partition stream. The partition entry
+-- carries the account entry's id (account_entry_id): the two streams' ids differ, and a reader of the
+-- partition stream (the live toasts' fan-out) must hand out ids a client resumes from on the account stream.
 local function emit_raw(accountStream, partitionStream, accountId, maxlen, partitionMaxlen, eventType, data)
-  rcall('XADD', accountStream, 'MAXLEN', '~', maxlen, '*', 'type', eventType, 'data', data)
+  local entryId = rcall('XADD', accountStream, 'MAXLEN', '~', maxlen, '*', 'type', eventType, 'data', data)
   -- Partition streams feed consumer groups: they are trimmed by trim_events (never past what every
   -- group has read), not here, unless ops set an explicit cap ('0' = none, the default).
   if partitionMaxlen == '0' then
-    rcall('XADD', partitionStream, '*', 'account_id', accountId, 'type', eventType, 'data', data)
+    rcall('XADD', partitionStream, '*', 'account_id', accountId, 'account_entry_id', entryId,
+          'type', eventType, 'data', data)
   else
     rcall('XADD', partitionStream, 'MAXLEN', '~', partitionMaxlen, '*',
-          'account_id', accountId, 'type', eventType, 'data', data)
+          'account_id', accountId, 'account_entry_id', entryId, 'type', eventType, 'data', data)
   end
 end
 
