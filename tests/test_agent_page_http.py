@@ -117,7 +117,7 @@ def test_a_demoted_agents_link_is_refused_the_toggle(helpdesk: Helpdesk, server:
         ({"status": "away"}, "status"),
         ({}, "status: is missing"),
         ({"status": "online", "user_id": "mia"}, "user_id"),  # nobody else's status, ever
-        ("online", "body: Input should be an object"),
+        ("online", "body: must be an object with named fields"),
     ],
 )
 def test_bad_bodies_are_422_and_change_nothing(

@@ -31,7 +31,9 @@ from tests.support.control import Control, Route, account_routes, control_server
 from tests.support.snapshots import snapshot
 
 EXAMPLES_RUN = int(os.environ.get("HELPDESK_RR_HTTP_FUZZ_EXAMPLES", "200"))
-ROUTES = account_routes()
+ROUTES = [route for route in account_routes() if str(route) != "GET /users/{user}/toasts"]
+"""Every account route but the toasts stream: a request it accepts never ends (an event stream), so it cannot be
+snapshotted around here; tests/test_toasts_http.py fuzzes it with bad credentials, headers and resume ids."""
 OUTCOMES: Counter[str] = Counter()
 
 JSON_VALUES = st.recursive(

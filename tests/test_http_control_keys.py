@@ -25,6 +25,15 @@ STREAMING: dict[str, str] = {}
 
 ROUTES = [route for route in account_routes() if str(route) not in STREAMING]
 
+TOASTS = "GET /users/{user}/toasts"
+"""An endless event stream that also takes the user's agent-link token: its missing-credential line names both
+(the refusals for a bad key are the same words), and a good key is checked by reading the stream's start."""
+
+MISSING_TOASTS = {
+    "error": "missing credential: send `Authorization: Bearer <API key of the account>`, or the link's own user's"
+    " agent-link token as the `token` query parameter"
+}
+
 
 @pytest.fixture(scope="module")
 def control(redis_url: str) -> Iterator[Control]:
@@ -53,7 +62,7 @@ def test_no_route_lets_in_a_caller_without_a_live_key_of_its_account(control: Co
     before = snapshot(client)
     forged = "rrk_" + control.key.split("_")[1] + "_" + "A" * 43
     tries: list[tuple[str, str | None, str, dict[str, str]]] = [
-        ("no key", None, ACCOUNT, MISSING),
+        ("no key", None, ACCOUNT, MISSING_TOASTS if str(route) == TOASTS else MISSING),
         ("malformed", "not-a-key", ACCOUNT, refusal(ACCOUNT)),
         ("forged secret", forged, ACCOUNT, refusal(ACCOUNT)),
         ("revoked", control.revoked_key, ACCOUNT, refusal(ACCOUNT)),
@@ -83,7 +92,11 @@ def test_the_right_key_gets_in_on_every_route(control: Control) -> None:
     above come from the key alone). Reads only here: the writes' success is tests/test_http_control.py's."""
     with control.client() as http:
         for route in ROUTES:
-            if route.method == "GET":
+            if str(route) == TOASTS:
+                with http.stream("GET", control.url(route, ACCOUNT), headers=control.headers(control.key)) as stream:
+                    assert stream.status_code == 200, f"{route}: {stream.read()!r}"
+                    assert stream.headers["content-type"].startswith("text/event-stream")
+            elif route.method == "GET":
                 answer = control.send(http, route)
                 assert answer.status_code == 200, f"{route}: {answer.text}"
 

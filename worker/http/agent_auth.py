@@ -21,8 +21,8 @@ from worker.http.auth import presented_key
 
 MISSING_TOKEN = "missing agent-link token: open the link `helpdesk-rr agent-link ACCOUNT USER` printed"
 MISSING_EITHER = (
-    "missing credential: send `Authorization: Bearer <API key of the account>`, or `?token=<agent-link token>` "
-    "for the link's own user"
+    "missing credential: send `Authorization: Bearer <API key of the account>`, or the link's own user's agent-link "
+    "token as the `token` query parameter"
 )
 OTHER_USER = "this agent link is for another user: it shows only its own user's toasts"
 

@@ -21,14 +21,17 @@ from typing import Annotated
 
 import redis
 import structlog
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Security
 from fastapi.responses import StreamingResponse
+from fastapi.security import APIKeyQuery
 from starlette.concurrency import run_in_threadpool
 
 from schemas.plain import shown
 from worker.api import Helpdesk
 from worker.errors import InvalidInput
 from worker.http.agent_auth import may_read_toasts
+from worker.http.auth import BEARER_SCHEME
+from worker.http.control_base import PROBLEMS
 from worker.http.fanout import Fanout, Listener
 
 log = structlog.get_logger("worker.http.toasts")
@@ -111,6 +114,16 @@ class ToastStream:
             yield frame("toast", toast.data, toast.entry_id)
 
 
+AGENT_TOKEN_SCHEME = APIKeyQuery(
+    name="token",
+    scheme_name="agentToken",
+    description="The user's agent-link token (`helpdesk-rr agent-link ACCOUNT USER`): only that user's toasts.",
+    auto_error=False,
+)
+"""Declared so the OpenAPI document names the alternative to the account's key; the route reads and checks the
+token itself (worker/http/agent_auth.py), as it reads the ``Authorization`` header."""
+
+
 def router(fanout: Fanout) -> APIRouter:
     routes = APIRouter(tags=["toasts"])
 
@@ -118,7 +131,8 @@ def router(fanout: Fanout) -> APIRouter:
         "/v1/accounts/{account}/users/{user}/toasts",
         summary="A user's toasts, live (Server-Sent Events)",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream."}},
+        responses={**PROBLEMS, 200: {"content": {"text/event-stream": {}}, "description": "The event stream."}},
+        dependencies=[Security(BEARER_SCHEME), Security(AGENT_TOKEN_SCHEME)],
     )
     async def toasts(
         request: Request,
