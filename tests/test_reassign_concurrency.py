@@ -153,7 +153,9 @@ def test_reassignments_timeouts_and_customer_replies_racing_under_four_workers_g
     check_redis_agrees(real_redis, engine, seen)
 
     tally = seen.tally
-    assert tally.reassigned["assignee_away"] >= 3 and len(unanswered) >= 5, tally.reassigned
+    # Coverage (the race exercised each kind), not a rate: how many customer replies find their assignee away
+    # depends on timing, and a loaded machine (load 6-9) once gave fewer than 3 of them.
+    assert tally.reassigned["assignee_away"] >= 1 and len(unanswered) >= 5, tally.reassigned
     assert tally.away_waits >= 1 and tally.channel_waits >= 1 and outcomes["duplicate"] >= 20, (tally, outcomes)
     assert len(seen.timeouts) >= 10 and driver.race.steps["first_reply"] >= 5, driver.race.steps
     print(
