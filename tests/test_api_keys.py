@@ -4,8 +4,6 @@ through the CLI, and as the HTTP edge's ``account_key`` dependency over a real s
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,11 +11,11 @@ import pytest
 import redis
 
 from tests.support.cli import ok, refused
+from tests.support.http import live_server
 from worker.api import Helpdesk, InvalidInput, Unauthorized, UnknownAccount
 from worker.core.keys import AccountKeys
 from worker.http import create_app
 from worker.http.auth import AccountKey
-from worker.http.server import bound_socket, uvicorn_server
 
 
 @pytest.fixture
@@ -112,17 +110,8 @@ def guarded(real_redis: redis.Redis, redis_url: str) -> Iterator[tuple[httpx.Cli
     async def whoami(account: str, key_id: AccountKey) -> dict[str, str]:
         return {"account": account, "key_id": key_id}
 
-    sock = bound_socket("127.0.0.1", 0)
-    server = uvicorn_server(app, "127.0.0.1", sock.getsockname()[1])
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", timeout=10) as http:
+    with live_server(helpdesk, app=app) as live, live.client() as http:
         yield http, helpdesk
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
 
 
 def test_the_http_dependency_lets_in_only_the_accounts_own_live_key(

@@ -11,13 +11,12 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import redis
-from fastapi import Request
+from fastapi import FastAPI, Request
 
 from tests.support.cli import COMMAND
 from tests.support.http import LiveServer, live_server
@@ -64,8 +63,8 @@ def test_unknown_route_is_a_json_404(server: LiveServer) -> None:
     assert answer.json() == {"error": "Not Found"}
 
 
-def _with_test_routes(app_helpdesk: Helpdesk) -> object:
-    app = create_app(app_helpdesk)
+def _with_test_routes(helpdesk: Helpdesk) -> FastAPI:
+    app = create_app(helpdesk)
 
     @app.post("/test/echo")
     async def echo(request: Request) -> dict[str, int]:
@@ -87,22 +86,9 @@ def _with_test_routes(app_helpdesk: Helpdesk) -> object:
 
 @pytest.fixture
 def frame(real_redis: redis.Redis, redis_url: str) -> Iterator[httpx.Client]:
-    import threading
-
-    from worker.http.server import bound_socket, uvicorn_server
-
-    app = _with_test_routes(Helpdesk.from_url(redis_url))
-    sock = bound_socket("127.0.0.1", 0)
-    server = uvicorn_server(app, "127.0.0.1", sock.getsockname()[1])  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", timeout=10) as http:
+    helpdesk = Helpdesk.from_url(redis_url)
+    with live_server(helpdesk, app=_with_test_routes(helpdesk)) as live, live.client() as http:
         yield http
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
 
 
 def test_a_body_at_the_limit_is_read(frame: httpx.Client) -> None:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
+from fastapi import FastAPI
 
 from worker.api import Helpdesk
 from worker.core.engine import utc_now
@@ -32,11 +33,12 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(helpdesk: Helpdesk, now: Clock = utc_now) -> Iterator[LiveServer]:
-    """Serve ``create_app(helpdesk, now)`` until the block ends."""
+def live_server(helpdesk: Helpdesk, now: Clock = utc_now, app: FastAPI | None = None) -> Iterator[LiveServer]:
+    """Serve ``create_app(helpdesk, now)`` (or ``app``, built over ``helpdesk`` with routes a test added) until
+    the block ends."""
     sock = bound_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn_server(create_app(helpdesk, now), "127.0.0.1", port)
+    server = uvicorn_server(app or create_app(helpdesk, now), "127.0.0.1", port)
     server.config.timeout_graceful_shutdown = 1
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

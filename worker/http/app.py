@@ -29,7 +29,7 @@ from worker.http import (
 )
 from worker.http.fanout import Fanout
 from worker.http.limits import BodyLimit
-from worker.http.problems import install_problem_handlers, problem
+from worker.http.problems import install_problem_handlers
 from worker.http.request_log import RequestLog
 from worker.http.webhooks import router as webhooks
 
@@ -75,4 +75,4 @@ def create_app(helpdesk: Helpdesk, now: Clock = utc_now) -> FastAPI:
     return app
 
 
-__all__ = ["Clock", "create_app", "problem"]
+__all__ = ["Clock", "create_app"]
