@@ -25,7 +25,7 @@ from rq.job import Job
 import worker.core.bulk
 from producers.queue import SERIALIZER
 from schemas.common import AgentStatus, Channel, Role, WebhookSecretName
-from schemas.inbound import AgentFirstReply, BulkAssignRequest
+from schemas.inbound import AgentFirstReply, BulkAssignRequest, TicketCreated
 from schemas.office_hours import OfficeHours
 from tests.support.accounts import NOW, TicketFactory
 from tests.support.backends import all_keys
@@ -40,6 +40,8 @@ from worker.core.presence import sweep_presence
 from worker.core.queries import Queries
 from worker.core.reassign import expire_unanswered
 from worker.core.release import run_release
+from worker.core.decide_many import Arrival, decide_many
+from worker.core.decision import Decision
 from worker.core.script_sources import SCRIPT_FILES
 from worker.core.webhook_secrets import set_webhook_secret, webhook_secret
 from worker.ops.redis_errors import RedisServerError
@@ -279,6 +281,13 @@ def test_every_engine_operation_runs_on_the_cluster(cluster_redis: RedisCluster,
         assert [team.team_id for team in queries.teams(account)] == ["billing"]
         assert agent_counts(queries.client, account) == {"ana": 2, "ben": 1}
         assert any(event.type == "toast" for _, event in queries.events(account))
+        batch = [  # the burst intake's batch: a duplicate and a new ticket in one call
+            Arrival(TicketCreated(account_id=account, ticket_id=ticket_id, channel=Channel.EMAIL, created_at=NOW))
+            for ticket_id in ("t2", "t9")
+        ]
+        duplicate, decided = decide_many(engine, batch, NOW)
+        assert isinstance(duplicate, Decision) and duplicate.duplicate and duplicate.agent_id == "ben"
+        assert isinstance(decided, Decision) and decided.outcome == "assigned" and not decided.duplicate
 
     assert {name for name, _ in recording.calls} == set(SCRIPT_FILES)
     for name, call_keys in recording.calls:

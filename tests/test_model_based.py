@@ -70,7 +70,8 @@ from tests.support.model_presence import epoch_ms
 from tests.support.snapshots import agent_counts
 from tests.support.waiting_queue import QueueState, automatic_assignments, check_step, stored_capacities
 from worker.core.bulk import BATCH_SIZE, start_bulk_assign
-from worker.core.engine import Decision, Engine
+from worker.core.decision import Decision
+from worker.core.engine import Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of
 from worker.core.presence import expire, sweep_presence
 from worker.core.queries import Queries

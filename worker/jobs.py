@@ -251,3 +251,31 @@ def process_release(payload: Any) -> dict[str, Any]:
             "longest_call_ms": round(result.longest_us / 1000, 2),
         }
     )
+
+
+def drain_lane(payload: Any) -> dict[str, Any]:
+    """Decide a burst-intake lane's pending tickets (``{"lane": n}``), enqueued when a push rang the lane's
+    bell; see worker/runtime/drain.py. Safe to run twice or alongside another drain of the lane (a lease)."""
+    from worker.runtime.drain import LaneDrain
+
+    job = _current_job()
+    with _refusals_are_final(job):
+        lane = payload.get("lane") if isinstance(payload, dict) else None
+        if not isinstance(lane, int) or isinstance(lane, bool):
+            raise InvalidJob(f"payload must be a JSON object with an integer lane (got {shown(payload)})")
+        try:
+            drain = LaneDrain(engine_for(job.connection), job.connection, lane)
+        except ValueError as error:
+            raise InvalidJob(str(error)) from None
+        result = drain.run()
+    return bounded(
+        {
+            "lane": result.lane,
+            "decided": result.decided,
+            "set_aside": result.set_aside,
+            "batches": result.batches,
+            "longest_call_ms": round(result.longest_call_ms, 2),
+            "ended": result.ended,
+        }
+    )
+

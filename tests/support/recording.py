@@ -11,9 +11,11 @@ from typing import Any
 import redis
 
 from schemas.common import Channel, WebhookSecretName
+from schemas.inbound import TicketCreated
 from tests.support.accounts import NOW
 from worker.core.capacity import claim, set_auto_assign, set_capacity
 from worker.core.channels import set_agent_channels
+from worker.core.decide_many import Arrival, decide_many
 from worker.core.keys import AccountKeys
 from worker.core.lifecycle import close_or_reopen
 from worker.core.presence import expire, heartbeat, set_presence_timeout
@@ -101,3 +103,17 @@ def exercise(
     expire_unanswered(scripts, keys, tickets[0], NOW + timedelta(minutes=5))
     set_agent_channels(scripts, keys, ana, (Channel.EMAIL,), boss, NOW)  # per-channel pools on
     set_webhook_secret(scripts, keys, WebhookSecretName.WEBCHAT, "s3cret", boss, NOW)
+    _decide_a_batch(scripts, keys, tickets)
+
+
+def _decide_a_batch(scripts: Scripts, keys: AccountKeys, tickets: tuple[str, str]) -> None:
+    """``decide_batch`` through the burst intake's own caller: the first ticket again (a duplicate), the second."""
+    from worker.core.engine import Engine  # the engine builds its own Scripts; this one records
+
+    engine = Engine(scripts.client)
+    engine.scripts = scripts
+    arrivals = [
+        Arrival(TicketCreated(account_id=keys.account_id, ticket_id=ticket_id, channel=Channel.SMS, created_at=NOW))
+        for ticket_id in tickets
+    ]
+    decide_many(engine, arrivals, NOW)

@@ -10,9 +10,8 @@ of its queue); an evicted account is simply loaded again on its next ticket.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import redis
 import structlog
@@ -26,6 +25,7 @@ from worker.config import Retention
 from worker.core.capacity import set_auto_assign, set_capacity
 from worker.core.channels import canonical, set_agent_channels
 from worker.core.checks import check_ids, member_of, team_members
+from worker.core.decision import Decision, decision_of
 from worker.core.keys import AccountKeys
 from worker.core.lifecycle import LifecycleChange, close_or_reopen
 from worker.core.lru import LRUCache
@@ -64,21 +64,6 @@ class StoredOfficeHours(NamedTuple):
 
 
 _NO_OFFICE_HOURS = StoredOfficeHours("", None)
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The outcome of one ticket (also what a duplicate delivery gets back)."""
-
-    account_id: str
-    ticket_id: str
-    channel: Channel
-    outcome: Literal["assigned", "unassigned"]
-    agent_id: str | None
-    reason: str
-    """``round_robin`` when assigned, else the unassigned reason."""
-    available_at: datetime | None
-    duplicate: bool
 
 
 class Engine(ReassignEngine):
@@ -133,29 +118,7 @@ class Engine(ReassignEngine):
             log.warning("ticket.refused", account_id=keys.account_id, ticket_id=args.ticket_id, error=str(error))
             raise
         self.rang(keys.account_id, reply.ring)
-        assigned = reply.outcome == "assigned"
-        decision = Decision(
-            account_id=ticket.account_id,
-            ticket_id=ticket.ticket_id,
-            channel=Channel(reply.channel),
-            outcome="assigned" if assigned else "unassigned",
-            agent_id=reply.agent_or_reason if assigned else None,
-            reason="round_robin" if assigned else reply.agent_or_reason,
-            available_at=datetime.fromisoformat(reply.available_at) if reply.available_at else None,
-            duplicate=reply.duplicate,
-        )
-        log.info(
-            "ticket.decided",
-            account_id=decision.account_id,
-            ticket_id=decision.ticket_id,
-            channel=decision.channel.value,
-            outcome=decision.outcome,
-            agent_id=decision.agent_id,
-            reason=decision.reason,
-            available_at=reply.available_at or None,
-            duplicate=decision.duplicate,
-        )
-        return decision
+        return decision_of(ticket.account_id, ticket.ticket_id, reply)
 
     def _decide_call(
         self, keys: AccountKeys, args: TicketArgs, created_at: datetime, now: datetime, enqueued_at: datetime | None
@@ -165,11 +128,7 @@ class Engine(ReassignEngine):
         now_iso = utc_iso(now)
         event_ids = (new_event_id(), new_event_id())
         for _ in range(_STALE_RETRIES):
-            stored, is_open, available_at, next_open = _NO_OFFICE_HOURS, True, "", None
-            if args.channel == Channel.WEBCHAT.value:
-                stored = self._cached_office_hours(keys.account_id)
-                is_open, next_open = gate(stored.hours, created_at)
-                available_at = utc_iso(next_open) if next_open else ""
+            stored, is_open, available_at, next_open = self.webchat_gate(keys.account_id, args.channel, created_at)
             try:
                 return self.scripts.decide_ticket(
                     keys,
@@ -185,8 +144,23 @@ class Engine(ReassignEngine):
                     office_hours_unloadable=stored.unloadable,
                 )
             except StaleOfficeHours:
-                self._office_hours.pop(keys.account_id)
+                self.forget_office_hours(keys.account_id)
         raise StaleOfficeHours("changing faster than this worker can decide")  # pragma: no cover - 5 changes mid-call
+
+    def webchat_gate(
+        self, account_id: str, channel: str, created_at: datetime
+    ) -> tuple[StoredOfficeHours, bool, str, datetime | None]:
+        """(office hours as cached, open at ``created_at``, next opening ISO or '', next opening): always open
+        for a channel other than webchat."""
+        if channel != Channel.WEBCHAT.value:
+            return _NO_OFFICE_HOURS, True, "", None
+        stored = self._cached_office_hours(account_id)
+        is_open, next_open = gate(stored.hours, created_at)
+        return stored, is_open, utc_iso(next_open) if next_open else "", next_open
+
+    def forget_office_hours(self, account_id: str) -> None:
+        """The script found the cached copy stale: the next ticket loads them again."""
+        self._office_hours.pop(account_id)
 
     def _cached_office_hours(self, account_id: str) -> StoredOfficeHours:
         """The account's office hours from the LRU, loaded from Redis on a miss (first use, eviction, stale)."""

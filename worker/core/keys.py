@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from producers.lanes import LaneKeys as LaneKeys  # the burst intake's lanes, built where producers write them
 from schemas.common import Channel
 
 DEFAULT_PARTITIONS = 16

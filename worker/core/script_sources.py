@@ -55,6 +55,7 @@ SCRIPT_FILES: dict[str, str] = {
     "set_reassign": "set_reassign-4.lua",
     "set_agent_channels": "set_agent_channels-20.lua",
     "set_webhook_secret": "set_webhook_secret-5.lua",
+    "decide_batch": "decide_batch-0+.lua",
 }
 """name → file; ``-N.lua`` takes exactly N keys, ``-N+.lua`` N fixed keys and then any number more."""
 
@@ -91,9 +92,24 @@ def lua_prelude() -> str:
     )
 
 
+FUNCTIONS: dict[str, tuple[str, str]] = {"decide_batch": ("decide_one", "decide_ticket")}
+"""Scripts that run another script's body as a local function: name → (function name, script whose body it is).
+The body is sent as ``local function decide_one(KEYS, ARGV) <body> end``: inside it ``KEYS``/``ARGV`` are the
+function's arguments, so one decision's Lua is written once and runs alone or once per ticket of a batch."""
+
+QUEUE_SCRIPT_FILES: dict[str, str] = {"take_lane": "take_lane-3.lua"}
+"""Scripts that run on the queue Redis (RQ's, never a Cluster), sent alone: no prelude, no helpers."""
+
+
 def script_source(name: str) -> str:
     """The full text sent to Redis for ``name``: the generated prelude, the common helpers, then the script."""
-    return lua_prelude() + _read("_common.lua") + "\n" + _read(SCRIPT_FILES[name])
+    if name in QUEUE_SCRIPT_FILES:
+        return _read(QUEUE_SCRIPT_FILES[name])
+    functions = ""
+    if name in FUNCTIONS:
+        function, body = FUNCTIONS[name]
+        functions = f"local function {function}(KEYS, ARGV)\n{_read(SCRIPT_FILES[body])}\nend\n"
+    return lua_prelude() + _read("_common.lua") + "\n" + functions + _read(SCRIPT_FILES[name])
 
 
 def key_count(name: str) -> int:

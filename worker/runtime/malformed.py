@@ -29,6 +29,7 @@ from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 from rq.queue import Queue
 
+from producers.lanes import DRAIN_LANE
 from producers.queue import (
     FAILURE_TTL_SECONDS,
     PROCESS_CLOSE,
@@ -58,6 +59,7 @@ BENCH_NOOP = "bench.noop"
 """The benchmarks' baseline job (bench/__init__.py): does nothing, importable only from a source checkout."""
 JOB_FUNCTIONS = frozenset(
     {PROCESS_TICKET, PROCESS_FIRST_REPLY, PROCESS_CLOSE, PROCESS_REOPEN, PROCESS_RELEASE, BULK_JOB_FUNCTION, BENCH_NOOP}
+    | {DRAIN_LANE}
     | {PROCESS_CUSTOMER_REPLY}
 )
 """The only functions a job may name (worker/jobs.py, and the benches' no-op); anything else is moved

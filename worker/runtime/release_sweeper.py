@@ -1,7 +1,7 @@
 """The thread in every worker process that, every second, sets Offline the agents whose presence timed
 out (worker/core/presence.py: at most ``SWEEP_EVERY_SECONDS`` late), reassigns the tickets without a first
 reply in time (worker/core/reassign.py, likewise) and starts the releases that are due
-(worker/core/release.py):
+(worker/core/release.py), and rings the burst intake's lanes left with tickets and no drain (worker/runtime/drain.py):
 after-hours tickets reaching their opening (at most ``SWEEP_EVERY_SECONDS`` + a job late), and releases
 whose worker died (their lease lapsed). Cheap when nothing is due: one ZRANGEBYSCORE per partition per
 second. Several workers sweeping at once is fine: the lease lets one of them enqueue each release."""
@@ -20,6 +20,7 @@ from worker.core.keys import DEFAULT_PARTITIONS
 from worker.core.presence import sweep_presence
 from worker.core.reassign import sweep_unanswered
 from worker.core.release import sweep_due
+from worker.runtime.drain import ring_stranded_lanes
 
 log = structlog.get_logger("helpdesk_rr.release_sweeper")
 
@@ -53,6 +54,7 @@ class ReleaseSweeper:
         now = utc_now()
         sweep_presence(self._engine.scripts, self._engine.keys, self._partitions, now)
         sweep_unanswered(self._engine.scripts, self._engine.keys, self._partitions, now, self._enqueue)
+        ring_stranded_lanes(self._queue)
         return sweep_due(self._engine.scripts, self._engine.keys, self._partitions, now, self._enqueue)
 
     def _enqueue(self, account_id: str) -> None:

@@ -191,11 +191,13 @@ end
 -- while the account has a capacity and the agent is not in ready (at capacity). waiting:<channel> holds the
 -- waiting zset's tickets of that channel, always (so turning pools on finds the backlog). Scripts take the nine
 -- keys as one block, in this order (keys.py AccountKeys.channel_block).
-local function channel_block(first)
-  local cb = {channels = KEYS[first], pool = {}, waiting = {}}
+-- ``keys``: the table to read (default the script's KEYS; decide_batch passes each ticket's own).
+local function channel_block(first, keys)
+  keys = keys or KEYS
+  local cb = {channels = keys[first], pool = {}, waiting = {}}
   for i, channel in ipairs(CHANNELS) do
-    cb.pool[channel] = KEYS[first + i]
-    cb.waiting[channel] = KEYS[first + #CHANNELS + i]
+    cb.pool[channel] = keys[first + i]
+    cb.waiting[channel] = keys[first + #CHANNELS + i]
   end
   return cb
 end

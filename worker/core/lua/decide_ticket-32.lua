@@ -85,7 +85,7 @@ local arrivalsKey, arrivalHour, arrivalsTtl = KEYS[15], ARGV[21], tonumber(ARGV[
 local loadKey, capacityKey, readyKey, waitingKey, laterKey = KEYS[16], KEYS[17], KEYS[18], KEYS[19], KEYS[20]
 local releaseDueKey, leaseKey, availableMs, leaseMs = KEYS[21], KEYS[22], ARGV[23], ARGV[24]
 local unansweredDueKey = KEYS[23]
-local cb = channel_block(24)
+local cb = channel_block(24, KEYS)  -- KEYS: decide_batch runs this body on each ticket's own keys
 
 -- A refusal files nothing but its counter; the job fails with the message (RQ's failed registry).
 local function refuse(code, reason, message)

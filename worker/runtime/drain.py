@@ -1,0 +1,208 @@
+"""The burst intake's drain job: decide a lane's pending tickets in batches, one Lua call per batch.
+
+A drain takes the lane's lease (``take_lane``: one drain decides a lane at a time, so an account's tickets are
+decided in the order they were pushed), reads a batch from the head of the pending list, decides it
+(worker/core/decide_many.py: one ``decide_batch`` call per partition the batch spans, one with the default
+lanes and partitions), sets aside what cannot be decided (worker/runtime/dead_letter.py), then confirms the
+batch and takes the next in one more call. Crash-safe without a second copy of anything: a batch is dropped
+from the list only after it was decided, and deciding a ticket again changes nothing, so a drain killed at
+any point leaves its tickets pending for the next drain (rung by a producer, or by the workers' sweep once
+its lease lapsed). It gives the lane up when the list is empty (atomically: a push after that rings a new
+drain), or after ``DRAIN_BUDGET_SECONDS`` (handing the lane to a new job, so a lane that never empties
+cannot starve RQ's other jobs or outlive the job timeout). Batches are sized from the measured duration of
+the last call (about ``BATCH_TARGET_MS`` each), as the bulk job does: Redis is never held long.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import redis
+import structlog
+from pydantic import ValidationError
+from redis.commands.core import Script
+
+from producers.lanes import BELL_TTL_MS, LANES, LaneKeys, enqueue_drains
+from schemas.inbound import TicketCreated
+from schemas.plain import shown
+from worker.core.decide_many import Arrival, Refusal, decide_many
+from worker.core.engine import Engine, utc_now
+from worker.core.script_sources import script_source
+from worker.core.text import text
+from worker.errors import validation_summary
+from worker.runtime.dead_letter import DeadEntry, dead_letter
+
+log = structlog.get_logger("helpdesk_rr.drain")
+
+DRAIN_BUDGET_SECONDS = 5.0
+LEASE_MS = 15_000
+"""The lease a drain renews with every batch; a killed drain's lane is taken again after it lapses."""
+FIRST_BATCH, MIN_BATCH, MAX_BATCH = 32, 4, 500
+BATCH_TARGET_MS = 3.0
+"""Each ``decide_batch`` call aims at about this long (a decision is ~25-60 µs of Redis time)."""
+
+_take_scripts: dict[int, Script] = {}
+
+
+def take_script(connection: redis.Redis) -> Script:
+    """``take_lane`` registered on the queue connection (once per client; redis-py reloads it after NOSCRIPT)."""
+    script = _take_scripts.get(id(connection))
+    if script is None or script.registered_client is not connection:
+        script = _take_scripts[id(connection)] = connection.register_script(script_source("take_lane"))
+    return script
+
+
+@dataclass
+class DrainResult:
+    """What one drain job did (its RQ result)."""
+
+    lane: int
+    decided: int = 0
+    set_aside: int = 0
+    batches: int = 0
+    longest_call_ms: float = 0.0
+    ended: str = ""
+    """How it ended: ``empty`` (gave the lane up), ``busy`` (another drain held it), ``handed``/``rang``
+    (budget spent: the lane passed on), ``lost`` (its lease lapsed under it; the next drain goes on)."""
+    dead_letter_ids: list[str] = field(default_factory=list)
+
+
+def _parse(raw: Any, now: datetime) -> Arrival | DeadEntry:
+    """One lane entry as a ticket to decide, or as an entry to set aside with why (validated again: a lane
+    entry may have bypassed producers)."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return DeadEntry(text(raw), f"InvalidJob: lane entry is not JSON (got {shown(text(raw))})")
+    payload = entry.get("ticket") if isinstance(entry, dict) else None
+    if not isinstance(payload, dict):
+        return DeadEntry(entry, f"InvalidJob: lane entry has no ticket object (got {shown(entry)})")
+    enqueued_ms = entry.get("enqueued_ms")
+    try:
+        ticket = TicketCreated.model_validate(payload, context={"now": now})
+    except ValidationError as error:
+        account, ticket_id = payload.get("account_id"), payload.get("ticket_id")
+        reason = f"InvalidJob: invalid ticket.created event: {validation_summary(error)}"
+        return DeadEntry(
+            payload,
+            reason,
+            account if isinstance(account, str) else None,
+            ticket_id if isinstance(ticket_id, str) else None,
+        )
+    return Arrival(ticket, enqueued_ms if isinstance(enqueued_ms, int) and enqueued_ms > 0 else None)
+
+
+class LaneDrain:
+    """One drain of one lane: ``run()`` once. ``engine`` decides on the state Redis, ``queue`` holds the lane."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        queue: redis.Redis,
+        lane: int,
+        *,
+        budget_seconds: float = DRAIN_BUDGET_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 <= lane < LANES:
+            raise ValueError(f"lane must be 0..{LANES - 1}, got {lane}")
+        self.engine, self.queue, self.keys = engine, queue, LaneKeys(lane)
+        self.token = uuid.uuid4().hex
+        self.budget, self.clock = budget_seconds, clock
+        self.size = FIRST_BATCH
+        self.result = DrainResult(lane)
+
+    def _take(self, mode: str, done: int) -> list[Any]:
+        keys = [self.keys.pending, self.keys.bell, self.keys.lease]
+        args: list[str | int] = [mode, self.token, done, self.size, LEASE_MS, BELL_TTL_MS]
+        reply: list[Any] = take_script(self.queue)(keys=keys, args=args)
+        return reply
+
+    def run(self) -> DrainResult:
+        started = self.clock()
+        reply = self._take("start", 0)
+        while text(reply[0]) == "batch":
+            entries = reply[1:]
+            self._decide(entries)
+            if self.clock() - started >= self.budget:
+                reply = self._take("handoff", len(entries))
+                if text(reply[0]) == "rang":
+                    enqueue_drains([self.result.lane], self.queue)
+                break
+            reply = self._take("next", len(entries))
+        self.result.ended = text(reply[0])
+        log.info(
+            "lane.drained",
+            lane=self.result.lane,
+            decided=self.result.decided,
+            set_aside=self.result.set_aside,
+            batches=self.result.batches,
+            longest_call_ms=round(self.result.longest_call_ms, 2),
+            ended=self.result.ended,
+        )
+        return self.result
+
+    def _decide(self, entries: list[Any]) -> None:
+        """Decide one batch: each partition's tickets in one call, in lane order; set aside the rest."""
+        now = utc_now()
+        by_partition: dict[int, list[Arrival]] = {}
+        dead: list[DeadEntry] = []
+        for raw in entries:
+            parsed = _parse(raw, now)
+            if isinstance(parsed, DeadEntry):
+                dead.append(parsed)
+                continue
+            by_partition.setdefault(self.engine.keys(parsed.ticket.account_id).partition, []).append(parsed)
+        for arrivals in by_partition.values():
+            calls: list[float] = []
+            outcomes = decide_many(self.engine, arrivals, now, calls)
+            self._measured(len(arrivals), max(calls))
+            for arrival, outcome in zip(arrivals, outcomes, strict=True):
+                if isinstance(outcome, Refusal):
+                    dead.append(_refused(arrival, outcome))
+                else:
+                    self.result.decided += 1
+        if dead:
+            self.result.dead_letter_ids += dead_letter(self.queue, dead)
+            self.result.set_aside += len(dead)
+            for entry in dead:
+                log.warning(
+                    "ticket.set_aside", account_id=entry.account_id, ticket_id=entry.ticket_id, reason=entry.reason
+                )
+
+    def _measured(self, count: int, call_ms: float) -> None:
+        """The next batch's size from this call's duration: at most doubling, shrinking at once."""
+        self.result.batches += 1
+        self.result.longest_call_ms = max(self.result.longest_call_ms, call_ms)
+        if count < self.size or call_ms <= 0:  # a short batch measures the list, not the call
+            return
+        wanted = int(count * BATCH_TARGET_MS / call_ms)
+        self.size = max(MIN_BATCH, min(MAX_BATCH, 2 * self.size, wanted))
+
+
+def _refused(arrival: Arrival, refusal: Refusal) -> DeadEntry:
+    payload = arrival.ticket.model_dump(mode="json")
+    return DeadEntry(payload, refusal.reason, refusal.account_id, refusal.ticket_id)
+
+
+def ring_stranded_lanes(queue: redis.Redis) -> list[int]:
+    """The sweep's part (every second, every worker): a lane with tickets, no drain holding it and no bell
+    (a drain killed and its lease lapsed, a producer that died before enqueueing the job) is rung again."""
+    pipe = queue.pipeline(transaction=False)
+    for lane in range(LANES):
+        keys = LaneKeys(lane)
+        pipe.llen(keys.pending)
+        pipe.exists(keys.lease, keys.bell)
+    replies = pipe.execute()
+    stranded = [lane for lane in range(LANES) if replies[2 * lane] > 0 and replies[2 * lane + 1] == 0]
+    rung = [lane for lane in stranded if queue.set(LaneKeys(lane).bell, "1", nx=True, px=BELL_TTL_MS)]
+    if rung:
+        enqueue_drains(rung, queue)
+        log.info("lanes.rung", lanes=rung, reason="stranded: tickets pending, no drain, no bell")
+    return rung
