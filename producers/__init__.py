@@ -15,6 +15,7 @@ from producers.channels import (
     WebchatAdapter,
     WebchatWebhook,
 )
+from producers.lanes import Pushed, push, push_many
 from producers.queue import (
     PROCESS_TICKET,
     QUEUE_NAME,
@@ -35,6 +36,7 @@ __all__ = [
     "QUEUE_NAME",
     "EmailAdapter",
     "EnqueueFailed",
+    "Pushed",
     "EmailWebhook",
     "SmsAdapter",
     "SmsWebhook",
@@ -49,5 +51,7 @@ __all__ = [
     "enqueue_first_reply",
     "enqueue_many",
     "enqueue_reopen",
+    "push",
+    "push_many",
     "ticket_queue",
 ]

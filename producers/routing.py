@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 import redis
 from rq.job import Job
 
+from producers.lanes import Pushed, push_many
 from producers.queue import enqueue, enqueue_many
 from schemas.inbound import TicketCreated
 
@@ -48,3 +49,19 @@ class QueueRouter:
         for shard, batch in sorted(by_shard.items()):
             jobs.extend(enqueue_many(batch, self.connections[shard]))
         return jobs
+
+    def push(self, event: TicketCreated) -> Pushed:
+        """The burst intake (producers/lanes.py) on the account's shard: its lanes live there."""
+        return self.push_many([event])[0]
+
+    def push_many(self, events: Iterable[TicketCreated]) -> list[Pushed]:
+        """One MULTI/EXEC per shard touched; the result keeps the order of ``events``."""
+        batch = list(events)
+        by_shard: dict[int, list[int]] = defaultdict(list)
+        for index, event in enumerate(batch):
+            by_shard[shard_of(event.account_id, len(self.connections))].append(index)
+        pushed: dict[int, Pushed] = {}
+        for shard, indexes in sorted(by_shard.items()):
+            pushed.update(zip(indexes, push_many([batch[i] for i in indexes], self.connections[shard]), strict=True))
+        return [pushed[index] for index in range(len(batch))]
+
