@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -72,7 +73,7 @@ class LaneKeys:
 
     @property
     def bell(self) -> str:
-        """String set (with ``BELL_TTL_MS``) while a drain job of the lane is queued and has not started."""
+        """The id of the lane's drain job while it is queued and has not started (expires after ``BELL_TTL_MS``)."""
         return f"{self.base}:bell"
 
     @property
@@ -87,12 +88,21 @@ def lane_of(account_id: str) -> int:
 
 
 class Pushed(NamedTuple):
-    """What a push returns: where the ticket waits, and the drain job it rang (None: a drain was already due)."""
+    """What a push returns: where the ticket waits and the drain job due on its lane when it was pushed."""
 
     account_id: str
     ticket_id: str
     lane: int
-    drain_job_id: str | None
+    drain_job_id: str
+    """The drain job queued for the lane (this push's, or one already due): it decides the ticket, or finds
+    the lane held by a running drain that does. Its result counts what it decided, not this ticket's decision."""
+    rang: bool
+    """The push (call) that carried this ticket rang the bell: it enqueued ``drain_job_id``."""
+
+
+def new_drain_job_id() -> str:
+    """A drain job's id, chosen before the job is enqueued: the bell holds it (RQ ids allow ``[A-Za-z0-9_-]``)."""
+    return f"drain-{uuid.uuid4().hex}"
 
 
 def pending_entry(event: TicketCreated, enqueued_ms: int) -> str:
@@ -100,7 +110,7 @@ def pending_entry(event: TicketCreated, enqueued_ms: int) -> str:
     return json.dumps({"ticket": event.model_dump(mode="json"), "enqueued_ms": enqueued_ms}, separators=(",", ":"))
 
 
-def drain_job_data(lane: int) -> EnqueueData:
+def drain_job_data(lane: int, job_id: str) -> EnqueueData:
     return Queue.prepare_data(
         DRAIN_LANE,
         args=({"lane": lane},),
@@ -110,16 +120,18 @@ def drain_job_data(lane: int) -> EnqueueData:
         timeout=DRAIN_JOB_TIMEOUT_SECONDS,
         retry=Retry(max=JOB_RETRIES),
         meta={"lane": lane},
+        job_id=job_id,
     )
 
 
-def enqueue_drains(lanes: Iterable[int], connection: redis.Redis) -> dict[int, Job]:
-    """Enqueue one drain job per lane (whose bell the caller set), in one pipeline."""
-    wanted = sorted(set(lanes))
-    if not wanted:
-        return {}
-    jobs = ticket_queue(connection).enqueue_many([drain_job_data(lane) for lane in wanted])
-    return dict(zip(wanted, jobs, strict=True))
+def enqueue_drains(job_ids: Mapping[int, str], connection: redis.Redis) -> list[Job]:
+    """Enqueue one drain job per lane, with the id its bell holds (the caller set the bell), in one pipeline."""
+    if not job_ids:
+        return []
+    jobs: list[Job] = ticket_queue(connection).enqueue_many(
+        [drain_job_data(lane, job_id) for lane, job_id in sorted(job_ids.items())]
+    )
+    return jobs
 
 
 def push(event: TicketCreated, connection: redis.Redis) -> Pushed:
@@ -144,22 +156,26 @@ def push_many(events: Iterable[TicketCreated], connection: redis.Redis) -> list[
     by_lane: dict[int, list[str]] = {}
     for event in batch:
         by_lane.setdefault(lane_of(event.account_id), []).append(pending_entry(event, enqueued_ms))
+    offered = {lane: new_drain_job_id() for lane in by_lane}
     try:
         pipe = connection.pipeline(transaction=True)
         for lane, entries in by_lane.items():
             keys = LaneKeys(lane)
             pipe.rpush(keys.pending, *entries)
-            pipe.set(keys.bell, "1", nx=True, px=BELL_TTL_MS)
+            pipe.set(keys.bell, offered[lane], nx=True, px=BELL_TTL_MS)
+            pipe.get(keys.bell)
         replies = pipe.execute()
-        rang = [lane for lane, set_bell in zip(by_lane, replies[1::2], strict=True) if set_bell]
-        jobs = enqueue_drains(rang, connection)
+        due = {lane: _text(bell) for lane, bell in zip(by_lane, replies[2::3], strict=True)}
+        rang = {lane: job_id for lane, job_id in due.items() if job_id == offered[lane]}
+        enqueue_drains(rang, connection)
     except (RedisConnectionError, RedisTimeoutError) as error:
         raise _unreachable(connection, error) from error
-    first: set[int] = set()
-    pushed = []
-    for event in batch:
-        lane = lane_of(event.account_id)
-        job = jobs.get(lane) if lane not in first else None
-        first.add(lane)
-        pushed.append(Pushed(event.account_id, event.ticket_id, lane, job.id if job else None))
-    return pushed
+    return [
+        Pushed(event.account_id, event.ticket_id, lane, due[lane], lane in rang)
+        for event in batch
+        for lane in (lane_of(event.account_id),)
+    ]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

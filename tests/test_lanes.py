@@ -24,16 +24,18 @@ def queued_functions(client: redis.Redis) -> list[str | None]:
 
 def take(client: redis.Redis, lane: int, mode: str, token: str, done: int = 0, size: int = 10) -> list[str]:
     keys = LaneKeys(lane)
-    reply = take_script(client)(keys=[keys.pending, keys.bell, keys.lease], args=[mode, token, done, size, 5000, 5000])
+    args: list[str | int] = [mode, token, done, size, 5000, 5000, f"drain-after-{token}"]
+    reply = take_script(client)(keys=[keys.pending, keys.bell, keys.lease], args=args)
     return [item.decode() for item in reply]
 
 
 def test_a_push_appends_and_rings_one_drain_per_burst(client: redis.Redis, make_ticket: TicketFactory) -> None:
     first = push(make_ticket(), client)
-    assert first.lane == lane_of("acme") and first.drain_job_id is not None
+    assert first.lane == lane_of("acme") and first.rang and first.drain_job_id.startswith("drain-")
     again = push_many([make_ticket(), make_ticket()], client)
-    assert [pushed.drain_job_id for pushed in again] == [None, None]  # the bell already rings
-    assert queued_functions(client) == [DRAIN_LANE]
+    assert [(p.drain_job_id, p.rang) for p in again] == [(first.drain_job_id, False)] * 2  # the bell already rings
+    queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
+    assert [(job.id, job.func_name) for job in queue.get_jobs()] == [(first.drain_job_id, DRAIN_LANE)]
     entries = [json.loads(raw) for raw in client.lrange(LaneKeys(first.lane).pending, 0, -1)]
     assert [entry["ticket"]["ticket_id"] for entry in entries] == [first.ticket_id, *(p.ticket_id for p in again)]
     assert all(isinstance(entry["enqueued_ms"], int) for entry in entries)
@@ -44,9 +46,11 @@ def test_push_many_rings_each_lane_it_touches_once(client: redis.Redis, make_tic
     lanes = {lane_of(account) for account in accounts}
     assert len(lanes) > 5  # spread: the test means something
     pushed = push_many([make_ticket(account_id=account) for account in accounts for _ in range(2)], client)
-    rang = [p for p in pushed if p.drain_job_id is not None]
-    assert sorted(p.lane for p in rang) == sorted(lanes)
-    assert len(queued_functions(client)) == len(lanes)
+    rang = [p for p in pushed if p.rang]
+    assert {p.lane for p in rang} == lanes  # every ticket of a lane this call rang says so
+    assert {p.lane: p.drain_job_id for p in pushed} == {p.lane: p.drain_job_id for p in rang}  # one job a lane
+    queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
+    assert sorted(queue.get_job_ids()) == sorted({p.drain_job_id for p in rang})
 
 
 def test_bad_pushes_are_refused_before_anything_is_written(client: redis.Redis, make_ticket: TicketFactory) -> None:
@@ -80,6 +84,7 @@ def test_a_handoff_rings_the_bell_when_tickets_remain(client: redis.Redis, make_
     client.delete(LaneKeys(lane).bell)
     take(client, lane, "start", "a", size=1)
     assert take(client, lane, "handoff", "a", done=1) == ["rang"]
+    assert client.get(LaneKeys(lane).bell) == b"drain-after-a"  # the job the caller then enqueues
     assert client.llen(LaneKeys(lane).pending) == 2 and client.exists(LaneKeys(lane).lease) == 0
     take(client, lane, "start", "b", size=5)
     assert take(client, lane, "handoff", "b", done=2) == ["handed"]  # nothing left: no bell

@@ -28,7 +28,7 @@ import structlog
 from pydantic import ValidationError
 from redis.commands.core import Script
 
-from producers.lanes import BELL_TTL_MS, LANES, LaneKeys, enqueue_drains
+from producers.lanes import BELL_TTL_MS, LANES, LaneKeys, enqueue_drains, new_drain_job_id
 from schemas.inbound import TicketCreated
 from schemas.plain import shown
 from worker.core.decide_many import Arrival, Refusal, decide_many
@@ -118,9 +118,9 @@ class LaneDrain:
         self.size = FIRST_BATCH
         self.result = DrainResult(lane)
 
-    def _take(self, mode: str, done: int) -> list[Any]:
+    def _take(self, mode: str, done: int, next_job: str = "") -> list[Any]:
         keys = [self.keys.pending, self.keys.bell, self.keys.lease]
-        args: list[str | int] = [mode, self.token, done, self.size, LEASE_MS, BELL_TTL_MS]
+        args: list[str | int] = [mode, self.token, done, self.size, LEASE_MS, BELL_TTL_MS, next_job]
         reply: list[Any] = take_script(self.queue)(keys=keys, args=args)
         return reply
 
@@ -131,9 +131,10 @@ class LaneDrain:
             entries = reply[1:]
             self._decide(entries)
             if self.clock() - started >= self.budget:
-                reply = self._take("handoff", len(entries))
+                successor = new_drain_job_id()
+                reply = self._take("handoff", len(entries), successor)
                 if text(reply[0]) == "rang":
-                    enqueue_drains([self.result.lane], self.queue)
+                    enqueue_drains({self.result.lane: successor}, self.queue)
                 break
             reply = self._take("next", len(entries))
         self.result.ended = text(reply[0])
@@ -201,8 +202,9 @@ def ring_stranded_lanes(queue: redis.Redis) -> list[int]:
         pipe.exists(keys.lease, keys.bell)
     replies = pipe.execute()
     stranded = [lane for lane in range(LANES) if replies[2 * lane] > 0 and replies[2 * lane + 1] == 0]
-    rung = [lane for lane in stranded if queue.set(LaneKeys(lane).bell, "1", nx=True, px=BELL_TTL_MS)]
+    offered = {lane: new_drain_job_id() for lane in stranded}
+    rung = [lane for lane in stranded if queue.set(LaneKeys(lane).bell, offered[lane], nx=True, px=BELL_TTL_MS)]
     if rung:
-        enqueue_drains(rung, queue)
+        enqueue_drains({lane: offered[lane] for lane in rung}, queue)
         log.info("lanes.rung", lanes=rung, reason="stranded: tickets pending, no drain, no bell")
     return rung
