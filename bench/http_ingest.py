@@ -28,7 +28,8 @@ the ratio to the trivial route **of the same repeat** (median and range over rep
 closed-loop latency percentiles (with ``connections`` requests in flight, so they include queueing in the
 servers), and CPU per request from ``/proc``: the servers', Redis's (``INFO cpu``) and the client's.
 Before the runs, each step of a webchat delivery is also timed alone in the bench process (``steps``:
-2,000 calls each, CPU time): a ``PING``, the secret read, verify + map, the enqueue (``once=True``).
+2,000 calls each, CPU time): a ``PING``, the secret read, verify + map, the enqueue
+(``once=True``, what the route did before issue 18) and the push (what it does now).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def step_costs(url: str, count: int) -> dict[str, float]:
     what the server's CPU per delivery is made of (compare with the trivial request's)."""
     from bench.http_latency import mapped
     from bench.http_stack import ACCOUNT, WEBCHAT_SECRET
+    from producers.lanes import push_many
     from producers.queue import enqueue_many
     from producers.webhooks import webchat_ticket
     from schemas.common import WebhookSecretName
@@ -129,6 +131,7 @@ def step_costs(url: str, count: int) -> dict[str, float]:
         "webhook_secret": cpu_ms(lambda _: helpdesk.webhook_secret(ACCOUNT, WebhookSecretName.WEBCHAT)),
         "verify_and_map": cpu_ms(lambda i: webchat_ticket(ACCOUNT, WEBCHAT_SECRET, *parts[i], now)),
         "enqueue_once": cpu_ms(lambda i: enqueue_many([tickets[i]], queue, once=True)),
+        "push": cpu_ms(lambda i: push_many([tickets[i]], queue)),
     }
 
 

@@ -22,16 +22,15 @@ the run ends when every ticket's event has arrived. Three workloads per repeat (
 - **webchat**: ``POST /v1/webhooks/{account}/webchat`` → **sent → ``ticket.assigned`` seen** (target
   p99 ≤ 25 ms), and sent → the 202.
 - **enqueue** (baseline): the same tickets (the same bodies mapped by ``webchat_ticket``) put on the
-  queue by the sending process with the route's own call, ``enqueue_many([ticket], once=True)``, on the
+  account's lane by the sending process with the route's own call, ``push_many([ticket])``, on the
   same schedule → ``ticket.assigned`` seen: the queue and the worker without HTTP.
 - **trivial**: the same request bytes to the trivial route: sent → 202, HTTP alone.
 
 **Workers' capacity**, once per repeat: ``capacity`` (3,000) tickets put on the queue at once and timed
 until the last one's ``ticket.assigned`` is seen: the drain rate the open-loop rates are compared with (a
-queue fed near its drain rate waits long), with the workers' and Redis's CPU per ticket.
-
-Also reported: sent → the job's ``started_at`` (RQ's stamp: what waited for a worker). Wall clocks are the
-same machine's (``time.time()`` in the sending process for both ends).
+queue fed near its drain rate waits long), with the workers' and Redis's CPU per ticket. Since issue 18 the
+webhooks push onto the burst intake's lanes (no RQ job per ticket), and so do the baseline and the capacity
+run. Wall clocks are the same machine's (``time.time()`` in the sending process for both ends).
 """
 
 from __future__ import annotations
@@ -46,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from rq.job import Job
 
 from bench.common import markdown_table, median
 from bench.http_load import build_requests, loadavg, open_loop, percentiles
@@ -59,8 +57,7 @@ from bench.http_stack import (
     running_stack,
     setup_account,
 )
-from bench.inprocess import parse_stamp
-from producers.queue import enqueue_many, ticket_job_id
+from producers.lanes import push_many
 from producers.webhooks import webchat_ticket
 from schemas.inbound import TicketCreated
 from worker.core.keys import AccountKeys
@@ -137,15 +134,6 @@ def mapped(requests: list[tuple[bytes, str]]) -> list[TicketCreated]:
     return tickets
 
 
-def started_ms(client: redis.Redis, tickets: list[TicketCreated], sent: list[float]) -> list[float]:
-    """Sent → RQ's ``started_at`` of each ticket's job (its id is ``ticket_job_id``: ``once=True``)."""
-    pipe = client.pipeline(transaction=False)
-    for ticket in tickets:
-        pipe.hget(Job.key_for(ticket_job_id(ticket)), "started_at")
-    stamps = pipe.execute()
-    return [(parse_stamp(stamp).timestamp() - at) * 1000 for stamp, at in zip(stamps, sent, strict=True)]
-
-
 def _enqueue_open_loop(url: str, requests: list[tuple[bytes, str]], rate: float) -> list[float]:
     """The baseline: each request's ticket enqueued with the route's call on the same schedule; the send times."""
     client = redis.Redis.from_url(url)
@@ -157,7 +145,7 @@ def _enqueue_open_loop(url: str, requests: list[tuple[bytes, str]], rate: float)
         if delay > 0:
             time.sleep(delay)
         sent.append(time.time())
-        enqueue_many([ticket], client, once=True)
+        push_many([ticket], client)
     client.close()
     return sent
 
@@ -175,8 +163,8 @@ def warm_up(url: str, ports: list[int], count: int) -> None:
 
 
 def worker_capacity(url: str, count: int, pids: list[int]) -> dict[str, float]:
-    """The workers' drain rate (closed loop): ``count`` webchat tickets put on the queue at once (``enqueue_many``,
-    ``once=True``, batches of 500), timed from the first put until the last ``ticket.assigned`` is seen; and the
+    """The workers' drain rate (closed loop): ``count`` webchat tickets pushed at once (``push_many``, batches of
+    500), timed from the first put until the last ``ticket.assigned`` is seen; and the
     workers' and Redis's CPU per ticket meanwhile."""
     client = redis.Redis.from_url(url)
     tickets = mapped(build_requests("webchat", count, "capacity"))
@@ -185,7 +173,7 @@ def worker_capacity(url: str, count: int, pids: list[int]) -> dict[str, float]:
     try:
         cpu, redis_cpu, started = cpu_seconds(pids), redis_cpu_seconds(client), time.monotonic()
         for i in range(0, count, 500):
-            enqueue_many(tickets[i : i + 500], client, once=True)
+            push_many(tickets[i : i + 500], client)
         reader.wait_for([ticket.ticket_id for ticket in tickets])
         elapsed = time.monotonic() - started
         cpu, redis_cpu = cpu_seconds(pids) - cpu, redis_cpu_seconds(client) - redis_cpu
@@ -245,9 +233,6 @@ def one_run(
     if answered is not None:
         out["answer_ms"] = percentiles([(a - s) * 1000 for s, a in zip(sent[skip:], answered[skip:], strict=True)])
     if workload != "trivial":
-        client = redis.Redis.from_url(url)
-        out["started_ms"] = percentiles(started_ms(client, mapped(requests[skip:]), sent[skip:]))
-        client.close()
         out["event_ms"] = percentiles(
             [(reader.arrived[t] - s) * 1000 for s, t in zip(sent[skip:], tickets[skip:], strict=True)]
         )
@@ -312,7 +297,6 @@ def render(result: dict[str, Any]) -> str:
                     f"{cells['repeat']} (load {cells['loadavg'][0]}; workers' capacity "
                     f"{cells['capacity']['tickets_per_s']:,.0f}/s)",
                     workload,
-                    _pct(cell.get("started_ms")),
                     f"**{_pct(cell.get('event_ms'))}**" if workload == "webchat" else _pct(cell.get("event_ms")),
                     _pct(cell.get("answer_ms")),
                     f"{cores['servers']:.2f} / {cores['workers']:.2f} / {cores['redis']:.2f}",
@@ -324,7 +308,6 @@ def render(result: dict[str, Any]) -> str:
             "offered",
             "repeat",
             "workload",
-            "sent → job started (RQ), ms p50 / p90 / p99 / max",
             "sent → `ticket.assigned` seen, ms p50 / p90 / p99 / max",
             "sent → 202, ms p50 / p90 / p99 / max",
             "cores busy: servers / workers / Redis",

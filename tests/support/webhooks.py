@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 import redis
 from rq import Queue
 
-from producers.queue import QUEUE_NAME, SERIALIZER
+from producers.lanes import LANES, LaneKeys
+from producers.queue import PROCESS_TICKET, QUEUE_NAME, SERIALIZER
 from producers.webhooks import mailgun_signature, meta_signature, twilio_signature, webchat_signature
 from tests.support.snapshots import snapshot
 from worker.api import Helpdesk
@@ -140,8 +141,17 @@ def meta_handshake(token: str = SECRETS["meta-verify-token"], challenge: str = "
 
 
 def queued(client: redis.Redis) -> int:
-    """Jobs waiting on the ticket queue."""
-    return Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).count
+    """Distinct tickets waiting to be decided: pushed onto a lane (what the webhooks do) or queued as ticket jobs.
+    A retried delivery pushes its ticket again, and it is decided once: it counts once."""
+    waiting: set[tuple[str, str]] = set()
+    for lane in range(LANES):
+        for raw in client.lrange(LaneKeys(lane).pending, 0, -1):
+            ticket = json.loads(raw)["ticket"]
+            waiting.add((ticket["account_id"], ticket["ticket_id"]))
+    for job in Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER).get_jobs():
+        if job.func_name == PROCESS_TICKET:
+            waiting.add((job.args[0]["account_id"], job.args[0]["ticket_id"]))
+    return len(waiting)
 
 
 def state_without_queue(client: redis.Redis) -> dict[bytes, object]:

@@ -2,10 +2,10 @@
 
 Each route checks the content type before reading the body (415), reads the body, then in one trip to the thread
 pool (``delivered``) reads the account's secret through the control API (``Helpdesk.webhook_secret``: one
-``HGET``), verifies and maps the delivery with ``producers.webhooks`` (401, 422), and enqueues what comes back with
-the producers API on the account's queue, ``once=True``: a provider's
-retry of a delivery derives the same ticket id and gets the same job back (202). Redis out of reach: 503, nothing
-enqueued, the provider retries. HTTP only: every check and mapping lives below.
+``HGET``), verifies and maps the delivery with ``producers.webhooks`` (401, 422), and pushes what comes back with
+the producers API onto the account's lane (the burst intake, ``push_many``): a provider's retry of a delivery
+derives the same ticket id, which is decided once (202). Redis out of reach: 503, nothing enqueued, the
+provider retries. HTTP only: every check and mapping lives below.
 
 An account or provider without a secret is answered as a wrong signature is, in the same words: the delivery is
 checked against a random secret drawn for it, which no signature matches. So a caller learns nothing about which
@@ -22,11 +22,10 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from rq.job import Job
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from producers.queue import enqueue_many
+from producers.lanes import Pushed, push_many
 from producers.webhooks import mailgun_ticket, meta_tickets, twilio_ticket, verify_subscription, webchat_ticket
 from producers.webhooks.meta import SIGNATURE_HEADER as META_SIGNATURE
 from producers.webhooks.twilio_sms import SIGNATURE_HEADER as TWILIO_SIGNATURE
@@ -158,22 +157,22 @@ async def delivered(
     one: bool = True,
 ) -> JSONResponse:
     """Read the account's ``name`` secret, verify and map the delivery with it (``tickets_of``, which raises the
-    refusals), and enqueue the tickets (one ``enqueue_many``, ``once=True``) on the account's queue: all in **one**
-    trip to the thread pool, as each trip costs more CPU than the check and the mapping together (measured:
-    docs/PERFORMANCE.md, HTTP webhook ingest). 202 with each job id and ticket id — one object, or a list when
-    the provider may send several."""
+    refusals), and push the tickets onto the account's lane (one ``push_many``: the burst intake, one round trip,
+    no RQ job per ticket): all in **one** trip to the thread pool, as each trip costs more CPU than the check and
+    the mapping together (measured: bench/PERFORMANCE_http.md). 202 with each ticket id and the drain job due on
+    its lane — one object, or a list when the provider may send several."""
     helpdesk: Helpdesk = request.app.state.helpdesk
 
-    def verify_and_enqueue() -> tuple[list[TicketCreated], list[Job]]:
+    def verify_and_push() -> list[Pushed]:
         tickets = tickets_of(stored_secret(helpdesk, account, name))
         if not tickets:
-            return tickets, []
-        return tickets, enqueue_many(tickets, helpdesk.queue_for(tickets[0].account_id), once=True)
+            return []
+        return push_many(tickets, helpdesk.queue_for(tickets[0].account_id))
 
-    tickets, jobs = await run_in_threadpool(verify_and_enqueue)
-    answers = [{"job_id": job.id, "ticket_id": ticket.ticket_id} for job, ticket in zip(jobs, tickets, strict=True)]
+    pushed = await run_in_threadpool(verify_and_push)
+    answers = [{"job_id": item.drain_job_id, "ticket_id": item.ticket_id} for item in pushed]
     for answer in answers:
-        log.info("webhook.enqueued", account_id=tickets[0].account_id, **answer)
+        log.info("webhook.enqueued", account_id=pushed[0].account_id, **answer)
     return JSONResponse(answers[0] if one else answers, status_code=202)
 
 
