@@ -104,6 +104,41 @@ def test_what_cannot_be_decided_is_set_aside_and_holds_nobody_back(
     assert Queries(client).ticket(ghost, refused.ticket_id)["agent_id"] == "ana"  # type: ignore[index]
 
 
+def test_a_ticket_whose_state_breaks_the_script_is_set_aside_and_the_rest_decided_in_order(
+    client: redis.Redis, make_ticket: TicketFactory
+) -> None:
+    engine = Engine(client)
+    setup_account(engine, online=("ana", "ben"))
+    tickets = [make_ticket() for _ in range(6)]
+    client.set(engine.keys("acme").ticket(tickets[3].ticket_id), "not a hash")  # corrupt: WRONGTYPE in the script
+    lane = push_many(tickets, client)[0].lane
+    result = drain(client, lane).result
+    assert (result.decided, result.set_aside, result.ended) == (5, 1, "empty")
+    assert decided_in_order(client, "acme") == [t.ticket_id for n, t in enumerate(tickets) if n != 3]
+    (row,) = list_failed(client, "acme")
+    assert row.ticket_id == tickets[3].ticket_id and "WRONGTYPE" in row.reason
+
+
+def test_transient_errors_are_not_poison() -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import ReadOnlyError, ResponseError
+
+    from worker.errors import InvalidInput, StaleOfficeHours
+    from worker.runtime.drain import is_poison
+
+    assert is_poison(ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"))
+    assert is_poison(ResponseError("Error running script (call to f_1): @user_script:9: bad"))
+    assert is_poison(InvalidInput("ticket_id: bad"))
+    for transient in (
+        RedisConnectionError("gone"),
+        ReadOnlyError("READONLY You can't write against a read only replica."),
+        ResponseError("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."),
+        ResponseError("OOM command not allowed when used memory > 'maxmemory'."),
+        StaleOfficeHours("7"),
+    ):
+        assert not is_poison(transient), transient
+
+
 def test_a_drain_past_its_budget_hands_the_lane_to_a_new_job(client: redis.Redis, make_ticket: TicketFactory) -> None:
     setup_account(Engine(client), online=("ana",))
     tickets = [make_ticket() for _ in range(50)]

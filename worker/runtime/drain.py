@@ -27,15 +27,17 @@ import redis
 import structlog
 from pydantic import ValidationError
 from redis.commands.core import Script
+from redis.exceptions import ResponseError
 
 from producers.lanes import BELL_TTL_MS, LANES, LaneKeys, enqueue_drains, new_drain_job_id
 from schemas.inbound import TicketCreated
 from schemas.plain import shown
 from worker.core.decide_many import Arrival, Refusal, decide_many
+from worker.core.decision import Decision
 from worker.core.engine import Engine, utc_now
 from worker.core.script_sources import script_source
 from worker.core.text import text
-from worker.errors import validation_summary
+from worker.errors import HelpdeskError, StaleOfficeHours, validation_summary
 from worker.runtime.dead_letter import DeadEntry, dead_letter
 
 log = structlog.get_logger("helpdesk_rr.drain")
@@ -161,14 +163,11 @@ class LaneDrain:
                 continue
             by_partition.setdefault(self.engine.keys(parsed.ticket.account_id).partition, []).append(parsed)
         for arrivals in by_partition.values():
-            calls: list[float] = []
-            outcomes = decide_many(self.engine, arrivals, now, calls)
-            self._measured(len(arrivals), max(calls))
-            for arrival, outcome in zip(arrivals, outcomes, strict=True):
-                if isinstance(outcome, Refusal):
-                    dead.append(_refused(arrival, outcome))
-                else:
+            for arrival, outcome in zip(arrivals, self._decide_group(arrivals, now), strict=True):
+                if isinstance(outcome, Decision):
                     self.result.decided += 1
+                else:
+                    dead.append(_set_aside(arrival, outcome))
         if dead:
             self.result.dead_letter_ids += dead_letter(self.queue, dead)
             self.result.set_aside += len(dead)
@@ -176,6 +175,31 @@ class LaneDrain:
                 log.warning(
                     "ticket.set_aside", account_id=entry.account_id, ticket_id=entry.ticket_id, reason=entry.reason
                 )
+
+    def _decide_group(self, arrivals: list[Arrival], now: datetime) -> list[Decision | Refusal | Exception]:
+        """One call for the group; if it fails in a way that retrying cannot fix (a ticket whose state is
+        corrupt makes the script fail: ``WRONGTYPE``, a Lua error), each ticket alone, in order, so the one at
+        fault is set aside with its error and the others are decided (those the failed call decided before
+        failing are found decided: a script's writes before an error stay). Transient errors propagate: the job
+        is retried and the batch is still pending."""
+        calls: list[float] = []
+        try:
+            outcomes: list[Decision | Refusal | Exception] = list(decide_many(self.engine, arrivals, now, calls))
+        except Exception as error:
+            if not is_poison(error):
+                raise
+            log.warning("lane.batch_failed", lane=self.result.lane, tickets=len(arrivals), error=str(error))
+            return [self._decide_alone(arrival, now) for arrival in arrivals]
+        self._measured(len(arrivals), max(calls))
+        return outcomes
+
+    def _decide_alone(self, arrival: Arrival, now: datetime) -> Decision | Refusal | Exception:
+        try:
+            return decide_many(self.engine, [arrival], now)[0]
+        except Exception as error:
+            if not is_poison(error):
+                raise
+            return error
 
     def _measured(self, count: int, call_ms: float) -> None:
         """The next batch's size from this call's duration: at most doubling, shrinking at once."""
@@ -187,9 +211,26 @@ class LaneDrain:
         self.size = max(MIN_BATCH, min(MAX_BATCH, 2 * self.size, wanted))
 
 
-def _refused(arrival: Arrival, refusal: Refusal) -> DeadEntry:
+def is_poison(error: Exception) -> bool:
+    """An error that deciding the same ticket again would raise again: the script failed on the ticket's own
+    state (``WRONGTYPE``, a Lua runtime error) or the engine refused its input. Connection trouble, a
+    failover (``READONLY``, ``MOVED``, ``TRYAGAIN``, ``CLUSTERDOWN``), ``OOM`` or office hours changing
+    faster than a batch are not: the job is retried."""
+    if isinstance(error, HelpdeskError):
+        return not isinstance(error, StaleOfficeHours)
+    if isinstance(error, ResponseError):
+        message = str(error)
+        return not message.startswith("BUSY") and (
+            message.startswith(("WRONGTYPE", "Error running script")) or "user_script" in message
+        )
+    return isinstance(error, ValueError)
+
+
+def _set_aside(arrival: Arrival, outcome: Refusal | Exception) -> DeadEntry:
     payload = arrival.ticket.model_dump(mode="json")
-    return DeadEntry(payload, refusal.reason, refusal.account_id, refusal.ticket_id)
+    ticket = arrival.ticket
+    reason = outcome.reason if isinstance(outcome, Refusal) else f"{type(outcome).__name__}: {outcome}"
+    return DeadEntry(payload, reason, ticket.account_id, ticket.ticket_id)
 
 
 def ring_stranded_lanes(queue: redis.Redis) -> list[int]:
