@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 import redis
-from rq import Queue
+from rq import Queue, Retry, SimpleWorker
 
 from producers.lanes import DRAIN_LANE, LaneKeys, lane_of, push_many
 from producers.queue import QUEUE_NAME, SERIALIZER
@@ -16,6 +16,7 @@ from schemas.common import Channel
 from schemas.events import TicketAssigned, TicketUnassigned
 from schemas.office_hours import OfficeHours
 from tests.support.accounts import NOW, TicketFactory, setup_account
+from tests.support.jobs import failure_reason, returned
 from worker.core.decide_many import Arrival, Refusal, decide_many
 from worker.core.decision import Decision
 from worker.core.engine import Engine, utc_now
@@ -98,8 +99,6 @@ def test_what_cannot_be_decided_is_set_aside_and_holds_nobody_back(
     setup_account(Engine(client), ghost, online=("ana",))  # fixed: requeued, decided as any ticket job
     assert requeue(client, [rows[refused.ticket_id]]) == 1
     queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
-    from rq import SimpleWorker
-
     SimpleWorker([queue], connection=client, serializer=SERIALIZER).work(burst=True)
     assert Queries(client).ticket(ghost, refused.ticket_id)["agent_id"] == "ana"  # type: ignore[index]
 
@@ -197,3 +196,36 @@ def test_a_refusal_in_a_batch_is_returned_not_raised(client: redis.Redis, make_t
 
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        ({"lane": "3"}, 'payload must be a JSON object with an integer lane (got {"lane": "3"})'),
+        ({"lane": True}, "payload must be a JSON object with an integer lane"),
+        ({"lane": 16}, "lane must be 0..15, got 16"),
+        ([3], "payload must be a JSON object with an integer lane (got [3])"),
+    ],
+)
+def test_a_bad_drain_job_fails_once_with_its_reason(client: redis.Redis, payload: object, words: str) -> None:
+    queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
+    job = queue.enqueue(DRAIN_LANE, payload, retry=Retry(max=3))
+    SimpleWorker([queue], connection=client, serializer=SERIALIZER).work(burst=True)
+    job.refresh()
+    assert job.is_failed and job.retries_left == 0
+    assert words in failure_reason(job).strip().splitlines()[-1]
+
+
+def test_a_drain_job_run_by_a_worker_decides_its_lane(client: redis.Redis, make_ticket: TicketFactory) -> None:
+    setup_account(Engine(client), online=("ana",))
+    pushed = push_many([make_ticket() for _ in range(3)], client)
+    queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
+    SimpleWorker([queue], connection=client, serializer=SERIALIZER).work(burst=True)
+    assert returned(queue.fetch_job(pushed[0].drain_job_id)) == {  # type: ignore[arg-type]
+        "lane": pushed[0].lane,
+        "decided": 3,
+        "set_aside": 0,
+        "batches": 1,
+        "longest_call_ms": pytest.approx(0, abs=1000),
+        "ended": "empty",
+    }
