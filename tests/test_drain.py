@@ -211,7 +211,7 @@ def test_a_bad_drain_job_fails_once_with_its_reason(client: redis.Redis, payload
     queue = Queue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
     job = queue.enqueue(DRAIN_LANE, payload, retry=Retry(max=3))
     SimpleWorker([queue], connection=client, serializer=SERIALIZER).work(burst=True)
-    job.refresh()
+    job.refresh()  # type: ignore[no-untyped-call]
     assert job.is_failed and job.retries_left == 0
     assert words in failure_reason(job).strip().splitlines()[-1]
 
