@@ -19,6 +19,7 @@ import redis
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from producers.lanes import lane_of, push_many
 from producers.queue import QUEUE_NAME, build_ticket, enqueue
 from schemas.office_hours import OfficeHours
 from tests.support.accounts import TicketFactory, setup_account
@@ -203,6 +204,18 @@ def test_queue_depth_started_and_failed(real_redis: redis.Redis) -> None:
     assert value(samples, "helpdesk_rr_jobs_started") == 1
     assert value(samples, "helpdesk_rr_jobs_failed") == 1
     assert value(samples, "helpdesk_rr_malformed_queue_entries") == 0
+
+
+def test_tickets_waiting_in_the_burst_intakes_lanes_are_counted(real_redis: redis.Redis) -> None:
+    now = datetime.now(UTC).isoformat()
+    tickets = [
+        build_ticket({"account_id": account, "ticket_id": f"t{i}", "channel": "email", "created_at": now})
+        for i, account in enumerate(["acme", "globex", "initech", "acme"])
+    ]
+    push_many(tickets, real_redis)
+    _text, samples = scrape(real_redis)
+    assert value(samples, "helpdesk_rr_intake_pending") == 4
+    assert value(samples, "helpdesk_rr_queue_depth") == len({lane_of(t.account_id) for t in tickets})  # drains
 
 
 def test_entries_moved_aside_are_counted(real_redis: redis.Redis) -> None:

@@ -17,7 +17,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -36,6 +35,7 @@ from redis.retry import Retry
 from rq.queue import Queue
 from rq.registry import StartedJobRegistry
 
+from producers.lanes import LANES, LaneKeys
 from producers.queue import QUEUE_NAME
 from schemas.office_hours import OfficeHours
 from worker.core.keys import (
@@ -49,6 +49,8 @@ from worker.core.keys import (
 from worker.core.office_hours import is_open
 from worker.core.shared_constants import LATENCY_BUCKETS_MS as LATENCY_BUCKETS_MS  # always exposed, even at 0
 from worker.core.text import text
+from worker.ops.metrics_snapshot import AccountFigures as AccountFigures
+from worker.ops.metrics_snapshot import Snapshot as Snapshot
 from worker.runtime.failures import failed_registry
 
 log = structlog.get_logger("helpdesk_rr.metrics")
@@ -57,6 +59,10 @@ PREFIX = "helpdesk_rr"
 PIPELINE_CHUNK = 3000
 """Most commands sent in one pipeline of the per-account round trip (3 per account)."""
 _OFFICE_HOURS_CACHE = 10_000
+
+
+QUEUE_COMMANDS = 6 + LANES
+"""Replies per queue Redis in a scrape: depth, two registries (size, live), malformed entries, lane depths."""
 
 
 def metrics_client(url: str) -> redis.Redis:
@@ -68,52 +74,6 @@ def metrics_client(url: str) -> redis.Redis:
         socket_connect_timeout=2,
         socket_timeout=5,
     )
-
-
-@dataclass
-class AccountFigures:
-    online: int
-    unassigned: int
-    office_open: bool | None
-    """None when the account has no (active) office hours."""
-
-
-@dataclass
-class Snapshot:
-    """Everything one scrape read from Redis."""
-
-    queue_depth: int = 0
-    jobs_started: int = 0
-    jobs_failed: int = 0
-    malformed_entries: int = 0
-    decisions: dict[tuple[str, str], float] = field(default_factory=dict)
-    latency_buckets_ms: dict[float, float] = field(default_factory=dict)
-    """Non-cumulative counts per upper bound (ms), as stored."""
-    latency_sum_ms: float = 0.0
-    latency_count: float = 0.0
-    accounts: dict[str, AccountFigures] = field(default_factory=dict)
-    group_pending: dict[str, float] = field(default_factory=dict)
-    """Consumer group → entries delivered but not acknowledged, summed over partition streams."""
-    group_lag: dict[str, float] = field(default_factory=dict)
-    """Consumer group → entries not yet delivered (Redis >= 7 reports it; absent on 6.2)."""
-    refused: dict[str, float] = field(default_factory=dict)
-    """Reason (``unknown_account``, ``waiting_ceiling``) → tickets refused into RQ's failed registry."""
-    office_hours_unloadable: float = 0.0
-    """Webchat tickets decided as if the account had no office hours, because a worker could not load them."""
-
-    def cumulative_latency_buckets(self) -> list[tuple[str, float]]:
-        """``(le in seconds, cumulative count)`` pairs ending with ``+Inf`` = the count."""
-        bounds = sorted(set(LATENCY_BUCKETS_MS) | set(self.latency_buckets_ms))
-        pairs: list[tuple[str, float]] = []
-        running = 0.0
-        for bound in bounds:
-            running += self.latency_buckets_ms.get(bound, 0.0)
-            if math.isinf(bound):
-                break
-            pairs.append((repr(bound / 1000), running))
-        # +Inf is the documented count; never below a finite bucket, so the histogram stays monotonic.
-        pairs.append(("+Inf", max(self.latency_count, running)))
-        return pairs
 
 
 def _number(value: Any) -> float:
@@ -178,8 +138,8 @@ class HelpdeskCollector(Collector):
 
         offset = 0
         if self.queues is None:
-            self._add_queue_figures(snapshot, results[:6])
-            offset = 6
+            self._add_queue_figures(snapshot, results[:QUEUE_COMMANDS])
+            offset = QUEUE_COMMANDS
         else:
             for queue in self.queues:
                 queue_pipe = queue.pipeline(transaction=False)
@@ -215,6 +175,8 @@ class HelpdeskCollector(Collector):
             pipe.zcard(key)
             pipe.zcount(key, "(0", time.time())  # RQ's own clock, not the office-hours clock
         pipe.zcard(malformed_queue_entries(QUEUE_NAME))
+        for lane in range(LANES):
+            pipe.llen(LaneKeys(lane).pending)
 
     @staticmethod
     def _add_queue_figures(snapshot: Snapshot, results: Sequence[Any]) -> None:
@@ -222,6 +184,7 @@ class HelpdeskCollector(Collector):
         snapshot.jobs_started += _registry_size(results[1:3])
         snapshot.jobs_failed += _registry_size(results[3:5])
         snapshot.malformed_entries += int(results[5])
+        snapshot.intake_pending += sum(int(depth) for depth in results[6:QUEUE_COMMANDS])
 
     @staticmethod
     def _add_counters(snapshot: Snapshot, counters: dict[bytes, bytes]) -> None:
@@ -329,6 +292,7 @@ class HelpdeskCollector(Collector):
             _gauge("jobs_started", "Jobs a worker is executing now (RQ started registry).", s.jobs_started),
             _gauge("jobs_failed", "Jobs in RQ's failed registry (kept 7 days; see helpdesk-rr failed).", s.jobs_failed),
             _gauge("malformed_queue_entries", "Queue entries moved aside unread (failed --all).", s.malformed_entries),
+            _gauge("intake_pending", "Tickets pushed onto the burst intake's lanes, undecided.", s.intake_pending),
             *_decision_families(s),
             online,
             unassigned,
