@@ -34,14 +34,14 @@ from tests.support.redis_cluster import CLUSTER_SLOTS, RedisClusterServers
 from tests.support.snapshots import agent_counts
 from worker.core.bulk import BULK_JOB_FUNCTION, check_request, resolve_tickets, run_bulk_assign
 from worker.core.capacity import claim
+from worker.core.decide_many import Arrival, decide_many
+from worker.core.decision import Decision
 from worker.core.engine import Engine
 from worker.core.keys import DEFAULT_PARTITIONS, AccountKeys, partition_of, partition_stream
 from worker.core.presence import sweep_presence
 from worker.core.queries import Queries
 from worker.core.reassign import expire_unanswered
 from worker.core.release import run_release
-from worker.core.decide_many import Arrival, decide_many
-from worker.core.decision import Decision
 from worker.core.script_sources import SCRIPT_FILES
 from worker.core.webhook_secrets import set_webhook_secret, webhook_secret
 from worker.ops.redis_errors import RedisServerError
@@ -281,11 +281,11 @@ def test_every_engine_operation_runs_on_the_cluster(cluster_redis: RedisCluster,
         assert [team.team_id for team in queries.teams(account)] == ["billing"]
         assert agent_counts(queries.client, account) == {"ana": 2, "ben": 1}
         assert any(event.type == "toast" for _, event in queries.events(account))
-        batch = [  # the burst intake's batch: a duplicate and a new ticket in one call
+        arrivals = [  # the burst intake's batch: a duplicate and a new ticket in one call
             Arrival(TicketCreated(account_id=account, ticket_id=ticket_id, channel=Channel.EMAIL, created_at=NOW))
             for ticket_id in ("t2", "t9")
         ]
-        duplicate, decided = decide_many(engine, batch, NOW)
+        duplicate, decided = decide_many(engine, arrivals, NOW)
         assert isinstance(duplicate, Decision) and duplicate.duplicate and duplicate.agent_id == "ben"
         assert isinstance(decided, Decision) and decided.outcome == "assigned" and not decided.duplicate
 
