@@ -51,10 +51,11 @@ def draining_pids(client: redis.Redis) -> set[int]:
     queue = HelpdeskQueue(QUEUE_NAME, connection=client, serializer=SERIALIZER)
     pids = worker_pids(client)
     busy = set()
-    for job_id, execution_id in queue.started_job_registry.get_job_and_execution_ids(cleanup=False):
+    started = queue.started_job_registry.get_job_and_execution_ids(cleanup=False)
+    jobs = Job.fetch_many([job_id for job_id, _ in started], connection=client, serializer=SERIALIZER)
+    for (job_id, execution_id), job in zip(started, jobs, strict=True):
         name = client.hget(f"rq:execution:{job_id}:{execution_id}", "worker_name")
-        job = Job.fetch(job_id, connection=client, serializer=SERIALIZER)
-        if isinstance(name, bytes) and name.decode() in pids and job.func_name == DRAIN_LANE:
+        if job is not None and job.func_name == DRAIN_LANE and isinstance(name, bytes) and name.decode() in pids:
             busy.add(pids[name.decode()])
     return busy
 
