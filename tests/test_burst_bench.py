@@ -41,3 +41,20 @@ def test_burst_check_catches_a_ticket_decided_out_of_order() -> None:
     rows = [("p0-0000008", "ticket.assigned", 1), ("p0-0000000", "ticket.assigned", 2)]
     assert burst.out_of_order(burst.ACCOUNTS[0], rows) == 1
     assert burst.out_of_order(burst.ACCOUNTS[0], list(reversed(rows))) == 0
+
+
+def test_burst_profile_drains_what_it_pushed(bench_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import contextlib
+
+    import redis
+
+    from bench import burst_profile
+    from producers.lanes import LANES, LaneKeys
+
+    client = redis.Redis.from_url(bench_url)
+    burst_profile.fill(client, 40)
+    burst_profile.drain(bench_url, 40, contextlib.nullcontext(), "tiny")
+    assert sum(int(client.llen(LaneKeys(lane).pending)) for lane in range(LANES)) == 0
+    assert len({t for rows in burst.decisions(client).values() for t, _, _ in rows}) == 40
+    assert "tiny: " in capsys.readouterr().out
+    client.close()
