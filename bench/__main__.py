@@ -44,6 +44,7 @@ BENCHES = (
     "http_ingest",
     "http_latency",
     "sse_listeners",
+    "burst",
 )
 DOC = PROJECT_ROOT / "docs" / "PERFORMANCE.md"
 ARCHIVE = Path(__file__).resolve().parent / "PERFORMANCE_archive.md"
