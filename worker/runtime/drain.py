@@ -47,8 +47,9 @@ LEASE_MS = 15_000
 """The lease a drain renews with every batch; a killed drain's lane is taken again after it lapses."""
 FIRST_BATCH, MIN_BATCH, MAX_BATCH = 32, 4, 500
 BATCH_TARGET_MS = 2.0
-"""Each ``decide_batch`` round trip aims at about this long (a decision is ~25-60 µs of Redis time): under the
-issue's ~5 ms bound for any Redis call with room for a descheduled Redis on shared cores (bench/PERFORMANCE_burst.md)."""
+"""Each ``decide_batch`` round trip aims at about this long (a decision is ~25-60 µs of Redis time): under
+issue 18's ~5 ms bound for any Redis call, with room for a Redis descheduled on shared cores
+(bench/PERFORMANCE_burst.md)."""
 
 _take_scripts: dict[int, Script] = {}
 
