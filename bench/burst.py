@@ -23,7 +23,7 @@ Three parts, each compared with a baseline measured in the same run:
 2. **steady** — ``helpdesk-rr --log-json worker --processes 2`` running, 20 warm-up tickets, then the
    bench process sends one ticket at a time at ``rate``/s for ``steady_s`` s over the eight accounts,
    with ``push`` (lanes) and with ``producers.queue.enqueue`` (one RQ job per ticket, the baseline),
-   alternating order between repeats. Latency = the ``ticket.assigned`` entry's stream ID (Redis's
+   alternating order between ``steady_repeats`` repeats (5: a p99 of 2,000 sends is noisy), after the bursts. Latency = the ``ticket.assigned`` entry's stream ID (Redis's
    clock, ms) minus the wall clock just before the send (as ``bench/latency.py``).
 3. **scale-out** — part 1's burst again with decision state on a local 3-primary Redis Cluster and the lanes
    and RQ on one standalone queue shard (bench/burst_split.py, bench/topology.py's servers), against the
@@ -76,10 +76,10 @@ FINDINGS = Path(__file__).resolve().parent / "PERFORMANCE_burst.md"
 def params(quick: bool, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if quick:
         p = {"tickets": 2000, "noop_jobs": 500, "chunk": 100, "repeats": 1, "rate": 100, "steady_s": 3}
-        p["split_repeats"] = 1
+        p["split_repeats"], p["steady_repeats"] = 1, 1
     else:
         p = {"tickets": 20_000, "noop_jobs": 3000, "chunk": 100, "repeats": 3, "rate": 100, "steady_s": 20}
-        p["split_repeats"] = 1
+        p["split_repeats"], p["steady_repeats"] = 1, 5  # a p99 of 2,000 sends is noisy: five pairs
     if os.environ.get("BENCH_BURST_TICKETS"):
         p["tickets"] = int(os.environ["BENCH_BURST_TICKETS"])
     p.update(overrides or {})
@@ -430,6 +430,7 @@ def run(url: str, quick: bool, overrides: dict[str, Any] | None = None) -> dict[
                 f"{burst['redis_cpu_ms_per_ticket']} ms/ticket; slowlog {burst['slowlog']}",
                 flush=True,
             )
+        for repeat in range(p["steady_repeats"]):
             modes = ("enqueue", "push") if repeat % 2 == 0 else ("push", "enqueue")
             for mode in modes:
                 s = steady_once(url, mode, p, pycache)
