@@ -23,8 +23,9 @@ Three parts, each compared with a baseline measured in the same run:
 2. **steady** — ``helpdesk-rr --log-json worker --processes 2`` running, 20 warm-up tickets, then the
    bench process sends one ticket at a time at ``rate``/s for ``steady_s`` s over the eight accounts,
    with ``push`` (lanes) and with ``producers.queue.enqueue`` (one RQ job per ticket, the baseline),
-   alternating order between ``steady_repeats`` repeats (5: a p99 of 2,000 sends is noisy), after the bursts. Latency = the ``ticket.assigned`` entry's stream ID (Redis's
-   clock, ms) minus the wall clock just before the send (as ``bench/latency.py``).
+   alternating order between ``steady_repeats`` repeats (5: a p99 of 2,000 sends is noisy), after the
+   bursts. Latency = the ``ticket.assigned`` entry's stream ID (Redis's clock, ms) minus the wall clock
+   just before the send (as ``bench/latency.py``).
 3. **scale-out** — part 1's burst again with decision state on a local 3-primary Redis Cluster and the lanes
    and RQ on one standalone queue shard (bench/burst_split.py, bench/topology.py's servers), against the
    no-op drain on that shard; CPU and SLOWLOG over all four servers. Two queue shards are not measured (the
