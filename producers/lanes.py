@@ -73,8 +73,7 @@ class LaneKeys:
 
     @property
     def bell(self) -> str:
-        """The id of the lane's drain job: queued (set by a push, expires after ``BELL_TTL_MS``) or running (then it
-    lapses with the drain's lease); a push that finds it set rings nothing."""
+        """The id of the lane's drain job while it is queued and has not started (expires after ``BELL_TTL_MS``)."""
         return f"{self.base}:bell"
 
     @property
@@ -95,8 +94,8 @@ class Pushed(NamedTuple):
     ticket_id: str
     lane: int
     drain_job_id: str
-    """The drain job due on the lane (the one this push rang, one already queued, or the one running): it decides
-    the ticket. Its result counts what it decided, not this ticket's decision."""
+    """The drain job queued for the lane (this push's, or one already due): it decides the ticket, or finds
+    the lane held by a running drain that does. Its result counts what it decided, not this ticket's decision."""
     rang: bool
     """The push (call) that carried this ticket rang the bell: it enqueued ``drain_job_id``."""
 

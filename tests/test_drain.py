@@ -158,7 +158,7 @@ def test_a_drain_finds_its_lane_taken_and_leaves_it_to_the_holder(
     lane = push_many([make_ticket()], client)[0].lane
     client.set(LaneKeys(lane).lease, "another drain")
     assert drain(client, lane).result.ended == "busy"
-    assert client.llen(LaneKeys(lane).pending) == 1 and client.exists(LaneKeys(lane).bell) == 1  # left to it
+    assert client.llen(LaneKeys(lane).pending) == 1 and client.exists(LaneKeys(lane).bell) == 0
 
 
 def test_a_batch_reloads_office_hours_that_changed_under_it(client: redis.Redis, make_ticket: TicketFactory) -> None:

@@ -264,7 +264,7 @@ def drain_lane(payload: Any) -> dict[str, Any]:
         if not isinstance(lane, int) or isinstance(lane, bool):
             raise InvalidJob(f"payload must be a JSON object with an integer lane (got {shown(payload)})")
         try:
-            drain = LaneDrain(engine_for(job.connection), job.connection, lane, job_id=job.id)
+            drain = LaneDrain(engine_for(job.connection), job.connection, lane)
         except ValueError as error:
             raise InvalidJob(str(error)) from None
         result = drain.run()

@@ -1,18 +1,16 @@
 """The burst intake's drain job: decide a lane's pending tickets in batches, one Lua call per batch.
 
-A drain takes the lane's lease (``take_lane``: one drain decides a lane at a time, so an account's tickets are decided
-in the order they were pushed), reads a batch from the head of the pending list, decides it
+A drain takes the lane's lease (``take_lane``: one drain decides a lane at a time, so an account's tickets are
+decided in the order they were pushed), reads a batch from the head of the pending list, decides it
 (worker/core/decide_many.py: one ``decide_batch`` call per partition the batch spans, one with the default
 lanes and partitions), sets aside what cannot be decided (worker/runtime/dead_letter.py), then confirms the
 batch and takes the next in one more call. Crash-safe without a second copy of anything: a batch is dropped
-from the list only after it was decided, and deciding a ticket again changes nothing, so a drain killed at any
-point leaves its tickets pending for the next drain (rung by the workers' sweep once its lease and the bell
-lapsed). While it runs the bell names it, so pushes meanwhile ring no other job: one drain job per busy spell
-of a lane, not one per push. It gives the lane up, lease and bell together, when the list is empty
-(atomically: a push after that rings a new drain), or after ``DRAIN_BUDGET_SECONDS`` (handing the lane to a
-new job, so a lane that never empties cannot starve RQ's other jobs or outlive the job timeout). Batches are
-sized from the measured duration of the last call (about ``BATCH_TARGET_MS`` each), as the bulk job does:
-Redis is never held long.
+from the list only after it was decided, and deciding a ticket again changes nothing, so a drain killed at
+any point leaves its tickets pending for the next drain (rung by a producer, or by the workers' sweep once
+its lease lapsed). It gives the lane up when the list is empty (atomically: a push after that rings a new
+drain), or after ``DRAIN_BUDGET_SECONDS`` (handing the lane to a new job, so a lane that never empties
+cannot starve RQ's other jobs or outlive the job timeout). Batches are sized from the measured duration of
+the last call (about ``BATCH_TARGET_MS`` each), as the bulk job does: Redis is never held long.
 """
 
 from __future__ import annotations
@@ -115,14 +113,11 @@ class LaneDrain:
         *,
         budget_seconds: float = DRAIN_BUDGET_SECONDS,
         clock: Callable[[], float] = time.monotonic,
-        job_id: str | None = None,
     ) -> None:
         if not 0 <= lane < LANES:
             raise ValueError(f"lane must be 0..{LANES - 1}, got {lane}")
         self.engine, self.queue, self.keys = engine, queue, LaneKeys(lane)
         self.token = uuid.uuid4().hex
-        self.job_id = job_id or f"drain-{self.token}"
-        """What the bell names while this drain runs (its RQ job; pushes meanwhile answer with it)."""
         self.budget, self.clock = budget_seconds, clock
         self.size = FIRST_BATCH
         self.result = DrainResult(lane)
@@ -135,7 +130,7 @@ class LaneDrain:
 
     def run(self) -> DrainResult:
         started = self.clock()
-        reply = self._take("start", 0, self.job_id)
+        reply = self._take("start", 0)
         while text(reply[0]) == "batch":
             entries = reply[1:]
             self._decide(entries)
